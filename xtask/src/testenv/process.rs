@@ -1,0 +1,90 @@
+//! Starting and stopping the control plane's processes by pid.
+
+use std::{
+    fs::{self, File},
+    net::TcpStream,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// One process `up` started.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Component {
+    pub name: String,
+    pub pid: u32,
+    pub binary: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Component {
+    /// Starts `binary` in `dir` with its output in `dir/logs/<name>.log`. The
+    /// process gets its own process group so that a Ctrl-C in the terminal that
+    /// ran `up` does not take the control plane down with it.
+    pub fn spawn(name: &str, binary: &Path, dir: &Path, args: &[String]) -> Result<Self> {
+        let log = dir.join("logs").join(format!("{name}.log"));
+        let out = File::create(&log)?;
+        let child = Command::new(binary)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(Self { name: name.into(), pid: child.id(), binary: binary.into(), log })
+    }
+
+    /// True when the pid is alive and still runs our binary (pids get reused).
+    pub fn is_running(&self) -> bool {
+        let Ok(exe) = fs::read_link(format!("/proc/{}/exe", self.pid)) else {
+            return false;
+        };
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // A zombie (state Z) has exited; it only waits for its parent to reap it.
+        let zombie = stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'));
+        exe == self.binary && !zombie
+    }
+
+    /// SIGTERM, then SIGKILL after ten seconds.
+    pub fn stop(&self) -> Result<()> {
+        for (signal, grace) in [("-TERM", Duration::from_secs(10)), ("-KILL", Duration::from_secs(5))]
+        {
+            if !self.is_running() {
+                return Ok(());
+            }
+            Command::new("kill").args([signal, &self.pid.to_string()]).status()?;
+            let deadline = Instant::now() + grace;
+            while self.is_running() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if self.is_running() {
+            bail!("{} (pid {}) survived SIGKILL", self.name, self.pid);
+        }
+        Ok(())
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// Waits until something accepts TCP connections on the port.
+pub fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
