@@ -1,0 +1,53 @@
+//! The article 7 contribution engine.
+//!
+//! Pure: plain facts in ([`Input`]), statements out ([`Outcome`]), no
+//! Kubernetes type, no I/O, no clock, no floating point (money is integer
+//! euro cents). The rulings of `DESIGN.md` ("Rulings on the convention")
+//! are the specification; each is implemented in the module named for it:
+//!
+//! | ruling | module |
+//! |---|---|
+//! | 1 brackets | `grid` ([`TariffGrid::convention`]) |
+//! | 2 socle complet, 5 groupement d'achats | `annual` |
+//! | 3 audit | `audit` |
+//! | 4 audit deduction | `deduction` |
+//! | 6 whole years | `subscription` |
+//! | 7 Level 1 | `level1` |
+//! | 9 annual report | [`annual_report`] |
+//! | 10 pass-through, shared costs | `pass_through`, `shared`, [`split_cost`] |
+//!
+//! Ruling 8 (titles of N issued early in N+1) is the caller's schedule: the
+//! engine computes any exercise on demand.
+
+mod annual;
+mod audit;
+mod deduction;
+mod engine;
+mod error;
+mod format;
+mod grid;
+mod input;
+mod level1;
+pub mod model;
+mod pass_through;
+mod report;
+mod shared;
+mod split;
+mod statement;
+mod subscription;
+mod tariff;
+mod usage;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::compute;
+pub use format::{NBSP, format_eur};
+pub use input::{Input, MemberFacts, Meter, SharedCost, Usage};
+pub use model::{
+    AllocationKey, Bracket, Cents, ImputationCodes, Offer, Population, StaffingLevel, Subscription,
+    TariffGrid, TariffOverride,
+};
+pub use report::{AnnualReport, Level1Pool, OfferCount, Staffing, annual_report};
+pub use split::{SplitError, split_cost};
+pub use statement::{Line, LineCode, MemberError, Outcome, Statement};

@@ -1,0 +1,43 @@
+//! The `socle` binary: the operator and the DSI's and finance's commands.
+#![forbid(unsafe_code)]
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// socle — REDON Agglomération's shared IT service, as a Kubernetes operator.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print every CustomResourceDefinition (YAML), or write one file per CRD.
+    Crd {
+        /// Write `<crd-name>.yaml` files into this directory instead of stdout.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Crd { output_dir } => print_crds(output_dir),
+    }
+}
+
+fn print_crds(output_dir: Option<PathBuf>) -> Result<()> {
+    for crd in socle::api::crds() {
+        let name = crd.metadata.name.clone().context("CRD without a name")?;
+        let yaml = serde_yaml::to_string(&crd)?;
+        match &output_dir {
+            Some(dir) => std::fs::write(dir.join(format!("{name}.yaml")), yaml)?,
+            None => write!(std::io::stdout(), "---\n{yaml}")?,
+        }
+    }
+    Ok(())
+}
