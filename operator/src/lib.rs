@@ -2,7 +2,11 @@
 //!
 //! - [`api`]: the custom resources, the product's user interface.
 //! - [`contribution`]: the article 7 engine, pure (no Kubernetes, no I/O).
+//! - [`billing`]: from custom resources to the engine's facts.
+//! - [`manifests`]: reading manifests from a directory, for the offline commands.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod billing;
 pub mod contribution;
+pub mod manifests;

@@ -1,7 +1,9 @@
 //! The `socle` binary: the operator and the DSI's and finance's commands.
 #![forbid(unsafe_code)]
 
-use std::{io::Write, path::PathBuf};
+mod cli;
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -22,11 +24,17 @@ enum Command {
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
+    /// Compute article 7 contributions offline from a directory of manifests.
+    Contribution(cli::contribution::ContributionArgs),
+    /// Print the annual report's figures (article 7 preamble, 6.2) as JSON.
+    Report(cli::contribution::ReportArgs),
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     match Cli::parse().command {
-        Command::Crd { output_dir } => print_crds(output_dir),
+        Command::Crd { output_dir } => print_crds(output_dir).map(|()| ExitCode::SUCCESS),
+        Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
+        Command::Report(args) => Ok(cli::contribution::report(&args)),
     }
 }
 

@@ -1,0 +1,87 @@
+//! `socle contribution` and `socle report`: article 7 computed offline from a
+//! directory of manifests, no cluster needed.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use clap::{Args, ValueEnum};
+use socle::manifests::load_ledger;
+
+use super::output::{self, CsvStyle};
+
+/// Output formats of `socle contribution`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// The JSON contract: `{"exercise", "statements", "errors"}`.
+    Json,
+    /// For the finance department's import: one row per line.
+    Csv,
+    /// For people: French amounts, aligned, with totals.
+    Table,
+}
+
+/// Arguments of `socle contribution`.
+#[derive(Debug, Args)]
+pub struct ContributionArgs {
+    /// Directory of manifests (Member, UsageRecord, SharedService, Tariff), read recursively.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Exercise (calendar year) to compute.
+    #[arg(long)]
+    pub exercise: i16,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// CSV only: decimal comma and `;` separator, as French spreadsheets expect.
+    #[arg(long)]
+    pub decimal_comma: bool,
+}
+
+/// Arguments of `socle report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory of manifests, read recursively.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Exercise (calendar year) to report on.
+    #[arg(long)]
+    pub exercise: i16,
+}
+
+/// Exit status: 0 when every member is priced, 1 when one is in error (the
+/// output still carries everything), 2 when the input cannot be used.
+pub fn contribution(args: &ContributionArgs) -> ExitCode {
+    let ledger = match load_ledger(&args.input) {
+        Ok(ledger) => ledger,
+        Err(error) => return unusable(&error),
+    };
+    let outcome = ledger.compute(args.exercise);
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&outcome).expect("an outcome serializes"),
+        Format::Csv => output::csv(&outcome, CsvStyle::new(args.decimal_comma)),
+        Format::Table => output::table(&outcome),
+    };
+    emit(&text);
+    if outcome.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// The annual report's figures (ruling 9), as JSON.
+pub fn report(args: &ReportArgs) -> ExitCode {
+    let ledger = match load_ledger(&args.input) {
+        Ok(ledger) => ledger,
+        Err(error) => return unusable(&error),
+    };
+    let (_, report) = ledger.annual_report(args.exercise);
+    emit(&serde_json::to_string_pretty(&report).expect("a report serializes"));
+    ExitCode::SUCCESS
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", text.trim_end());
+}
+
+fn unusable(error: &socle::manifests::ManifestError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}

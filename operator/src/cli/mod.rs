@@ -1,0 +1,4 @@
+//! The commands of the `socle` binary other than `run`.
+
+pub mod contribution;
+mod output;

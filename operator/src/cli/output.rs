@@ -1,0 +1,132 @@
+//! Rendering statements for people (French table) and for the finance
+//! department's software (CSV).
+
+use std::fmt::Write as _;
+
+use socle::contribution::{Cents, Outcome, format_eur};
+
+/// How CSV numbers and fields are separated.
+#[derive(Clone, Copy, Debug)]
+pub struct CsvStyle {
+    /// Field separator: `,`, or `;` when the decimal mark is a comma.
+    pub separator: char,
+    /// Decimal mark of amounts: `.` or `,`.
+    pub decimal: char,
+}
+
+impl CsvStyle {
+    pub fn new(french: bool) -> Self {
+        if french {
+            Self { separator: ';', decimal: ',' }
+        } else {
+            Self { separator: ',', decimal: '.' }
+        }
+    }
+
+    fn field(self, value: &str) -> String {
+        if value.contains([self.separator, '"', '\n', '\r']) {
+            format!("\"{}\"", value.replace('"', "\"\""))
+        } else {
+            value.to_owned()
+        }
+    }
+
+    /// An amount in euros with two decimals and no thousands separator: `5532.50`.
+    fn amount(self, cents: Cents) -> String {
+        let sign = if cents < 0 { "-" } else { "" };
+        let magnitude = cents.unsigned_abs();
+        format!("{sign}{}{}{:02}", magnitude / 100, self.decimal, magnitude % 100)
+    }
+
+    pub fn row(self, fields: &[String]) -> String {
+        let mut line = fields
+            .iter()
+            .map(|field| self.field(field))
+            .collect::<Vec<_>>()
+            .join(&self.separator.to_string());
+        line.push('\n');
+        line
+    }
+}
+
+/// One row per statement line: what the finance department keys.
+pub fn csv(outcome: &Outcome, style: CsvStyle) -> String {
+    let header = [
+        "exercise",
+        "member",
+        "insee_code",
+        "debtor",
+        "code",
+        "object",
+        "legal_basis",
+        "imputation",
+        "reference",
+        "amount_eur",
+    ];
+    let mut out = style.row(&header.map(str::to_owned));
+    for statement in &outcome.statements {
+        for line in &statement.lines {
+            out.push_str(&style.row(&[
+                statement.exercise.to_string(),
+                statement.member.clone(),
+                statement.insee_code.clone(),
+                statement.display_name.clone(),
+                serde_json::to_value(line.code)
+                    .ok()
+                    .and_then(|code| code.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                line.label.clone(),
+                line.legal_basis.clone(),
+                line.imputation.clone(),
+                line.reference.clone().unwrap_or_default(),
+                style.amount(line.amount_cents),
+            ]));
+        }
+    }
+    out
+}
+
+/// A French table: each member's lines, its total, then the grand total and
+/// the members that could not be priced. Columns are as wide as their
+/// longest entry, so amounts stay aligned whatever the labels.
+pub fn table(outcome: &Outcome) -> String {
+    const AMOUNT: usize = 16;
+    let lines = || outcome.statements.iter().flat_map(|statement| &statement.lines);
+    let label_width = lines().map(|line| line.label.chars().count()).max().unwrap_or(0);
+    let basis_width = lines().map(|line| line.legal_basis.chars().count()).max().unwrap_or(0);
+    let width = label_width + basis_width + 4;
+    let mut out = String::new();
+    let _ = writeln!(out, "Contributions de l'exercice {} (article 7)\n", outcome.exercise);
+    let mut grand_total: Cents = 0;
+    for statement in &outcome.statements {
+        let _ = writeln!(out, "{} ({})", statement.display_name, statement.insee_code);
+        for line in &statement.lines {
+            let _ = writeln!(
+                out,
+                "  {:<label_width$}  {:<basis_width$}{:>AMOUNT$}",
+                line.label,
+                line.legal_basis,
+                format_eur(line.amount_cents),
+            );
+            if let Some(explanation) = &line.explanation {
+                let _ = writeln!(out, "      ↳ {explanation}");
+            }
+        }
+        let _ = writeln!(out, "  {:<width$}{:>AMOUNT$}\n", "Total", format_eur(statement.total_cents));
+        grand_total += statement.total_cents;
+    }
+    let _ = writeln!(
+        out,
+        "{:<w$}{:>AMOUNT$}",
+        format!("Total général ({} membres)", outcome.statements.len()),
+        format_eur(grand_total),
+        w = width + 2,
+    );
+    if !outcome.errors.is_empty() {
+        let _ = writeln!(out, "\nMembres non tarifés ({}) :", outcome.errors.len());
+        for error in &outcome.errors {
+            let _ = writeln!(out, "  {}: {}", error.member, error.message);
+        }
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! Reading socle manifests from a directory, without a cluster: what the
+//! offline commands (`socle contribution`, `socle report`) work from, e.g. a
+//! GitOps repository checkout.
+//!
+//! Every YAML document of every `.yaml`/`.yml` file below the directory is
+//! read; documents of other kinds (Namespaces, Secrets…) are skipped. A file
+//! that cannot be read or parsed is an error naming the file and the line.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::{
+    api::GROUP,
+    billing::Ledger,
+};
+
+/// Why a directory of manifests could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Where a document starts, for messages people can jump to.
+#[derive(Debug)]
+struct Located<'a> {
+    path: &'a Path,
+    line: usize,
+}
+
+impl Located<'_> {
+    fn error(&self, message: impl fmt::Display) -> ManifestError {
+        ManifestError::Invalid {
+            path: self.path.to_owned(),
+            line: self.line,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Reads every socle object below `dir` into a [`Ledger`].
+pub fn load_ledger(dir: &Path) -> Result<Ledger, ManifestError> {
+    let mut ledger = Ledger::default();
+    for path in yaml_files(dir)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for (line, document) in documents(&path, &text)? {
+            let at = Located { path: &path, line };
+            add_document(&mut ledger, &at, document)?;
+        }
+    }
+    Ok(ledger)
+}
+
+fn add_document(
+    ledger: &mut Ledger,
+    at: &Located<'_>,
+    document: serde_yaml::Value,
+) -> Result<(), ManifestError> {
+    let api_version = document.get("apiVersion").and_then(serde_yaml::Value::as_str);
+    let kind = document.get("kind").and_then(serde_yaml::Value::as_str);
+    if api_version.and_then(|v| v.split_once('/')).map(|(group, _)| group) != Some(GROUP) {
+        return Ok(());
+    }
+    match kind {
+        Some("Member") => ledger.members.push(typed(at, document)?),
+        Some("UsageRecord") => ledger.usage.push(typed(at, document)?),
+        Some("SharedService") => ledger.services.push(typed(at, document)?),
+        Some("Tariff") => ledger.tariffs.push(typed(at, document)?),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn typed<T: for<'de> Deserialize<'de>>(
+    at: &Located<'_>,
+    document: serde_yaml::Value,
+) -> Result<T, ManifestError> {
+    let kind = document.get("kind").and_then(serde_yaml::Value::as_str).unwrap_or("?").to_owned();
+    serde_yaml::from_value(document).map_err(|error| at.error(format!("{kind}: {error}")))
+}
+
+/// The documents of one file with the line each starts on. Empty documents
+/// (a trailing `---`) are skipped.
+fn documents(path: &Path, text: &str) -> Result<Vec<(usize, serde_yaml::Value)>, ManifestError> {
+    let starts = document_start_lines(text);
+    let mut documents = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let line = starts.get(index).copied().unwrap_or(1);
+        let value = serde_yaml::Value::deserialize(document).map_err(|error| {
+            let line = error.location().map_or(line, |location| location.line());
+            Located { path, line }.error(error)
+        })?;
+        if !value.is_null() {
+            documents.push((line, value));
+        }
+    }
+    Ok(documents)
+}
+
+/// First line of each document: line 1, and the line after each `---`
+/// separator; a separator before any content opens the first document.
+fn document_start_lines(text: &str) -> Vec<usize> {
+    let mut starts = vec![1];
+    let mut content = false;
+    let mut first_separator = true;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if line == "---" || line.starts_with("--- ") {
+            if first_separator && !content {
+                starts.clear();
+            }
+            first_separator = false;
+            starts.push(index + 2);
+        } else if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            content = true;
+        }
+    }
+    starts
+}
+
+/// `.yaml` and `.yml` files below `dir`, in a stable (sorted) order.
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    let read = |path: &Path| {
+        std::fs::read_dir(path).map_err(|source| ManifestError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        for entry in read(&current)? {
+            let path = entry
+                .map_err(|source| ManifestError::Read {
+                    path: current.clone(),
+                    source,
+                })?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_located_by_their_first_line() {
+        let text = "# comment\napiVersion: v1\nkind: A\n---\napiVersion: v1\nkind: B\n";
+        assert_eq!(document_start_lines(text), vec![1, 5]);
+        let leading = "---\nkind: A\n---\nkind: B\n";
+        assert_eq!(document_start_lines(leading), vec![2, 4]);
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_and_line() {
+        let path = Path::new("members/allaire.yaml");
+        let error = documents(path, "kind: Member\nspec:\n  a: [1,\n").unwrap_err();
+        let message = error.to_string();
+        assert!(message.starts_with("members/allaire.yaml:"), "{message}");
+        assert!(!message.starts_with("members/allaire.yaml:1:"), "{message}");
+    }
+
+    #[test]
+    fn the_examples_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
+        let ledger = load_ledger(&dir).unwrap();
+        assert_eq!(ledger.members.len(), 31);
+        assert_eq!(ledger.tariffs.len(), 1);
+        assert!(ledger.services.len() >= 2);
+    }
+
+    #[test]
+    fn the_shipped_tariff_is_the_convention() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
+        let ledger = load_ledger(&dir).unwrap();
+        assert_eq!(ledger.tariffs[0].spec.grid, crate::contribution::TariffGrid::convention());
+    }
+}
