@@ -4,9 +4,13 @@
 //! - [`contribution`]: the article 7 engine, pure (no Kubernetes, no I/O).
 //! - [`billing`]: from custom resources to the engine's facts.
 //! - [`manifests`]: reading manifests from a directory, for the offline commands.
+//! - [`controller`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod billing;
 pub mod contribution;
+pub mod controller;
+pub mod labels;
 pub mod manifests;
+pub mod tenant;

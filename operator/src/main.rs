@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator: reconcile Members into tenants.
+    Run(cli::run::RunArgs),
     /// Print every CustomResourceDefinition (YAML), or write one file per CRD.
     Crd {
         /// Write `<crd-name>.yaml` files into this directory instead of stdout.
@@ -30,8 +32,10 @@ enum Command {
     Report(cli::contribution::ReportArgs),
 }
 
-fn main() -> Result<ExitCode> {
+#[tokio::main]
+async fn main() -> Result<ExitCode> {
     match Cli::parse().command {
+        Command::Run(args) => cli::run::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Crd { output_dir } => print_crds(output_dir).map(|()| ExitCode::SUCCESS),
         Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
         Command::Report(args) => Ok(cli::contribution::report(&args)),

@@ -13,10 +13,7 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::{
-    api::GROUP,
-    billing::Ledger,
-};
+use crate::{api::GROUP, billing::Ledger};
 
 /// Why a directory of manifests could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +69,15 @@ fn add_document(
     at: &Located<'_>,
     document: serde_yaml::Value,
 ) -> Result<(), ManifestError> {
-    let api_version = document.get("apiVersion").and_then(serde_yaml::Value::as_str);
+    let api_version = document
+        .get("apiVersion")
+        .and_then(serde_yaml::Value::as_str);
     let kind = document.get("kind").and_then(serde_yaml::Value::as_str);
-    if api_version.and_then(|v| v.split_once('/')).map(|(group, _)| group) != Some(GROUP) {
+    if api_version
+        .and_then(|v| v.split_once('/'))
+        .map(|(group, _)| group)
+        != Some(GROUP)
+    {
         return Ok(());
     }
     match kind {
@@ -91,7 +94,11 @@ fn typed<T: for<'de> Deserialize<'de>>(
     at: &Located<'_>,
     document: serde_yaml::Value,
 ) -> Result<T, ManifestError> {
-    let kind = document.get("kind").and_then(serde_yaml::Value::as_str).unwrap_or("?").to_owned();
+    let kind = document
+        .get("kind")
+        .and_then(serde_yaml::Value::as_str)
+        .unwrap_or("?")
+        .to_owned();
     serde_yaml::from_value(document).map_err(|error| at.error(format!("{kind}: {error}")))
 }
 
@@ -197,6 +204,9 @@ mod tests {
     fn the_shipped_tariff_is_the_convention() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
         let ledger = load_ledger(&dir).unwrap();
-        assert_eq!(ledger.tariffs[0].spec.grid, crate::contribution::TariffGrid::convention());
+        assert_eq!(
+            ledger.tariffs[0].spec.grid,
+            crate::contribution::TariffGrid::convention()
+        );
     }
 }

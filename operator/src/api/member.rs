@@ -129,7 +129,7 @@ pub struct Contact {
 }
 
 /// The member's tenant in the Datacenter cluster.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSpec {
     /// CPU quota (sum of requests), e.g. "4". Absent: a default by population bracket.

@@ -61,7 +61,11 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
         Format::Table => output::table(&outcome),
     };
     emit(&text);
-    if outcome.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if outcome.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// The annual report's figures (ruling 9), as JSON.

@@ -2,3 +2,4 @@
 
 pub mod contribution;
 mod output;
+pub mod run;

@@ -17,9 +17,15 @@ pub struct CsvStyle {
 impl CsvStyle {
     pub fn new(french: bool) -> Self {
         if french {
-            Self { separator: ';', decimal: ',' }
+            Self {
+                separator: ';',
+                decimal: ',',
+            }
         } else {
-            Self { separator: ',', decimal: '.' }
+            Self {
+                separator: ',',
+                decimal: '.',
+            }
         }
     }
 
@@ -35,7 +41,12 @@ impl CsvStyle {
     fn amount(self, cents: Cents) -> String {
         let sign = if cents < 0 { "-" } else { "" };
         let magnitude = cents.unsigned_abs();
-        format!("{sign}{}{}{:02}", magnitude / 100, self.decimal, magnitude % 100)
+        format!(
+            "{sign}{}{}{:02}",
+            magnitude / 100,
+            self.decimal,
+            magnitude % 100
+        )
     }
 
     pub fn row(self, fields: &[String]) -> String {
@@ -66,21 +77,23 @@ pub fn csv(outcome: &Outcome, style: CsvStyle) -> String {
     let mut out = style.row(&header.map(str::to_owned));
     for statement in &outcome.statements {
         for line in &statement.lines {
-            out.push_str(&style.row(&[
-                statement.exercise.to_string(),
-                statement.member.clone(),
-                statement.insee_code.clone(),
-                statement.display_name.clone(),
-                serde_json::to_value(line.code)
-                    .ok()
-                    .and_then(|code| code.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                line.label.clone(),
-                line.legal_basis.clone(),
-                line.imputation.clone(),
-                line.reference.clone().unwrap_or_default(),
-                style.amount(line.amount_cents),
-            ]));
+            out.push_str(
+                &style.row(&[
+                    statement.exercise.to_string(),
+                    statement.member.clone(),
+                    statement.insee_code.clone(),
+                    statement.display_name.clone(),
+                    serde_json::to_value(line.code)
+                        .ok()
+                        .and_then(|code| code.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    line.label.clone(),
+                    line.legal_basis.clone(),
+                    line.imputation.clone(),
+                    line.reference.clone().unwrap_or_default(),
+                    style.amount(line.amount_cents),
+                ]),
+            );
         }
     }
     out
@@ -91,12 +104,27 @@ pub fn csv(outcome: &Outcome, style: CsvStyle) -> String {
 /// longest entry, so amounts stay aligned whatever the labels.
 pub fn table(outcome: &Outcome) -> String {
     const AMOUNT: usize = 16;
-    let lines = || outcome.statements.iter().flat_map(|statement| &statement.lines);
-    let label_width = lines().map(|line| line.label.chars().count()).max().unwrap_or(0);
-    let basis_width = lines().map(|line| line.legal_basis.chars().count()).max().unwrap_or(0);
+    let lines = || {
+        outcome
+            .statements
+            .iter()
+            .flat_map(|statement| &statement.lines)
+    };
+    let label_width = lines()
+        .map(|line| line.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let basis_width = lines()
+        .map(|line| line.legal_basis.chars().count())
+        .max()
+        .unwrap_or(0);
     let width = label_width + basis_width + 4;
     let mut out = String::new();
-    let _ = writeln!(out, "Contributions de l'exercice {} (article 7)\n", outcome.exercise);
+    let _ = writeln!(
+        out,
+        "Contributions de l'exercice {} (article 7)\n",
+        outcome.exercise
+    );
     let mut grand_total: Cents = 0;
     for statement in &outcome.statements {
         let _ = writeln!(out, "{} ({})", statement.display_name, statement.insee_code);
@@ -112,7 +140,12 @@ pub fn table(outcome: &Outcome) -> String {
                 let _ = writeln!(out, "      ↳ {explanation}");
             }
         }
-        let _ = writeln!(out, "  {:<width$}{:>AMOUNT$}\n", "Total", format_eur(statement.total_cents));
+        let _ = writeln!(
+            out,
+            "  {:<width$}{:>AMOUNT$}\n",
+            "Total",
+            format_eur(statement.total_cents)
+        );
         grand_total += statement.total_cents;
     }
     let _ = writeln!(

@@ -45,7 +45,11 @@ pub fn compute(input: &Input<'_>) -> Outcome {
     // What is left belongs to names that are not members: say so rather
     // than drop a share or a usage record silently.
     for (name, rest) in shares {
-        errors.extend(rest.errors.iter().map(|error| MemberError::new(name, error)));
+        errors.extend(
+            rest.errors
+                .iter()
+                .map(|error| MemberError::new(name, error)),
+        );
     }
     let members: HashSet<&str> = input.members.iter().map(|m| m.name.as_str()).collect();
     for name in usage.names().filter(|name| !members.contains(name)) {

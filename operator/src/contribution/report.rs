@@ -177,11 +177,16 @@ impl Membership {
             ];
             for (offer, _) in held.into_iter().filter(|&(_, holds)| holds) {
                 let key = (offer, bracket.map_or(u32::MAX, |b| b.min_population));
-                let label = || bracket.map_or_else(|| "hors grille".to_owned(), |b| b.label.clone());
+                let label =
+                    || bracket.map_or_else(|| "hors grille".to_owned(), |b| b.label.clone());
                 membership
                     .by_offer
                     .entry(key)
-                    .or_insert_with(|| OfferCount { offer, bracket: label(), members: 0 })
+                    .or_insert_with(|| OfferCount {
+                        offer,
+                        bracket: label(),
+                        members: 0,
+                    })
                     .members += 1;
             }
             if socle_complet {
@@ -204,8 +209,15 @@ struct Billed {
 
 impl Billed {
     fn of(outcome: &Outcome) -> Self {
-        let mut billed = Self { totals_by_code: BTreeMap::new(), level1_half_days: 0 };
-        for line in outcome.statements.iter().flat_map(|statement| &statement.lines) {
+        let mut billed = Self {
+            totals_by_code: BTreeMap::new(),
+            level1_half_days: 0,
+        };
+        for line in outcome
+            .statements
+            .iter()
+            .flat_map(|statement| &statement.lines)
+        {
             let total = billed.totals_by_code.entry(line.code).or_default();
             *total = total.saturating_add(line.amount_cents);
             if line.code == LineCode::Level1Overrun {

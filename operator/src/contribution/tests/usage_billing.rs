@@ -223,7 +223,10 @@ fn shared_cost_with_an_unknown_subscriber() {
 #[test]
 fn usage_of_an_unknown_member() {
     let outcome = Case::new(vec![member("a", 1000, vec![socle_complet(JAN_2025)])], 2025)
-        .with_usage(vec![level1("u", "ghost", 3, 2025), level1("old", "ghost", 3, 2024)])
+        .with_usage(vec![
+            level1("u", "ghost", 3, 2025),
+            level1("old", "ghost", 3, 2024),
+        ])
         .outcome();
     assert_eq!(outcome.statements.len(), 1);
     assert_eq!(outcome.errors.len(), 1);

@@ -1,0 +1,123 @@
+//! Apply: server-side apply under one field manager, skipped when the live
+//! object already says everything we would say — so a converged cluster sees
+//! reads from socle, never writes.
+
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
+};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The field manager of every socle write.
+pub const FIELD_MANAGER: &str = "socle";
+
+fn api_for<K: Resource<DynamicType = ()>>(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    let resource = ApiResource::erase::<K>(&());
+    match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Applies `desired` unless the live object already contains it. Returns
+/// whether a write was made.
+pub async fn apply<K>(client: &Client, desired: &K) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Serialize,
+{
+    let api = api_for::<K>(client, desired.meta().namespace.as_deref());
+    let name = desired.meta().name.clone().unwrap_or_default();
+    let wanted = serde_json::to_value(desired).map_err(kube::Error::SerdeError)?;
+    if let Some(live) = api.get_opt(&name).await? {
+        let live = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
+        if contains(&live, &wanted) {
+            return Ok(false);
+        }
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&wanted),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Deletes the objects of kind `K` in `namespace` matching `selector` whose
+/// names are not in `keep`: what an earlier spec wanted and this one does not.
+pub async fn delete_orphans<K>(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+    keep: &[String],
+) -> Result<usize, kube::Error>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let api = api_for::<K>(client, Some(namespace));
+    let mut deleted = 0;
+    for object in api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await?
+    {
+        let name = object.name_any();
+        if !keep.contains(&name) {
+            api.delete(&name, &DeleteParams::default()).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+/// True when every field of `wanted` has the same value in `live`. Maps may
+/// hold more in `live` (defaults, other managers' fields); lists must match
+/// item by item.
+fn contains(live: &Value, wanted: &Value) -> bool {
+    match (live, wanted) {
+        (Value::Object(live), Value::Object(wanted)) => {
+            wanted.iter().all(|(key, value)| match live.get(key) {
+                Some(live) => contains(live, value),
+                // The API server drops nulls and, for built-in kinds, empty lists and maps.
+                None => {
+                    value.is_null()
+                        || value.as_array().is_some_and(Vec::is_empty)
+                        || value.as_object().is_some_and(serde_json::Map::is_empty)
+                }
+            })
+        }
+        (Value::Array(live), Value::Array(wanted)) => {
+            live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
+        }
+        _ => live == wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::contains;
+
+    #[test]
+    fn defaults_added_by_the_server_do_not_count_as_drift() {
+        let live = json!({"spec": {"a": 1, "defaulted": true}, "metadata": {"uid": "x"}});
+        assert!(contains(&live, &json!({"spec": {"a": 1}})));
+        assert!(!contains(&live, &json!({"spec": {"a": 2}})));
+        assert!(!contains(&live, &json!({"spec": {"b": 1}})));
+        assert!(contains(&live, &json!({"spec": {"ingress": []}})));
+    }
+
+    #[test]
+    fn lists_must_match_item_by_item() {
+        let live = json!({"rules": [{"verbs": ["get"]}, {"verbs": ["list"]}]});
+        assert!(contains(
+            &live,
+            &json!({"rules": [{"verbs": ["get"]}, {"verbs": ["list"]}]})
+        ));
+        assert!(!contains(&live, &json!({"rules": [{"verbs": ["get"]}]})));
+    }
+}

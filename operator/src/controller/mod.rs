@@ -1,0 +1,104 @@
+//! What every controller shares: the client, the event recorder, the error
+//! categories and their retry policy, conditions, and server-side apply.
+
+pub mod apply;
+pub mod conditions;
+
+use std::time::Duration;
+
+use kube::{
+    Client, Resource,
+    runtime::{
+        controller::Action,
+        events::{Event, EventType, Recorder, Reporter},
+    },
+};
+use tracing::warn;
+
+/// State shared by the reconciles of all controllers.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    /// Namespace of the operator: Secrets, UsageRecords, statements, drill reports.
+    pub namespace: String,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(client: Client, namespace: String) -> Self {
+        let reporter = Reporter {
+            controller: "socle".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            namespace,
+        }
+    }
+
+    /// Publishes an Event on `object`. An Event that cannot be written is
+    /// logged, never allowed to fail the reconcile it describes.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            warn!(%error, reason, "could not publish an Event");
+        }
+    }
+}
+
+/// How a failure is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The spec must change first: wait for it.
+    AwaitChange,
+    /// Transient (API server, network): try again later.
+    Backoff,
+}
+
+/// Every controller error says what category it belongs to — the Event reason
+/// and the metric label — and how to retry.
+pub trait Categorized: std::error::Error {
+    fn category(&self) -> &'static str;
+    fn retry(&self) -> Retry;
+}
+
+/// The action after a failed reconcile, from its error's category.
+pub fn error_action(error: &impl Categorized) -> Action {
+    match error.retry() {
+        Retry::AwaitChange => Action::await_change(),
+        Retry::Backoff => Action::requeue(Duration::from_secs(15)),
+    }
+}
+
+/// The full chain of an error, for Events and logs.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,54 @@
+//! Build: the tenant's objects from its [`TenantPlan`]. Pure functions, one
+//! file per kind of object, unit-tested without a cluster.
+
+mod namespace;
+mod network;
+mod quota;
+mod rbac;
+mod storage;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+pub use self::{
+    namespace::namespace,
+    network::network_policies,
+    quota::{limit_range, resource_quota},
+    rbac::{role_bindings, tenant_admin_role},
+    storage::data_volume,
+};
+use super::plan::TenantPlan;
+
+/// Metadata of an object in the tenant namespace, with the tenant's labels.
+fn meta(plan: &TenantPlan, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(plan.namespace.clone()),
+        labels: Some(plan.labels.clone()),
+        ..ObjectMeta::default()
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn fixture() -> TenantPlan {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    TenantPlan {
+        member: "allaire".into(),
+        namespace: "commune-allaire".into(),
+        labels: BTreeMap::from([(
+            "socle.redon-agglomeration.bzh/member".into(),
+            "allaire".into(),
+        )]),
+        cpu: Quantity("8".into()),
+        memory: Quantity("16Gi".into()),
+        storage: Some(super::plan::Storage {
+            size: Quantity("50Gi".into()),
+            class: Some("standard".into()),
+        }),
+        admin_groups: vec!["commune-allaire-admins".into()],
+        auditor_group: "socle:dsi-auditors".into(),
+        service_namespaces: vec!["socle-vpn-gateway".into()],
+    }
+}

@@ -1,0 +1,424 @@
+//! The tenant controller: each hosted Member becomes an isolated,
+//! quota-bound, RBAC-scoped namespace that never loses data.
+//!
+//! One reconcile = dereference (the Member, the SharedServices it names, from
+//! the cache) → validate ([`plan::plan`]) → build ([`build`], pure) → apply
+//! (server-side apply, skipped when nothing changed; orphans deleted by label)
+//! → status (conditions merged, no write when nothing changed). Only
+//! dereference, apply and status talk to the API server.
+//!
+//! **Data safety.** No tenant object carries an ownerReference to its Member:
+//! the garbage collector must never be able to cascade from a deleted Member
+//! to a commune's namespace and volumes. Children are found by label instead
+//! (watches map them back to their Member). A finalizer turns the deletion of
+//! a Member into an offboarding that waits for the DSI's explicit confirmation
+//! (see the README).
+
+pub mod build;
+pub mod plan;
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use jiff::Zoned;
+use k8s_openapi::{
+    api::{
+        core::v1::{LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, ResourceQuota},
+        networking::v1::NetworkPolicy,
+        rbac::v1::{Role, RoleBinding},
+    },
+    apimachinery::pkg::apis::meta::v1::Condition,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    core::DeserializeGuard,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        events::EventType,
+        finalizer::{self, Event as Finalize, finalizer},
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use self::plan::{InvalidTenant, TenantPlan, TenantSettings};
+use crate::{
+    api::{Member, MemberStatus, SharedService},
+    controller::{
+        Categorized, Context, Retry,
+        apply::{FIELD_MANAGER, apply, delete_orphans},
+        chain,
+        conditions::{condition, merge, with_ready},
+        error_action,
+    },
+    labels,
+};
+
+/// Guards the offboarding of a Member's tenant.
+pub const FINALIZER: &str = "socle.redon-agglomeration.bzh/tenant";
+/// The condition this controller owns.
+pub const CONDITION: &str = "TenantReady";
+
+/// Why a tenant reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the Member manifest cannot be read: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    InvalidSpec(#[from] InvalidTenant),
+    #[error("offboarding of {0} awaits confirmation: annotate the Member with {conf}={0}", conf = labels::CONFIRM_OFFBOARDING)]
+    AwaitingConfirmation(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl Categorized for Error {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "Malformed",
+            Self::InvalidSpec(_) => "InvalidSpec",
+            Self::AwaitingConfirmation(_) => "AwaitingConfirmation",
+            Self::Kube(_) => "KubeApi",
+            Self::Finalizer(_) => "Finalizer",
+        }
+    }
+
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Malformed(_) | Self::InvalidSpec(_) | Self::AwaitingConfirmation(_) => {
+                Retry::AwaitChange
+            }
+            Self::Kube(_) | Self::Finalizer(_) => Retry::Backoff,
+        }
+    }
+}
+
+/// The tenant controller's own state.
+#[derive(Debug)]
+pub struct TenantContext {
+    pub shared: Context,
+    pub settings: TenantSettings,
+    pub services: Store<SharedService>,
+}
+
+/// Runs the tenant controller until `shutdown` resolves.
+pub async fn run(
+    shared: Context,
+    settings: TenantSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = shared.client.clone();
+    let (services, writer) = kube::runtime::reflector::store();
+    let service_watch = watcher(
+        Api::<SharedService>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .for_each(|_| std::future::ready(()));
+    let children = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
+    let members = Api::<DeserializeGuard<Member>>::all(client.clone());
+    let context = Arc::new(TenantContext {
+        shared,
+        settings,
+        services,
+    });
+    let controller = Controller::new(members, watcher::Config::default())
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            children.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<ResourceQuota>::all(client.clone()),
+            children.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<LimitRange>::all(client.clone()),
+            children.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<NetworkPolicy>::all(client.clone()),
+            children.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<Role>::all(client.clone()),
+            children.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<RoleBinding>::all(client.clone()),
+            children.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<PersistentVolumeClaim>::all(client),
+            children,
+            by_member_label,
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                warn!(error = %chain(&error), "tenant reconcile failed");
+            }
+            std::future::ready(())
+        });
+    tokio::select! {
+        () = controller => {}
+        () = service_watch => {}
+    }
+}
+
+/// Maps a labelled tenant object back to its Member.
+fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {
+    object
+        .labels()
+        .get(labels::MEMBER)
+        .map(|name| ObjectRef::new(name))
+}
+
+#[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
+async fn reconcile(
+    guard: Arc<DeserializeGuard<Member>>,
+    ctx: Arc<TenantContext>,
+) -> Result<Action, Error> {
+    let member = match &guard.0 {
+        Ok(member) => Arc::new(member.clone()),
+        Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
+    };
+    let api = Api::<Member>::all(ctx.shared.client.clone());
+    finalizer(&api, FINALIZER, member, |event| async {
+        match event {
+            Finalize::Apply(member) => provision(&member, &ctx).await,
+            Finalize::Cleanup(member) => offboard(&member, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|error| match error {
+        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
+        other => Error::Finalizer(chain(&other)),
+    })
+}
+
+fn error_policy(
+    guard: Arc<DeserializeGuard<Member>>,
+    error: &Error,
+    ctx: Arc<TenantContext>,
+) -> Action {
+    warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "tenant");
+    if let Ok(member) = &guard.0 {
+        let (ctx, member) = (ctx.clone(), member.clone());
+        let (type_, reason, note) = match error {
+            Error::AwaitingConfirmation(_) => {
+                (EventType::Normal, "OffboardingPending", chain(error))
+            }
+            _ => (EventType::Warning, error.category(), chain(error)),
+        };
+        tokio::spawn(async move { ctx.shared.event(&member, type_, reason, note).await });
+    }
+    error_action(error)
+}
+
+async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error> {
+    let today = Zoned::now().date();
+    // Dereference and validate.
+    if !plan::needs_tenant(member, today) {
+        let status = tenant_status(
+            member,
+            None,
+            condition(
+                CONDITION,
+                true,
+                "NotHosted",
+                "the member is not hosted in the Datacenter",
+                member.meta().generation,
+            ),
+        );
+        write_status(member, ctx, status).await?;
+        return Ok(Action::requeue(Duration::from_secs(3600)));
+    }
+    let services: Vec<SharedService> = ctx.services.state().iter().map(|s| (**s).clone()).collect();
+    let plan = match plan::plan(member, &services, &ctx.settings, today) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            let failed = condition(
+                CONDITION,
+                false,
+                "InvalidSpec",
+                invalid.0.clone(),
+                member.meta().generation,
+            );
+            write_status(member, ctx, tenant_status(member, None, failed)).await?;
+            return Err(invalid.into());
+        }
+    };
+    // Build and apply.
+    let writes = apply_tenant(&plan, ctx).await?;
+    if writes > 0 {
+        info!(writes, namespace = %plan.namespace, "tenant applied");
+    }
+    let ok = condition(
+        CONDITION,
+        true,
+        "Provisioned",
+        format!("namespace {} is isolated and bounded", plan.namespace),
+        member.meta().generation,
+    );
+    write_status(
+        member,
+        ctx,
+        tenant_status(member, Some(plan.namespace.clone()), ok),
+    )
+    .await?;
+    // Drift is seen through the watches; this is only a safety net.
+    Ok(Action::requeue(Duration::from_secs(600)))
+}
+
+/// Applies every tenant object; returns how many writes were needed.
+async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, kube::Error> {
+    let client = &ctx.shared.client;
+    let mut writes = usize::from(apply(client, &build::namespace(plan)).await?);
+    writes += usize::from(apply(client, &build::resource_quota(plan)).await?);
+    writes += usize::from(apply(client, &build::limit_range(plan)).await?);
+    let policies = build::network_policies(plan);
+    for policy in &policies {
+        writes += usize::from(apply(client, policy).await?);
+    }
+    writes += usize::from(apply(client, &build::tenant_admin_role(plan)).await?);
+    let bindings = build::role_bindings(plan);
+    for binding in &bindings {
+        writes += usize::from(apply(client, binding).await?);
+    }
+    // A volume removed from the spec is kept: data goes only at offboarding.
+    if let Some(volume) = build::data_volume(plan) {
+        writes += usize::from(apply(client, &volume).await?);
+    }
+    let selector = format!(
+        "{}=tenant,{}={}",
+        labels::COMPONENT,
+        labels::MEMBER,
+        plan.member
+    );
+    let policy_names: Vec<String> = policies.iter().map(ResourceExt::name_any).collect();
+    writes +=
+        delete_orphans::<NetworkPolicy>(client, &plan.namespace, &selector, &policy_names).await?;
+    let binding_names: Vec<String> = bindings.iter().map(ResourceExt::name_any).collect();
+    writes +=
+        delete_orphans::<RoleBinding>(client, &plan.namespace, &selector, &binding_names).await?;
+    Ok(writes)
+}
+
+/// Cleanup: a deleted Member's tenant is kept, marked as offboarding and its
+/// volumes set to Retain, until the DSI confirms; then the namespace goes.
+async fn offboard(member: &Member, ctx: &TenantContext) -> Result<Action, Error> {
+    let name = member.name_any();
+    let namespace_name = format!("{}{name}", ctx.settings.namespace_prefix);
+    let namespaces = Api::<Namespace>::all(ctx.shared.client.clone());
+    let Some(namespace) = namespaces.get_opt(&namespace_name).await? else {
+        return Ok(Action::await_change());
+    };
+    let confirmed = member.annotations().get(labels::CONFIRM_OFFBOARDING) == Some(&name);
+    if confirmed {
+        namespaces
+            .delete(&namespace_name, &Default::default())
+            .await?;
+        ctx.shared
+            .event(
+                member,
+                EventType::Normal,
+                "OffboardingConfirmed",
+                format!(
+                    "namespace {namespace_name} and its volumes are being deleted, as confirmed"
+                ),
+            )
+            .await;
+        return Ok(Action::await_change());
+    }
+    retain_volumes(&namespace_name, ctx).await?;
+    if !namespace.labels().contains_key(labels::OFFBOARDING) {
+        let today = Zoned::now().date().to_string();
+        let patch = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"labels": {labels::OFFBOARDING: today}}});
+        namespaces
+            .patch(
+                &namespace_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        let offboarding = condition(
+            "Offboarding",
+            true,
+            "AwaitingConfirmation",
+            format!(
+                "namespace {namespace_name} and its volumes are kept; annotate {}={name} to delete them",
+                labels::CONFIRM_OFFBOARDING
+            ),
+            member.meta().generation,
+        );
+        let mut status = member.status.clone().unwrap_or_default();
+        status.conditions = merge(&status.conditions, offboarding);
+        write_status(member, ctx, status).await?;
+    }
+    Err(Error::AwaitingConfirmation(name))
+}
+
+/// Bound volumes of the tenant get `persistentVolumeReclaimPolicy: Retain`,
+/// so that even a deleted claim leaves the commune's data on disk.
+async fn retain_volumes(namespace: &str, ctx: &TenantContext) -> Result<(), kube::Error> {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.shared.client.clone(), namespace);
+    let volumes = Api::<PersistentVolume>::all(ctx.shared.client.clone());
+    for claim in claims.list(&ListParams::default()).await? {
+        let Some(volume) = claim.spec.and_then(|spec| spec.volume_name) else {
+            continue;
+        };
+        let patch = json!({"spec": {"persistentVolumeReclaimPolicy": "Retain"}});
+        volumes
+            .patch(&volume, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    Ok(())
+}
+
+fn tenant_status(member: &Member, namespace: Option<String>, tenant: Condition) -> MemberStatus {
+    let mut status = member.status.clone().unwrap_or_default();
+    let generation = member.meta().generation;
+    status.conditions = with_ready(merge(&status.conditions, tenant), &[CONDITION], generation);
+    status.namespace = namespace;
+    status.observed_generation = generation;
+    status
+}
+
+/// Writes the status through the status subresource, unless it is unchanged.
+async fn write_status(
+    member: &Member,
+    ctx: &TenantContext,
+    status: MemberStatus,
+) -> Result<(), kube::Error> {
+    if member.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api = Api::<Member>::all(ctx.shared.client.clone());
+    let patch = json!({
+        "apiVersion": Member::api_version(&()),
+        "kind": Member::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &member.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Validate: from a Member and what it refers to, the tenant to build — or a
+//! message saying which field to fix. Pure: the clock and the referenced
+//! SharedServices are passed in.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::ResourceExt;
+
+use crate::{
+    api::{Member, SharedService, shared_service::ServiceCategory},
+    contribution::Offer,
+    labels,
+};
+
+/// Everything the builders need, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantPlan {
+    /// `metadata.name` of the Member.
+    pub member: String,
+    /// The tenant namespace.
+    pub namespace: String,
+    /// Labels every tenant object carries.
+    pub labels: BTreeMap<String, String>,
+    pub cpu: Quantity,
+    pub memory: Quantity,
+    /// The data volume, when the member has storage.
+    pub storage: Option<Storage>,
+    /// Groups bound to the tenant-admin role.
+    pub admin_groups: Vec<String>,
+    /// Group of the DSI's auditors, granted read-only access.
+    pub auditor_group: String,
+    /// Namespaces of the Datacenter services the tenant talks to (VPN gateway…),
+    /// allowed in and out by the network policies.
+    pub service_namespaces: Vec<String>,
+}
+
+/// The tenant's data volume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Storage {
+    pub size: Quantity,
+    /// `None`: the cluster's default storage class.
+    pub class: Option<String>,
+}
+
+/// Operator-wide settings the plan depends on.
+#[derive(Clone, Debug)]
+pub struct TenantSettings {
+    /// Prefix of tenant namespaces: `commune-` gives `commune-allaire`.
+    pub namespace_prefix: String,
+    /// Group of the DSI's auditors.
+    pub auditor_group: String,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            namespace_prefix: "commune-".into(),
+            auditor_group: "socle:dsi-auditors".into(),
+        }
+    }
+}
+
+/// A spec the tenant cannot be built from; the message names the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct InvalidTenant(pub String);
+
+/// The offer in force on `today`: the highest of the active subscriptions
+/// (SocleComplet > GroupementAchats > Audit).
+pub fn current_offer(member: &Member, today: Date) -> Option<Offer> {
+    member
+        .spec
+        .subscriptions
+        .iter()
+        .filter(|s| s.effective_date <= today && s.end_date.is_none_or(|end| end >= today))
+        .map(|s| s.offer)
+        .max()
+}
+
+/// Whether the member is hosted: it declares a tenant, or it has the socle
+/// complet (whose level 3 is hosting in the Datacenter).
+pub fn needs_tenant(member: &Member, today: Date) -> bool {
+    member.spec.tenant.is_some() || current_offer(member, today) == Some(Offer::SocleComplet)
+}
+
+/// Label-safe code of the article 7 population bracket.
+pub fn bracket_code(population: u32) -> &'static str {
+    match population {
+        0..1500 => "lt1500",
+        1500..3000 => "1500-2999",
+        3000..=8000 => "3000-8000",
+        _ => "gt8000",
+    }
+}
+
+/// Quota defaults by bracket: (CPU, memory) requests of the whole tenant.
+fn default_quota(population: u32) -> (&'static str, &'static str) {
+    match population {
+        0..1500 => ("2", "4Gi"),
+        1500..3000 => ("4", "8Gi"),
+        3000..=8000 => ("8", "16Gi"),
+        _ => ("16", "32Gi"),
+    }
+}
+
+pub fn plan(
+    member: &Member,
+    services: &[SharedService],
+    settings: &TenantSettings,
+    today: Date,
+) -> Result<TenantPlan, InvalidTenant> {
+    let name = member.name_any();
+    let spec = &member.spec;
+    let namespace = format!("{}{name}", settings.namespace_prefix);
+    if namespace.len() > 63 {
+        return Err(InvalidTenant(format!(
+            "the tenant namespace {namespace} would exceed 63 characters: shorten metadata.name"
+        )));
+    }
+    let tenant = spec.tenant.clone().unwrap_or_default();
+    let (cpu, memory) = default_quota(spec.population.count);
+    let service = |name: &str, category: ServiceCategory| {
+        services
+            .iter()
+            .find(|s| s.name_any() == name && s.spec.category == category)
+            .ok_or_else(|| {
+                InvalidTenant(format!(
+                    "SharedService {name} (category {category:?}) does not exist; fix the reference or create it"
+                ))
+            })
+    };
+    let storage = match tenant.storage {
+        None => None,
+        Some(storage) => {
+            let class = match storage.storage_class {
+                Some(class) => Some(class),
+                None => services
+                    .iter()
+                    .filter(|s| s.spec.category == ServiceCategory::Storage)
+                    .filter_map(|s| s.spec.storage.as_ref())
+                    .map(|settings| settings.storage_class.clone())
+                    .min(),
+            };
+            Some(Storage {
+                size: storage.size,
+                class,
+            })
+        }
+    };
+    let mut service_namespaces = Vec::new();
+    if let Some(vpn) = &spec.vpn {
+        let gateway = service(&vpn.gateway, ServiceCategory::VpnGateway)?;
+        if let Some(settings) = &gateway.spec.vpn_gateway {
+            service_namespaces.push(settings.namespace.clone());
+        }
+    }
+    if tenant
+        .admin_groups
+        .iter()
+        .any(|group| group.trim().is_empty())
+    {
+        return Err(InvalidTenant(
+            "spec.tenant.adminGroups contains an empty group name".into(),
+        ));
+    }
+    let offer = current_offer(member, today)
+        .map_or_else(|| "None".to_owned(), |offer| format!("{offer:?}"));
+    let labels = BTreeMap::from([
+        (labels::MEMBER.to_owned(), name.clone()),
+        (labels::INSEE.to_owned(), spec.insee_code.clone()),
+        (labels::OFFER.to_owned(), offer),
+        (
+            labels::BRACKET.to_owned(),
+            bracket_code(spec.population.count).to_owned(),
+        ),
+        (labels::COMPONENT.to_owned(), "tenant".to_owned()),
+        (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
+    ]);
+    Ok(TenantPlan {
+        member: name,
+        namespace,
+        labels,
+        cpu: tenant.cpu.unwrap_or_else(|| Quantity(cpu.into())),
+        memory: tenant.memory.unwrap_or_else(|| Quantity(memory.into())),
+        storage,
+        admin_groups: tenant.admin_groups,
+        auditor_group: settings.auditor_group.clone(),
+        service_namespaces,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+
+    fn member(yaml: &str) -> Member {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    const ALLAIRE: &str = r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: Member
+metadata: {name: allaire}
+spec:
+  displayName: Allaire
+  inseeCode: "56001"
+  population: {count: 3875, year: 2021}
+  subscriptions:
+    - {offer: Audit, effectiveDate: "2025-02-01", auditReportDate: "2025-04-15"}
+    - {offer: SocleComplet, effectiveDate: "2025-09-01", endDate: "2027-08-31"}
+  tenant:
+    storage: {size: 50Gi}
+    adminGroups: [commune-allaire-admins]
+"#;
+
+    #[test]
+    fn socle_complet_member_gets_defaults_by_bracket() {
+        let plan = plan(
+            &member(ALLAIRE),
+            &[],
+            &TenantSettings::default(),
+            date(2026, 3, 1),
+        )
+        .unwrap();
+        assert_eq!(plan.namespace, "commune-allaire");
+        assert_eq!(plan.cpu, Quantity("8".into()));
+        assert_eq!(plan.memory, Quantity("16Gi".into()));
+        assert_eq!(plan.labels[labels::OFFER], "SocleComplet");
+        assert_eq!(plan.labels[labels::BRACKET], "3000-8000");
+        assert_eq!(
+            plan.storage,
+            Some(Storage {
+                size: Quantity("50Gi".into()),
+                class: None
+            })
+        );
+    }
+
+    #[test]
+    fn the_offer_follows_the_calendar() {
+        let allaire = member(ALLAIRE);
+        assert_eq!(current_offer(&allaire, date(2025, 1, 31)), None);
+        assert_eq!(
+            current_offer(&allaire, date(2025, 3, 1)),
+            Some(Offer::Audit)
+        );
+        assert_eq!(
+            current_offer(&allaire, date(2025, 9, 1)),
+            Some(Offer::SocleComplet)
+        );
+        assert_eq!(
+            current_offer(&allaire, date(2027, 9, 1)),
+            Some(Offer::Audit)
+        );
+    }
+
+    #[test]
+    fn an_unknown_vpn_gateway_is_named() {
+        let mut allaire = member(ALLAIRE);
+        allaire.spec.vpn = Some(serde_yaml::from_str(
+            "{gateway: nowhere, siteCidrs: [192.168.1.0/24], router: {address: r, dialect: openwrt, hostKey: 'ssh-ed25519 AAAA', credentialsSecret: s}}",
+        ).unwrap());
+        let error = plan(&allaire, &[], &TenantSettings::default(), date(2026, 1, 1)).unwrap_err();
+        assert!(error.0.contains("SharedService nowhere"), "{error}");
+    }
+
+    #[test]
+    fn brackets_match_article_7() {
+        for (population, code) in [
+            (1499, "lt1500"),
+            (1500, "1500-2999"),
+            (2999, "1500-2999"),
+            (3000, "3000-8000"),
+            (8000, "3000-8000"),
+            (8001, "gt8000"),
+        ] {
+            assert_eq!(bracket_code(population), code, "{population}");
+        }
+    }
+}
