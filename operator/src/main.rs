@@ -36,17 +36,17 @@ enum Command {
 async fn main() -> Result<ExitCode> {
     match Cli::parse().command {
         Command::Run(args) => cli::run::run(args).await.map(|()| ExitCode::SUCCESS),
-        Command::Crd { output_dir } => print_crds(output_dir).map(|()| ExitCode::SUCCESS),
+        Command::Crd { output_dir } => print_crds(output_dir.as_ref()).map(|()| ExitCode::SUCCESS),
         Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
         Command::Report(args) => Ok(cli::contribution::report(&args)),
     }
 }
 
-fn print_crds(output_dir: Option<PathBuf>) -> Result<()> {
+fn print_crds(output_dir: Option<&PathBuf>) -> Result<()> {
     for crd in socle::api::crds() {
         let name = crd.metadata.name.clone().context("CRD without a name")?;
         let yaml = serde_yaml::to_string(&crd)?;
-        match &output_dir {
+        match output_dir {
             Some(dir) => std::fs::write(dir.join(format!("{name}.yaml")), yaml)?,
             None => write!(std::io::stdout(), "---\n{yaml}")?,
         }

@@ -1,1 +1,28 @@
+//! Helpers shared by socle's end-to-end tests, which run against the real
+//! control plane of `cargo xtask testenv up` (kube-apiserver, etcd and
+//! kube-controller-manager on 127.0.0.1).
+//!
+//! - [`connect`]: a client for `$KUBECONFIG`; panics with how to start the
+//!   control plane rather than skipping. Its requests carry [`USER_AGENT`].
+//! - [`TestScope`]: unique names and a `socle.test/scope` label for everything
+//!   a test creates, and the deletion of all of it afterwards, so that tests
+//!   run in parallel and leave nothing behind.
+//! - [`eventually`]: waits for a condition that converges (controllers act
+//!   asynchronously) and reports the last observation on timeout.
+//! - [`AuditMark`]: the API server's audit events since a point in time, to
+//!   assert who wrote what (e.g. no writes by the operator in steady state).
 
+#![forbid(unsafe_code)]
+
+mod audit;
+mod cleanup;
+mod connect;
+mod eventually;
+mod scope;
+
+pub use self::{
+    audit::{AuditEvent, AuditMark, username},
+    connect::{USER_AGENT, connect},
+    eventually::eventually,
+    scope::{SCOPE_LABEL, TEST_LABEL, TestScope},
+};

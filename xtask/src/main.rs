@@ -2,6 +2,7 @@
 //! generation, the full CI run and the demo.
 #![forbid(unsafe_code)]
 
+mod demo;
 mod testenv;
 
 use std::{
@@ -32,6 +33,9 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// The local demo: control plane up, CRDs and the 31 communes applied, the
+    /// operator provisioning them, and the exercise's contributions.
+    Demo,
     /// Everything CI checks: fmt, clippy, CRD drift, unit tests, end-to-end tests.
     Ci,
 }
@@ -64,6 +68,7 @@ fn main() -> Result<()> {
             TestenvAction::Status => testenv::status(),
         },
         Task::Crds { check } => crds(check),
+        Task::Demo => demo::demo(),
         Task::Ci => ci(),
     }
 }
@@ -88,11 +93,27 @@ fn cargo(args: &[&str], envs: &[(&str, &Path)]) -> Result<()> {
 /// YAML can never say something the types do not.
 fn crds(check: bool) -> Result<()> {
     let committed = workspace_root().join("crds");
-    let target = if check { workspace_root().join("target/crds-check") } else { committed.clone() };
+    let target = if check {
+        workspace_root().join("target/crds-check")
+    } else {
+        committed.clone()
+    };
     let _ = std::fs::remove_dir_all(&target);
     std::fs::create_dir_all(&target)?;
     let dir = target.to_str().context("non-UTF-8 path")?;
-    cargo(&["run", "--quiet", "--package", "socle", "--", "crd", "--output-dir", dir], &[])?;
+    cargo(
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "socle",
+            "--",
+            "crd",
+            "--output-dir",
+            dir,
+        ],
+        &[],
+    )?;
     if check {
         let status = Command::new("diff")
             .args(["-r", "-u"])
@@ -109,13 +130,30 @@ fn crds(check: bool) -> Result<()> {
 
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     crds(true)?;
-    cargo(&["test", "--workspace", "--exclude", "socle-e2e", "--locked"], &[])?;
+    cargo(
+        &["test", "--workspace", "--exclude", "socle-e2e", "--locked"],
+        &[],
+    )?;
     let kubeconfig = testenv::up()?;
     let result = cargo(
         &["test", "--package", "socle-e2e", "--locked"],
-        &[("KUBECONFIG", &kubeconfig), ("SOCLE_TESTENV_DIR", &testenv::state_dir())],
+        &[
+            ("KUBECONFIG", &kubeconfig),
+            ("SOCLE_TESTENV_DIR", &testenv::state_dir()),
+        ],
     );
     testenv::down()?;
     result

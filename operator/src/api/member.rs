@@ -166,7 +166,7 @@ pub struct VpnSpec {
     /// Name of the SharedService (category VpnGateway) the tunnel ends on.
     #[schemars(length(min = 1, max = 63))]
     pub gateway: String,
-    /// Networks of the town hall reached through the tunnel, e.g. ["192.168.10.0/24"].
+    /// Networks of the town hall reached through the tunnel, e.g. 192.168.10.0/24.
     #[schemars(length(min = 1, max = 8))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message("every siteCidrs entry must be a network in CIDR notation, e.g. 192.168.10.0/24"))]
     pub site_cidrs: Vec<String>,

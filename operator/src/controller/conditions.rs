@@ -47,7 +47,7 @@ pub fn merge(old: &[Condition], new: Condition) -> Vec<Condition> {
 
 /// `Ready` is true when every other condition that gates readiness is true.
 pub fn with_ready(
-    conditions: Vec<Condition>,
+    conditions: &[Condition],
     gates: &[&str],
     generation: Option<i64>,
 ) -> Vec<Condition> {
@@ -71,7 +71,7 @@ pub fn with_ready(
             generation,
         ),
     };
-    merge(&conditions, ready)
+    merge(conditions, ready)
 }
 
 #[cfg(test)]
@@ -100,7 +100,7 @@ mod tests {
             &[],
             condition("TenantReady", false, "InvalidSpec", "bad quota", Some(3)),
         );
-        let ready = with_ready(conditions, &["TenantReady"], Some(3));
+        let ready = with_ready(&conditions, &["TenantReady"], Some(3));
         let ready = ready.iter().find(|c| c.type_ == "Ready").unwrap();
         assert_eq!(ready.status, "False");
         assert_eq!(ready.message, "TenantReady: bad quota");

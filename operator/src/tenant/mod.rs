@@ -181,6 +181,7 @@ pub async fn run(
 }
 
 /// Maps a labelled tenant object back to its Member.
+#[allow(clippy::needless_pass_by_value)] // the signature `watches` wants
 fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {
     object
         .labels()
@@ -211,6 +212,7 @@ async fn reconcile(
     })
 }
 
+#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` wants
 fn error_policy(
     guard: Arc<DeserializeGuard<Member>>,
     error: &Error,
@@ -331,7 +333,7 @@ async fn offboard(member: &Member, ctx: &TenantContext) -> Result<Action, Error>
     let confirmed = member.annotations().get(labels::CONFIRM_OFFBOARDING) == Some(&name);
     if confirmed {
         namespaces
-            .delete(&namespace_name, &Default::default())
+            .delete(&namespace_name, &kube::api::DeleteParams::default())
             .await?;
         ctx.shared
             .event(
@@ -393,7 +395,7 @@ async fn retain_volumes(namespace: &str, ctx: &TenantContext) -> Result<(), kube
 fn tenant_status(member: &Member, namespace: Option<String>, tenant: Condition) -> MemberStatus {
     let mut status = member.status.clone().unwrap_or_default();
     let generation = member.meta().generation;
-    status.conditions = with_ready(merge(&status.conditions, tenant), &[CONDITION], generation);
+    status.conditions = with_ready(&merge(&status.conditions, tenant), &[CONDITION], generation);
     status.namespace = namespace;
     status.observed_generation = generation;
     status

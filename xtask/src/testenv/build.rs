@@ -15,6 +15,8 @@ use std::{
     time::Instant,
 };
 
+use std::fmt::Write as _;
+
 use anyhow::{Context, Result, bail, ensure};
 
 /// Kubernetes release of the control plane; k8s-openapi 0.29 is built with `v1_36`.
@@ -32,7 +34,9 @@ pub fn cache_dir() -> Result<PathBuf> {
                 .join(".cache/socle"),
         },
     };
-    Ok(root.join("testenv").join(format!("kubernetes-{KUBERNETES}_etcd-{ETCD}")))
+    Ok(root
+        .join("testenv")
+        .join(format!("kubernetes-{KUBERNETES}_etcd-{ETCD}")))
 }
 
 /// The three binaries the test environment runs.
@@ -53,7 +57,10 @@ pub fn ensure_binaries() -> Result<Binaries> {
         kube_controller_manager: bin.join("kube-controller-manager"),
     };
     if !binaries.etcd.exists() {
-        eprintln!("testenv: building etcd {ETCD} (first time only, cached in {})", dir.display());
+        eprintln!(
+            "testenv: building etcd {ETCD} (first time only, cached in {})",
+            dir.display()
+        );
         build_etcd(&dir.join("src/etcd"), &bin)?;
     }
     if !binaries.kube_apiserver.exists() || !binaries.kube_controller_manager.exists() {
@@ -89,12 +96,15 @@ fn build_etcd(src: &Path, bin: &Path) -> Result<()> {
 fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
     fs::create_dir_all(src)?;
     let staging = staging_modules()?;
-    ensure!(!staging.is_empty(), "no staging module found in k8s.io/kubernetes {KUBERNETES} go.mod");
+    ensure!(
+        !staging.is_empty(),
+        "no staging module found in k8s.io/kubernetes {KUBERNETES} go.mod"
+    );
     let staging_version = format!("v0.{}", KUBERNETES.trim_start_matches("v1."));
-    let replaces: String = staging
-        .iter()
-        .map(|module| format!("\t{module} => {module} {staging_version}\n"))
-        .collect();
+    let replaces = staging.iter().fold(String::new(), |mut out, module| {
+        let _ = writeln!(out, "\t{module} => {module} {staging_version}");
+        out
+    });
     fs::write(
         src.join("go.mod"),
         format!(
@@ -110,7 +120,10 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
          \t_ \"k8s.io/kubernetes/cmd/kube-controller-manager\"\n)\n",
     )?;
     go(src, &["mod", "tidy"])?;
-    let minor = KUBERNETES.split('.').nth(1).context("malformed KUBERNETES version")?;
+    let minor = KUBERNETES
+        .split('.')
+        .nth(1)
+        .context("malformed KUBERNETES version")?;
     // Stamped so `/version` reports the release that was built.
     let ldflags = format!(
         "-s -w -X k8s.io/component-base/version.gitVersion={KUBERNETES} \
@@ -122,7 +135,10 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
         src,
         bin,
         &["-ldflags", &ldflags],
-        &["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"],
+        &[
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+        ],
         "kubernetes",
     )
 }
@@ -131,16 +147,26 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
 fn staging_modules() -> Result<Vec<String>> {
     let output = go_output(
         Path::new("."),
-        &["mod", "download", "-json", &format!("k8s.io/kubernetes@{KUBERNETES}")],
+        &[
+            "mod",
+            "download",
+            "-json",
+            &format!("k8s.io/kubernetes@{KUBERNETES}"),
+        ],
     )?;
     let info: serde_json::Value = serde_json::from_slice(&output)?;
-    let go_mod = info["GoMod"].as_str().context("`go mod download` gave no GoMod path")?;
+    let go_mod = info["GoMod"]
+        .as_str()
+        .context("`go mod download` gave no GoMod path")?;
     let text = fs::read_to_string(go_mod).with_context(|| format!("reading {go_mod}"))?;
     Ok(text
         .lines()
         .filter_map(|line| {
             let (module, target) = line.trim().split_once("=>")?;
-            target.trim().starts_with("./staging/").then(|| module.trim().to_owned())
+            target
+                .trim()
+                .starts_with("./staging/")
+                .then(|| module.trim().to_owned())
         })
         .collect())
 }
@@ -157,8 +183,15 @@ fn go_command(dir: &Path, args: &[&str]) -> Command {
 }
 
 fn go(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = go_command(dir, args).status().context("running go (is Go installed?)")?;
-    ensure!(status.success(), "go {} failed in {}", args.join(" "), dir.display());
+    let status = go_command(dir, args)
+        .status()
+        .context("running go (is Go installed?)")?;
+    ensure!(
+        status.success(),
+        "go {} failed in {}",
+        args.join(" "),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -188,7 +221,7 @@ fn go_build(src: &Path, bin: &Path, flags: &[&str], packages: &[&str], what: &st
     for line in BufReader::new(child.stderr.take().context("no stderr")?).lines() {
         let line = line?;
         compiled += 1;
-        if compiled % 250 == 0 {
+        if compiled.is_multiple_of(250) {
             eprintln!(
                 "testenv: {what}: {compiled} packages compiled ({}s)",
                 started.elapsed().as_secs()

@@ -45,14 +45,19 @@ fn read_state() -> Result<Option<State>> {
     if !path.exists() {
         return Ok(None);
     }
-    Ok(Some(serde_json::from_slice(&fs::read(&path)?).context("reading state.json")?))
+    Ok(Some(
+        serde_json::from_slice(&fs::read(&path)?).context("reading state.json")?,
+    ))
 }
 
 /// Starts the control plane, or says it already runs. Returns the kubeconfig path.
 pub fn up() -> Result<PathBuf> {
     if let Some(state) = read_state()? {
         if state.components.iter().all(Component::is_running) {
-            eprintln!("testenv: already running on https://127.0.0.1:{}", state.apiserver_port);
+            eprintln!(
+                "testenv: already running on https://127.0.0.1:{}",
+                state.apiserver_port
+            );
             return Ok(kubeconfig_path());
         }
         eprintln!("testenv: a previous environment is partly dead; cleaning it up");
@@ -120,11 +125,19 @@ pub fn up() -> Result<PathBuf> {
         )?);
         process::wait_for_port(kcm_port, Duration::from_secs(60))
     })();
-    let state = State { kubernetes: KUBERNETES.into(), components, apiserver_port };
+    let state = State {
+        kubernetes: KUBERNETES.into(),
+        components,
+        apiserver_port,
+    };
     fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
     if let Err(error) = result {
         for component in &state.components {
-            eprintln!("--- last lines of {} ---\n{}", component.name, component.log_tail(30));
+            eprintln!(
+                "--- last lines of {} ---\n{}",
+                component.name,
+                component.log_tail(30)
+            );
         }
         down()?;
         return Err(error.context("the control plane did not start"));
@@ -160,7 +173,11 @@ pub fn status() -> Result<()> {
         state.kubernetes, state.apiserver_port
     );
     for component in &state.components {
-        let health = if component.is_running() { "running" } else { "DEAD" };
+        let health = if component.is_running() {
+            "running"
+        } else {
+            "DEAD"
+        };
         println!("  {:<24} pid {:<8} {health}", component.name, component.pid);
     }
     println!("  kubeconfig: {}", kubeconfig_path().display());
@@ -208,10 +225,13 @@ rules:
 /// Ports picked by binding to port 0. Another process could take one between
 /// this call and the server's bind; the server would then fail loudly.
 fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    let listeners: Vec<TcpListener> =
-        (0..N).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
-    let ports: Vec<u16> =
-        listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?;
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()?;
     Ok(ports.try_into().expect("N ports"))
 }
 
@@ -222,11 +242,11 @@ fn write_kubeconfig(client: &pki::ClientMaterial, port: u16) -> Result<()> {
         "kind": "Config",
         "clusters": [{"name": "socle-testenv", "cluster": {
             "server": format!("https://127.0.0.1:{port}"),
-            "certificate-authority-data": base64_pem(&client.ca_pem),
+            "certificate-authority-data": base64_pem(&client.ca),
         }}],
         "users": [{"name": "admin", "user": {
-            "client-certificate-data": base64_pem(&client.cert_pem),
-            "client-key-data": base64_pem(&client.key_pem),
+            "client-certificate-data": base64_pem(&client.certificate),
+            "client-key-data": base64_pem(&client.key),
         }}],
         "contexts": [{"name": "socle-testenv", "context": {"cluster": "socle-testenv", "user": "admin"}}],
         "current-context": "socle-testenv",
@@ -241,16 +261,23 @@ fn base64_pem(pem: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(pem)
 }
 
+/// A client for the running environment, from the kubeconfig `up` wrote.
+pub async fn client() -> Result<kube::Client> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig_path())?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
 /// Polls `/readyz` through a real client built from the kubeconfig just written.
 fn wait_until_ready(components: &[Component], timeout: Duration) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(kubeconfig_path())?,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await?;
-        let client = kube::Client::try_from(config)?;
+        let client = client().await?;
         let deadline = Instant::now() + timeout;
         loop {
             let request = http::Request::get("/readyz").body(Vec::new())?;

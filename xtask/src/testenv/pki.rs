@@ -13,9 +13,9 @@ use rcgen::{
 /// PEM material the kubeconfig embeds.
 #[derive(Debug)]
 pub struct ClientMaterial {
-    pub ca_pem: String,
-    pub cert_pem: String,
-    pub key_pem: String,
+    pub ca: String,
+    pub certificate: String,
+    pub key: String,
 }
 
 /// Writes every file the control plane reads into `dir`; returns what the
@@ -24,8 +24,13 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "socle-testenv-ca");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "socle-testenv-ca");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let ca = Issuer::new(ca_params, ca_key);
 
@@ -36,14 +41,20 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
         "kubernetes".into(),
         "kubernetes.default.svc".into(),
     ])?;
-    serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    serving
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let serving_cert = serving.signed_by(&serving_key, &ca)?;
 
     let admin_key = KeyPair::generate()?;
     let mut admin = CertificateParams::new(Vec::new())?;
-    admin.distinguished_name.push(DnType::CommonName, "socle-testenv-admin");
-    admin.distinguished_name.push(DnType::OrganizationName, "system:masters");
+    admin
+        .distinguished_name
+        .push(DnType::CommonName, "socle-testenv-admin");
+    admin
+        .distinguished_name
+        .push(DnType::OrganizationName, "system:masters");
     admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let admin_cert = admin.signed_by(&admin_key, &ca)?;
 
@@ -54,11 +65,17 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
     fs::write(dir.join("ca.crt"), ca_cert.pem())?;
     fs::write(dir.join("apiserver.crt"), serving_cert.pem())?;
     fs::write(dir.join("apiserver.key"), serving_key.serialize_pem())?;
-    fs::write(dir.join("service-account.key"), service_account_key.serialize_pem())?;
-    fs::write(dir.join("service-account.pub"), service_account_key.public_key_pem())?;
+    fs::write(
+        dir.join("service-account.key"),
+        service_account_key.serialize_pem(),
+    )?;
+    fs::write(
+        dir.join("service-account.pub"),
+        service_account_key.public_key_pem(),
+    )?;
     Ok(ClientMaterial {
-        ca_pem: ca_cert.pem(),
-        cert_pem: admin_cert.pem(),
-        key_pem: admin_key.serialize_pem(),
+        ca: ca_cert.pem(),
+        certificate: admin_cert.pem(),
+        key: admin_key.serialize_pem(),
     })
 }

@@ -37,7 +37,12 @@ impl Component {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self { name: name.into(), pid: child.id(), binary: binary.into(), log })
+        Ok(Self {
+            name: name.into(),
+            pid: child.id(),
+            binary: binary.into(),
+            log,
+        })
     }
 
     /// True when the pid is alive and still runs our binary (pids get reused).
@@ -47,18 +52,24 @@ impl Component {
         };
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
         // A zombie (state Z) has exited; it only waits for its parent to reap it.
-        let zombie = stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'));
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
         exe == self.binary && !zombie
     }
 
     /// SIGTERM, then SIGKILL after ten seconds.
     pub fn stop(&self) -> Result<()> {
-        for (signal, grace) in [("-TERM", Duration::from_secs(10)), ("-KILL", Duration::from_secs(5))]
-        {
+        for (signal, grace) in [
+            ("-TERM", Duration::from_secs(10)),
+            ("-KILL", Duration::from_secs(5)),
+        ] {
             if !self.is_running() {
                 return Ok(());
             }
-            Command::new("kill").args([signal, &self.pid.to_string()]).status()?;
+            Command::new("kill")
+                .args([signal, &self.pid.to_string()])
+                .status()?;
             let deadline = Instant::now() + grace;
             while self.is_running() && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(50));

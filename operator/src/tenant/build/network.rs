@@ -144,9 +144,28 @@ mod tests {
     }
 
     #[test]
-    fn no_policy_names_another_tenant() {
-        let yaml = serde_yaml::to_string(&network_policies(&fixture())).unwrap();
-        assert!(!yaml.contains("commune-"), "{yaml}");
-        assert!(yaml.contains("socle-vpn-gateway"));
+    fn peers_are_only_this_tenant_dns_and_its_services() {
+        let allowed = ["kube-system", "socle-vpn-gateway"];
+        for policy in network_policies(&fixture()) {
+            let spec = policy.spec.unwrap();
+            let peers = spec
+                .ingress
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|rule| rule.from.unwrap_or_default())
+                .chain(
+                    spec.egress
+                        .unwrap_or_default()
+                        .into_iter()
+                        .flat_map(|rule| rule.to.unwrap_or_default()),
+                );
+            for peer in peers {
+                assert!(peer.ip_block.is_none());
+                if let Some(selector) = peer.namespace_selector {
+                    let name = &selector.match_labels.unwrap()["kubernetes.io/metadata.name"];
+                    assert!(allowed.contains(&name.as_str()), "{name}");
+                }
+            }
+        }
     }
 }

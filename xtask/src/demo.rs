@@ -1,0 +1,250 @@
+//! `cargo xtask demo`: the whole story on this machine — a real control
+//! plane, the CRDs, the 31 communes of REDON Agglomération, the operator
+//! provisioning them, and what each owes for the exercise.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use kube::{
+    Client,
+    api::{Api, DynamicObject, Patch, PatchParams},
+    discovery::{Discovery, Scope},
+};
+
+use crate::{cargo, testenv, workspace_root};
+
+/// Exercise the demo prices.
+const EXERCISE: &str = "2026";
+
+pub fn demo() -> Result<()> {
+    let kubeconfig = testenv::up()?;
+    cargo(&["build", "--quiet", "--package", "socle"], &[])?;
+    let socle = workspace_root().join("target/debug/socle");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(testenv::client())?;
+
+    step("CRDs");
+    runtime.block_on(apply_dir(&client, &workspace_root().join("crds")))?;
+    runtime.block_on(wait_for_crds(&client))?;
+
+    step("the operator's namespace and the examples: 31 communes, shared services, the tariff");
+    runtime.block_on(apply_yaml(
+        &client,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: socle-system\n",
+    ))?;
+    runtime.block_on(apply_dir(
+        &client,
+        &workspace_root().join("manifests/examples"),
+    ))?;
+
+    step("socle run (the operator), until every Member is Ready");
+    let started = Instant::now();
+    let operator = Operator::start(&socle, &kubeconfig)?;
+    let ready = runtime.block_on(wait_until_all_ready(&client, Duration::from_secs(120)))?;
+    println!(
+        "{ready} Members Ready in {:.1}s; tenant namespaces:",
+        started.elapsed().as_secs_f64()
+    );
+    runtime.block_on(print_tenants(&client))?;
+    drop(operator);
+
+    step(&format!(
+        "contributions for {EXERCISE} (socle contribution)"
+    ));
+    let status = Command::new(&socle)
+        .args(["contribution", "--input"])
+        .arg(workspace_root().join("manifests/examples"))
+        .args(["--exercise", EXERCISE, "--format", "table"])
+        .status()?;
+    if !status.success() {
+        bail!("socle contribution failed");
+    }
+    println!(
+        "\nThe control plane still runs: export KUBECONFIG={} ; `cargo xtask testenv down` stops it.",
+        kubeconfig.display()
+    );
+    Ok(())
+}
+
+fn step(what: &str) {
+    println!("\n==> {what}");
+}
+
+/// The operator as a child process, stopped when dropped.
+struct Operator(Child);
+
+impl Operator {
+    fn start(binary: &Path, kubeconfig: &Path) -> Result<Self> {
+        let log = std::fs::File::create(testenv::state_dir().join("logs/socle-demo.log"))?;
+        let child = Command::new(binary)
+            .arg("run")
+            .env("KUBECONFIG", kubeconfig)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting socle run")?;
+        Ok(Self(child))
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Server-side applies every YAML document of every file below `dir`.
+async fn apply_dir(client: &Client, dir: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for file in files {
+        apply_yaml(client, &std::fs::read_to_string(&file)?)
+            .await
+            .with_context(|| file.display().to_string())?;
+    }
+    Ok(())
+}
+
+async fn apply_yaml(client: &Client, text: &str) -> Result<()> {
+    use serde::Deserialize;
+    let discovery = Discovery::new(client.clone()).run().await?;
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(document)?;
+        if value.is_null() {
+            continue;
+        }
+        let object: DynamicObject = serde_yaml::from_value(value)?;
+        let types = object
+            .types
+            .clone()
+            .context("a document without apiVersion/kind")?;
+        let gvk = kube::core::GroupVersionKind::try_from(&types)?;
+        let (resource, capabilities) = discovery
+            .resolve_gvk(&gvk)
+            .with_context(|| format!("unknown kind {gvk:?}"))?;
+        let name = object
+            .metadata
+            .name
+            .clone()
+            .context("a document without a name")?;
+        let api: Api<DynamicObject> = match (capabilities.scope, &object.metadata.namespace) {
+            (Scope::Namespaced, Some(namespace)) => {
+                Api::namespaced_with(client.clone(), namespace, &resource)
+            }
+            (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
+            (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+        };
+        api.patch(
+            &name,
+            &PatchParams::apply("socle-demo").force(),
+            &Patch::Apply(&object),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn wait_for_crds(client: &Client) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let crds = api.list(&kube::api::ListParams::default()).await?;
+        let established = crds
+            .items
+            .iter()
+            .filter(|crd| {
+                crd.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    })
+            })
+            .count();
+        if established >= 6 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("CRDs not Established after 30s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls the Members' Ready condition; returns how many there are.
+async fn wait_until_all_ready(client: &Client, timeout: Duration) -> Result<usize> {
+    let resource = kube::api::ApiResource {
+        group: "socle.redon-agglomeration.bzh".into(),
+        version: "v1alpha1".into(),
+        api_version: "socle.redon-agglomeration.bzh/v1alpha1".into(),
+        kind: "Member".into(),
+        plural: "members".into(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let members = api.list(&kube::api::ListParams::default()).await?;
+        let not_ready: Vec<String> = members
+            .items
+            .iter()
+            .filter(|member| {
+                !member.data["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|conditions| {
+                        conditions
+                            .iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+            })
+            .filter_map(|member| member.metadata.name.clone())
+            .collect();
+        if not_ready.is_empty() {
+            return Ok(members.items.len());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "Members not Ready after {timeout:?}: {}",
+                not_ready.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn print_tenants(client: &Client) -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let tenants = namespaces
+        .list(
+            &kube::api::ListParams::default()
+                .labels("socle.redon-agglomeration.bzh/component=tenant"),
+        )
+        .await?;
+    let names: Vec<String> = tenants
+        .items
+        .iter()
+        .filter_map(|ns| ns.metadata.name.clone())
+        .collect();
+    println!("  {} namespaces: {}", names.len(), names.join(" "));
+    Ok(())
+}
