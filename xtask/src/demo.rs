@@ -45,7 +45,7 @@ pub fn demo() -> Result<()> {
 
     step("socle run (the operator), until every Member is Ready");
     let started = Instant::now();
-    let operator = Operator::start(&socle, &kubeconfig)?;
+    let operator = Operator::start(&socle, &testenv::operator_kubeconfig_path())?;
     let ready = runtime.block_on(wait_until_all_ready(&client, Duration::from_secs(120)))?;
     println!(
         "{ready} Members Ready in {:.1}s; tenant namespaces:",

@@ -147,14 +147,31 @@ fn ci() -> Result<()> {
         &["test", "--workspace", "--exclude", "socle-e2e", "--locked"],
         &[],
     )?;
+    // A control plane that was already running (a developer's) is reused and
+    // left running; one started here is stopped here.
+    let was_running = testenv::is_running()?;
     let kubeconfig = testenv::up()?;
+    // The e2e tests mostly wait on controllers, not on the CPU.
     let result = cargo(
-        &["test", "--package", "socle-e2e", "--locked"],
+        &[
+            "test",
+            "--package",
+            "socle-e2e",
+            "--locked",
+            "--",
+            "--test-threads=8",
+        ],
         &[
             ("KUBECONFIG", &kubeconfig),
+            (
+                "SOCLE_OPERATOR_KUBECONFIG",
+                &testenv::operator_kubeconfig_path(),
+            ),
             ("SOCLE_TESTENV_DIR", &testenv::state_dir()),
         ],
     );
-    testenv::down()?;
+    if !was_running {
+        testenv::down()?;
+    }
     result
 }

@@ -25,6 +25,9 @@ pub struct RunArgs {
         default_value = "socle:dsi-auditors"
     )]
     pub auditor_group: String,
+    /// Manage only the Members matching this label selector (default: all).
+    #[arg(long, env = "SOCLE_MEMBER_SELECTOR")]
+    pub member_selector: Option<String>,
     /// Log filter, e.g. `info` or `socle=debug,kube=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -44,7 +47,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
-    let context = Context::new(client, args.namespace);
+    let context = Context::new(client, args.namespace, args.member_selector);
     let settings = TenantSettings {
         namespace_prefix: args.tenant_prefix,
         auditor_group: args.auditor_group,

@@ -22,6 +22,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// Namespace of the operator: Secrets, UsageRecords, statements, drill reports.
     pub namespace: String,
+    /// Label selector limiting the Members this operator manages (`None`: all).
+    /// Lets several operators share a cluster, each with its own Members —
+    /// end-to-end tests run one per test scope.
+    pub member_selector: Option<String>,
 }
 
 impl std::fmt::Debug for Context {
@@ -33,7 +37,7 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub fn new(client: Client, namespace: String) -> Self {
+    pub fn new(client: Client, namespace: String, member_selector: Option<String>) -> Self {
         let reporter = Reporter {
             controller: "socle".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -63,6 +67,17 @@ impl Context {
         };
         if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
             warn!(%error, reason, "could not publish an Event");
+        }
+    }
+}
+
+impl Context {
+    /// The watch of Members, limited by [`Context::member_selector`].
+    pub fn member_watch(&self) -> kube::runtime::watcher::Config {
+        let config = kube::runtime::watcher::Config::default();
+        match &self.member_selector {
+            Some(selector) => config.labels(selector),
+            None => config,
         }
     }
 }

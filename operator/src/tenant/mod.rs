@@ -130,7 +130,13 @@ pub async fn run(
         settings,
         services,
     });
-    let controller = Controller::new(members, watcher::Config::default())
+    let member_watch = shared.member_watch();
+    let context = Arc::new(TenantContext {
+        shared,
+        settings,
+        services,
+    });
+    let controller = Controller::new(members, member_watch)
         .watches(
             Api::<Namespace>::all(client.clone()),
             children.clone(),

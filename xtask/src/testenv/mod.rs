@@ -32,6 +32,11 @@ pub fn kubeconfig_path() -> PathBuf {
     state_dir().join("kubeconfig")
 }
 
+/// The operator's own kubeconfig (user `socle-operator`).
+pub fn operator_kubeconfig_path() -> PathBuf {
+    state_dir().join("operator.kubeconfig")
+}
+
 /// What `up` wrote and `down`/`status` read.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct State {
@@ -48,6 +53,11 @@ fn read_state() -> Result<Option<State>> {
     Ok(Some(
         serde_json::from_slice(&fs::read(&path)?).context("reading state.json")?,
     ))
+}
+
+/// True when a complete environment runs.
+pub fn is_running() -> Result<bool> {
+    Ok(read_state()?.is_some_and(|state| state.components.iter().all(Component::is_running)))
 }
 
 /// Starts the control plane, or says it already runs. Returns the kubeconfig path.
@@ -69,7 +79,18 @@ pub fn up() -> Result<PathBuf> {
     fs::create_dir_all(dir.join("logs"))?;
     let client = pki::generate(&dir)?;
     let [etcd_port, peer_port, apiserver_port, kcm_port] = free_ports()?;
-    write_kubeconfig(&client, apiserver_port)?;
+    write_kubeconfig(
+        &kubeconfig_path(),
+        &client.ca,
+        &client.admin,
+        apiserver_port,
+    )?;
+    write_kubeconfig(
+        &operator_kubeconfig_path(),
+        &client.ca,
+        &client.operator,
+        apiserver_port,
+    )?;
     fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
 
     let mut components = Vec::new();
@@ -235,23 +256,23 @@ fn free_ports<const N: usize>() -> Result<[u16; N]> {
     Ok(ports.try_into().expect("N ports"))
 }
 
-fn write_kubeconfig(client: &pki::ClientMaterial, port: u16) -> Result<()> {
+fn write_kubeconfig(path: &Path, ca: &str, user: &pki::Identity, port: u16) -> Result<()> {
     // JSON is YAML: every kubeconfig reader accepts it.
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "socle-testenv", "cluster": {
             "server": format!("https://127.0.0.1:{port}"),
-            "certificate-authority-data": base64_pem(&client.ca),
+            "certificate-authority-data": base64_pem(ca),
         }}],
-        "users": [{"name": "admin", "user": {
-            "client-certificate-data": base64_pem(&client.certificate),
-            "client-key-data": base64_pem(&client.key),
+        "users": [{"name": "user", "user": {
+            "client-certificate-data": base64_pem(&user.certificate),
+            "client-key-data": base64_pem(&user.key),
         }}],
-        "contexts": [{"name": "socle-testenv", "context": {"cluster": "socle-testenv", "user": "admin"}}],
+        "contexts": [{"name": "socle-testenv", "context": {"cluster": "socle-testenv", "user": "user"}}],
         "current-context": "socle-testenv",
     });
-    fs::write(kubeconfig_path(), serde_json::to_vec_pretty(&config)?)?;
+    fs::write(path, serde_json::to_vec_pretty(&config)?)?;
     Ok(())
 }
 

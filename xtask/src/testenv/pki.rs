@@ -1,5 +1,6 @@
 //! The test environment's own certificate authority: a CA, the API server's
-//! serving certificate, an admin client certificate (O=system:masters) and the
+//! serving certificate, client certificates for the admin and for the
+//! operator (both O=system:masters for now), and the
 //! service-account signing key. Generated anew at every `up`, never reused.
 
 use std::{fs, path::Path};
@@ -10,16 +11,43 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-/// PEM material the kubeconfig embeds.
+/// A client identity: certificate and key, PEM.
 #[derive(Debug)]
-pub struct ClientMaterial {
-    pub ca: String,
+pub struct Identity {
     pub certificate: String,
     pub key: String,
 }
 
+/// What the kubeconfigs embed.
+#[derive(Debug)]
+pub struct ClientMaterial {
+    /// The CA that signed the API server's certificate.
+    pub ca: String,
+    /// `socle-testenv-admin`: tests and the DSI's kubectl.
+    pub admin: Identity,
+    /// `socle-operator`: the operator, so the audit log tells its requests apart.
+    pub operator: Identity,
+}
+
+fn client_identity(common_name: &str, ca: &Issuer<'_, KeyPair>) -> Result<Identity> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "system:masters");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let certificate = params.signed_by(&key, ca)?;
+    Ok(Identity {
+        certificate: certificate.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
 /// Writes every file the control plane reads into `dir`; returns what the
-/// admin kubeconfig needs.
+/// kubeconfigs need.
 pub fn generate(dir: &Path) -> Result<ClientMaterial> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::new())?;
@@ -47,17 +75,6 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
     serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let serving_cert = serving.signed_by(&serving_key, &ca)?;
 
-    let admin_key = KeyPair::generate()?;
-    let mut admin = CertificateParams::new(Vec::new())?;
-    admin
-        .distinguished_name
-        .push(DnType::CommonName, "socle-testenv-admin");
-    admin
-        .distinguished_name
-        .push(DnType::OrganizationName, "system:masters");
-    admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let admin_cert = admin.signed_by(&admin_key, &ca)?;
-
     // The API server signs tokens with the private half and verifies them
     // with the public half, which it wants as a PUBLIC KEY block.
     let service_account_key = KeyPair::generate()?;
@@ -75,7 +92,7 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
     )?;
     Ok(ClientMaterial {
         ca: ca_cert.pem(),
-        certificate: admin_cert.pem(),
-        key: admin_key.serialize_pem(),
+        admin: client_identity("socle-testenv-admin", &ca)?,
+        operator: client_identity("socle-operator", &ca)?,
     })
 }
