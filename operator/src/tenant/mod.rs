@@ -125,11 +125,6 @@ pub async fn run(
     .for_each(|_| std::future::ready(()));
     let children = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
     let members = Api::<DeserializeGuard<Member>>::all(client.clone());
-    let context = Arc::new(TenantContext {
-        shared,
-        settings,
-        services,
-    });
     let member_watch = shared.member_watch();
     let context = Arc::new(TenantContext {
         shared,
