@@ -46,6 +46,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             namespace,
+            member_selector,
         }
     }
 
