@@ -268,8 +268,10 @@ pub struct MemberStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Ready, plus one condition per capability (TenantReady, VpnReady,
-    /// VpnDrift, BackupReady, DrillHealthy, Billable).
+    /// VpnDrift, BackupReady, DrillHealthy, Offboarding). A map keyed by type:
+    /// each controller applies only the conditions it owns.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The tenant's namespace, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]

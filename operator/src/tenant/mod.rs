@@ -402,7 +402,12 @@ fn tenant_status(member: &Member, namespace: Option<String>, tenant: Condition) 
     status
 }
 
+/// Condition types this controller owns in a Member's status.
+const OWNED_CONDITIONS: [&str; 3] = [CONDITION, "Ready", "Offboarding"];
+
 /// Writes the status through the status subresource, unless it is unchanged.
+/// Only the fields this controller owns are applied, so that the billing
+/// controller's `status.contribution` (another field manager) is left alone.
 async fn write_status(
     member: &Member,
     ctx: &TenantContext,
@@ -411,11 +416,20 @@ async fn write_status(
     if member.status.as_ref() == Some(&status) {
         return Ok(());
     }
+    let owned: Vec<&Condition> = status
+        .conditions
+        .iter()
+        .filter(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()))
+        .collect();
     let api = Api::<Member>::all(ctx.shared.client.clone());
     let patch = json!({
         "apiVersion": Member::api_version(&()),
         "kind": Member::kind(&()),
-        "status": status,
+        "status": {
+            "conditions": owned,
+            "namespace": status.namespace,
+            "observedGeneration": status.observed_generation,
+        },
     });
     api.patch_status(
         &member.name_any(),
