@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the operator: reconcile Members into tenants.
+    /// Run the operator: Members into tenants, usage into statements.
     Run(cli::run::RunArgs),
     /// Print every CustomResourceDefinition (YAML), or write one file per CRD.
     Crd {
@@ -30,15 +30,34 @@ enum Command {
     Contribution(cli::contribution::ContributionArgs),
     /// Print the annual report's figures (article 7 preamble, 6.2) as JSON.
     Report(cli::contribution::ReportArgs),
+    /// Issue and export the ContributionStatements kept by the operator.
+    Statements(cli::statements::StatementsArgs),
+    /// Record usage the operator cannot see (Level-1 engineering half-days).
+    Usage(cli::usage::UsageArgs),
 }
 
 #[tokio::main]
-async fn main() -> Result<ExitCode> {
-    match Cli::parse().command {
+async fn main() -> ExitCode {
+    match command(Cli::parse().command).await {
+        Ok(code) => code,
+        // A message for people: the cause chain, without a backtrace.
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn command(command: Command) -> Result<ExitCode> {
+    match command {
         Command::Run(args) => cli::run::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Crd { output_dir } => print_crds(output_dir.as_ref()).map(|()| ExitCode::SUCCESS),
         Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
         Command::Report(args) => Ok(cli::contribution::report(&args)),
+        Command::Statements(args) => cli::statements::statements(args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Usage(args) => cli::usage::usage(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -28,7 +28,7 @@ use crate::contribution::{Line, model::Cents};
     printcolumn = r#"{"name":"Total (cents)","type":"integer","jsonPath":".spec.totalCents"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("oldSelf.state != 'Issued' || self == oldSelf").message("this statement is Issued (a titre de recettes exists): it can no longer change; record a correction, it will appear on the next exercise's statement"))]
+#[x_kube(validation = Rule::new("oldSelf.state != 'Issued' || self == oldSelf").message("this statement is Issued (a titre de recettes exists): it can no longer change; bill a correction as a new UsageRecord in a later exercise"))]
 #[x_kube(validation = Rule::new("self.state != 'Issued' || (has(self.titleNumber) && has(self.issuedOn))").message("an Issued statement needs titleNumber and issuedOn").field_path(".titleNumber"))]
 #[serde(rename_all = "camelCase")]
 pub struct ContributionStatementSpec {
@@ -38,6 +38,16 @@ pub struct ContributionStatementSpec {
     /// Exercise (calendar year).
     #[schemars(range(min = 2020, max = 2100))]
     pub exercise: i16,
+    /// The debtor as printed on the titre (the Member's displayName when computed):
+    /// an issued titre stays readable even if the Member is later deleted.
+    #[schemars(length(min = 1, max = 100))]
+    pub debtor: String,
+    /// INSEE code of the debtor.
+    #[schemars(length(min = 5, max = 5))]
+    pub insee_code: String,
+    /// SIRET of the debtor, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siret: Option<String>,
     /// Draft while the exercise runs; Issued once titled.
     pub state: StatementState,
     /// Title number (numéro de titre), sequential per exercise, set on issue.

@@ -6,7 +6,9 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 use clap::{Args, ValueEnum};
 use socle::manifests::load_ledger;
 
-use super::output::{self, CsvStyle};
+use kube::ResourceExt;
+
+use super::output::{self, CsvStyle, Titre};
 
 /// Output formats of `socle contribution`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -55,10 +57,31 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
         Err(error) => return unusable(&error),
     };
     let outcome = ledger.compute(args.exercise);
+    let siret = |member: &str| {
+        ledger
+            .members
+            .iter()
+            .find(|m| m.name_any() == member)
+            .and_then(|m| m.spec.siret.as_deref())
+    };
+    let titres: Vec<Titre<'_>> = outcome
+        .statements
+        .iter()
+        .map(|statement| Titre {
+            exercise: statement.exercise,
+            title_number: None,
+            member: &statement.member,
+            insee_code: &statement.insee_code,
+            siret: siret(&statement.member),
+            debtor: &statement.display_name,
+            total_cents: statement.total_cents,
+            lines: &statement.lines,
+        })
+        .collect();
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&outcome).expect("an outcome serializes"),
-        Format::Csv => output::csv(&outcome, CsvStyle::new(args.decimal_comma)),
-        Format::Table => output::table(&outcome),
+        Format::Csv => output::csv(&titres, CsvStyle::new(args.decimal_comma)),
+        Format::Table => output::table(outcome.exercise, &titres, &outcome.errors),
     };
     emit(&text);
     if outcome.errors.is_empty() {
@@ -80,7 +103,7 @@ pub fn report(args: &ReportArgs) -> ExitCode {
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) {
+pub fn emit(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", text.trim_end());
 }

@@ -3,3 +3,5 @@
 pub mod contribution;
 mod output;
 pub mod run;
+pub mod statements;
+pub mod usage;

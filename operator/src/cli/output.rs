@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use socle::contribution::{Cents, Outcome, format_eur};
+use socle::contribution::{Cents, Line, MemberError, format_eur};
 
 /// How CSV numbers and fields are separated.
 #[derive(Clone, Copy, Debug)]
@@ -60,12 +60,30 @@ impl CsvStyle {
     }
 }
 
-/// One row per statement line: what the finance department keys.
-pub fn csv(outcome: &Outcome, style: CsvStyle) -> String {
+/// One titre de recettes as the exports show it: a statement of the engine
+/// (offline) or a ContributionStatement (cluster), with its debtor.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Titre<'a> {
+    pub exercise: i16,
+    /// Title number, once issued.
+    pub title_number: Option<&'a str>,
+    pub member: &'a str,
+    pub insee_code: &'a str,
+    pub siret: Option<&'a str>,
+    pub debtor: &'a str,
+    pub total_cents: Cents,
+    pub lines: &'a [Line],
+}
+
+/// One row per line: what the finance department keys on a titre de recettes.
+pub fn csv(titres: &[Titre<'_>], style: CsvStyle) -> String {
     let header = [
         "exercise",
+        "title_number",
         "member",
         "insee_code",
+        "siret",
         "debtor",
         "code",
         "object",
@@ -75,14 +93,16 @@ pub fn csv(outcome: &Outcome, style: CsvStyle) -> String {
         "amount_eur",
     ];
     let mut out = style.row(&header.map(str::to_owned));
-    for statement in &outcome.statements {
-        for line in &statement.lines {
+    for titre in titres {
+        for line in titre.lines {
             out.push_str(
                 &style.row(&[
-                    statement.exercise.to_string(),
-                    statement.member.clone(),
-                    statement.insee_code.clone(),
-                    statement.display_name.clone(),
+                    titre.exercise.to_string(),
+                    titre.title_number.unwrap_or_default().to_owned(),
+                    titre.member.to_owned(),
+                    titre.insee_code.to_owned(),
+                    titre.siret.unwrap_or_default().to_owned(),
+                    titre.debtor.to_owned(),
                     serde_json::to_value(line.code)
                         .ok()
                         .and_then(|code| code.as_str().map(str::to_owned))
@@ -99,17 +119,12 @@ pub fn csv(outcome: &Outcome, style: CsvStyle) -> String {
     out
 }
 
-/// A French table: each member's lines, its total, then the grand total and
+/// A French table: each titre's lines, its total, then the grand total and
 /// the members that could not be priced. Columns are as wide as their
 /// longest entry, so amounts stay aligned whatever the labels.
-pub fn table(outcome: &Outcome) -> String {
+pub fn table(exercise: i16, titres: &[Titre<'_>], errors: &[MemberError]) -> String {
     const AMOUNT: usize = 16;
-    let lines = || {
-        outcome
-            .statements
-            .iter()
-            .flat_map(|statement| &statement.lines)
-    };
+    let lines = || titres.iter().flat_map(|titre| titre.lines);
     let label_width = lines()
         .map(|line| line.label.chars().count())
         .max()
@@ -120,15 +135,15 @@ pub fn table(outcome: &Outcome) -> String {
         .unwrap_or(0);
     let width = label_width + basis_width + 4;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Contributions de l'exercice {} (article 7)\n",
-        outcome.exercise
-    );
+    let _ = writeln!(out, "Contributions de l'exercice {exercise} (article 7)\n");
     let mut grand_total: Cents = 0;
-    for statement in &outcome.statements {
-        let _ = writeln!(out, "{} ({})", statement.display_name, statement.insee_code);
-        for line in &statement.lines {
+    for titre in titres {
+        let title = titre
+            .title_number
+            .map(|t| format!(" — titre {t}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{} ({}){title}", titre.debtor, titre.insee_code);
+        for line in titre.lines {
             let _ = writeln!(
                 out,
                 "  {:<label_width$}  {:<basis_width$}{:>AMOUNT$}",
@@ -144,20 +159,20 @@ pub fn table(outcome: &Outcome) -> String {
             out,
             "  {:<width$}{:>AMOUNT$}\n",
             "Total",
-            format_eur(statement.total_cents)
+            format_eur(titre.total_cents)
         );
-        grand_total += statement.total_cents;
+        grand_total += titre.total_cents;
     }
     let _ = writeln!(
         out,
         "{:<w$}{:>AMOUNT$}",
-        format!("Total général ({} membres)", outcome.statements.len()),
+        format!("Total général ({} membres)", titres.len()),
         format_eur(grand_total),
         w = width + 2,
     );
-    if !outcome.errors.is_empty() {
-        let _ = writeln!(out, "\nMembres non tarifés ({}) :", outcome.errors.len());
-        for error in &outcome.errors {
+    if !errors.is_empty() {
+        let _ = writeln!(out, "\nMembres non tarifés ({}) :", errors.len());
+        for error in errors {
             let _ = writeln!(out, "  {}: {}", error.member, error.message);
         }
     }

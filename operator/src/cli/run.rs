@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use futures::FutureExt;
 use socle::{
+    billing,
     controller::Context,
     tenant::{self, plan::TenantSettings},
 };
@@ -54,7 +55,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     let shutdown = shutdown_signal().boxed().shared();
     info!("socle operator starting");
-    tenant::run(context, settings, shutdown).await;
+    tokio::join!(
+        tenant::run(context.clone(), settings, shutdown.clone()),
+        billing::controller::run(context, shutdown),
+    );
     info!("socle operator stopped");
     Ok(())
 }

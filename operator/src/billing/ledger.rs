@@ -1,8 +1,4 @@
 //! From custom resources to the contribution engine's facts.
-//!
-//! The offline CLI (`socle contribution`) and the statement controller both
-//! price through [`Ledger::compute`], so an exported statement and an offline
-//! computation over the same manifests can never disagree.
 
 use kube::{ResourceExt, core::SelectorExt};
 

@@ -1,0 +1,325 @@
+//! The statement controller: one `ContributionStatement` per member and
+//! exercise, kept up to date while it is a Draft, never touched once Issued;
+//! each Member's running estimate in `status.contribution`.
+//!
+//! Its object is the whole ledger, not one Member: a shared cost split among
+//! subscribers makes every member's statement depend on the others. So one
+//! reconcile = dereference (the caches of Members, UsageRecords,
+//! SharedServices, Tariffs and statements) → validate and build (the pure
+//! engine, then [`super::statement::draft`]) → apply (only what changed;
+//! Issued statements are left alone) → status (Members' estimate and
+//! `Billable` condition). It runs after any change, debounced.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+
+use futures::{StreamExt, stream};
+use jiff::Zoned;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+    runtime::{
+        WatchStreamExt,
+        events::EventType,
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Ledger, statement};
+use crate::{
+    api::{
+        ContributionStatement, Member, SharedService, Tariff, UsageRecord,
+        contribution_statement::StatementState, member::ContributionEstimate,
+    },
+    controller::{
+        Context,
+        apply::apply,
+        chain,
+        conditions::{condition, merge},
+    },
+};
+
+/// Field manager of the billing parts of Member status.
+const STATUS_MANAGER: &str = "socle-billing";
+/// The condition this controller owns on Members.
+pub const CONDITION: &str = "Billable";
+
+/// The caches the ledger is computed from.
+#[derive(Clone, Debug)]
+struct Caches {
+    members: Store<Member>,
+    usage: Store<UsageRecord>,
+    services: Store<SharedService>,
+    tariffs: Store<Tariff>,
+    statements: Store<ContributionStatement>,
+}
+
+impl Caches {
+    fn ledger(&self) -> Ledger {
+        Ledger {
+            members: cloned(&self.members),
+            usage: cloned(&self.usage),
+            services: cloned(&self.services),
+            tariffs: cloned(&self.tariffs),
+        }
+    }
+}
+
+fn cloned<K: kube::Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<K> {
+    store
+        .state()
+        .iter()
+        .map(|object| (**object).clone())
+        .collect()
+}
+
+/// Runs the statement controller until `shutdown` resolves.
+pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    let client = ctx.client.clone();
+    let namespace = ctx.namespace.clone();
+    let (members, members_writer) = reflector::store();
+    let (usage, usage_writer) = reflector::store();
+    let (services, services_writer) = reflector::store();
+    let (tariffs, tariffs_writer) = reflector::store();
+    let (statements, statements_writer) = reflector::store();
+    // Every watch event is a reason to recompute; the values themselves are
+    // read from the caches.
+    let changes = stream::select_all([
+        watcher(Api::<Member>::all(client.clone()), ctx.member_watch())
+            .default_backoff()
+            .reflect(members_writer)
+            .map(|_| ())
+            .boxed(),
+        watcher(
+            Api::<UsageRecord>::namespaced(client.clone(), &namespace),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(usage_writer)
+        .map(|_| ())
+        .boxed(),
+        watcher(
+            Api::<SharedService>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(services_writer)
+        .map(|_| ())
+        .boxed(),
+        watcher(
+            Api::<Tariff>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(tariffs_writer)
+        .map(|_| ())
+        .boxed(),
+        watcher(
+            Api::<ContributionStatement>::namespaced(client.clone(), &namespace),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(statements_writer)
+        .map(|_| ())
+        .boxed(),
+    ]);
+    let caches = Caches {
+        members,
+        usage,
+        services,
+        tariffs,
+        statements,
+    };
+    let notify = Arc::new(Notify::new());
+    let watches = {
+        let notify = notify.clone();
+        changes.for_each(move |()| {
+            notify.notify_one();
+            std::future::ready(())
+        })
+    };
+    let work = async move {
+        let _ = caches.members.wait_until_ready().await;
+        let _ = caches.usage.wait_until_ready().await;
+        let _ = caches.services.wait_until_ready().await;
+        let _ = caches.tariffs.wait_until_ready().await;
+        let _ = caches.statements.wait_until_ready().await;
+        loop {
+            if let Err(error) = reconcile(&caches, &ctx).await {
+                warn!(error = %chain(&error), "billing reconcile failed; retrying");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                continue;
+            }
+            // A new exercise begins without any object changing: look again
+            // every ten minutes even when nothing happens.
+            tokio::select! {
+                () = notify.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(600)) => {}
+            }
+            // Let a burst of changes (a GitOps sync of 31 Members) land in the
+            // caches before computing once for all of them.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = watches => {}
+        () = shutdown => {}
+    }
+}
+
+async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
+    let ledger = caches.ledger();
+    let current = Zoned::now().year();
+    let mut estimates: BTreeMap<String, ContributionEstimate> = BTreeMap::new();
+    let mut errors: BTreeMap<String, String> = BTreeMap::new();
+    let mut writes = 0usize;
+    // Titles of N are issued early in N+1 (ruling 8): last year's Drafts stay
+    // up to date until the finance department issues them.
+    for exercise in [current - 1, current] {
+        let deliberation = ledger.grid_for(exercise).deliberation;
+        let outcome = ledger.compute(exercise);
+        let mut wanted = Vec::new();
+        for priced in &outcome.statements {
+            let siret = caches
+                .members
+                .get(&ObjectRef::new(&priced.member))
+                .and_then(|member| member.spec.siret.clone());
+            let desired = statement::draft(priced, siret.as_deref(), &deliberation, &ctx.namespace);
+            let name = desired.name_any();
+            wanted.push(name.clone());
+            let existing = caches
+                .statements
+                .get(&ObjectRef::new(&name).within(&ctx.namespace));
+            let unchanged = existing.as_ref().is_some_and(|existing| {
+                existing.spec.state == StatementState::Issued
+                    || (existing.spec == desired.spec
+                        && existing.metadata.labels == desired.metadata.labels)
+            });
+            if !unchanged {
+                writes += usize::from(apply(&ctx.client, &desired).await?);
+            }
+            if exercise == current {
+                estimates.insert(
+                    priced.member.clone(),
+                    ContributionEstimate {
+                        exercise,
+                        total_cents: priced.total_cents,
+                        statement: Some(name),
+                    },
+                );
+            }
+        }
+        writes += delete_unwanted_drafts(caches, ctx, exercise, &wanted).await?;
+        if exercise == current {
+            errors.extend(
+                outcome
+                    .errors
+                    .into_iter()
+                    .map(|error| (error.member, error.message)),
+            );
+        }
+    }
+    for member in caches.members.state() {
+        writes += usize::from(
+            write_member_status(
+                &member,
+                ctx,
+                estimates.get(&member.name_any()),
+                errors.get(&member.name_any()),
+            )
+            .await?,
+        );
+    }
+    if writes > 0 {
+        info!(writes, "statements and estimates updated");
+    }
+    Ok(())
+}
+
+/// Drafts of `exercise` the engine no longer produces, for Members this
+/// operator manages that still exist (e.g. a subscription whose dates were
+/// corrected). A deleted Member's Drafts are kept: what it owes for a year it
+/// was a member of is still owed (ruling 6).
+async fn delete_unwanted_drafts(
+    caches: &Caches,
+    ctx: &Context,
+    exercise: i16,
+    wanted: &[String],
+) -> Result<usize, kube::Error> {
+    let api = Api::<ContributionStatement>::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut deleted = 0;
+    for existing in caches.statements.state() {
+        let managed = caches
+            .members
+            .get(&ObjectRef::new(&existing.spec.member))
+            .is_some();
+        if existing.spec.exercise == exercise
+            && existing.spec.state == StatementState::Draft
+            && managed
+            && !wanted.contains(&existing.name_any())
+        {
+            api.delete(&existing.name_any(), &DeleteParams::default())
+                .await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Applies the member's estimate and `Billable` condition, unless unchanged.
+/// Returns whether a write was made.
+async fn write_member_status(
+    member: &Member,
+    ctx: &Context,
+    estimate: Option<&ContributionEstimate>,
+    error: Option<&String>,
+) -> Result<bool, kube::Error> {
+    let generation = member.meta().generation;
+    let billable = match error {
+        Some(message) => condition(CONDITION, false, "CannotPrice", message.clone(), generation),
+        None => condition(
+            CONDITION,
+            true,
+            "Priced",
+            "the contribution engine prices this member",
+            generation,
+        ),
+    };
+    let old = member.status.clone().unwrap_or_default();
+    let merged = merge(&old.conditions, billable);
+    let billable = merged
+        .into_iter()
+        .find(|c| c.type_ == CONDITION)
+        .expect("just merged");
+    let previous = old.conditions.iter().find(|c| c.type_ == CONDITION);
+    if old.contribution.as_ref() == estimate && previous == Some(&billable) {
+        return Ok(false);
+    }
+    if billable.status == "False" && previous.is_none_or(|p| p.status != "False") {
+        ctx.event(
+            member,
+            EventType::Warning,
+            "CannotPrice",
+            billable.message.clone(),
+        )
+        .await;
+    }
+    let patch = json!({
+        "apiVersion": Member::api_version(&()),
+        "kind": Member::kind(&()),
+        "status": { "contribution": estimate, "conditions": [billable] },
+    });
+    Api::<Member>::all(ctx.client.clone())
+        .patch_status(
+            &member.name_any(),
+            &PatchParams::apply(STATUS_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(true)
+}

@@ -1,0 +1,12 @@
+//! Billing: what members owe, from the objects in the cluster or in a
+//! directory of manifests.
+//!
+//! The offline CLI (`socle contribution`) and the statement controller both
+//! price through [`Ledger`], so an exported statement and an offline
+//! computation over the same manifests can never disagree.
+
+pub mod controller;
+mod ledger;
+pub mod statement;
+
+pub use ledger::{Facts, Ledger};
