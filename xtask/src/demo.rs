@@ -1,8 +1,9 @@
 //! `cargo xtask demo`: the whole story on this machine — a real control
 //! plane, the CRDs, the 31 communes of REDON Agglomération, the operator
-//! provisioning them, and what each owes for the exercise.
+//! provisioning them and keeping their statements, and what each owes.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -52,18 +53,33 @@ pub fn demo() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     runtime.block_on(print_tenants(&client))?;
-    drop(operator);
 
     step(&format!(
-        "contributions for {EXERCISE} (socle contribution)"
+        "the operator's statements for {EXERCISE}, checked against the offline engine"
     ));
+    let offline = offline_totals(&socle)?;
+    let agreed = runtime.block_on(wait_for_statements(
+        &client,
+        &offline,
+        Duration::from_secs(60),
+    ))?;
+    println!(
+        "{agreed} ContributionStatements in socle-system; every total equals `socle contribution` on the same manifests"
+    );
+    drop(operator);
     let status = Command::new(&socle)
-        .args(["contribution", "--input"])
-        .arg(workspace_root().join("manifests/examples"))
-        .args(["--exercise", EXERCISE, "--format", "table"])
+        .args([
+            "statements",
+            "export",
+            "--exercise",
+            EXERCISE,
+            "--format",
+            "table",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
         .status()?;
     if !status.success() {
-        bail!("socle contribution failed");
+        bail!("socle statements export failed");
     }
     println!(
         "\nThe control plane still runs: export KUBECONFIG={} ; `cargo xtask testenv down` stops it.",
@@ -97,6 +113,70 @@ impl Drop for Operator {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg(self.0.id().to_string()).status();
         let _ = self.0.wait();
+    }
+}
+
+/// Member → total in cents, as `socle contribution` computes it offline.
+fn offline_totals(socle: &Path) -> Result<BTreeMap<String, i64>> {
+    let output = Command::new(socle)
+        .args(["contribution", "--input"])
+        .arg(workspace_root().join("manifests/examples"))
+        .args(["--exercise", EXERCISE, "--format", "json"])
+        .output()?;
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(outcome["statements"]
+        .as_array()
+        .context("no statements in socle contribution's output")?
+        .iter()
+        .filter_map(|s| Some((s["member"].as_str()?.to_owned(), s["totalCents"].as_i64()?)))
+        .collect())
+}
+
+/// Waits until the cluster holds one statement per expected member with the
+/// expected total; returns how many.
+async fn wait_for_statements(
+    client: &Client,
+    expected: &BTreeMap<String, i64>,
+    timeout: Duration,
+) -> Result<usize> {
+    let resource = socle_resource("ContributionStatement", "contributionstatements");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "socle-system", &resource);
+    let selector = format!("socle.redon-agglomeration.bzh/exercise={EXERCISE}");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let statements = api
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await?;
+        let found: BTreeMap<String, i64> = statements
+            .items
+            .iter()
+            .filter_map(|s| {
+                let spec = &s.data["spec"];
+                Some((
+                    spec["member"].as_str()?.to_owned(),
+                    spec["totalCents"].as_i64()?,
+                ))
+            })
+            .collect();
+        if &found == expected {
+            return Ok(found.len());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "statements in the cluster differ from the offline engine: {found:?} vs {expected:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn socle_resource(kind: &str, plural: &str) -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "socle.redon-agglomeration.bzh".into(),
+        version: "v1alpha1".into(),
+        api_version: "socle.redon-agglomeration.bzh/v1alpha1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
     }
 }
 
@@ -193,13 +273,7 @@ async fn wait_for_crds(client: &Client) -> Result<()> {
 
 /// Polls the Members' Ready condition; returns how many there are.
 async fn wait_until_all_ready(client: &Client, timeout: Duration) -> Result<usize> {
-    let resource = kube::api::ApiResource {
-        group: "socle.redon-agglomeration.bzh".into(),
-        version: "v1alpha1".into(),
-        api_version: "socle.redon-agglomeration.bzh/v1alpha1".into(),
-        kind: "Member".into(),
-        plural: "members".into(),
-    };
+    let resource = socle_resource("Member", "members");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let deadline = Instant::now() + timeout;
     loop {

@@ -18,7 +18,7 @@ use futures::{StreamExt, stream};
 use jiff::Zoned;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::DeleteParams,
     runtime::{
         WatchStreamExt,
         events::EventType,
@@ -40,6 +40,7 @@ use crate::{
         apply::apply,
         chain,
         conditions::{condition, merge},
+        status::apply_member_status,
     },
 };
 
@@ -309,17 +310,12 @@ async fn write_member_status(
         )
         .await;
     }
-    let patch = json!({
-        "apiVersion": Member::api_version(&()),
-        "kind": Member::kind(&()),
-        "status": { "contribution": estimate, "conditions": [billable] },
-    });
-    Api::<Member>::all(ctx.client.clone())
-        .patch_status(
-            &member.name_any(),
-            &PatchParams::apply(STATUS_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+    apply_member_status(
+        &ctx.client,
+        member,
+        STATUS_MANAGER,
+        json!({ "contribution": estimate, "conditions": [billable] }),
+    )
+    .await?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod conditions;
+pub mod status;
 
 use std::time::Duration;
 

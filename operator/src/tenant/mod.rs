@@ -54,6 +54,7 @@ use crate::{
         chain,
         conditions::{condition, merge, with_ready},
         error_action,
+        status::{READY_GATES, apply_member_status},
     },
     labels,
 };
@@ -396,7 +397,7 @@ async fn retain_volumes(namespace: &str, ctx: &TenantContext) -> Result<(), kube
 fn tenant_status(member: &Member, namespace: Option<String>, tenant: Condition) -> MemberStatus {
     let mut status = member.status.clone().unwrap_or_default();
     let generation = member.meta().generation;
-    status.conditions = with_ready(&merge(&status.conditions, tenant), &[CONDITION], generation);
+    status.conditions = with_ready(&merge(&status.conditions, tenant), &READY_GATES, generation);
     status.namespace = namespace;
     status.observed_generation = generation;
     status
@@ -421,21 +422,15 @@ async fn write_status(
         .iter()
         .filter(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()))
         .collect();
-    let api = Api::<Member>::all(ctx.shared.client.clone());
-    let patch = json!({
-        "apiVersion": Member::api_version(&()),
-        "kind": Member::kind(&()),
-        "status": {
+    apply_member_status(
+        &ctx.shared.client,
+        member,
+        FIELD_MANAGER,
+        json!({
             "conditions": owned,
             "namespace": status.namespace,
             "observedGeneration": status.observed_generation,
-        },
-    });
-    api.patch_status(
-        &member.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
+        }),
     )
-    .await?;
-    Ok(())
+    .await
 }
