@@ -1,5 +1,6 @@
 //! socle: the Kubernetes operator of REDON Agglomération's shared IT service.
 //!
+//! - [`admin`]: the admin port (metrics, probes).
 //! - [`api`]: the custom resources, the product's user interface.
 //! - [`contribution`]: the article 7 engine, pure (no Kubernetes, no I/O).
 //! - [`billing`]: from custom resources to the engine's facts.
@@ -7,10 +8,13 @@
 //! - [`controller`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
+pub mod backup;
 pub mod billing;
 pub mod contribution;
 pub mod controller;
 pub mod labels;
 pub mod manifests;
 pub mod tenant;
+pub mod vpn;

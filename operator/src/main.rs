@@ -50,7 +50,9 @@ async fn main() -> ExitCode {
 
 async fn command(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run(args) => cli::run::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => Box::pin(cli::run::run(args))
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Crd { output_dir } => print_crds(output_dir.as_ref()).map(|()| ExitCode::SUCCESS),
         Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
         Command::Report(args) => Ok(cli::contribution::report(&args)),

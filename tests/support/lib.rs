@@ -18,7 +18,10 @@ mod audit;
 mod cleanup;
 mod connect;
 mod eventually;
+pub mod operator;
+pub mod router;
 mod scope;
+pub mod velero;
 
 pub use self::{
     audit::{AuditEvent, AuditMark, username},

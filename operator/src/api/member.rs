@@ -36,6 +36,9 @@ use crate::contribution::model::{Cents, Population, Subscription, TariffOverride
 ).message(
     "article 7.1 (*): the price grid does not apply above 8 000 inhabitants (Audit, SocleComplet) or to a member with its own IT department (SocleComplet); set spec.tariffOverride with the prices decided by the pilotage commission"
 ).field_path(".tariffOverride"))]
+#[x_kube(validation = Rule::new("!has(self.tariffOverride) || self.population.count <= 8000 || !self.subscriptions.exists(s, s.offer == 'Audit') || has(self.tariffOverride.auditCents)")
+    .message("article 7.2.1: above 8 000 inhabitants the grid has no audit price; an Audit member needs spec.tariffOverride.auditCents")
+    .field_path(".tariffOverride"))]
 #[x_kube(validation = Rule::new("!has(self.tariffOverride) || !self.subscriptions.exists(s, s.offer == 'SocleComplet') || (has(self.tariffOverride.fixedCents) && has(self.tariffOverride.perInhabitantCents))")
     .message("spec.tariffOverride must set fixedCents and perInhabitantCents for a SocleComplet member")
     .field_path(".tariffOverride"))]
@@ -55,8 +58,8 @@ pub struct MemberSpec {
     #[schemars(regex(pattern = r"^[0-9]{14}$"))]
     pub siret: Option<String>,
     /// Legal population used for billing (article 7).
-    #[x_kube(validation = Rule::new("self.count >= 1").message("population.count must be at least 1"))]
-    #[x_kube(validation = Rule::new("self.year >= 1990 && self.year <= 2100").message("population.year must be an INSEE reference year such as 2021"))]
+    #[x_kube(validation = Rule::new("self.count >= 1").message("population.count must be at least 1").field_path(".count"))]
+    #[x_kube(validation = Rule::new("self.year >= 1990 && self.year <= 2100").message("population.year must be an INSEE reference year such as 2021").field_path(".year"))]
     pub population: Population,
     /// Article 7.1 (*): true when the member has its own IT department; the grid
     /// then does not price the socle complet and a tariffOverride is needed.
@@ -65,7 +68,7 @@ pub struct MemberSpec {
     /// Adhesion history, oldest first, each entry decided by a deliberation.
     #[schemars(length(min = 1, max = 32))]
     #[x_kube(validation = Rule::new("self.all(s, s.offer == 'Audit' || !has(s.auditReportDate))").message("auditReportDate is only allowed on Audit subscriptions"))]
-    #[x_kube(validation = Rule::new("self.all(s, !has(s.endDate) || s.endDate > s.effectiveDate)").message("a subscription's endDate must be after its effectiveDate"))]
+    #[x_kube(validation = Rule::new("self.all(s, !has(s.endDate) || s.endDate >= s.effectiveDate)").message("a subscription's endDate (its last day in force) must not be before its effectiveDate"))]
     #[x_kube(validation = Rule::new("self.all(s, !has(s.auditReportDate) || s.auditReportDate >= s.effectiveDate)").message("an audit report cannot be delivered before the audit's effectiveDate"))]
     pub subscriptions: Vec<Subscription>,
     /// Prices decided by the pilotage commission when the grid cannot price the
@@ -175,6 +178,11 @@ pub struct VpnSpec {
     /// Compute the change and show it in status, but push nothing to the router.
     #[serde(default)]
     pub dry_run: bool,
+    /// When the router's tunnel configuration was changed by hand, put
+    /// socle's back. Off (default): report the drift (condition VpnDrift and
+    /// an Event) and leave the router as the technician left it.
+    #[serde(default)]
+    pub correct_drift: bool,
 }
 
 /// How to reach and configure the town hall's router.
@@ -321,6 +329,10 @@ pub struct BackupStatus {
     /// Verdict of the latest drill: Passed or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill_verdict: Option<String>,
+    /// The value of the drill-now annotation that the latest on-demand drill
+    /// answered; a different value asks for another drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_request: Option<String>,
 }
 
 /// The contribution the member would owe for the exercise if it ended today.

@@ -43,7 +43,8 @@ pub const METERS: [&str; 8] = [
 )]
 #[x_kube(validation = Rule::new("self == oldSelf").message("a UsageRecord is immutable: record a new one with spec.corrects naming this one"))]
 #[x_kube(validation = Rule::new("self.period.end >= self.period.start").message("period.end must not be before period.start").field_path(".period.end"))]
-#[x_kube(validation = Rule::new("self.meter != 'pass-through' || (has(self.amountCents) && has(self.evidence))").message("a pass-through record needs amountCents and evidence (the invoice reference)").field_path(".amountCents"))]
+#[x_kube(validation = Rule::new("self.meter != 'pass-through' || has(self.amountCents)").message("a pass-through record needs amountCents (the invoice amount)").field_path(".amountCents"))]
+#[x_kube(validation = Rule::new("self.meter != 'pass-through' || has(self.evidence)").message("a pass-through record needs evidence (the invoice reference)").field_path(".evidence"))]
 #[x_kube(validation = Rule::new("self.meter != 'level1-half-days' || self.quantity >= 1").message("level1-half-days counts whole half-days: quantity must be at least 1").field_path(".quantity"))]
 #[serde(rename_all = "camelCase")]
 pub struct UsageRecordSpec {

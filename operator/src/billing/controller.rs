@@ -48,6 +48,8 @@ use crate::{
 const STATUS_MANAGER: &str = "socle-billing";
 /// The condition this controller owns on Members.
 pub const CONDITION: &str = "Billable";
+/// Name of this controller in metrics and readiness.
+const CONTROLLER: &str = "billing";
 
 /// The caches the ledger is computed from.
 #[derive(Clone, Debug)]
@@ -149,8 +151,13 @@ pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> +
         let _ = caches.services.wait_until_ready().await;
         let _ = caches.tariffs.wait_until_ready().await;
         let _ = caches.statements.wait_until_ready().await;
+        ctx.health.synced(CONTROLLER);
         loop {
-            if let Err(error) = reconcile(&caches, &ctx).await {
+            let started = std::time::Instant::now();
+            let result = reconcile(&caches, &ctx).await;
+            ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+            if let Err(error) = result {
+                ctx.metrics.failed(CONTROLLER, "KubeApi");
                 warn!(error = %chain(&error), "billing reconcile failed; retrying");
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 continue;
@@ -238,6 +245,7 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
     }
     if writes > 0 {
         info!(writes, "statements and estimates updated");
+        ctx.metrics.wrote(CONTROLLER, writes);
     }
     Ok(())
 }

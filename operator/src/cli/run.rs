@@ -1,19 +1,29 @@
-//! `socle run`: the operator.
+//! `socle run`: the operator — admin port first, then the leader lease, then
+//! every controller until SIGTERM or the loss of the lease.
 
-use anyhow::{Context as _, Result};
-use clap::Args;
+use std::net::SocketAddr;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{ArgAction, Args};
 use futures::FutureExt;
+use kube_lease_manager::LeaseManagerBuilder;
 use socle::{
+    admin,
+    backup::{self, BackupSettings},
     billing,
     controller::Context,
     tenant::{self, plan::TenantSettings},
+    vpn::{self, VpnSettings},
 };
-use tracing::info;
+use tracing::{info, warn};
+
+/// Name of the Lease the replicas compete for, in the operator's namespace.
+const LEASE: &str = "socle-leader";
 
 /// Arguments of `socle run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Namespace of the operator (Secrets, UsageRecords, statements, drill reports).
+    /// Namespace of the operator (Secrets, UsageRecords, statements, drill reports, its Lease).
     #[arg(long, env = "POD_NAMESPACE", default_value = "socle-system")]
     pub namespace: String,
     /// Prefix of tenant namespaces: `commune-` gives `commune-allaire`.
@@ -29,6 +39,29 @@ pub struct RunArgs {
     /// Manage only the Members matching this label selector (default: all).
     #[arg(long, env = "SOCLE_MEMBER_SELECTOR")]
     pub member_selector: Option<String>,
+    /// The Datacenter's own networks (pods, services): routed through every
+    /// tunnel and never allowed to overlap a town hall's site network.
+    #[arg(
+        long,
+        env = "SOCLE_CLUSTER_CIDRS",
+        value_delimiter = ',',
+        default_value = "10.96.0.0/12,10.244.0.0/16"
+    )]
+    pub cluster_cidrs: Vec<String>,
+    /// Address of the admin port: /metrics, /livez, /readyz.
+    #[arg(long, env = "SOCLE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub admin_address: SocketAddr,
+    /// Compete for the leader Lease so that only one replica acts (set to
+    /// false only when a single replica can ever run).
+    #[arg(long, env = "SOCLE_LEADER_ELECT", default_value_t = true, action = ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Seconds a leader's lease stays valid without renewal: how long a
+    /// killed leader delays its successor.
+    #[arg(long, default_value_t = 15)]
+    pub lease_seconds: u64,
+    /// Identity in the Lease (the pod name in a cluster).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
     /// Log filter, e.g. `info` or `socle=debug,kube=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -48,17 +81,100 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
-    let context = Context::new(client, args.namespace, args.member_selector);
-    let settings = TenantSettings {
+    let context = Context::new(client.clone(), args.namespace.clone(), args.member_selector);
+    let shutdown = shutdown_signal().boxed().shared();
+    // The admin port answers /livez while this replica waits for the lease.
+    let admin = tokio::spawn(admin::serve(
+        args.admin_address,
+        context.metrics.clone(),
+        context.health.clone(),
+        shutdown.clone(),
+    ));
+
+    let lease = if args.leader_elect {
+        let identity = args
+            .identity
+            .unwrap_or_else(|| format!("socle-{}", std::process::id()));
+        let manager = LeaseManagerBuilder::new(client, LEASE)
+            .with_namespace(&args.namespace)
+            .with_identity(&identity)
+            .with_duration(args.lease_seconds)
+            .with_grace(args.lease_seconds / 3)
+            .with_field_manager("socle-leader-election")
+            .build()
+            .await
+            .context("preparing the leader Lease")?;
+        let (mut leader, task) = manager.watch().await;
+        info!(%identity, lease = LEASE, "waiting to lead");
+        tokio::select! {
+            changed = leader.wait_for(|leading| *leading) => { changed.context("leader election stopped")?; }
+            () = shutdown.clone() => return Ok(()),
+        }
+        info!(%identity, "leading");
+        Some((leader, task))
+    } else {
+        None
+    };
+    context.metrics.set_leader(true);
+
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let watch_lease = lease.map(|(mut leader, task)| {
+        tokio::spawn(async move {
+            tokio::select! {
+                // Another replica took the lease.
+                _ = leader.wait_for(|leading| !*leading) => { let _ = lost_tx.send(()); }
+                // We are stopping: hand the lease over now rather than let it expire.
+                _ = release_rx => {}
+            }
+            // Dropping the last receiver makes the manager release the lease.
+            drop(leader);
+            let _ = task.await;
+        })
+    });
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                // Only a real loss counts: without leader election the sender
+                // is dropped at once and the branch is disabled.
+                Ok(()) = lost_rx => {}
+            }
+        }
+        .boxed()
+        .shared()
+    };
+    let backup_settings = BackupSettings {
+        namespace_prefix: args.tenant_prefix.clone(),
+        ..BackupSettings::default()
+    };
+    let tenant_settings = TenantSettings {
         namespace_prefix: args.tenant_prefix,
         auditor_group: args.auditor_group,
     };
-    let shutdown = shutdown_signal().boxed().shared();
-    info!("socle operator starting");
+    let vpn_settings = VpnSettings {
+        cluster_cidrs: args.cluster_cidrs,
+        ..VpnSettings::default()
+    };
+    info!("controllers starting");
     tokio::join!(
-        tenant::run(context.clone(), settings, shutdown.clone()),
-        billing::controller::run(context, shutdown),
+        tenant::run(context.clone(), tenant_settings, stop.clone()),
+        vpn::run(context.clone(), vpn_settings, stop.clone()),
+        backup::run(context.clone(), backup_settings, stop.clone()),
+        billing::controller::run(context.clone(), stop.clone()),
     );
+    context.metrics.set_leader(false);
+    let lost = shutdown.peek().is_none();
+    let _ = release_tx.send(());
+    if let Some(watch_lease) = watch_lease {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), watch_lease).await;
+    }
+    admin.abort();
+    if lost {
+        warn!("lost the leader lease; exiting so that the pod restarts as a follower");
+        bail!("lost the leader lease");
+    }
     info!("socle operator stopped");
     Ok(())
 }

@@ -68,12 +68,15 @@ pub struct Subscription {
 pub struct TariffOverride {
     /// Yearly fixed part of the socle complet contribution, in cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub fixed_cents: Option<Cents>,
     /// Socle complet price per inhabitant per year, in cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub per_inhabitant_cents: Option<Cents>,
     /// Price of the audit, in cents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub audit_cents: Option<Cents>,
     /// Yearly Level-1 engineering allowance, in half-days. Absent: the grid's
     /// allowance where the grid prices this member's socle complet, otherwise
@@ -98,11 +101,14 @@ pub struct Bracket {
     /// Yearly fixed part of the socle complet, in cents. Absent: the grid does not
     /// price this bracket and members in it need a tariffOverride (art. 7.1 (*)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub socle_complet_fixed_cents: Option<Cents>,
     /// Price of the audit, in cents (art. 7.2.1). Absent: override needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub audit_cents: Option<Cents>,
     /// Yearly fixed part of the groupement d'achats, in cents (art. 7.2.2).
+    #[schemars(range(min = 0))]
     pub groupement_fixed_cents: Cents,
     /// Yearly Level-1 engineering allowance of a socle complet member, in
     /// half-days (art. 3.2). Absent: override needed.
@@ -148,10 +154,13 @@ pub struct TariffGrid {
     /// Population brackets, in increasing order, covering every population.
     pub brackets: Vec<Bracket>,
     /// Socle complet price per inhabitant per year, in cents (art. 7.1).
+    #[schemars(range(min = 0))]
     pub socle_complet_per_inhabitant_cents: Cents,
     /// Groupement d'achats price per inhabitant per year, in cents (art. 7.2.2).
+    #[schemars(range(min = 0))]
     pub groupement_per_inhabitant_cents: Cents,
     /// Price of one Level-1 engineering half-day beyond the allowance, in cents (art. 7.1.1).
+    #[schemars(range(min = 0))]
     pub level1_half_day_cents: Cents,
     /// The audit is deducted from the first socle complet contribution when the
     /// socle complet takes effect at most this many months after the audit report (art. 7.2.1).
@@ -159,6 +168,7 @@ pub struct TariffGrid {
     /// Notice of termination, in months (art. 2.4).
     pub notice_months: u8,
     /// Yearly cost of one ETP of the shared service, in cents (art. 7 preamble).
+    #[schemars(range(min = 0))]
     pub etp_annual_cost_cents: Cents,
     /// Staffing levels by number of socle complet members, in increasing order.
     pub staffing: Vec<StaffingLevel>,

@@ -92,8 +92,57 @@ fn contains(live: &Value, wanted: &Value) -> bool {
         (Value::Array(live), Value::Array(wanted)) => {
             live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
         }
+        (Value::String(live), Value::String(wanted)) => {
+            live == wanted || same_quantity(live, wanted)
+        }
         _ => live == wanted,
     }
+}
+
+/// True when both strings are Kubernetes quantities of the same value: the
+/// API server stores `1.5` CPU as `1500m` and `1.5Gi` as `1536Mi`, which is
+/// no reason to write again.
+fn same_quantity(a: &str, b: &str) -> bool {
+    matches!((quantity_nanos(a), quantity_nanos(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// A quantity in billionths of its unit (exact for every suffix Kubernetes knows).
+fn quantity_nanos(text: &str) -> Option<i128> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let multiplier: i128 = match suffix {
+        "" => 1_000_000_000,
+        "n" => 1,
+        "u" => 1_000,
+        "m" => 1_000_000,
+        "k" => 1_000_000_000_000,
+        "M" => 10_i128.pow(15),
+        "G" => 10_i128.pow(18),
+        "T" => 10_i128.pow(21),
+        "P" => 10_i128.pow(24),
+        "E" => 10_i128.pow(27),
+        "Ki" => 1_000_000_000 << 10,
+        "Mi" => 1_000_000_000 << 20,
+        "Gi" => 1_000_000_000 << 30,
+        "Ti" => 1_000_000_000 << 40,
+        "Pi" => 1_000_000_000 << 50,
+        "Ei" => 1_000_000_000 << 60,
+        _ => return None,
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.len() > 9 || (whole.is_empty() && fraction.is_empty()) {
+        return None;
+    }
+    let whole: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let fraction: i128 = format!("{fraction:0<9}").parse().ok()?;
+    // Multiply first, then divide by 10^9: exact for every suffix above.
+    Some((whole * 1_000_000_000 + fraction) * multiplier / 1_000_000_000)
 }
 
 #[cfg(test)]
@@ -109,6 +158,24 @@ mod tests {
         assert!(!contains(&live, &json!({"spec": {"a": 2}})));
         assert!(!contains(&live, &json!({"spec": {"b": 1}})));
         assert!(contains(&live, &json!({"spec": {"ingress": []}})));
+    }
+
+    #[test]
+    fn quantities_compare_by_value() {
+        assert!(contains(&json!({"cpu": "1500m"}), &json!({"cpu": "1.5"})));
+        assert!(contains(
+            &json!({"memory": "1536Mi"}),
+            &json!({"memory": "1.5Gi"})
+        ));
+        assert!(contains(
+            &json!({"storage": "50Gi"}),
+            &json!({"storage": "50Gi"})
+        ));
+        assert!(!contains(&json!({"cpu": "2"}), &json!({"cpu": "1.5"})));
+        assert!(!contains(
+            &json!({"name": "default-deny"}),
+            &json!({"name": "allow-dns"})
+        ));
     }
 
     #[test]

@@ -4,8 +4,11 @@
 pub mod apply;
 pub mod conditions;
 pub mod status;
+pub mod telemetry;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use self::telemetry::{Health, Metrics};
 
 use kube::{
     Client, Resource,
@@ -27,6 +30,10 @@ pub struct Context {
     /// Lets several operators share a cluster, each with its own Members —
     /// end-to-end tests run one per test scope.
     pub member_selector: Option<String>,
+    /// Prometheus metrics shared by every controller.
+    pub metrics: Arc<Metrics>,
+    /// Readiness of every controller's watches.
+    pub health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Context {
@@ -48,6 +55,8 @@ impl Context {
             client,
             namespace,
             member_selector,
+            metrics: Arc::default(),
+            health: Arc::default(),
         }
     }
 

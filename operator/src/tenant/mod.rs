@@ -43,11 +43,11 @@ use kube::{
     },
 };
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use self::plan::{InvalidTenant, TenantPlan, TenantSettings};
 use crate::{
-    api::{Member, MemberStatus, SharedService},
+    api::{Member, MemberStatus, SharedService, shared_service::ServiceCategory},
     controller::{
         Categorized, Context, Retry,
         apply::{FIELD_MANAGER, apply, delete_orphans},
@@ -63,6 +63,10 @@ use crate::{
 pub const FINALIZER: &str = "socle.redon-agglomeration.bzh/tenant";
 /// The condition this controller owns.
 pub const CONDITION: &str = "TenantReady";
+/// Name of this controller in metrics and readiness.
+const CONTROLLER: &str = "tenant";
+/// Field manager of the offboarding mark, apart from the tenant's own fields.
+const OFFBOARDING_MANAGER: &str = "socle-offboarding";
 
 /// Why a tenant reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,13 +130,34 @@ pub async fn run(
     .for_each(|_| std::future::ready(()));
     let children = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
     let members = Api::<DeserializeGuard<Member>>::all(client.clone());
+    shared.health.expect(CONTROLLER);
+    let health = shared.health.clone();
     let member_watch = shared.member_watch();
     let context = Arc::new(TenantContext {
         shared,
         settings,
         services,
     });
-    let controller = Controller::new(members, member_watch)
+    let controller = Controller::new(members, member_watch);
+    let synced = controller.store();
+    tokio::spawn(async move {
+        // The store's readiness wakes only its latest waiter, which the
+        // controller itself may be: ask again every second rather than wait.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
+                Ok(Ok(())) => break health.synced(CONTROLLER),
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
+    let members_by_service = controller.store();
+    let controller = controller
+        .watches(
+            Api::<SharedService>::all(client.clone()),
+            watcher::Config::default(),
+            move |service| members_using(&members_by_service, &service),
+        )
         .watches(
             Api::<Namespace>::all(client.clone()),
             children.clone(),
@@ -171,8 +196,14 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| {
-            if let Err(error) = result {
-                warn!(error = %chain(&error), "tenant reconcile failed");
+            match result {
+                // A labelled tenant object of a Member this operator does not
+                // manage (another selector) or that is gone: nothing to do.
+                Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
+                    debug!(%object, "tenant object of an unmanaged or deleted Member");
+                }
+                Err(error) => warn!(error = %chain(&error), "tenant reconcile failed"),
+                Ok(_) => {}
             }
             std::future::ready(())
         });
@@ -180,6 +211,31 @@ pub async fn run(
         () = controller => {}
         () = service_watch => {}
     }
+}
+
+/// The Members whose tenant depends on `service`: those naming it as their
+/// VPN gateway, or every Member for a Storage service (the default class).
+/// So a Member waiting for a missing service recovers once it is created.
+fn members_using(
+    members: &Store<DeserializeGuard<Member>>,
+    service: &SharedService,
+) -> Vec<ObjectRef<DeserializeGuard<Member>>> {
+    let name = service.name_any();
+    members
+        .state()
+        .iter()
+        .filter(|guard| {
+            guard.0.as_ref().is_ok_and(|member| {
+                service.spec.category == ServiceCategory::Storage
+                    || member
+                        .spec
+                        .vpn
+                        .as_ref()
+                        .is_some_and(|vpn| vpn.gateway == name)
+            })
+        })
+        .map(|guard| ObjectRef::from_obj(&**guard))
+        .collect()
 }
 
 /// Maps a labelled tenant object back to its Member.
@@ -200,8 +256,9 @@ async fn reconcile(
         Ok(member) => Arc::new(member.clone()),
         Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
     };
+    let started = std::time::Instant::now();
     let api = Api::<Member>::all(ctx.shared.client.clone());
-    finalizer(&api, FINALIZER, member, |event| async {
+    let result = finalizer(&api, FINALIZER, member, |event| async {
         match event {
             Finalize::Apply(member) => provision(&member, &ctx).await,
             Finalize::Cleanup(member) => offboard(&member, &ctx).await,
@@ -211,7 +268,9 @@ async fn reconcile(
     .map_err(|error| match error {
         finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
         other => Error::Finalizer(chain(&other)),
-    })
+    });
+    ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
+    result
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` wants
@@ -221,6 +280,7 @@ fn error_policy(
     ctx: Arc<TenantContext>,
 ) -> Action {
     warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "tenant");
+    ctx.shared.metrics.failed(CONTROLLER, error.category());
     if let Ok(member) = &guard.0 {
         let (ctx, member) = (ctx.clone(), member.clone());
         let (type_, reason, note) = match error {
@@ -271,6 +331,7 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
     let writes = apply_tenant(&plan, ctx).await?;
     if writes > 0 {
         info!(writes, namespace = %plan.namespace, "tenant applied");
+        ctx.shared.metrics.wrote(CONTROLLER, writes);
     }
     let ok = condition(
         CONDITION,
@@ -305,7 +366,14 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
         writes += usize::from(apply(client, binding).await?);
     }
     // A volume removed from the spec is kept: data goes only at offboarding.
-    if let Some(volume) = build::data_volume(plan) {
+    if let Some(mut volume) = build::data_volume(plan) {
+        // A claim's storage class is fixed at creation: keep the one it has,
+        // even if the default (the Storage SharedService) changed since.
+        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &plan.namespace);
+        let live = claims.get_opt(build::DATA_VOLUME).await?;
+        if let (Some(spec), Some(live_spec)) = (volume.spec.as_mut(), live.and_then(|l| l.spec)) {
+            spec.storage_class_name = live_spec.storage_class_name;
+        }
         writes += usize::from(apply(client, &volume).await?);
     }
     let selector = format!(
@@ -352,11 +420,13 @@ async fn offboard(member: &Member, ctx: &TenantContext) -> Result<Action, Error>
     retain_volumes(&namespace_name, ctx).await?;
     if !namespace.labels().contains_key(labels::OFFBOARDING) {
         let today = Zoned::now().date().to_string();
+        // Its own field manager: applied as `socle`, this lone label would
+        // withdraw every other label socle applied (Pod Security included).
         let patch = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"labels": {labels::OFFBOARDING: today}}});
         namespaces
             .patch(
                 &namespace_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
+                &PatchParams::apply(OFFBOARDING_MANAGER).force(),
                 &Patch::Apply(&patch),
             )
             .await?;

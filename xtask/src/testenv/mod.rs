@@ -134,10 +134,12 @@ pub fn up() -> Result<PathBuf> {
                 "--leader-elect=false".into(),
                 // Only what socle relies on: namespace finalization, garbage
                 // collection of owned objects, service accounts and their
-                // tokens, and the aggregated admin/edit/view cluster roles.
+                // tokens, the aggregated admin/edit/view cluster roles, and
+                // the protection that keeps a claim until no pod uses it.
                 "--controllers=namespace-controller,garbage-collector-controller,\
                  serviceaccount-controller,serviceaccount-token-controller,\
-                 clusterrole-aggregation-controller,root-ca-certificate-publisher-controller"
+                 clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,\
+                 persistentvolumeclaim-protection-controller"
                     .into(),
                 "--service-account-private-key-file=service-account.key".into(),
                 "--root-ca-file=ca.crt".into(),

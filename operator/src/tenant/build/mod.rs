@@ -14,7 +14,7 @@ pub use self::{
     network::network_policies,
     quota::{limit_range, resource_quota},
     rbac::{role_bindings, tenant_admin_role},
-    storage::data_volume,
+    storage::{DATA_VOLUME, data_volume},
 };
 use super::plan::TenantPlan;
 

@@ -1,0 +1,14 @@
+//! Build: the objects of the backup controller, from a checked plan. Pure:
+//! one small function per kind, unit-tested on the objects they return.
+
+mod report;
+mod restore;
+mod sandbox;
+mod schedule;
+
+pub use self::{
+    report::{DrillEvidence, drill_report},
+    restore::{DrillStart, NOT_RESTORED, download_request, restore},
+    sandbox::{deny_all, sandbox_namespace},
+    schedule::schedule,
+};

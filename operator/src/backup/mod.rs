@@ -1,0 +1,446 @@
+//! The backup controller: each Member with a PRI tier gets a Velero Schedule
+//! for its tenant namespace, and restore drills that prove the backups come
+//! back — with a DrillReport as evidence.
+//!
+//! One reconcile = dereference (the Member, the SharedServices from the
+//! cache; the Schedule, Backups, drill Restores, DrillReports and sandboxes
+//! from the API) → validate ([`plan::plan`]) → build ([`build`], pure) →
+//! apply (the Schedule by server-side apply, skipped when unchanged; drills
+//! step by step, see [`drill`]) → status (`BackupReady`, `DrillHealthy`,
+//! `status.backup`, under the field manager `socle-backup`). Only
+//! dereference, apply and status talk to the API server.
+//!
+//! **Ownership.** The Schedule and the drill sandboxes carry an
+//! ownerReference to their Member: the garbage collector removes them with
+//! it. Velero's Backups are not owned (`useOwnerReferencesInBackup: false`):
+//! an offboarded commune's backups stay until their TTL. DrillReports have
+//! no owner either: evidence outlives what it is about.
+//!
+//! **Safety.** Drills restore only into `drill-…` sandboxes, never into a
+//! tenant namespace ([`drill`]'s guard checks every Restore before it is
+//! created), and socle writes nothing into the tenant namespace.
+
+pub mod build;
+pub mod drill;
+pub mod health;
+pub mod keys;
+pub mod metrics;
+pub mod plan;
+pub mod settings;
+pub mod status;
+pub mod tier;
+pub mod velero;
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use jiff::{Timestamp, Zoned};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, ListParams},
+    core::DeserializeGuard,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use tracing::{info, instrument, warn};
+
+use self::{
+    drill::{CompletedBackup, DrillState, Observed, Unsafe},
+    health::{DrillView, backup_ready, drill_healthy},
+    plan::{BackupPlan, InvalidBackup},
+    velero::{Backup, Restore, SCHEDULE_NAME_LABEL, Schedule},
+};
+pub use self::{
+    metrics::{BackupMetrics, DrillFacts, MemberBackupSample},
+    settings::BackupSettings,
+};
+use crate::{
+    api::{DrillReport, Member, SharedService, drill_report::Verdict, member::BackupStatus},
+    controller::{Categorized, Context, Retry, apply::apply, chain, error_action},
+    labels,
+};
+
+/// Why a backup reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the Member manifest cannot be read: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    InvalidSpec(#[from] InvalidBackup),
+    #[error(transparent)]
+    Unsafe(#[from] Unsafe),
+    #[error("Velero is not installed: the API server does not serve velero.io/v1 Schedules ({0})")]
+    VeleroMissing(kube::Error),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Categorized for Error {
+    fn category(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "Malformed",
+            Self::InvalidSpec(_) => "InvalidSpec",
+            Self::Unsafe(_) => "UnsafeDrill",
+            Self::VeleroMissing(_) => "VeleroMissing",
+            Self::Kube(_) => "KubeApi",
+        }
+    }
+
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Malformed(_) | Self::InvalidSpec(_) | Self::Unsafe(_) => Retry::AwaitChange,
+            Self::VeleroMissing(_) | Self::Kube(_) => Retry::Backoff,
+        }
+    }
+}
+
+/// The backup controller's own state.
+#[derive(Debug)]
+pub struct BackupContext {
+    pub shared: Context,
+    pub settings: BackupSettings,
+    pub services: Store<SharedService>,
+}
+
+/// The longest a member goes unlooked-at: backups completing are seen through
+/// the watches, this is only a safety net.
+const RESYNC: Duration = Duration::from_secs(600);
+
+/// Runs the backup controller until `shutdown` resolves. Velero's CRDs must
+/// be installed; until they are, the watches log errors and retry.
+pub async fn run(
+    shared: Context,
+    settings: BackupSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = shared.client.clone();
+    let (services, writer) = kube::runtime::reflector::store();
+    let service_watch = watcher(
+        Api::<SharedService>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .for_each(|_| std::future::ready(()));
+    let ours =
+        watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
+    let members = Api::<DeserializeGuard<Member>>::all(client.clone());
+    let member_watch = shared.member_watch();
+    let context = Arc::new(BackupContext {
+        shared,
+        settings,
+        services,
+    });
+    let controller = Controller::new(members, member_watch)
+        .owns(Api::<Schedule>::all(client.clone()), ours.clone())
+        .watches(
+            Api::<Backup>::all(client.clone()),
+            ours.clone(),
+            by_member_label,
+        )
+        .watches(
+            Api::<Restore>::all(client.clone()),
+            ours.clone(),
+            by_member_label,
+        )
+        .watches(Api::<Namespace>::all(client), ours, by_member_label)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                warn!(error = %chain(&error), "backup reconcile failed");
+            }
+            std::future::ready(())
+        });
+    tokio::select! {
+        () = controller => {}
+        () = service_watch => {}
+    }
+}
+
+/// Maps a labelled backup object back to its Member.
+#[allow(clippy::needless_pass_by_value)] // the signature `watches` wants
+fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {
+    object
+        .labels()
+        .get(labels::MEMBER)
+        .map(|name| ObjectRef::new(name))
+}
+
+#[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
+async fn reconcile(
+    guard: Arc<DeserializeGuard<Member>>,
+    ctx: Arc<BackupContext>,
+) -> Result<Action, Error> {
+    let member = match &guard.0 {
+        Ok(member) => member,
+        Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
+    };
+    // Its Schedule and sandboxes go with it (ownerReferences).
+    if member.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let services: Vec<SharedService> = ctx.services.state().iter().map(|s| (**s).clone()).collect();
+    let today = Zoned::now().date();
+    let generation = member.meta().generation;
+    let plan = match plan::plan(member, &services, &ctx.settings.namespace_prefix, today) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => return retire(member, &ctx).await,
+        Err(invalid) => {
+            let failed = crate::controller::conditions::condition(
+                health::BACKUP_READY,
+                false,
+                "InvalidSpec",
+                invalid.0.clone(),
+                generation,
+            );
+            let conditions = status::owned_conditions(member, vec![failed]);
+            let backup = member.status.as_ref().and_then(|s| s.backup.clone());
+            status::write(&ctx.shared.client, member, &conditions, backup.as_ref()).await?;
+            return Err(invalid.into());
+        }
+    };
+    let schedule = apply_schedule(member, &plan, &ctx).await?;
+    let observed = observe(&plan, member, &ctx).await?;
+    let now = Timestamp::now();
+    let has_backup = observed.latest_backup.is_some();
+    let latest_backup = observed.latest_backup.clone();
+    let state = drill::drive(&ctx, member, &plan, observed, now).await?;
+    if state.waiting_for_backup {
+        ctx.shared
+            .event(
+                member,
+                kube::runtime::events::EventType::Warning,
+                "NoCompletedBackup",
+                format!(
+                    "a drill is due but Velero schedule {}/{} has no completed backup yet",
+                    plan.velero_namespace, plan.schedule
+                ),
+            )
+            .await;
+    }
+    let status = schedule.status.unwrap_or_default();
+    let conditions = status::owned_conditions(
+        member,
+        vec![
+            backup_ready(
+                &plan,
+                status.phase.as_deref(),
+                &status.validation_errors,
+                generation,
+            ),
+            drill_healthy(
+                &plan,
+                DrillView {
+                    reports: &state.reports,
+                    running: state.running.as_deref(),
+                    has_backup,
+                    next_due: state.next_due,
+                },
+                now,
+                generation,
+            ),
+        ],
+    );
+    let backup = backup_status(&plan, latest_backup.as_ref(), &state);
+    status::write(&ctx.shared.client, member, &conditions, Some(&backup)).await?;
+    record_metrics(&ctx, &plan, latest_backup.as_ref(), &state);
+    Ok(Action::requeue(state.wake.map_or(RESYNC, |wake| {
+        wake.clamp(Duration::from_secs(1), RESYNC)
+    })))
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` wants
+fn error_policy(
+    guard: Arc<DeserializeGuard<Member>>,
+    error: &Error,
+    ctx: Arc<BackupContext>,
+) -> Action {
+    warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "backup");
+    if let Ok(member) = &guard.0 {
+        let (ctx, member, note) = (ctx.clone(), member.clone(), chain(error));
+        let reason = error.category();
+        tokio::spawn(async move {
+            ctx.shared
+                .event(
+                    &member,
+                    kube::runtime::events::EventType::Warning,
+                    reason,
+                    note,
+                )
+                .await;
+        });
+    }
+    error_action(error)
+}
+
+/// Applies the member's Schedule and deletes the ones it no longer wants
+/// (another name or Velero namespace after a change of target). Returns the
+/// live Schedule.
+async fn apply_schedule(
+    member: &Member,
+    plan: &BackupPlan,
+    ctx: &BackupContext,
+) -> Result<Schedule, Error> {
+    let client = &ctx.shared.client;
+    let owner = member
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Malformed("the Member has no uid".into()))?;
+    let applied = match apply(client, &build::schedule(plan, owner)).await {
+        // The resource itself is unknown (not a missing object: SSA creates those).
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            return Err(Error::VeleroMissing(kube::Error::Api(status)));
+        }
+        other => other?,
+    };
+    if applied {
+        info!(schedule = %plan.schedule, cron = %plan.cron, "schedule applied");
+    }
+    delete_schedules(member, Some(plan), ctx).await?;
+    Ok(
+        Api::<Schedule>::namespaced(client.clone(), &plan.velero_namespace)
+            .get(&plan.schedule)
+            .await?,
+    )
+}
+
+/// Deletes the member's Schedules other than the plan's (all without one).
+async fn delete_schedules(
+    member: &Member,
+    plan: Option<&BackupPlan>,
+    ctx: &BackupContext,
+) -> Result<(), kube::Error> {
+    let schedules = Api::<Schedule>::all(ctx.shared.client.clone());
+    for old in schedules
+        .list_metadata(&ListParams::default().labels(&member_selector(member)))
+        .await?
+    {
+        let namespace = old.namespace().unwrap_or_default();
+        let wanted =
+            plan.is_some_and(|p| p.velero_namespace == namespace && p.schedule == old.name_any());
+        if !wanted {
+            Api::<Schedule>::namespaced(ctx.shared.client.clone(), &namespace)
+                .delete(&old.name_any(), &DeleteParams::default())
+                .await?;
+            info!(schedule = %old.name_any(), %namespace, "schedule deleted");
+        }
+    }
+    Ok(())
+}
+
+/// `member=<name>,component=backup`.
+fn member_selector(member: &Member) -> String {
+    format!(
+        "{}={},{}={}",
+        labels::MEMBER,
+        member.name_any(),
+        labels::COMPONENT,
+        keys::COMPONENT
+    )
+}
+
+/// Dereference: the backups, drills, reports and sandboxes of the member.
+async fn observe(
+    plan: &BackupPlan,
+    member: &Member,
+    ctx: &BackupContext,
+) -> Result<Observed, kube::Error> {
+    let client = &ctx.shared.client;
+    let selector = member_selector(member);
+    let backups = Api::<Backup>::namespaced(client.clone(), &plan.velero_namespace)
+        .list(&ListParams::default().labels(&format!("{SCHEDULE_NAME_LABEL}={}", plan.schedule)))
+        .await?;
+    let latest_backup = backups
+        .items
+        .iter()
+        .filter_map(|backup| {
+            let status = backup.status.as_ref()?;
+            (status.phase.as_deref() == Some("Completed")).then_some(())?;
+            Some(CompletedBackup {
+                name: backup.name_any(),
+                completed_at: status.completion_timestamp?,
+            })
+        })
+        .max_by_key(|backup| backup.completed_at);
+    let restores = Api::<Restore>::all(client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    let reports = Api::<DrillReport>::namespaced(client.clone(), &ctx.shared.namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    let sandboxes = Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    Ok(Observed {
+        latest_backup,
+        restores,
+        reports,
+        sandboxes,
+    })
+}
+
+/// A member without `spec.backup`: no Schedule, no sandbox, no status.
+async fn retire(member: &Member, ctx: &BackupContext) -> Result<Action, Error> {
+    delete_schedules(member, None, ctx).await?;
+    let namespaces = Api::<Namespace>::all(ctx.shared.client.clone());
+    for sandbox in namespaces
+        .list(&ListParams::default().labels(&member_selector(member)))
+        .await?
+    {
+        if drill::is_sandbox_of(&sandbox, &member.name_any())
+            && sandbox.meta().deletion_timestamp.is_none()
+        {
+            namespaces
+                .delete(&sandbox.name_any(), &DeleteParams::background())
+                .await?;
+        }
+    }
+    status::write(&ctx.shared.client, member, &[], None).await?;
+    ctx.settings.metrics.forget(&member.name_any());
+    Ok(Action::await_change())
+}
+
+/// `status.backup` from what this reconcile saw.
+fn backup_status(
+    plan: &BackupPlan,
+    latest: Option<&CompletedBackup>,
+    state: &DrillState,
+) -> BackupStatus {
+    let last = state.reports.last();
+    BackupStatus {
+        schedule: Some(format!("{}/{}", plan.velero_namespace, plan.schedule)),
+        last_backup: latest.map(|b| b.completed_at),
+        last_drill: last.map(ResourceExt::name_any),
+        last_drill_verdict: last.map(|r| format!("{:?}", r.spec.verdict)),
+        drill_request: state.handled_request.clone(),
+    }
+}
+
+fn record_metrics(
+    ctx: &BackupContext,
+    plan: &BackupPlan,
+    latest: Option<&CompletedBackup>,
+    state: &DrillState,
+) {
+    let drill = state.reports.last().map(|report| DrillFacts {
+        finished_at: report.spec.finished_at,
+        rto_seconds: report.spec.measured_rto_seconds,
+        rpo_seconds: report.spec.measured_rpo_seconds,
+        passed: report.spec.verdict == Verdict::Passed,
+    });
+    ctx.settings.metrics.record(
+        &plan.member,
+        plan.targets.tier,
+        latest.map(|b| b.completed_at),
+        drill,
+    );
+}

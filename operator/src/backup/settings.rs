@@ -1,0 +1,32 @@
+//! Operator-wide settings of the backup controller.
+
+use std::time::Duration;
+
+use super::metrics::BackupMetrics;
+
+/// What `socle run` passes to [`super::run`].
+#[derive(Clone, Debug)]
+pub struct BackupSettings {
+    /// Prefix of tenant namespaces, the tenant controller's: `commune-` gives
+    /// `commune-allaire`. The namespace backed up is prefix + member name.
+    pub namespace_prefix: String,
+    /// How long the sandbox of a failed drill is kept for inspection before
+    /// socle deletes it. A passed drill's sandbox goes at once.
+    pub failed_sandbox_retention: Duration,
+    /// How often a running drill is looked at, besides the watches.
+    pub drill_poll: Duration,
+    /// The plain values the Prometheus endpoint reads (last backup age, last
+    /// drill RTO, verdict). Clone it before passing the settings, and read it.
+    pub metrics: BackupMetrics,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            namespace_prefix: "commune-".into(),
+            failed_sandbox_retention: Duration::from_secs(24 * 3600),
+            drill_poll: Duration::from_secs(5),
+            metrics: BackupMetrics::default(),
+        }
+    }
+}

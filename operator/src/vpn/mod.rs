@@ -1,0 +1,285 @@
+//! The VPN controller: a site-to-site WireGuard tunnel between the
+//! Datacenter's gateway and each town hall's router.
+//!
+//! One reconcile = dereference (the Member, its gateway and the other
+//! Members from the caches; keys, address claims and router credentials from
+//! the API server) → validate ([`plan::plan`]: gateway, site networks, no
+//! overlap) → build (pure: [`hub::render`], [`router::Dialect::render`]) →
+//! apply (the hub Secret by server-side apply, the router over SSH by
+//! [`push::push`]: read, diff, write only on a difference, verify, roll back)
+//! → status ([`status::write`], skipped when unchanged).
+//!
+//! Keys never leave the operator's namespace except to where they are used
+//! (the hub Secret holds the hub's own key; a router receives its member's
+//! key over SSH, on the standard input of a command). Status, Events and
+//! logs only ever show public keys and redacted diffs.
+//!
+//! Each Member reconciles on its own task, so an unreachable router only
+//! delays its own member, bounded by [`VpnSettings::ssh_timeout`]. A
+//! finalizer guards the external state: on offboarding the address goes to
+//! quarantine and the hub drops the peer.
+
+pub mod cidr;
+mod credentials;
+mod error;
+pub mod hub;
+mod hub_sync;
+pub mod ipam;
+pub mod keys;
+mod offboard;
+pub mod plan;
+mod provision;
+pub mod push;
+pub mod router;
+pub mod secrets;
+mod settings;
+pub mod ssh;
+pub mod status;
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    core::DeserializeGuard,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        events::EventType,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use serde_json::json;
+use tracing::{instrument, warn};
+
+pub use self::{error::Error, settings::VpnSettings};
+use crate::{
+    api::{Member, SharedService},
+    controller::{Categorized, Context, chain, error_action},
+};
+
+/// Name of this controller in metrics and readiness.
+const CONTROLLER: &str = "vpn";
+/// Guards a member's tunnel: its address claim and its hub peer.
+pub const FINALIZER: &str = "socle.redon-agglomeration.bzh/vpn";
+/// Label naming the gateway of an address claim, hub Secret or gateway key.
+pub const GATEWAY_LABEL: &str = "socle.redon-agglomeration.bzh/vpn-gateway";
+
+/// The VPN controller's own state.
+pub struct VpnContext {
+    pub shared: Context,
+    pub settings: VpnSettings,
+    pub services: Store<SharedService>,
+    pub members: Store<DeserializeGuard<Member>>,
+    /// One lock per gateway: hub renderings of one gateway never interleave,
+    /// so the last one written always saw every claim made before it.
+    hub_locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for VpnContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VpnContext")
+            .field("shared", &self.shared)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VpnContext {
+    fn hub_lock(&self, gateway: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.hub_locks
+            .lock()
+            .expect("not poisoned")
+            .entry(gateway.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The Members of the cache that could be read.
+    fn all_members(&self) -> Vec<Member> {
+        self.members
+            .state()
+            .iter()
+            .filter_map(|guard| guard.0.as_ref().ok().cloned())
+            .collect()
+    }
+
+    fn all_services(&self) -> Vec<SharedService> {
+        self.services
+            .state()
+            .iter()
+            .map(|s| (**s).clone())
+            .collect()
+    }
+}
+
+/// Runs the VPN controller until `shutdown` resolves.
+pub async fn run(
+    shared: Context,
+    settings: VpnSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = shared.client.clone();
+    let (services, writer) = kube::runtime::reflector::store();
+    let service_watch = watcher(
+        Api::<SharedService>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .for_each(|_| std::future::ready(()));
+    let shared_client = client.clone();
+    let controller = Controller::new(
+        Api::<DeserializeGuard<Member>>::all(client),
+        shared.member_watch(),
+    );
+    shared.health.expect(CONTROLLER);
+    let (health, synced) = (shared.health.clone(), controller.store());
+    tokio::spawn(async move {
+        // The store's readiness wakes only its latest waiter, which the
+        // controller itself may be: ask again every second.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
+                Ok(Ok(())) => break health.synced(CONTROLLER),
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
+    let context = Arc::new(VpnContext {
+        shared,
+        settings,
+        services,
+        members: controller.store(),
+        hub_locks: Mutex::default(),
+    });
+    // A gateway's change (endpoint, pool, port) reaches its members now,
+    // not at their next drift check.
+    let by_gateway = controller.store();
+    let controller = controller
+        .watches(
+            Api::<SharedService>::all(shared_client),
+            watcher::Config::default(),
+            move |service: SharedService| {
+                let gateway = service.name_any();
+                by_gateway
+                    .state()
+                    .iter()
+                    .filter_map(|guard| guard.0.as_ref().ok())
+                    .filter(|member| {
+                        member
+                            .spec
+                            .vpn
+                            .as_ref()
+                            .is_some_and(|vpn| vpn.gateway == gateway)
+                    })
+                    .map(|member| ObjectRef::new(&member.name_any()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| {
+            if let Err(error) = result {
+                warn!(error = %chain(&error), "vpn reconcile failed");
+            }
+            std::future::ready(())
+        });
+    tokio::select! {
+        () = controller => {}
+        () = service_watch => {}
+    }
+}
+
+#[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
+async fn reconcile(
+    guard: Arc<DeserializeGuard<Member>>,
+    ctx: Arc<VpnContext>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile_member(&guard, &ctx).await;
+    ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
+    result
+}
+
+async fn reconcile_member(
+    guard: &DeserializeGuard<Member>,
+    ctx: &VpnContext,
+) -> Result<Action, Error> {
+    let member = match &guard.0 {
+        Ok(member) => member.clone(),
+        Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
+    };
+    let has_finalizer = member.finalizers().iter().any(|f| f == FINALIZER);
+    let leaving = member.meta().deletion_timestamp.is_some() || member.spec.vpn.is_none();
+    if leaving {
+        if has_finalizer {
+            offboard::offboard(&member, ctx).await?;
+            set_finalizer(&member, ctx, false).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !has_finalizer {
+        // The finalizer's patch triggers the next reconcile, which provisions.
+        set_finalizer(&member, ctx, true).await?;
+        return Ok(Action::await_change());
+    }
+    provision::provision(&member, ctx).await
+}
+
+/// Adds or removes [`FINALIZER`], on the condition that the Member did not
+/// change since it was read.
+async fn set_finalizer(member: &Member, ctx: &VpnContext, present: bool) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = member
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(FINALIZER.to_owned());
+    }
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": member.resource_version(),
+    }});
+    match Api::<Member>::all(ctx.shared.client.clone())
+        .patch(
+            &member.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` wants
+fn error_policy(
+    guard: Arc<DeserializeGuard<Member>>,
+    error: &Error,
+    ctx: Arc<VpnContext>,
+) -> Action {
+    warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "vpn");
+    ctx.shared.metrics.failed(CONTROLLER, error.category());
+    if let Ok(member) = &guard.0 {
+        let (ctx, member, reason, note) =
+            (ctx.clone(), member.clone(), error.category(), chain(error));
+        tokio::spawn(async move {
+            ctx.shared
+                .event(&member, EventType::Warning, reason, note)
+                .await;
+        });
+    }
+    error_action(error)
+}

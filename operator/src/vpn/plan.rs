@@ -1,0 +1,310 @@
+//! Validate: from a Member, its gateway and the other Members, the tunnel to
+//! build — or a message saying what to fix. Pure: everything is passed in.
+//!
+//! Site networks must not overlap the tunnel pool, the Datacenter's ranges,
+//! each other, or another member's sites: two town halls announcing the same
+//! prefix would steal each other's traffic at the hub. When two members
+//! overlap, the one that came first (creation time, then name) keeps its
+//! tunnel and the newcomer is refused, so an existing commune is never cut
+//! off by a mistake in someone else's manifest.
+
+use kube::ResourceExt;
+
+use super::cidr::Network;
+use crate::api::{
+    Member, SharedService,
+    member::{RouterSpec, VpnSpec},
+    shared_service::ServiceCategory,
+};
+
+/// Everything the rest of the reconcile needs, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VpnPlan {
+    /// `metadata.name` of the Member.
+    pub member: String,
+    /// Name of the gateway SharedService.
+    pub gateway: String,
+    /// Namespace of the gateway Deployment, where the hub Secret goes.
+    pub gateway_namespace: String,
+    /// Host (or address) of the hub's public endpoint.
+    pub endpoint_host: String,
+    /// UDP port of the hub's public endpoint.
+    pub endpoint_port: u16,
+    /// UDP port the hub listens on.
+    pub listen_port: u16,
+    /// The gateway's tunnel pool.
+    pub pool: Network,
+    /// The town hall's networks.
+    pub sites: Vec<Network>,
+    /// What the router sends through the tunnel: the pool and the
+    /// Datacenter's ranges.
+    pub routed: Vec<Network>,
+    pub router: RouterSpec,
+    pub dry_run: bool,
+    pub correct_drift: bool,
+}
+
+/// A spec the tunnel cannot be built from; the message names the field, and
+/// for an overlap both members and the prefix.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidVpn {
+    #[error("{0}")]
+    Spec(String),
+    #[error("{0}")]
+    Overlap(String),
+}
+
+/// Validates `member`'s VPN against the gateways in `services`, the sites
+/// of `members` (all Members; the member itself is skipped) and the
+/// Datacenter's ranges.
+pub fn plan(
+    member: &Member,
+    services: &[SharedService],
+    members: &[Member],
+    cluster_cidrs: &[String],
+) -> Result<VpnPlan, InvalidVpn> {
+    let name = member.name_any();
+    let spec = member
+        .spec
+        .vpn
+        .as_ref()
+        .ok_or_else(|| InvalidVpn::Spec("spec.vpn is not set".into()))?;
+    let gateway = services
+        .iter()
+        .find(|s| s.name_any() == spec.gateway && s.spec.category == ServiceCategory::VpnGateway)
+        .ok_or_else(|| {
+            InvalidVpn::Spec(format!(
+                "spec.vpn.gateway: SharedService {} (category VpnGateway) does not exist",
+                spec.gateway
+            ))
+        })?;
+    let settings = gateway.spec.vpn_gateway.as_ref().ok_or_else(|| {
+        InvalidVpn::Spec(format!(
+            "SharedService {} has no spec.vpnGateway settings",
+            spec.gateway
+        ))
+    })?;
+    let pool: Network = settings.tunnel_pool_cidr.parse().map_err(|error| {
+        InvalidVpn::Spec(format!(
+            "SharedService {}: tunnelPoolCidr: {error}",
+            spec.gateway
+        ))
+    })?;
+    if !pool.address().is_ipv4() || pool.prefix() > 30 {
+        return Err(InvalidVpn::Spec(format!(
+            "SharedService {}: tunnelPoolCidr {pool} must be an IPv4 network of at least 4 addresses",
+            spec.gateway
+        )));
+    }
+    let (endpoint_host, endpoint_port) =
+        split_endpoint(&settings.public_endpoint).ok_or_else(|| {
+            InvalidVpn::Spec(format!(
+                "SharedService {}: publicEndpoint {:?} must be host:port",
+                spec.gateway, settings.public_endpoint
+            ))
+        })?;
+    let sites = parse_sites(spec)?;
+    let cluster: Vec<Network> = cluster_cidrs
+        .iter()
+        .map(|c| c.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|error| InvalidVpn::Spec(format!("operator setting cluster ranges: {error}")))?;
+    check_overlaps(&name, &sites, pool, &cluster)?;
+    check_other_members(member, &sites, members)?;
+    let mut routed = vec![pool];
+    routed.extend(cluster);
+    Ok(VpnPlan {
+        member: name,
+        gateway: spec.gateway.clone(),
+        gateway_namespace: settings.namespace.clone(),
+        endpoint_host,
+        endpoint_port,
+        listen_port: settings.listen_port,
+        pool,
+        sites,
+        routed,
+        router: spec.router.clone(),
+        dry_run: spec.dry_run,
+        correct_drift: spec.correct_drift,
+    })
+}
+
+fn parse_sites(spec: &VpnSpec) -> Result<Vec<Network>, InvalidVpn> {
+    spec.site_cidrs
+        .iter()
+        .map(|cidr| {
+            cidr.parse()
+                .map_err(|error| InvalidVpn::Spec(format!("spec.vpn.siteCidrs: {error}")))
+        })
+        .collect()
+}
+
+/// `host:port`, `[v6]:port` included.
+fn split_endpoint(endpoint: &str) -> Option<(String, u16)> {
+    let (host, port) = endpoint.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then_some(())?;
+    Some((host.to_owned(), port.parse().ok()?))
+}
+
+fn check_overlaps(
+    member: &str,
+    sites: &[Network],
+    pool: Network,
+    cluster: &[Network],
+) -> Result<(), InvalidVpn> {
+    for (i, site) in sites.iter().enumerate() {
+        if let Some(prefix) = site.intersection(&pool) {
+            return Err(InvalidVpn::Overlap(format!(
+                "site network {site} of member {member} overlaps the tunnel pool {pool} (prefix {prefix})"
+            )));
+        }
+        if let Some((range, prefix)) = cluster
+            .iter()
+            .find_map(|range| site.intersection(range).map(|p| (range, p)))
+        {
+            return Err(InvalidVpn::Overlap(format!(
+                "site network {site} of member {member} overlaps the Datacenter range {range} (prefix {prefix})"
+            )));
+        }
+        if let Some((other, prefix)) = sites[i + 1..]
+            .iter()
+            .find_map(|other| site.intersection(other).map(|p| (other, p)))
+        {
+            return Err(InvalidVpn::Overlap(format!(
+                "site networks {site} and {other} of member {member} overlap (prefix {prefix})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The sites of members that came before this one must not overlap its own.
+fn check_other_members(
+    member: &Member,
+    sites: &[Network],
+    members: &[Member],
+) -> Result<(), InvalidVpn> {
+    let name = member.name_any();
+    let rank = |m: &Member| (m.creation_timestamp().map(|t| t.0), m.name_any());
+    let mut earlier: Vec<&Member> = members
+        .iter()
+        .filter(|other| other.name_any() != name && rank(other) < rank(member))
+        .filter(|other| other.metadata.deletion_timestamp.is_none())
+        .collect();
+    earlier.sort_by_key(|m| rank(m));
+    for other in earlier {
+        let Some(vpn) = &other.spec.vpn else { continue };
+        let Ok(theirs) = parse_sites(vpn) else {
+            continue;
+        };
+        for site in sites {
+            if let Some((their, prefix)) = theirs
+                .iter()
+                .find_map(|their| site.intersection(their).map(|p| (their, p)))
+            {
+                return Err(InvalidVpn::Overlap(format!(
+                    "site network {site} of member {name} overlaps site network {their} of member {} (prefix {prefix}); {} keeps it, being the earlier member",
+                    other.name_any(),
+                    other.name_any(),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, created: &str, sites: &str) -> Member {
+        serde_yaml::from_str(&format!(
+            r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: Member
+metadata: {{name: {name}, creationTimestamp: "{created}"}}
+spec:
+  displayName: {name}
+  inseeCode: "56001"
+  population: {{count: 3875, year: 2021}}
+  subscriptions: [{{offer: SocleComplet, effectiveDate: "2025-09-01"}}]
+  vpn:
+    gateway: hub
+    siteCidrs: {sites}
+    router: {{address: 127.0.0.1, port: 2222, dialect: openwrt, hostKey: "ssh-ed25519 AAAA", credentialsSecret: r}}
+"#
+        ))
+        .unwrap()
+    }
+
+    fn gateway() -> SharedService {
+        serde_yaml::from_str(
+            r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: SharedService
+metadata: {name: hub}
+spec:
+  displayName: Hub
+  category: VpnGateway
+  serviceLevel: 3
+  hosting: Datacenter
+  vpnGateway: {publicEndpoint: "vpn.example.bzh:51820", tunnelPoolCidr: 10.200.0.0/22, namespace: socle-vpn}
+"#,
+        )
+        .unwrap()
+    }
+
+    const CLUSTER: [&str; 1] = ["10.96.0.0/12"];
+
+    fn cluster() -> Vec<String> {
+        CLUSTER.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_valid_member_routes_the_pool_and_the_datacenter() {
+        let allaire = member("allaire", "2026-01-01T00:00:00Z", "[192.168.10.0/24]");
+        let plan = plan(&allaire, &[gateway()], &[], &cluster()).unwrap();
+        assert_eq!(plan.endpoint_host, "vpn.example.bzh");
+        assert_eq!(plan.endpoint_port, 51820);
+        assert_eq!(plan.gateway_namespace, "socle-vpn");
+        let routed: Vec<String> = plan.routed.iter().map(ToString::to_string).collect();
+        assert_eq!(routed, ["10.200.0.0/22", "10.96.0.0/12"]);
+    }
+
+    #[test]
+    fn the_later_of_two_overlapping_members_is_refused_naming_both() {
+        let first = member("allaire", "2026-01-01T00:00:00Z", "[192.168.0.0/16]");
+        let second = member("bains", "2026-02-01T00:00:00Z", "[192.168.10.0/24]");
+        let all = [first.clone(), second.clone()];
+        assert!(plan(&first, &[gateway()], &all, &cluster()).is_ok());
+        let InvalidVpn::Overlap(message) =
+            plan(&second, &[gateway()], &all, &cluster()).unwrap_err()
+        else {
+            panic!("an overlap")
+        };
+        assert!(message.contains("bains"), "{message}");
+        assert!(message.contains("allaire"), "{message}");
+        assert!(message.contains("prefix 192.168.10.0/24"), "{message}");
+    }
+
+    #[test]
+    fn sites_may_not_overlap_the_pool_the_datacenter_or_each_other() {
+        for (sites, expected) in [
+            ("[10.200.1.0/24]", "tunnel pool 10.200.0.0/22"),
+            ("[10.100.0.0/16]", "Datacenter range 10.96.0.0/12"),
+            ("[192.168.0.0/16, 192.168.1.0/24]", "of member x overlap"),
+        ] {
+            let x = member("x", "2026-01-01T00:00:00Z", sites);
+            let error = plan(&x, &[gateway()], &[], &cluster()).unwrap_err();
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_missing_gateway_is_named() {
+        let x = member("x", "2026-01-01T00:00:00Z", "[192.168.1.0/24]");
+        let error = plan(&x, &[], &[], &cluster()).unwrap_err();
+        assert!(error.to_string().contains("SharedService hub"), "{error}");
+    }
+}

@@ -1,0 +1,254 @@
+//! The apply path of a Member with `spec.vpn`: validate, keys, address,
+//! hub, router, status.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{
+    Resource, ResourceExt,
+    runtime::{controller::Action, events::EventType},
+};
+use tracing::info;
+use zeroize::Zeroizing;
+
+use super::{
+    Error, VpnContext, credentials, hub_sync, ipam,
+    plan::{self, InvalidVpn, VpnPlan},
+    push::{self, Action as Pushed, Report},
+    router::{self, Tunnel},
+    secrets::{self, MemberKey},
+    ssh::Session,
+    status::{self, DRIFT, READY},
+};
+use crate::{
+    api::{Member, member::VpnStatus},
+    controller::{Categorized, chain, conditions::condition},
+};
+
+pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Error> {
+    let generation = member.meta().generation;
+    let client = &ctx.shared.client;
+    let namespace = &ctx.shared.namespace;
+    // Validate.
+    let services = ctx.all_services();
+    let members = ctx.all_members();
+    let plan = match plan::plan(member, &services, &members, &ctx.settings.cluster_cidrs) {
+        Ok(plan) => plan,
+        Err(invalid) => {
+            let reason = match invalid {
+                InvalidVpn::Overlap(_) => "SiteOverlap",
+                InvalidVpn::Spec(_) => "InvalidSpec",
+            };
+            let failed = condition(READY, false, reason, invalid.to_string(), generation);
+            status::write(client, member, failed, None, None).await?;
+            return Err(invalid.into());
+        }
+    };
+    // Keys, address, hub.
+    let key = secrets::member_key(client, namespace, &plan.member).await?;
+    let address = ipam::claim(
+        client,
+        namespace,
+        &plan.gateway,
+        plan.pool,
+        &plan.member,
+        ctx.settings.quarantine,
+    )
+    .await?;
+    let gateway = services
+        .iter()
+        .find(|s| s.name_any() == plan.gateway)
+        .expect("the plan found the gateway among these services");
+    let hub_public_key = hub_sync::sync(ctx, gateway).await?;
+    let old = member
+        .status
+        .as_ref()
+        .and_then(|s| s.vpn.clone())
+        .unwrap_or_default();
+    let mut vpn = VpnStatus {
+        tunnel_address: Some(format!("{address}/32")),
+        public_key: Some(key.pair.public_key().to_owned()),
+        last_push: old.last_push,
+        pending_diff: None,
+    };
+    // Build and push to the router.
+    let tunnel = Tunnel {
+        member: plan.member.clone(),
+        interface: ctx.settings.interface.clone(),
+        private_key: Zeroizing::new(key.pair.private_key().to_owned()),
+        address,
+        prefix: plan.pool.prefix(),
+        hub_public_key: hub_public_key.clone(),
+        endpoint_host: plan.endpoint_host.clone(),
+        endpoint_port: plan.endpoint_port,
+        routed: plan.routed.clone(),
+        sites: plan.sites.clone(),
+    };
+    let dialect = router::dialect(plan.router.dialect);
+    let desired = dialect.render(&tunnel);
+    let report = match push_to_router(ctx, &plan, &key, &desired, &hub_public_key).await {
+        Ok(report) => report,
+        Err(error) => {
+            let failed = condition(READY, false, error.category(), chain(&error), generation);
+            status::write(client, member, failed, None, Some(vpn)).await?;
+            return Err(error);
+        }
+    };
+    // Status and Events.
+    let router = format!("{} ({})", plan.router.address, dialect.name());
+    if matches!(report.action, Pushed::Applied | Pushed::InSync)
+        && key.last_pushed.as_deref().map(String::as_str) != Some(desired.as_str())
+    {
+        secrets::record_push(client, namespace, &plan.member, &desired).await?;
+    }
+    if report.action == Pushed::Applied {
+        vpn.last_push = Some(Timestamp::now());
+        info!(router = %router, "tunnel configuration pushed");
+        ctx.shared
+            .event(
+                member,
+                EventType::Normal,
+                "RouterConfigured",
+                format!("tunnel {address} pushed to router {router} and verified"),
+            )
+            .await;
+    }
+    let ready = ready_condition(&report, &mut vpn, &router, generation);
+    let drift = drift_condition(member, ctx, &report, &router).await;
+    status::write(client, member, ready, drift, Some(vpn)).await?;
+    Ok(Action::requeue(ctx.settings.drift_interval))
+}
+
+/// `VpnReady` after a push; a dry run's diff goes to `vpn`.
+fn ready_condition(
+    report: &Report,
+    vpn: &mut VpnStatus,
+    router: &str,
+    generation: Option<i64>,
+) -> Condition {
+    let address = vpn.tunnel_address.clone().unwrap_or_default();
+    match &report.action {
+        Pushed::InSync => condition(
+            READY,
+            true,
+            "InSync",
+            format!("tunnel {address} configured on router {router}"),
+            generation,
+        ),
+        Pushed::Applied => condition(
+            READY,
+            true,
+            "Pushed",
+            format!("tunnel {address} pushed to router {router} and verified"),
+            generation,
+        ),
+        Pushed::Pending(diff) => {
+            vpn.pending_diff = Some(diff.clone());
+            condition(
+                READY,
+                false,
+                "DryRun",
+                format!("dry run: router {router} would change as status.vpn.pendingDiff shows"),
+                generation,
+            )
+        }
+        Pushed::DriftLeft(_) => condition(
+            READY,
+            false,
+            "DriftNotCorrected",
+            format!(
+                "router {router} was changed by hand (see VpnDrift); set spec.vpn.correctDrift to put socle's configuration back"
+            ),
+            generation,
+        ),
+    }
+}
+
+/// Opens the session, pushes, closes.
+async fn push_to_router(
+    ctx: &VpnContext,
+    plan: &VpnPlan,
+    key: &MemberKey,
+    desired: &str,
+    hub_public_key: &str,
+) -> Result<Report, Error> {
+    let spec = &plan.router;
+    let login = credentials::read(
+        &ctx.shared.client,
+        &ctx.shared.namespace,
+        &spec.credentials_secret,
+    )
+    .await?;
+    let mut session = Session::open(
+        &spec.address,
+        spec.port,
+        &spec.host_key,
+        &login,
+        ctx.settings.ssh_timeout,
+    )
+    .await
+    .map_err(push::PushError::from)?;
+    let request = push::Request {
+        dialect: router::dialect(spec.dialect),
+        interface: &ctx.settings.interface,
+        desired,
+        last_pushed: key.last_pushed.as_deref().map(String::as_str),
+        dry_run: plan.dry_run,
+        correct_drift: plan.correct_drift,
+        public_key: key.pair.public_key(),
+        hub_public_key,
+    };
+    let report = push::push(&mut session, &request).await;
+    session.close().await;
+    Ok(report?)
+}
+
+/// `VpnDrift`, and an Event when the router was found changed by hand.
+async fn drift_condition(
+    member: &Member,
+    ctx: &VpnContext,
+    report: &Report,
+    router: &str,
+) -> Option<Condition> {
+    let generation = member.meta().generation;
+    match (&report.drift, &report.action) {
+        (None, Pushed::Pending(_)) => None,
+        (None, _) => Some(condition(
+            DRIFT,
+            false,
+            "NoDrift",
+            format!("router {router} holds what socle pushed"),
+            generation,
+        )),
+        (Some(diff), action) => {
+            let corrected = matches!(action, Pushed::Applied);
+            let (reason, message) = if corrected {
+                (
+                    "DriftCorrected",
+                    format!(
+                        "router {router} had been changed by hand; socle's configuration was put back. The change was:\n{diff}"
+                    ),
+                )
+            } else {
+                (
+                    "ChangedByHand",
+                    format!("router {router} was changed by hand since socle's last push:\n{diff}"),
+                )
+            };
+            ctx.shared
+                .event(
+                    member,
+                    EventType::Warning,
+                    // Events of one reason are folded into a series that
+                    // keeps the first note: a correction needs its own.
+                    if corrected {
+                        "VpnDriftCorrected"
+                    } else {
+                        "VpnDrift"
+                    },
+                    message.clone(),
+                )
+                .await;
+            Some(condition(DRIFT, !corrected, reason, message, generation))
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Operator-wide settings of the VPN controller.
+
+use std::time::Duration;
+
+/// How the VPN controller reaches routers and manages the tunnels.
+#[derive(Clone, Debug)]
+pub struct VpnSettings {
+    /// The Datacenter's ranges (the cluster's pod and service networks…):
+    /// routed from every town hall through its tunnel, and never allowed to
+    /// overlap a site network.
+    pub cluster_cidrs: Vec<String>,
+    /// Longest wait to open an SSH session to a router (TCP connect, key
+    /// exchange and authentication) and for each command it runs.
+    pub ssh_timeout: Duration,
+    /// How often a router is read back to catch changes made by hand.
+    pub drift_interval: Duration,
+    /// How long a released tunnel address stays out of the pool, so that a
+    /// router still configured with it cannot reach another member's peer.
+    pub quarantine: Duration,
+    /// Name of the WireGuard interface socle configures on routers.
+    pub interface: String,
+}
+
+impl Default for VpnSettings {
+    fn default() -> Self {
+        Self {
+            cluster_cidrs: vec!["10.96.0.0/12".into(), "10.244.0.0/16".into()],
+            ssh_timeout: Duration::from_secs(15),
+            drift_interval: Duration::from_secs(600),
+            quarantine: Duration::from_secs(7 * 24 * 3600),
+            interface: "socle0".into(),
+        }
+    }
+}

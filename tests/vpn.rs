@@ -1,0 +1,709 @@
+//! The VPN issue's acceptance, end to end: the real control plane, the VPN
+//! controller run in-process (one per test, limited to the test's Members,
+//! with its own operator namespace), and communes' routers played by real
+//! OpenSSH servers on 127.0.0.1 running the router emulator
+//! (`socle_e2e::router`). Hub configurations are checked with the real `wg`.
+
+mod vpn_support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::json;
+use socle::{
+    api::member::RouterDialect,
+    vpn::{cidr::Network, hub, ipam},
+};
+use socle_e2e::{
+    AuditMark, eventually,
+    operator::operator_client,
+    router::{Router, check_with_wg, wg},
+    username,
+};
+
+use self::vpn_support::{Fixture, condition, hub_config, member_key, poke, warning_events};
+
+/// For a first push, on a loaded 2-core machine.
+const PUSH: Duration = Duration::from_secs(60);
+
+/// A commune's first tunnel: the router gets socle's configuration (its key
+/// matching the public key in status), the hub gets the peer and passes the
+/// real `wg`; a second reconcile writes nothing, a restart of the operator
+/// keeps the address and writes nothing, a changed site network reaches both
+/// ends.
+#[tokio::test]
+async fn first_push_then_nothing_then_a_changed_site_is_pushed() {
+    let mut fx = Fixture::new("vpn_first_push").await;
+    let router = Router::start();
+    let name = fx
+        .member(
+            "allaire",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.10.0/24"],
+        )
+        .await;
+    let started = Instant::now();
+    let ready = fx.wait_ready(&name, "Pushed", PUSH).await;
+    println!("first push verified in {:.1?}", started.elapsed());
+    let vpn = ready.status.unwrap().vpn.unwrap();
+    let public = vpn.public_key.unwrap();
+    let address = vpn.tunnel_address.unwrap();
+    assert!(address.starts_with("10.200.0."), "{address}");
+    assert_ne!(
+        address, "10.200.0.1/32",
+        "the hub's address is not handed out"
+    );
+    // The router runs the member's key: the real `wg pubkey` of what the
+    // router holds is the public key in status.
+    assert_eq!(
+        router.live_public_key("socle0").as_deref(),
+        Some(public.as_str())
+    );
+    let uci = router.uci();
+    assert!(
+        uci.contains("firewall.socle0_out.src_ip='192.168.10.0/24'"),
+        "site network pushed"
+    );
+    assert!(uci.contains(&format!(
+        "network.socle0.addresses='{}/24'",
+        address.trim_end_matches("/32")
+    )));
+    // The hub: parsed by the real tools, the peer's allowed IPs as wanted.
+    let config = hub_config(&fx).await;
+    let stripped = check_with_wg(&config, "hub");
+    assert!(stripped.contains(&format!("PublicKey = {public}")));
+    assert!(config.contains(&format!("AllowedIPs = {address}, 192.168.10.0/24")));
+    let hub_private = line_value(&config, "PrivateKey");
+    let hub_public = wg(&["pubkey"], &hub_private);
+    assert!(uci.contains(&format!("network.socle0_hub.public_key='{hub_public}'")));
+
+    // A second reconcile reads and writes nothing; nor does a new operator
+    // (a restart), which finds the same address and key.
+    assert_eq!(router.steps("apply"), 1);
+    reconcile_writes_nothing(&fx, &router, &name).await;
+    fx.restart_operator().await;
+    reconcile_writes_nothing(&fx, &router, &name).await;
+    let after = fx.member_now(&name).await.status.unwrap().vpn.unwrap();
+    assert_eq!(after.tunnel_address.as_deref(), Some(address.as_str()));
+    assert_eq!(after.public_key.as_deref(), Some(public.as_str()));
+
+    // A changed site network reaches the router and the hub.
+    fx.patch_vpn(&name, json!({"siteCidrs": ["192.168.20.0/24"]}))
+        .await;
+    eventually(PUSH, || async {
+        ensure!(
+            router
+                .uci()
+                .contains("firewall.socle0_out.src_ip='192.168.20.0/24'"),
+            "router not updated yet"
+        );
+        Ok(())
+    })
+    .await;
+    eventually(PUSH, || async {
+        let config = hub_config(&fx).await;
+        ensure!(
+            config.contains(&format!("AllowedIPs = {address}, 192.168.20.0/24")),
+            "hub not updated yet"
+        );
+        Ok(())
+    })
+    .await;
+    assert_eq!(router.steps("apply"), 2);
+    fx.finish().await;
+}
+
+/// The Linux dialect: a wg-quick file the real wg-quick and wg accept, the
+/// interface up with the member's key; a key change of the hub only syncs.
+#[tokio::test]
+async fn a_linux_router_gets_a_wg_quick_file() {
+    let mut fx = Fixture::new("vpn_linux").await;
+    let router = Router::start();
+    let name = fx
+        .member(
+            "bains",
+            &router,
+            RouterDialect::Linux,
+            &["192.168.30.0/24", "192.168.31.0/24"],
+        )
+        .await;
+    let ready = fx.wait_ready(&name, "Pushed", PUSH).await;
+    let public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let file = router.wg_quick_file("socle0").expect("the wg-quick file");
+    let stripped = check_with_wg(&file, "socle0");
+    assert!(stripped.contains("Endpoint = 127.0.0.1:51820"));
+    assert!(file.contains("PostUp = iptables -I FORWARD -o %i -s 192.168.30.0/24 -j ACCEPT"));
+    assert_eq!(
+        router.live_public_key("socle0").as_deref(),
+        Some(public.as_str())
+    );
+    assert!(
+        router
+            .commands()
+            .iter()
+            .all(|c| !c.contains(&line_value(&file, "PrivateKey"))),
+        "the key travels on standard input, never in a command"
+    );
+    fx.finish().await;
+}
+
+/// A router presenting another host key is never written to; a router that
+/// refuses the credentials neither. Both say why, in status and Events.
+#[tokio::test]
+async fn a_wrong_host_key_and_refused_credentials_stop_the_push() {
+    let mut fx = Fixture::new("vpn_refused").await;
+    let (router, impostor) = (Router::start(), Router::start());
+    let pinned_elsewhere = fx
+        .member_with(
+            "carentoir",
+            &impostor,
+            RouterDialect::Openwrt,
+            &["192.168.40.0/24"],
+            |spec| {
+                spec["router"]["hostKey"] = json!(router.host_key());
+            },
+        )
+        .await;
+    let stranger = Router::start();
+    let wrong = fx
+        .create_credentials(
+            "stranger",
+            &router.username(),
+            &stranger.client_private_key(),
+        )
+        .await;
+    let wrong_login = fx
+        .member_with(
+            "cournon",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.41.0/24"],
+            |spec| spec["router"]["credentialsSecret"] = json!(wrong),
+        )
+        .await;
+    let refused = fx
+        .wait_ready(&pinned_elsewhere, "HostKeyRejected", PUSH)
+        .await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    assert!(message.contains("not the pinned"), "{message}");
+    assert!(
+        impostor.commands().is_empty(),
+        "nothing ran on the impostor"
+    );
+    let denied = fx
+        .wait_ready(&wrong_login, "AuthenticationFailed", PUSH)
+        .await;
+    let message = condition(&denied, "VpnReady").unwrap().message;
+    assert!(message.contains("refused the credentials"), "{message}");
+    assert!(
+        router.commands().is_empty(),
+        "nothing ran without authentication"
+    );
+    for name in [&pinned_elsewhere, &wrong_login] {
+        eventually(PUSH, || async {
+            let events = warning_events(&fx, name).await;
+            ensure!(!events.is_empty(), "no Warning Event for {name} yet");
+            Ok(())
+        })
+        .await;
+    }
+    fx.finish().await;
+}
+
+/// A router command failing midway (after uci commit, at ifup) leaves the
+/// router as it was before the push.
+#[tokio::test]
+async fn a_command_failing_midway_is_rolled_back() {
+    let mut fx = Fixture::new("vpn_rollback").await;
+    let router = Router::start();
+    let name = fx
+        .member(
+            "festel",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.50.0/24"],
+        )
+        .await;
+    fx.wait_ready(&name, "Pushed", PUSH).await;
+    let before = router.uci();
+    router.fail_once("ifup");
+    fx.patch_vpn(&name, json!({"siteCidrs": ["192.168.51.0/24"]}))
+        .await;
+    let failed = fx.wait_ready(&name, "PushRolledBack", PUSH).await;
+    let message = condition(&failed, "VpnReady").unwrap().message;
+    assert!(
+        message.contains("rolled back to the previous configuration"),
+        "{message}"
+    );
+    assert_eq!(
+        sorted(&router.uci()),
+        sorted(&before),
+        "the router is as before"
+    );
+    // The fault was once: the retry pushes the new network.
+    eventually(PUSH, || async {
+        ensure!(
+            router.uci().contains("192.168.51.0/24"),
+            "not pushed on retry yet"
+        );
+        Ok(())
+    })
+    .await;
+    fx.finish().await;
+}
+
+/// A router that accepts TCP but never speaks delays only its own member:
+/// the others are pushed meanwhile, and it ends as RouterUnreachable. The
+/// members, created at once, all get distinct addresses.
+#[tokio::test]
+async fn an_unreachable_router_does_not_delay_the_others() {
+    let mut fx = Fixture::with_timeout("vpn_unreachable", Duration::from_secs(20)).await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let routers: Vec<Router> = (0..4).map(|_| Router::start()).collect();
+    let started = Instant::now();
+    let mut names = Vec::new();
+    for (i, router) in routers.iter().enumerate() {
+        names.push(
+            fx.member(
+                &format!("m{i}"),
+                router,
+                RouterDialect::Openwrt,
+                &[&format!("192.168.{}.0/24", 60 + i)],
+            )
+            .await,
+        );
+    }
+    let stuck = fx
+        .member_with(
+            "stuck",
+            &routers[0],
+            RouterDialect::Openwrt,
+            &["192.168.70.0/24"],
+            |spec| {
+                spec["router"]["port"] = json!(silent_port);
+            },
+        )
+        .await;
+    let ready = join_all(names.iter().map(|name| fx.wait_ready(name, "Pushed", PUSH))).await;
+    let others_done = started.elapsed();
+    let stuck_now = fx.member_now(&stuck).await;
+    println!(
+        "{} routers pushed in {others_done:.1?} while one hung",
+        names.len()
+    );
+    assert!(
+        condition(&stuck_now, "VpnReady").is_none_or(|c| c.reason != "RouterUnreachable"),
+        "the others finished before the silent router's timeout"
+    );
+    fx.wait_ready(&stuck, "RouterUnreachable", PUSH).await;
+    let mut addresses: Vec<String> = ready
+        .iter()
+        .map(|m| {
+            m.status
+                .clone()
+                .unwrap()
+                .vpn
+                .unwrap()
+                .tunnel_address
+                .unwrap()
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(
+        addresses.len(),
+        names.len(),
+        "distinct addresses: {addresses:?}"
+    );
+    drop(silent);
+    fx.finish().await;
+}
+
+/// A site network overlapping an earlier member's is refused, naming both
+/// members and the prefix; nothing reaches its router or the hub.
+#[tokio::test]
+async fn overlapping_site_networks_are_refused() {
+    let mut fx = Fixture::new("vpn_overlap").await;
+    let (first_router, second_router) = (Router::start(), Router::start());
+    let first = fx
+        .member(
+            "guer",
+            &first_router,
+            RouterDialect::Openwrt,
+            &["192.168.0.0/16"],
+        )
+        .await;
+    fx.wait_ready(&first, "Pushed", PUSH).await;
+    let second = fx
+        .member(
+            "lieuron",
+            &second_router,
+            RouterDialect::Openwrt,
+            &["192.168.80.0/24"],
+        )
+        .await;
+    let refused = fx.wait_ready(&second, "SiteOverlap", PUSH).await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    for part in [first.as_str(), second.as_str(), "prefix 192.168.80.0/24"] {
+        assert!(message.contains(part), "{part} not in {message}");
+    }
+    assert!(second_router.commands().is_empty(), "nothing pushed");
+    let config = hub_config(&fx).await;
+    assert!(
+        !config.contains(&format!("# member {second}")),
+        "no hub peer"
+    );
+    assert!(config.contains(&format!("# member {first}")));
+    fx.finish().await;
+}
+
+/// A dry run shows the change, keys redacted, and changes nothing.
+#[tokio::test]
+async fn a_dry_run_shows_a_diff_and_changes_nothing() {
+    let mut fx = Fixture::new("vpn_dry_run").await;
+    let router = Router::start();
+    let name = fx
+        .member_with(
+            "maure",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.90.0/24"],
+            |spec| {
+                spec["dryRun"] = json!(true);
+            },
+        )
+        .await;
+    let member = fx.wait_ready(&name, "DryRun", PUSH).await;
+    let diff = member.status.unwrap().vpn.unwrap().pending_diff.unwrap();
+    assert!(
+        diff.contains("+ network.socle0.proto='wireguard'"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+ network.socle0.private_key=<redacted>"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+ firewall.socle0_out.src_ip='192.168.90.0/24'"),
+        "{diff}"
+    );
+    assert_eq!(router.uci(), "", "nothing written");
+    assert_eq!(router.steps("apply"), 0);
+    assert!(router.steps("read") >= 1);
+    fx.finish().await;
+}
+
+/// A router changed by hand: VpnDrift and a Warning Event, the router left
+/// alone; with correctDrift, socle's configuration is put back.
+#[tokio::test]
+async fn drift_is_reported_then_corrected_when_asked() {
+    let mut fx = Fixture::new("vpn_drift").await;
+    let router = Router::start();
+    let name = fx
+        .member(
+            "pipriac",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.100.0/24"],
+        )
+        .await;
+    fx.wait_ready(&name, "Pushed", PUSH).await;
+    let pushed = router.uci();
+    router.set_uci(&pushed.replace("persistent_keepalive='25'", "persistent_keepalive='0'"));
+    poke(&fx, &name).await;
+    let drifted = fx.wait_ready(&name, "DriftNotCorrected", PUSH).await;
+    let drift = condition(&drifted, "VpnDrift").unwrap();
+    assert_eq!(drift.status, "True");
+    assert!(
+        drift
+            .message
+            .contains("+ network.socle0_hub.persistent_keepalive='0'"),
+        "{}",
+        drift.message
+    );
+    assert!(
+        router.uci().contains("persistent_keepalive='0'"),
+        "left alone"
+    );
+    eventually(PUSH, || async {
+        let events = warning_events(&fx, &name).await;
+        ensure!(
+            events.iter().any(|e| e.0 == "VpnDrift"),
+            "no VpnDrift Event yet: {events:?}"
+        );
+        Ok(())
+    })
+    .await;
+    fx.patch_vpn(&name, json!({"correctDrift": true})).await;
+    let corrected = fx.wait_ready(&name, "Pushed", PUSH).await;
+    // DriftCorrected, or NoDrift from the reconcile that followed.
+    assert_eq!(condition(&corrected, "VpnDrift").unwrap().status, "False");
+    assert_eq!(sorted(&router.uci()), sorted(&pushed));
+    let events = warning_events(&fx, &name).await;
+    assert!(
+        events.iter().any(|(_, note)| note.contains("was put back")),
+        "{events:?}"
+    );
+    fx.finish().await;
+}
+
+/// Address claims made at once, by many reconciles, never collide: the API
+/// server arbitrates each address. A /28 pool holds 13 member addresses
+/// (16 less network, broadcast and hub): 20 claimers, 13 winners.
+#[tokio::test]
+async fn concurrent_claims_get_distinct_addresses_until_the_pool_is_full() {
+    let fx = Fixture::new("vpn_ipam").await;
+    let client = fx.scope.client();
+    let pool: Network = "10.201.0.0/28".parse().unwrap();
+    let gateway = fx.scope.name("pool");
+    let claims = (0..20).map(|i| {
+        let (client, namespace, gateway) = (
+            client.clone(),
+            fx.operator_namespace.clone(),
+            gateway.clone(),
+        );
+        async move {
+            ipam::claim(
+                &client,
+                &namespace,
+                &gateway,
+                pool,
+                &format!("member-{i}"),
+                Duration::from_secs(60),
+            )
+            .await
+        }
+    });
+    let results = join_all(claims).await;
+    let mut won: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(ToString::to_string))
+        .collect();
+    let exhausted = results
+        .iter()
+        .filter(|r| matches!(r, Err(ipam::IpamError::Exhausted { .. })))
+        .count();
+    won.sort();
+    won.dedup();
+    assert_eq!(won.len(), 13, "13 distinct addresses: {won:?}");
+    assert_eq!(exhausted, 7);
+    assert!(!won.contains(&hub::hub_address(pool).to_string()));
+    // Claiming again returns the same address (persistence).
+    let again = ipam::claim(
+        &client,
+        &fx.operator_namespace,
+        &gateway,
+        pool,
+        "member-0",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(again.ok(), results[0].as_ref().ok().copied());
+    // A released address stays out of the pool during its quarantine.
+    ipam::release(&client, &fx.operator_namespace, "member-0")
+        .await
+        .unwrap();
+    let newcomer = ipam::claim(
+        &client,
+        &fx.operator_namespace,
+        &gateway,
+        pool,
+        "newcomer",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        matches!(newcomer, Err(ipam::IpamError::Exhausted { .. })),
+        "{newcomer:?}"
+    );
+    let after_quarantine = ipam::claim(
+        &client,
+        &fx.operator_namespace,
+        &gateway,
+        pool,
+        "newcomer",
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(after_quarantine.ok(), results[0].as_ref().ok().copied());
+    fx.finish().await;
+}
+
+/// No private key — the members', the hub's, the router login's — in the
+/// operator's logs, the Members' status, the Events, the routers' command
+/// logs, or anything this test prints; raw or base64-encoded again (as in
+/// a Secret's JSON).
+#[tokio::test]
+async fn no_private_key_material_in_logs_status_events_or_output() {
+    let mut fx = Fixture::new("vpn_no_secrets").await;
+    let (router, linux) = (Router::start(), Router::start());
+    let a = fx
+        .member(
+            "sixt",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.110.0/24"],
+        )
+        .await;
+    let b = fx
+        .member(
+            "ruffiac",
+            &linux,
+            RouterDialect::Linux,
+            &["192.168.111.0/24"],
+        )
+        .await;
+    fx.wait_ready(&a, "Pushed", PUSH).await;
+    fx.wait_ready(&b, "Pushed", PUSH).await;
+    // A rollback, a dry run and a drift: every path that prints a diff.
+    router.fail_once("reload_config");
+    fx.patch_vpn(&a, json!({"siteCidrs": ["192.168.112.0/24"]}))
+        .await;
+    fx.wait_ready(&a, "PushRolledBack", PUSH).await;
+    fx.patch_vpn(
+        &b,
+        json!({"dryRun": true, "siteCidrs": ["192.168.113.0/24"]}),
+    )
+    .await;
+    fx.wait_ready(&b, "DryRun", PUSH).await;
+    let mut secrets = vec![
+        member_key(&fx, &a).await,
+        member_key(&fx, &b).await,
+        line_value(&hub_config(&fx).await, "PrivateKey"),
+    ];
+    for key in [router.client_private_key(), linux.client_private_key()] {
+        // The base64 body of the OpenSSH key, line by line.
+        secrets.extend(
+            key.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_owned),
+        );
+    }
+    let mut places = vec![
+        ("operator logs".to_owned(), fx.logs()),
+        (
+            "router commands".into(),
+            router.commands().join("\n") + &linux.commands().join("\n"),
+        ),
+    ];
+    for name in [&a, &b] {
+        let member = fx.member_now(name).await;
+        places.push((
+            format!("Member {name}"),
+            serde_json::to_string(&member).unwrap(),
+        ));
+        let events = warning_events(&fx, name).await;
+        places.push((format!("Events of {name}"), format!("{events:?}")));
+        places.push((
+            format!("all Events of {name}"),
+            fx.all_events_text(name).await,
+        ));
+    }
+    let mut checked = 0;
+    for secret in &secrets {
+        let encoded = base64_of(secret);
+        for (place, text) in &places {
+            assert!(
+                !text.is_empty() || place.contains("Events"),
+                "{place} is empty: nothing was checked"
+            );
+            // Never print the secret itself: only where it was found.
+            assert!(
+                !text.contains(secret.as_str()),
+                "a private key is in the {place}"
+            );
+            assert!(
+                !text.contains(&encoded),
+                "a base64-encoded private key is in the {place}"
+            );
+            checked += 1;
+        }
+    }
+    println!(
+        "{} secrets searched in {} places ({checked} checks, {} bytes of logs)",
+        secrets.len(),
+        places.len(),
+        places[0].1.len()
+    );
+    // The Secret does hold them: the search looked for the right strings.
+    let stored: Secret = Api::namespaced(fx.scope.client(), &fx.operator_namespace)
+        .get(&socle::vpn::secrets::member_secret(&a))
+        .await
+        .unwrap();
+    let stored = String::from_utf8(stored.data.unwrap()["privateKey"].0.clone()).unwrap();
+    assert!(stored == secrets[0], "the searched key is the stored one");
+    fx.finish().await;
+}
+
+/// Makes the operator reconcile `name` and checks that it read the router
+/// but wrote nothing: no SSH write, no API write (audit log).
+async fn reconcile_writes_nothing(fx: &Fixture, router: &Router, name: &str) {
+    let (reads, applies) = (router.steps("read"), router.steps("apply"));
+    let operator_user = username(&operator_client().await).await;
+    let mark = AuditMark::now();
+    poke(fx, name).await;
+    eventually(PUSH, || async {
+        ensure!(router.steps("read") > reads, "no new read yet");
+        Ok(())
+    })
+    .await;
+    assert_eq!(
+        router.steps("apply"),
+        applies,
+        "no SSH write when nothing changed"
+    );
+    let ours = [fx.operator_namespace.clone(), fx.gateway_namespace.clone()];
+    let writes: Vec<String> = mark
+        .writes_by(&fx.scope.client(), &operator_user)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.namespace.as_ref().is_some_and(|ns| ours.contains(ns))
+                || e.name.as_deref() == Some(name)
+        })
+        .map(|e| e.to_string())
+        .collect();
+    assert!(writes.is_empty(), "API writes in steady state: {writes:?}");
+}
+
+fn line_value(config: &str, key: &str) -> String {
+    config
+        .lines()
+        .find_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {key} line"))
+}
+
+fn sorted(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.sort_unstable();
+    lines
+}
+
+fn base64_of(text: &str) -> String {
+    use std::fmt::Write as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let _ = out.write_char(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

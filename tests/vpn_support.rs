@@ -1,0 +1,490 @@
+//! What the VPN tests share: a scope with an operator namespace, a gateway
+//! namespace and a VpnGateway SharedService; the VPN controller run
+//! in-process with its logs captured; Members pointing at emulated routers.
+
+use std::{
+    io::Write,
+    sync::{
+        Arc, Mutex,
+        mpsc::{self, RecvTimeoutError},
+    },
+    thread,
+    time::Duration,
+};
+
+use anyhow::ensure;
+use futures::channel::oneshot;
+use k8s_openapi::{
+    api::{core::v1::Secret, events::v1::Event},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    apimachinery::pkg::apis::meta::v1::Condition,
+};
+use kube::{
+    Api, Client, Config, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde_json::{Value, json};
+use socle::{
+    api::{Member, member::RouterDialect},
+    controller::Context,
+    vpn::{self, VpnSettings, hub},
+};
+use socle_e2e::{TestScope, eventually, router::Router};
+
+/// How long offboarding every Member may take at the end of a test.
+const OFFBOARD: Duration = Duration::from_secs(90);
+
+/// One test's VPN world.
+pub struct Fixture {
+    pub scope: TestScope,
+    pub operator_namespace: String,
+    pub gateway_namespace: String,
+    pub gateway: String,
+    settings: VpnSettings,
+    operator: Option<VpnOperator>,
+    logs: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Fixture {
+    /// A scope with its namespaces, gateway (pool 10.200.0.0/24) and
+    /// operator, SSH timeout 10 s.
+    pub async fn new(test: &str) -> Self {
+        Self::with_timeout(test, Duration::from_secs(10)).await
+    }
+
+    pub async fn with_timeout(test: &str, ssh_timeout: Duration) -> Self {
+        let scope = TestScope::new(test).await;
+        let client = scope.client();
+        install_crds(&client).await;
+        let operator_namespace = scope.create_namespace("op").await;
+        let gateway_namespace = scope.create_namespace("gw").await;
+        let gateway = scope.name("dc");
+        let service = json!({
+            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
+            "kind": "SharedService",
+            "metadata": {"name": gateway, "labels": scope.labels()},
+            "spec": {
+                "displayName": "Passerelle VPN du Datacenter",
+                "category": "VpnGateway",
+                "serviceLevel": 3,
+                "hosting": "Datacenter",
+                "vpnGateway": {
+                    "publicEndpoint": "127.0.0.1:51820",
+                    "tunnelPoolCidr": "10.200.0.0/24",
+                    "namespace": gateway_namespace,
+                },
+            },
+        });
+        dynamic(&client, "sharedservices")
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(service).unwrap(),
+            )
+            .await
+            .expect("creating the gateway");
+        let settings = VpnSettings {
+            ssh_timeout,
+            drift_interval: Duration::from_secs(300),
+            ..VpnSettings::default()
+        };
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let operator =
+            VpnOperator::start(&scope, &operator_namespace, settings.clone(), logs.clone()).await;
+        Self {
+            scope,
+            operator_namespace,
+            gateway_namespace,
+            gateway,
+            settings,
+            operator: Some(operator),
+            logs,
+        }
+    }
+
+    /// A Member `<base>-<id>` whose VPN goes to `router`; returns its name.
+    pub async fn member(
+        &mut self,
+        base: &str,
+        router: &Router,
+        dialect: RouterDialect,
+        sites: &[&str],
+    ) -> String {
+        self.member_with(base, router, dialect, sites, |_| {}).await
+    }
+
+    /// [`Fixture::member`], with `edit` changing `spec.vpn` first.
+    pub async fn member_with(
+        &mut self,
+        base: &str,
+        router: &Router,
+        dialect: RouterDialect,
+        sites: &[&str],
+        edit: impl FnOnce(&mut Value),
+    ) -> String {
+        let client = self.scope.client();
+        let name = self.scope.name(base);
+        let credentials = format!("router-{name}");
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": credentials, "namespace": self.operator_namespace, "labels": self.scope.labels()},
+            "stringData": {"username": router.username(), "privateKey": router.client_private_key()},
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(client.clone(), &self.operator_namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("creating the router credentials");
+        let mut vpn = json!({
+            "gateway": self.gateway,
+            "siteCidrs": sites,
+            "router": {
+                "address": "127.0.0.1",
+                "port": router.port(),
+                "dialect": serde_json::to_value(dialect).unwrap(),
+                "hostKey": router.host_key(),
+                "credentialsSecret": credentials,
+            },
+        });
+        edit(&mut vpn);
+        let member = json!({
+            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
+            "kind": "Member",
+            "metadata": {"name": name, "labels": self.scope.labels()},
+            "spec": {
+                "displayName": base,
+                "inseeCode": "56001",
+                "population": {"count": 3875, "year": 2021},
+                "subscriptions": [{"offer": "SocleComplet", "effectiveDate": "2025-09-01"}],
+                "vpn": vpn,
+            },
+        });
+        Api::<Member>::all(client)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(member).unwrap(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("creating Member {name}: {error}"));
+        name
+    }
+
+    /// A credentials Secret `<base>-<id>` for `username` with `private_key`;
+    /// returns its name.
+    pub async fn create_credentials(
+        &self,
+        base: &str,
+        username: &str,
+        private_key: &str,
+    ) -> String {
+        let name = self.scope.name(base);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": self.operator_namespace, "labels": self.scope.labels()},
+            "stringData": {"username": username, "privateKey": private_key},
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(self.scope.client(), &self.operator_namespace)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("creating credentials");
+        name
+    }
+
+    /// Waits until `VpnReady` of `name` has `reason`; returns the Member.
+    /// `Pushed` also accepts `InSync`: the reconcile after a push (its status
+    /// write triggers one) finds the router in sync.
+    pub async fn wait_ready(&self, name: &str, reason: &str, timeout: Duration) -> Member {
+        let members = Api::<Member>::all(self.scope.client());
+        eventually(timeout, || async {
+            let member = members.get(name).await?;
+            let ready = condition(&member, "VpnReady");
+            ensure!(
+                ready.as_ref().is_some_and(
+                    |c| c.reason == reason || (reason == "Pushed" && c.reason == "InSync")
+                ),
+                "{name}: VpnReady is {:?}, waiting for reason {reason}",
+                ready.map(|c| (c.status, c.reason, c.message))
+            );
+            Ok(member)
+        })
+        .await
+    }
+
+    pub async fn member_now(&self, name: &str) -> Member {
+        Api::<Member>::all(self.scope.client())
+            .get(name)
+            .await
+            .expect("reading the Member")
+    }
+
+    /// Merges `value` into `spec.vpn` of `name`.
+    pub async fn patch_vpn(&self, name: &str, value: Value) {
+        Api::<Member>::all(self.scope.client())
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"vpn": value}})),
+            )
+            .await
+            .expect("patching spec.vpn");
+    }
+
+    /// Stops the operator and starts a new one (same settings).
+    pub async fn restart_operator(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.stop().await;
+        }
+        self.operator = Some(
+            VpnOperator::start(
+                &self.scope,
+                &self.operator_namespace,
+                self.settings.clone(),
+                self.logs.clone(),
+            )
+            .await,
+        );
+    }
+
+    /// What the operator logged so far.
+    pub fn logs(&self) -> String {
+        String::from_utf8_lossy(&self.logs.lock().unwrap()).into_owned()
+    }
+
+    /// Every Event about Member `name`, as JSON.
+    pub async fn all_events_text(&self, name: &str) -> String {
+        serde_json::to_string(&events_about(&self.scope.client(), name).await).unwrap()
+    }
+
+    /// Deletes the Members (the operator offboards them), stops the operator,
+    /// deletes their Events and everything else of the scope.
+    pub async fn finish(mut self) {
+        let client = self.scope.client();
+        let members = Api::<Member>::all(client.clone());
+        let selector = self.scope.selector();
+        let listed = members
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .unwrap();
+        for member in &listed {
+            members
+                .delete(&member.name_any(), &DeleteParams::background())
+                .await
+                .ok();
+        }
+        eventually(OFFBOARD, || async {
+            let left = members
+                .list_metadata(&ListParams::default().labels(&selector))
+                .await?;
+            ensure!(
+                left.items.is_empty(),
+                "Members still there: {:?}",
+                left.items
+                    .iter()
+                    .map(ResourceExt::name_any)
+                    .collect::<Vec<_>>()
+            );
+            Ok(())
+        })
+        .await;
+        if let Some(operator) = self.operator.take() {
+            operator.stop().await;
+        }
+        let events = Api::<Event>::namespaced(client.clone(), "default");
+        for member in &listed {
+            for event in events_about(&client, &member.name_any()).await {
+                events
+                    .delete(&event.name_any(), &DeleteParams::default())
+                    .await
+                    .ok();
+            }
+        }
+        self.scope.cleanup().await;
+    }
+}
+
+/// Annotates `name` so that the controller reconciles it again.
+pub async fn poke(fx: &Fixture, name: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .to_string();
+    Api::<Member>::all(fx.scope.client())
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"socle.test/poke": now}}})),
+        )
+        .await
+        .expect("poking the Member");
+}
+
+pub fn condition(member: &Member, type_: &str) -> Option<Condition> {
+    member
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+}
+
+/// The hub's wg-quick configuration, from its Secret.
+pub async fn hub_config(fx: &Fixture) -> String {
+    let secret = Api::<Secret>::namespaced(fx.scope.client(), &fx.gateway_namespace)
+        .get(&hub::secret_name(&fx.gateway))
+        .await
+        .expect("reading the hub Secret");
+    String::from_utf8(secret.data.unwrap()[hub::CONFIG_KEY].0.clone()).unwrap()
+}
+
+/// Member `name`'s WireGuard private key, from its Secret.
+pub async fn member_key(fx: &Fixture, name: &str) -> String {
+    let secret = Api::<Secret>::namespaced(fx.scope.client(), &fx.operator_namespace)
+        .get(&vpn::secrets::member_secret(name))
+        .await
+        .expect("reading the member's key Secret");
+    String::from_utf8(secret.data.unwrap()[vpn::secrets::PRIVATE_KEY].0.clone()).unwrap()
+}
+
+/// (reason, note) of the Warning Events about `name`.
+pub async fn warning_events(fx: &Fixture, name: &str) -> Vec<(String, String)> {
+    events_about(&fx.scope.client(), name)
+        .await
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+async fn events_about(client: &Client, name: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("listing Events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect()
+}
+
+fn dynamic(client: &Client, plural: &str) -> Api<kube::api::DynamicObject> {
+    let resource = kube::api::ApiResource {
+        group: "socle.redon-agglomeration.bzh".into(),
+        version: "v1alpha1".into(),
+        api_version: "socle.redon-agglomeration.bzh/v1alpha1".into(),
+        kind: "SharedService".into(),
+        plural: plural.into(),
+    };
+    Api::all_with(client.clone(), &resource)
+}
+
+/// Server-side applies socle's CRDs and waits until they are established.
+async fn install_crds(client: &Client) {
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let wanted = socle::api::crds();
+    for crd in &wanted {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("socle-e2e").force(),
+            &Patch::Apply(crd),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("installing CRD {}: {error}", crd.name_any()));
+    }
+    eventually(Duration::from_secs(30), || async {
+        for crd in &wanted {
+            let live = crds.get(&crd.name_any()).await?;
+            let established = live
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            ensure!(established, "CRD {} is not established", crd.name_any());
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// The VPN controller on a thread of its own (a single-threaded runtime, so
+/// that every log line of it, whichever task writes it, is captured).
+struct VpnOperator {
+    stop: oneshot::Sender<()>,
+    stopped: mpsc::Receiver<()>,
+}
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl VpnOperator {
+    async fn start(
+        scope: &TestScope,
+        namespace: &str,
+        settings: VpnSettings,
+        logs: Arc<Mutex<Vec<u8>>>,
+    ) -> Self {
+        let config = operator_config().await;
+        let (stop, stop_signal) = oneshot::channel::<()>();
+        let (done, stopped) = mpsc::channel::<()>();
+        let (namespace, selector) = (namespace.to_owned(), scope.selector());
+        thread::spawn(move || {
+            let _done = done;
+            let capture = Capture(logs);
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_ansi(false)
+                .with_writer(move || capture.clone())
+                .finish();
+            let _logging = tracing::subscriber::set_default(subscriber);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the operator");
+            runtime.block_on(async move {
+                let client = Client::try_from(config).expect("a client for the operator");
+                let context = Context::new(client, namespace, Some(selector));
+                vpn::run(context, settings, async move {
+                    stop_signal.await.ok();
+                })
+                .await;
+            });
+        });
+        Self { stop, stopped }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).ok();
+        let stopped = self.stopped;
+        let outcome =
+            tokio::task::spawn_blocking(move || stopped.recv_timeout(Duration::from_secs(30)))
+                .await
+                .unwrap();
+        assert!(
+            !matches!(outcome, Err(RecvTimeoutError::Timeout)),
+            "the operator did not stop"
+        );
+    }
+}
+
+/// The operator's identity: `$SOCLE_OPERATOR_KUBECONFIG`, else `$KUBECONFIG`.
+async fn operator_config() -> Config {
+    let path = std::env::var_os("SOCLE_OPERATOR_KUBECONFIG")
+        .or_else(|| std::env::var_os("KUBECONFIG"))
+        .expect("KUBECONFIG is not set: start the control plane with `cargo xtask testenv up`");
+    let kubeconfig = Kubeconfig::read_from(&path).expect("reading the kubeconfig");
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig")
+}
