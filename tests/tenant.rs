@@ -320,8 +320,6 @@ async fn a_member_naming_a_missing_gateway_fails_alone_and_says_why() {
 /// The hint of the previous test, "fix the reference or create it", works:
 /// once the DSI creates the missing gateway, the Member gets its tenant.
 #[tokio::test]
-#[ignore = "operator bug: a SharedService change triggers no reconcile of the Members \
-            naming it, and InvalidSpec waits for a Member change (see the tenant report)"]
 async fn a_member_recovers_once_its_missing_gateway_is_created() {
     let scope = TestScope::new("tenant_gateway_created_later").await;
     let operator = Operator::start(&scope).await;
@@ -474,8 +472,6 @@ async fn deleting_a_member_keeps_its_data_until_offboarding_is_confirmed() {
 /// commune's: found by its labels, and still under Pod Security `restricted`
 /// (its workloads may still run).
 #[tokio::test]
-#[ignore = "operator bug: the offboarding label is applied with the field manager of the \
-            whole namespace, which strips every other label (see the tenant report)"]
 async fn an_offboarding_namespace_stays_a_restricted_tenant_namespace() {
     let scope = TestScope::new("tenant_offboarding_labels").await;
     let operator = Operator::start(&scope).await;
@@ -633,8 +629,6 @@ async fn a_converged_scope_costs_no_writes() {
 /// API server in canonical form ("1500m", "1536Mi"): that is no drift, and
 /// costs no writes once converged.
 #[tokio::test]
-#[ignore = "operator bug: apply compares quantities as text, so 1.5 vs 1500m is \
-            re-applied at every reconcile (see the tenant report)"]
 async fn a_quota_written_in_decimal_costs_no_writes_once_converged() {
     let scope = TestScope::new("tenant_decimal_quota").await;
     let operator = Operator::start(&scope).await;
