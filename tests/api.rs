@@ -1064,10 +1064,7 @@ const MISTAKES: &[Mistake] = &[
         what: "end date before the effective date",
         base: Base::Allaire,
         edits: &[("spec.subscriptions.1.endDate", "'2025-08-31'")],
-        expect: &[
-            "spec.subscriptions",
-            "endDate must be after its effectiveDate",
-        ],
+        expect: &["spec.subscriptions", "must not be before its effectiveDate"],
     },
     Mistake {
         what: "audit report date on the SocleComplet subscription",
@@ -1300,8 +1297,18 @@ const MISTAKES: &[Mistake] = &[
         ],
         expect: &[
             "spec.amountCents",
-            "a pass-through record needs amountCents and evidence",
+            "a pass-through record needs amountCents",
         ],
+    },
+    Mistake {
+        what: "pass-through without its invoice reference",
+        base: Base::Level1Usage,
+        edits: &[
+            ("spec.meter", "pass-through"),
+            ("spec.amountCents", "12000"),
+            ("spec.evidence", "~"),
+        ],
+        expect: &["spec.evidence", "a pass-through record needs evidence"],
     },
     Mistake {
         what: "0 Level-1 half-days",

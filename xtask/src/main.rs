@@ -158,6 +158,8 @@ fn ci() -> Result<()> {
             "--package",
             "socle-e2e",
             "--locked",
+            // Every test binary runs even when one fails: one report for all.
+            "--no-fail-fast",
             "--",
             "--test-threads=8",
         ],
