@@ -47,7 +47,7 @@ async fn first_push_then_nothing_then_a_changed_site_is_pushed() {
         )
         .await;
     let started = Instant::now();
-    let ready = fx.wait_ready(&name, "Pushed", PUSH).await;
+    let ready = fx.wait_ready(&name, "Configured", PUSH).await;
     println!("first push verified in {:.1?}", started.elapsed());
     let vpn = ready.status.unwrap().vpn.unwrap();
     let public = vpn.public_key.unwrap();
@@ -131,7 +131,7 @@ async fn a_linux_router_gets_a_wg_quick_file() {
             &["192.168.30.0/24", "192.168.31.0/24"],
         )
         .await;
-    let ready = fx.wait_ready(&name, "Pushed", PUSH).await;
+    let ready = fx.wait_ready(&name, "Configured", PUSH).await;
     let public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
     let file = router.wg_quick_file("socle0").expect("the wg-quick file");
     let stripped = check_with_wg(&file, "socle0");
@@ -228,7 +228,7 @@ async fn a_command_failing_midway_is_rolled_back() {
             &["192.168.50.0/24"],
         )
         .await;
-    fx.wait_ready(&name, "Pushed", PUSH).await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
     let before = router.uci();
     router.fail_once("ifup");
     fx.patch_vpn(&name, json!({"siteCidrs": ["192.168.51.0/24"]}))
@@ -289,7 +289,12 @@ async fn an_unreachable_router_does_not_delay_the_others() {
             },
         )
         .await;
-    let ready = join_all(names.iter().map(|name| fx.wait_ready(name, "Pushed", PUSH))).await;
+    let ready = join_all(
+        names
+            .iter()
+            .map(|name| fx.wait_ready(name, "Configured", PUSH)),
+    )
+    .await;
     let others_done = started.elapsed();
     let stuck_now = fx.member_now(&stuck).await;
     println!(
@@ -338,7 +343,7 @@ async fn overlapping_site_networks_are_refused() {
             &["192.168.0.0/16"],
         )
         .await;
-    fx.wait_ready(&first, "Pushed", PUSH).await;
+    fx.wait_ready(&first, "Configured", PUSH).await;
     let second = fx
         .member(
             "lieuron",
@@ -412,7 +417,7 @@ async fn drift_is_reported_then_corrected_when_asked() {
             &["192.168.100.0/24"],
         )
         .await;
-    fx.wait_ready(&name, "Pushed", PUSH).await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
     let pushed = router.uci();
     router.set_uci(&pushed.replace("persistent_keepalive='25'", "persistent_keepalive='0'"));
     poke(&fx, &name).await;
@@ -440,7 +445,7 @@ async fn drift_is_reported_then_corrected_when_asked() {
     })
     .await;
     fx.patch_vpn(&name, json!({"correctDrift": true})).await;
-    let corrected = fx.wait_ready(&name, "Pushed", PUSH).await;
+    let corrected = fx.wait_ready(&name, "Configured", PUSH).await;
     // DriftCorrected, or NoDrift from the reconcile that followed.
     assert_eq!(condition(&corrected, "VpnDrift").unwrap().status, "False");
     assert_eq!(sorted(&router.uci()), sorted(&pushed));
@@ -558,8 +563,8 @@ async fn no_private_key_material_in_logs_status_events_or_output() {
             &["192.168.111.0/24"],
         )
         .await;
-    fx.wait_ready(&a, "Pushed", PUSH).await;
-    fx.wait_ready(&b, "Pushed", PUSH).await;
+    fx.wait_ready(&a, "Configured", PUSH).await;
+    fx.wait_ready(&b, "Configured", PUSH).await;
     // A rollback, a dry run and a drift: every path that prints a diff.
     router.fail_once("reload_config");
     fx.patch_vpn(&a, json!({"siteCidrs": ["192.168.112.0/24"]}))
@@ -643,8 +648,23 @@ async fn no_private_key_material_in_logs_status_events_or_output() {
 /// Makes the operator reconcile `name` and checks that it read the router
 /// but wrote nothing: no SSH write, no API write (audit log).
 async fn reconcile_writes_nothing(fx: &Fixture, router: &Router, name: &str) {
-    let (reads, applies) = (router.steps("read"), router.steps("apply"));
     let operator_user = username(&operator_client().await).await;
+    // Convergence takes a few reconciles (each status write triggers the next,
+    // the drift condition is first set on the one after a push): wait until
+    // two quiet seconds go by before asking for steady state.
+    for _ in 0..15 {
+        let quiet = AuditMark::now();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let settled = quiet
+            .writes_by(&fx.scope.client(), &operator_user)
+            .await
+            .into_iter()
+            .all(|e| e.name.as_deref() != Some(name));
+        if settled {
+            break;
+        }
+    }
+    let (reads, applies) = (router.steps("read"), router.steps("apply"));
     let mark = AuditMark::now();
     poke(fx, name).await;
     eventually(PUSH, || async {

@@ -198,9 +198,7 @@ impl Fixture {
             let member = members.get(name).await?;
             let ready = condition(&member, "VpnReady");
             ensure!(
-                ready.as_ref().is_some_and(
-                    |c| c.reason == reason || (reason == "Pushed" && c.reason == "InSync")
-                ),
+                ready.as_ref().is_some_and(|c| c.reason == reason),
                 "{name}: VpnReady is {:?}, waiting for reason {reason}",
                 ready.map(|c| (c.status, c.reason, c.message))
             );

@@ -112,3 +112,69 @@ mod tests {
         assert!(metrics.snapshot(now).is_empty());
     }
 }
+
+/// The backup gauges, computed at each scrape from [`BackupMetrics`]:
+/// `socle_backup_last_age_seconds`, `socle_drill_last_rto_seconds`,
+/// `socle_drill_last_rpo_seconds` and `socle_drill_last_passed`, by member and tier.
+#[derive(Debug)]
+pub struct BackupCollector(pub BackupMetrics);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct MemberLabels {
+    member: String,
+    tier: String,
+}
+
+impl prometheus_client::collector::Collector for BackupCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::{
+            encoding::EncodeMetric,
+            metrics::{family::Family, gauge::Gauge},
+        };
+        let families: [(&str, &str, Family<MemberLabels, Gauge>); 4] = [
+            (
+                "backup_last_age_seconds",
+                "Age of the latest completed backup",
+                Family::default(),
+            ),
+            (
+                "drill_last_rto_seconds",
+                "Measured RTO of the latest drill",
+                Family::default(),
+            ),
+            (
+                "drill_last_rpo_seconds",
+                "Measured RPO of the latest drill",
+                Family::default(),
+            ),
+            (
+                "drill_last_passed",
+                "1 when the latest drill passed, 0 when it failed",
+                Family::default(),
+            ),
+        ];
+        for sample in self.0.snapshot(Timestamp::now()) {
+            let labels = MemberLabels {
+                member: sample.member,
+                tier: format!("{:?}", sample.tier),
+            };
+            let gauge = |index: usize| families[index].2.get_or_create(&labels).clone();
+            if let Some(age) = sample.last_backup_age_seconds {
+                gauge(0).set(i64::try_from(age).unwrap_or(i64::MAX));
+            }
+            if let Some(drill) = sample.last_drill {
+                gauge(1).set(i64::try_from(drill.rto_seconds).unwrap_or(i64::MAX));
+                gauge(2).set(i64::try_from(drill.rpo_seconds).unwrap_or(i64::MAX));
+                gauge(3).set(i64::from(drill.passed));
+            }
+        }
+        for (name, help, family) in &families {
+            let metric = encoder.encode_descriptor(name, help, None, family.metric_type())?;
+            family.encode(metric)?;
+        }
+        Ok(())
+    }
+}

@@ -56,7 +56,7 @@ use self::{
     velero::{Backup, Restore, SCHEDULE_NAME_LABEL, Schedule},
 };
 pub use self::{
-    metrics::{BackupMetrics, DrillFacts, MemberBackupSample},
+    metrics::{BackupCollector, BackupMetrics, DrillFacts, MemberBackupSample},
     settings::BackupSettings,
 };
 use crate::{

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use kube_lease_manager::LeaseManagerBuilder;
 use socle::{
     admin,
-    backup::{self, BackupSettings},
+    backup::{self, BackupCollector, BackupSettings},
     billing,
     controller::Context,
     tenant::{self, plan::TenantSettings},
@@ -149,6 +149,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
         namespace_prefix: args.tenant_prefix.clone(),
         ..BackupSettings::default()
     };
+    context
+        .metrics
+        .register_collector(Box::new(BackupCollector(backup_settings.metrics.clone())));
     let tenant_settings = TenantSettings {
         namespace_prefix: args.tenant_prefix,
         auditor_group: args.auditor_group,

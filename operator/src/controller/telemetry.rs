@@ -23,7 +23,7 @@ struct FailureLabels {
 /// The operator's metrics, registered once at start.
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Registry,
+    registry: Mutex<Registry>,
     reconciles: Family<ControllerLabel, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<ControllerLabel, Histogram>,
@@ -70,7 +70,7 @@ impl Default for Metrics {
             is_leader.clone(),
         );
         Self {
-            registry,
+            registry: Mutex::new(registry),
             reconciles,
             failures,
             duration,
@@ -111,11 +111,22 @@ impl Metrics {
         self.is_leader.set(i64::from(leader));
     }
 
+    /// Adds metrics computed at each scrape (e.g. the backup gauges).
+    pub fn register_collector(&self, collector: Box<dyn prometheus_client::collector::Collector>) {
+        self.registry
+            .lock()
+            .expect("registry lock")
+            .register_collector(collector);
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(
+            &mut text,
+            &self.registry.lock().expect("registry lock"),
+        )
+        .expect("writing to a String cannot fail");
         text
     }
 }

@@ -127,18 +127,14 @@ fn ready_condition(
 ) -> Condition {
     let address = vpn.tunnel_address.clone().unwrap_or_default();
     match &report.action {
-        Pushed::InSync => condition(
+        // One reason for "just pushed" and "already in sync": the condition
+        // then does not change on the reconcile after a push (no status
+        // write); status.vpn.lastPush says when the router last changed.
+        Pushed::InSync | Pushed::Applied => condition(
             READY,
             true,
-            "InSync",
-            format!("tunnel {address} configured on router {router}"),
-            generation,
-        ),
-        Pushed::Applied => condition(
-            READY,
-            true,
-            "Pushed",
-            format!("tunnel {address} pushed to router {router} and verified"),
+            "Configured",
+            format!("tunnel {address} configured on router {router} and verified"),
             generation,
         ),
         Pushed::Pending(diff) => {
