@@ -33,19 +33,13 @@ pub mod velero;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use jiff::{Timestamp, Zoned};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams},
     core::DeserializeGuard,
-    runtime::{
-        Controller, WatchStreamExt,
-        controller::Action,
-        reflector::{ObjectRef, Store},
-        watcher,
-    },
+    runtime::{Controller, controller::Action, reflector::Store, watcher},
 };
 use tracing::{info, instrument, warn};
 
@@ -61,9 +55,17 @@ pub use self::{
 };
 use crate::{
     api::{DrillReport, Member, SharedService, drill_report::Verdict, member::BackupStatus},
-    controller::{Categorized, Context, Retry, apply::apply, chain, error_action},
+    controller::{
+        Categorized, Context, Retry,
+        apply::apply,
+        chain, error_action,
+        runtime::{self, by_member_label},
+    },
     labels,
 };
+
+/// Name of this controller in metrics and readiness.
+const CONTROLLER: &str = "backup";
 
 /// Why a backup reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -119,15 +121,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, writer) = kube::runtime::reflector::store();
-    let service_watch = watcher(
-        Api::<SharedService>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .touched_objects()
-    .for_each(|_| std::future::ready(()));
+    let (services, service_watch) = runtime::shared_services(&client);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
     let members = Api::<DeserializeGuard<Member>>::all(client.clone());
@@ -137,7 +131,13 @@ pub async fn run(
         settings,
         services,
     });
-    let controller = Controller::new(members, member_watch)
+    let controller = Controller::new(members, member_watch);
+    runtime::report_synced(
+        context.shared.health.clone(),
+        CONTROLLER,
+        controller.store(),
+    );
+    let controller = controller
         .owns(Api::<Schedule>::all(client.clone()), ours.clone())
         .watches(
             Api::<Backup>::all(client.clone()),
@@ -151,26 +151,12 @@ pub async fn run(
         )
         .watches(Api::<Namespace>::all(client), ours, by_member_label)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| {
-            if let Err(error) = result {
-                warn!(error = %chain(&error), "backup reconcile failed");
-            }
-            std::future::ready(())
-        });
+        .run(reconcile, error_policy, context);
+    let controller = runtime::drain(controller, CONTROLLER);
     tokio::select! {
         () = controller => {}
         () = service_watch => {}
     }
-}
-
-/// Maps a labelled backup object back to its Member.
-#[allow(clippy::needless_pass_by_value)] // the signature `watches` wants
-fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {
-    object
-        .labels()
-        .get(labels::MEMBER)
-        .map(|name| ObjectRef::new(name))
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
@@ -263,6 +249,7 @@ fn error_policy(
     ctx: Arc<BackupContext>,
 ) -> Action {
     warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "backup");
+    ctx.shared.metrics.failed(CONTROLLER, error.category());
     if let Ok(member) = &guard.0 {
         let (ctx, member, note) = (ctx.clone(), member.clone(), chain(error));
         let reason = error.category();

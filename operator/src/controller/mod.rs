@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod conditions;
+pub mod runtime;
 pub mod status;
 pub mod telemetry;
 

@@ -19,7 +19,6 @@ pub mod plan;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use jiff::Zoned;
 use k8s_openapi::{
     api::{
@@ -34,7 +33,7 @@ use kube::{
     api::{ListParams, Patch, PatchParams},
     core::DeserializeGuard,
     runtime::{
-        Controller, WatchStreamExt,
+        Controller,
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalize, finalizer},
@@ -43,7 +42,7 @@ use kube::{
     },
 };
 use serde_json::json;
-use tracing::{debug, info, instrument, warn};
+use tracing::{info, instrument, warn};
 
 use self::plan::{InvalidTenant, TenantPlan, TenantSettings};
 use crate::{
@@ -54,6 +53,7 @@ use crate::{
         chain,
         conditions::{condition, merge, with_ready},
         error_action,
+        runtime::{self, by_member_label},
         status::{READY_GATES, apply_member_status},
     },
     labels,
@@ -119,18 +119,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, writer) = kube::runtime::reflector::store();
-    let service_watch = watcher(
-        Api::<SharedService>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .touched_objects()
-    .for_each(|_| std::future::ready(()));
+    let (services, service_watch) = runtime::shared_services(&client);
     let children = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
     let members = Api::<DeserializeGuard<Member>>::all(client.clone());
-    shared.health.expect(CONTROLLER);
     let health = shared.health.clone();
     let member_watch = shared.member_watch();
     let context = Arc::new(TenantContext {
@@ -139,18 +130,7 @@ pub async fn run(
         services,
     });
     let controller = Controller::new(members, member_watch);
-    let synced = controller.store();
-    tokio::spawn(async move {
-        // The store's readiness wakes only its latest waiter, which the
-        // controller itself may be: ask again every second rather than wait.
-        loop {
-            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
-                Ok(Ok(())) => break health.synced(CONTROLLER),
-                Ok(Err(_)) => break,
-                Err(_) => {}
-            }
-        }
-    });
+    runtime::report_synced(health, CONTROLLER, controller.store());
     let members_by_service = controller.store();
     let controller = controller
         .watches(
@@ -194,19 +174,8 @@ pub async fn run(
             by_member_label,
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| {
-            match result {
-                // A labelled tenant object of a Member this operator does not
-                // manage (another selector) or that is gone: nothing to do.
-                Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
-                    debug!(%object, "tenant object of an unmanaged or deleted Member");
-                }
-                Err(error) => warn!(error = %chain(&error), "tenant reconcile failed"),
-                Ok(_) => {}
-            }
-            std::future::ready(())
-        });
+        .run(reconcile, error_policy, context);
+    let controller = runtime::drain(controller, CONTROLLER);
     tokio::select! {
         () = controller => {}
         () = service_watch => {}
@@ -236,15 +205,6 @@ fn members_using(
         })
         .map(|guard| ObjectRef::from_obj(&**guard))
         .collect()
-}
-
-/// Maps a labelled tenant object back to its Member.
-#[allow(clippy::needless_pass_by_value)] // the signature `watches` wants
-fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {
-    object
-        .labels()
-        .get(labels::MEMBER)
-        .map(|name| ObjectRef::new(name))
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]

@@ -39,16 +39,14 @@ pub mod status;
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
-use futures::StreamExt;
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
     core::DeserializeGuard,
     runtime::{
-        Controller, WatchStreamExt,
+        Controller,
         controller::Action,
         events::EventType,
         reflector::{ObjectRef, Store},
@@ -61,7 +59,7 @@ use tracing::{instrument, warn};
 pub use self::{error::Error, settings::VpnSettings};
 use crate::{
     api::{Member, SharedService},
-    controller::{Categorized, Context, chain, error_action},
+    controller::{Categorized, Context, chain, error_action, runtime},
 };
 
 /// Name of this controller in metrics and readiness.
@@ -126,33 +124,13 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, writer) = kube::runtime::reflector::store();
-    let service_watch = watcher(
-        Api::<SharedService>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .touched_objects()
-    .for_each(|_| std::future::ready(()));
+    let (services, service_watch) = runtime::shared_services(&client);
     let shared_client = client.clone();
     let controller = Controller::new(
         Api::<DeserializeGuard<Member>>::all(client),
         shared.member_watch(),
     );
-    shared.health.expect(CONTROLLER);
-    let (health, synced) = (shared.health.clone(), controller.store());
-    tokio::spawn(async move {
-        // The store's readiness wakes only its latest waiter, which the
-        // controller itself may be: ask again every second.
-        loop {
-            match tokio::time::timeout(Duration::from_secs(1), synced.wait_until_ready()).await {
-                Ok(Ok(())) => break health.synced(CONTROLLER),
-                Ok(Err(_)) => break,
-                Err(_) => {}
-            }
-        }
-    });
+    runtime::report_synced(shared.health.clone(), CONTROLLER, controller.store());
     let context = Arc::new(VpnContext {
         shared,
         settings,
@@ -185,13 +163,8 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| {
-            if let Err(error) = result {
-                warn!(error = %chain(&error), "vpn reconcile failed");
-            }
-            std::future::ready(())
-        });
+        .run(reconcile, error_policy, context);
+    let controller = runtime::drain(controller, CONTROLLER);
     tokio::select! {
         () = controller => {}
         () = service_watch => {}

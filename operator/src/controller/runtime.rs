@@ -1,0 +1,99 @@
+//! Plumbing every Member controller shares: the SharedService cache, mapping
+//! labelled children back to their Member, and draining the controller's
+//! results into logs.
+
+use futures::{FutureExt, Stream, StreamExt, future::BoxFuture};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    core::DeserializeGuard,
+    runtime::{
+        WatchStreamExt,
+        controller::{self, Action},
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use tracing::{debug, warn};
+
+use super::chain;
+use crate::{
+    api::{Member, SharedService},
+    labels,
+};
+
+/// A cache of every SharedService, and the watch that fills it (to be polled
+/// beside the controller).
+pub fn shared_services(client: &Client) -> (Store<SharedService>, BoxFuture<'static, ()>) {
+    let (store, writer) = reflector::store();
+    let watch = watcher(
+        Api::<SharedService>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .for_each(|_| std::future::ready(()))
+    .boxed();
+    (store, watch)
+}
+
+/// Maps an object labelled with its Member back to that Member.
+#[allow(clippy::needless_pass_by_value)] // the signature `Controller::watches` wants
+pub fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {
+    object
+        .labels()
+        .get(labels::MEMBER)
+        .map(|name| ObjectRef::new(name))
+}
+
+/// Polls a controller's results until it stops, logging the failures. A
+/// labelled object of a Member this operator does not manage (another
+/// selector) or that is gone is not a failure.
+pub async fn drain<E, S>(results: S, controller_name: &'static str)
+where
+    E: std::error::Error + 'static,
+    S: Stream<
+        Item = Result<
+            (ObjectRef<DeserializeGuard<Member>>, Action),
+            controller::Error<E, watcher::Error>,
+        >,
+    >,
+{
+    results
+        .for_each(|result| {
+            match result {
+                Err(controller::Error::ObjectNotFound(object)) => {
+                    debug!(%object, controller = controller_name, "object of an unmanaged or deleted Member");
+                }
+                Err(error) => warn!(error = %chain(&error), controller = controller_name, "reconcile failed"),
+                Ok(_) => {}
+            }
+            std::future::ready(())
+        })
+        .await;
+}
+
+/// Marks `controller_name` ready in `health` once `store` has its first
+/// complete list. The store's readiness wakes only its latest waiter, which
+/// the controller itself may be: ask again every second rather than wait.
+pub fn report_synced<K>(
+    health: std::sync::Arc<super::telemetry::Health>,
+    controller_name: &'static str,
+    store: Store<K>,
+) where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    health.expect(controller_name);
+    tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), store.wait_until_ready())
+                .await
+            {
+                Ok(Ok(())) => break health.synced(controller_name),
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
+}
