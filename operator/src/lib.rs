@@ -5,6 +5,7 @@
 //! - [`contribution`]: the article 7 engine, pure (no Kubernetes, no I/O).
 //! - [`billing`]: from custom resources to the engine's facts.
 //! - [`manifests`]: reading manifests from a directory, for the offline commands.
+//! - [`validate`]: `socle validate`, the GitOps pull-request check.
 //! - [`controller`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
 
@@ -17,4 +18,5 @@ pub mod controller;
 pub mod labels;
 pub mod manifests;
 pub mod tenant;
+pub mod validate;
 pub mod vpn;

@@ -34,6 +34,10 @@ enum Command {
     Statements(cli::statements::StatementsArgs),
     /// Record usage the operator cannot see (Level-1 engineering half-days).
     Usage(cli::usage::UsageArgs),
+    /// Write a new adherent's Member manifest (article 8), checked, for a GitOps pull request.
+    Member(cli::member::MemberArgs),
+    /// Check a directory of manifests offline: schemas, CEL rules and business rules (a PR check).
+    Validate(cli::validate::ValidateArgs),
 }
 
 #[tokio::main]
@@ -60,6 +64,8 @@ async fn command(command: Command) -> Result<ExitCode> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Usage(args) => cli::usage::usage(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Member(args) => Ok(cli::member::member(&args)),
+        Command::Validate(args) => Ok(cli::validate::validate(&args)),
     }
 }
 

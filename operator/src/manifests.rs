@@ -1,10 +1,11 @@
 //! Reading socle manifests from a directory, without a cluster: what the
-//! offline commands (`socle contribution`, `socle report`) work from, e.g. a
-//! GitOps repository checkout.
+//! offline commands (`socle contribution`, `socle report`, `socle validate`)
+//! work from, e.g. a GitOps repository checkout.
 //!
 //! Every YAML document of every `.yaml`/`.yml` file below the directory is
-//! read; documents of other kinds (Namespaces, Secrets…) are skipped. A file
-//! that cannot be read or parsed is an error naming the file and the line.
+//! read, each with the file and line it starts on; documents of other kinds
+//! (Namespaces, Secrets…) are skipped. A file that cannot be read or parsed is
+//! an error naming the file and the line.
 
 use std::{
     fmt,
@@ -48,17 +49,96 @@ impl Located<'_> {
     }
 }
 
+/// One manifest file, read but not yet parsed.
+#[derive(Clone, Debug)]
+pub struct ManifestFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// One YAML document of a manifest file and where it is.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub path: PathBuf,
+    /// Line (1-based) the document starts on.
+    pub line: usize,
+    /// The document's own text, from `line` to the next `---`: to point a
+    /// message at one of its fields rather than at its first line.
+    pub text: String,
+    pub value: serde_yaml::Value,
+}
+
+impl Document {
+    /// `apiVersion` and `kind` when the document is of the socle API group.
+    pub fn socle_kind(&self) -> Option<(&str, &str)> {
+        let api_version = self.value.get("apiVersion")?.as_str()?;
+        let (group, version) = api_version.split_once('/')?;
+        (group == GROUP).then_some(())?;
+        Some((version, self.value.get("kind")?.as_str().unwrap_or("")))
+    }
+}
+
+impl ManifestFile {
+    /// Reads `path`; an unreadable file (or one that is not UTF-8) is an error.
+    pub fn read(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            text,
+        })
+    }
+
+    /// The file's documents, each with its first line. Empty documents (a
+    /// trailing `---`) are skipped; a syntax error names its line.
+    pub fn documents(&self) -> Result<Vec<Document>, ManifestError> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let starts = document_start_lines(&self.text);
+        Ok(documents(&self.path, &self.text)?
+            .into_iter()
+            .map(|(index, line, value)| {
+                // A document runs to the line before the next one's `---`.
+                let end = starts
+                    .get(index + 1)
+                    .map_or(lines.len(), |next| next.saturating_sub(2));
+                let text = lines
+                    .get(line.saturating_sub(1)..end.max(line.saturating_sub(1)))
+                    .unwrap_or_default()
+                    .join("\n");
+                Document {
+                    path: self.path.clone(),
+                    line,
+                    text,
+                    value,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Every manifest file below `dir` (or `dir` itself when it is a file), in
+/// a stable (sorted) order.
+pub fn read_files(dir: &Path) -> Result<Vec<ManifestFile>, ManifestError> {
+    let paths = if dir.is_file() {
+        vec![dir.to_owned()]
+    } else {
+        yaml_files(dir)?
+    };
+    paths.iter().map(|path| ManifestFile::read(path)).collect()
+}
+
 /// Reads every socle object below `dir` into a [`Ledger`].
 pub fn load_ledger(dir: &Path) -> Result<Ledger, ManifestError> {
     let mut ledger = Ledger::default();
-    for path in yaml_files(dir)? {
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        for (line, document) in documents(&path, &text)? {
-            let at = Located { path: &path, line };
-            add_document(&mut ledger, &at, document)?;
+    for file in read_files(dir)? {
+        for document in file.documents()? {
+            let at = Located {
+                path: &document.path,
+                line: document.line,
+            };
+            add_document(&mut ledger, &at, document.value)?;
         }
     }
     Ok(ledger)
@@ -102,9 +182,12 @@ fn typed<T: for<'de> Deserialize<'de>>(
     serde_yaml::from_value(document).map_err(|error| at.error(format!("{kind}: {error}")))
 }
 
-/// The documents of one file with the line each starts on. Empty documents
-/// (a trailing `---`) are skipped.
-fn documents(path: &Path, text: &str) -> Result<Vec<(usize, serde_yaml::Value)>, ManifestError> {
+/// The documents of one file with their index and the line each starts on.
+/// Empty documents (a trailing `---`) are skipped.
+fn documents(
+    path: &Path,
+    text: &str,
+) -> Result<Vec<(usize, usize, serde_yaml::Value)>, ManifestError> {
     let starts = document_start_lines(text);
     let mut documents = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -114,7 +197,7 @@ fn documents(path: &Path, text: &str) -> Result<Vec<(usize, serde_yaml::Value)>,
             Located { path, line }.error(error)
         })?;
         if !value.is_null() {
-            documents.push((line, value));
+            documents.push((index, line, value));
         }
     }
     Ok(documents)
@@ -180,6 +263,20 @@ mod tests {
         assert_eq!(document_start_lines(text), vec![1, 5]);
         let leading = "---\nkind: A\n---\nkind: B\n";
         assert_eq!(document_start_lines(leading), vec![2, 4]);
+    }
+
+    #[test]
+    fn each_document_keeps_its_own_text_and_first_line() {
+        let file = ManifestFile {
+            path: "a.yaml".into(),
+            text: "# comment\nkind: A\n---\n---\nkind: B\nspec: {}\n".into(),
+        };
+        let documents = file.documents().unwrap();
+        let found: Vec<(usize, &str)> = documents
+            .iter()
+            .map(|d| (d.line, d.text.as_str()))
+            .collect();
+        assert_eq!(found, [(1, "# comment\nkind: A"), (5, "kind: B\nspec: {}")]);
     }
 
     #[test]

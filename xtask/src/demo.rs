@@ -44,15 +44,19 @@ pub fn demo() -> Result<()> {
         &workspace_root().join("manifests/examples"),
     ))?;
 
-    step("socle run (the operator), until every Member is Ready");
+    step("socle run (the operator), until every Member's tenant and billing are ready");
     let started = Instant::now();
     let operator = Operator::start(&socle, &testenv::operator_kubeconfig_path())?;
-    let ready = runtime.block_on(wait_until_all_ready(&client, Duration::from_secs(120)))?;
+    let ready = runtime.block_on(wait_until_provisioned(&client, Duration::from_secs(120)))?;
     println!(
-        "{ready} Members Ready in {:.1}s; tenant namespaces:",
+        "{ready} Members provisioned (tenant and billing) in {:.1}s; tenant namespaces:",
         started.elapsed().as_secs_f64()
     );
     runtime.block_on(print_tenants(&client))?;
+    println!(
+        "Capabilities (the example routers are fictional and Velero is not installed here, so VPN and backups cannot be ready on this machine):"
+    );
+    runtime.block_on(print_capabilities(&client))?;
 
     step(&format!(
         "the operator's statements for {EXERCISE}, checked against the offline engine"
@@ -180,7 +184,8 @@ fn socle_resource(kind: &str, plural: &str) -> kube::api::ApiResource {
     }
 }
 
-/// Server-side applies every YAML document of every file below `dir`.
+/// Server-side applies every YAML document of every file below `dir`
+/// (kustomize's own `kustomization.yaml` files aside).
 async fn apply_dir(client: &Client, dir: &Path) -> Result<()> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut pending = vec![dir.to_owned()];
@@ -189,7 +194,11 @@ async fn apply_dir(client: &Client, dir: &Path) -> Result<()> {
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
+            } else if path.extension().is_some_and(|e| e == "yaml")
+                && path
+                    .file_name()
+                    .is_some_and(|name| name != "kustomization.yaml")
+            {
                 files.push(path);
             }
         }
@@ -271,38 +280,83 @@ async fn wait_for_crds(client: &Client) -> Result<()> {
     }
 }
 
-/// Polls the Members' Ready condition; returns how many there are.
-async fn wait_until_all_ready(client: &Client, timeout: Duration) -> Result<usize> {
+/// Polls until every Member has `TenantReady` and `Billable` true; returns
+/// how many Members there are. (`Ready` also gates on VPN and backups, which
+/// this machine cannot provide: the example routers are fictional and Velero
+/// is not installed — see `print_capabilities`.)
+async fn wait_until_provisioned(client: &Client, timeout: Duration) -> Result<usize> {
     let resource = socle_resource("Member", "members");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let deadline = Instant::now() + timeout;
     loop {
         let members = api.list(&kube::api::ListParams::default()).await?;
-        let not_ready: Vec<String> = members
+        let waiting: Vec<String> = members
             .items
             .iter()
-            .filter(|member| {
-                !member.data["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|conditions| {
-                        conditions
-                            .iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-            })
+            .filter(|member| !has_true(member, "TenantReady") || !has_true(member, "Billable"))
             .filter_map(|member| member.metadata.name.clone())
             .collect();
-        if not_ready.is_empty() {
+        if waiting.is_empty() {
             return Ok(members.items.len());
         }
         if Instant::now() > deadline {
             bail!(
-                "Members not Ready after {timeout:?}: {}",
-                not_ready.join(", ")
+                "Members not provisioned after {timeout:?}: {}",
+                waiting.join(", ")
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+fn condition<'a>(member: &'a DynamicObject, type_: &str) -> Option<&'a serde_json::Value> {
+    member.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+fn has_true(member: &DynamicObject, type_: &str) -> bool {
+    condition(member, type_).is_some_and(|c| c["status"] == "True")
+}
+
+/// How many Members have each capability condition true, with the reason
+/// of the others.
+async fn print_capabilities(client: &Client) -> Result<()> {
+    let resource = socle_resource("Member", "members");
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let members = api.list(&kube::api::ListParams::default()).await?.items;
+    for type_ in [
+        "TenantReady",
+        "Billable",
+        "VpnReady",
+        "BackupReady",
+        "Ready",
+    ] {
+        let with: Vec<&DynamicObject> = members
+            .iter()
+            .filter(|m| condition(m, type_).is_some())
+            .collect();
+        let ok = with.iter().filter(|m| has_true(m, type_)).count();
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for member in with.iter().filter(|m| !has_true(m, type_)) {
+            let reason = condition(member, type_)
+                .and_then(|c| c["reason"].as_str())
+                .unwrap_or("?");
+            *reasons.entry(reason.to_owned()).or_default() += 1;
+        }
+        let others: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        println!(
+            "  {type_:<12} {ok}/{} true {}",
+            with.len(),
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!("({})", others.join(", "))
+            }
+        );
+    }
+    Ok(())
 }
 
 async fn print_tenants(client: &Client) -> Result<()> {

@@ -1,7 +1,9 @@
 //! The commands of the `socle` binary other than `run`.
 
 pub mod contribution;
+pub mod member;
 mod output;
 pub mod run;
 pub mod statements;
 pub mod usage;
+pub mod validate;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{Context as _, Result, bail};
 use clap::{ArgAction, Args};
 use futures::FutureExt;
-use kube_lease_manager::LeaseManagerBuilder;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use socle::{
     admin,
     backup::{self, BackupCollector, BackupSettings},
@@ -15,10 +15,14 @@ use socle::{
     tenant::{self, plan::TenantSettings},
     vpn::{self, VpnSettings},
 };
+use tokio::{sync::watch::Receiver, task::JoinHandle};
 use tracing::{info, warn};
 
 /// Name of the Lease the replicas compete for, in the operator's namespace.
 const LEASE: &str = "socle-leader";
+/// How long in-flight reconciles may run on after SIGTERM (the pod's
+/// terminationGracePeriodSeconds must be longer).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Arguments of `socle run`.
 #[derive(Debug, Args)]
@@ -81,7 +85,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
-    let context = Context::new(client.clone(), args.namespace.clone(), args.member_selector);
+    let context = Context::new(
+        client.clone(),
+        args.namespace.clone(),
+        args.member_selector.clone(),
+    );
     let shutdown = shutdown_signal().boxed().shared();
     // The admin port answers /livez while this replica waits for the lease.
     let admin = tokio::spawn(admin::serve(
@@ -94,24 +102,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let lease = if args.leader_elect {
         let identity = args
             .identity
+            .clone()
             .unwrap_or_else(|| format!("socle-{}", std::process::id()));
-        let manager = LeaseManagerBuilder::new(client, LEASE)
-            .with_namespace(&args.namespace)
-            .with_identity(&identity)
-            .with_duration(args.lease_seconds)
-            .with_grace(args.lease_seconds / 3)
-            .with_field_manager("socle-leader-election")
-            .build()
-            .await
-            .context("preparing the leader Lease")?;
-        let (mut leader, task) = manager.watch().await;
-        info!(%identity, lease = LEASE, "waiting to lead");
-        tokio::select! {
-            changed = leader.wait_for(|leading| *leading) => { changed.context("leader election stopped")?; }
-            () = shutdown.clone() => return Ok(()),
-        }
-        info!(%identity, "leading");
-        Some((leader, task))
+        let Some(lease) = lead(client, &args, &identity, shutdown.clone()).await? else {
+            return Ok(());
+        };
+        Some(lease)
     } else {
         None
     };
@@ -145,6 +141,29 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .boxed()
         .shared()
     };
+    run_controllers(&context, args, stop).await;
+    context.metrics.set_leader(false);
+    let lost = shutdown.peek().is_none();
+    let _ = release_tx.send(());
+    if let Some(watch_lease) = watch_lease {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), watch_lease).await;
+    }
+    admin.abort();
+    if lost {
+        warn!("lost the leader lease; exiting so that the pod restarts as a follower");
+        bail!("lost the leader lease");
+    }
+    info!("socle operator stopped");
+    Ok(())
+}
+
+/// Runs every controller until `stop`, then gives in-flight reconciles
+/// [`SHUTDOWN_GRACE`] to finish.
+async fn run_controllers(
+    context: &Context,
+    args: RunArgs,
+    stop: impl std::future::Future<Output = ()> + Clone + Send + Sync + 'static,
+) {
     let backup_settings = BackupSettings {
         namespace_prefix: args.tenant_prefix.clone(),
         ..BackupSettings::default()
@@ -161,25 +180,56 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ..VpnSettings::default()
     };
     info!("controllers starting");
-    tokio::join!(
-        tenant::run(context.clone(), tenant_settings, stop.clone()),
-        vpn::run(context.clone(), vpn_settings, stop.clone()),
-        backup::run(context.clone(), backup_settings, stop.clone()),
-        billing::controller::run(context.clone(), stop.clone()),
-    );
-    context.metrics.set_leader(false);
-    let lost = shutdown.peek().is_none();
-    let _ = release_tx.send(());
-    if let Some(watch_lease) = watch_lease {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), watch_lease).await;
+    let controllers = async {
+        tokio::join!(
+            tenant::run(context.clone(), tenant_settings, stop.clone()),
+            vpn::run(context.clone(), vpn_settings, stop.clone()),
+            backup::run(context.clone(), backup_settings, stop.clone()),
+            billing::controller::run(context.clone(), stop.clone()),
+        );
+    };
+    // Reconciles in flight may finish, within a bound: a stuck one (a router
+    // that never answers) must not keep the pod from stopping.
+    let grace = async {
+        stop.clone().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = controllers => {}
+        () = grace => warn!(seconds = SHUTDOWN_GRACE.as_secs(), "controllers still busy after the grace period; stopping anyway"),
     }
-    admin.abort();
-    if lost {
-        warn!("lost the leader lease; exiting so that the pod restarts as a follower");
-        bail!("lost the leader lease");
+}
+
+/// Waits until this replica holds the leader Lease; `None` when asked to
+/// stop first.
+async fn lead(
+    client: kube::Client,
+    args: &RunArgs,
+    identity: &str,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<
+    Option<(
+        Receiver<bool>,
+        JoinHandle<kube_lease_manager::Result<LeaseManager>>,
+    )>,
+> {
+    let manager = LeaseManagerBuilder::new(client, LEASE)
+        .with_namespace(&args.namespace)
+        .with_identity(identity)
+        .with_duration(args.lease_seconds)
+        .with_grace(args.lease_seconds / 3)
+        .with_field_manager("socle-leader-election")
+        .build()
+        .await
+        .context("preparing the leader Lease")?;
+    let (mut leader, task) = manager.watch().await;
+    info!(%identity, lease = LEASE, "waiting to lead");
+    tokio::select! {
+        changed = leader.wait_for(|leading| *leading) => { changed.context("leader election stopped")?; }
+        () = shutdown => return Ok(None),
     }
-    info!("socle operator stopped");
-    Ok(())
+    info!(%identity, "leading");
+    Ok(Some((leader, task)))
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

@@ -1,0 +1,227 @@
+//! Hosting: what the tenant, VPN and backup controllers would refuse, checked
+//! with their own validation where it does not depend on the date.
+//!
+//! - the tenant namespace (`<prefix><name>`) fits in 63 characters;
+//! - the VPN, through [`vpn::plan::plan`]: the gateway exists, the site
+//!   networks parse and overlap neither each other, the tunnel pool nor the
+//!   Datacenter's ranges; and no two members' site networks overlap (the
+//!   controller refuses the later member, by creation time, which a
+//!   directory does not have: the message names both);
+//! - the backup target exists and the drill schedule is a cron expression
+//!   ([`backup::plan::parse_cron`]).
+
+use kube::ResourceExt;
+
+use super::{Catalog, Entry};
+use crate::{
+    api::{Member, SharedService, shared_service::ServiceCategory},
+    backup,
+    contribution::Offer,
+    validate::{Options, Report, path::FieldPath},
+    vpn::{self, cidr::Network},
+};
+
+pub(super) fn check(catalog: &Catalog<'_>, options: &Options, report: &mut Report) {
+    let services = catalog.services();
+    for entry in &catalog.members {
+        namespace(entry, options, report);
+        if entry.object.spec.vpn.is_some() {
+            vpn_plan(entry, catalog, &services, options, report);
+        }
+        if entry.object.spec.backup.is_some() {
+            backup_target(entry, catalog, &services, report);
+        }
+    }
+    overlapping_sites(catalog, report);
+}
+
+/// Whether the member is ever hosted: a tenant, or the socle complet.
+fn hosted(member: &Member) -> bool {
+    member.spec.tenant.is_some()
+        || member
+            .spec
+            .subscriptions
+            .iter()
+            .any(|s| s.offer == Offer::SocleComplet)
+}
+
+fn namespace(entry: &Entry<'_, Member>, options: &Options, report: &mut Report) {
+    let namespace = format!("{}{}", options.tenant_prefix, entry.object.name_any());
+    if hosted(&entry.object) && namespace.len() > 63 {
+        entry.report(
+            report,
+            &FieldPath::parse("metadata.name"),
+            format!(
+                "the tenant namespace {namespace} would have {} characters, more than 63: shorten metadata.name",
+                namespace.len()
+            ),
+        );
+    }
+}
+
+fn vpn_plan(
+    entry: &Entry<'_, Member>,
+    catalog: &Catalog<'_>,
+    services: &[SharedService],
+    options: &Options,
+    report: &mut Report,
+) {
+    let member = &entry.object;
+    let Some(spec) = &member.spec.vpn else { return };
+    let gateway_valid = services.iter().any(|s| s.name_any() == spec.gateway);
+    if !gateway_valid && catalog.defines("SharedService", &spec.gateway) {
+        // The gateway is here but invalid: its own messages say why.
+        return;
+    }
+    // Other members are compared below, once per pair.
+    let Err(error) = vpn::plan::plan(
+        member,
+        services,
+        std::slice::from_ref(member),
+        &options.cluster_cidrs,
+    ) else {
+        return;
+    };
+    let message = error.to_string();
+    let path = if message.starts_with("spec.vpn.gateway") {
+        FieldPath::parse("spec.vpn.gateway")
+    } else if message.contains("site network") || message.contains("siteCidrs") {
+        // "site network 10.200.1.0/24 of member …": point at that entry.
+        let sites = FieldPath::parse("spec.vpn.siteCidrs");
+        let named = message
+            .strip_prefix("site network ")
+            .or_else(|| message.strip_prefix("site networks "))
+            .and_then(|rest| rest.split_whitespace().next());
+        spec.site_cidrs
+            .iter()
+            .position(|cidr| {
+                cidr.parse::<Network>()
+                    .is_ok_and(|network| Some(network.to_string().as_str()) == named)
+            })
+            .map_or(sites.clone(), |index| sites.index(index))
+    } else {
+        FieldPath::parse("spec.vpn")
+    };
+    let message = message
+        .strip_prefix("spec.vpn.gateway: ")
+        .map_or(message.clone(), str::to_owned);
+    entry.report(report, &path, message);
+}
+
+/// Two town halls announcing the same addresses would steal each other's
+/// traffic at the hub: each overlapping pair is reported once, at the member
+/// written last.
+fn overlapping_sites(catalog: &Catalog<'_>, report: &mut Report) {
+    let sites = |member: &Member| -> Vec<(usize, Network)> {
+        member
+            .spec
+            .vpn
+            .iter()
+            .flat_map(|vpn| {
+                vpn.site_cidrs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, cidr)| Some((i, cidr.parse().ok()?)))
+            })
+            .collect()
+    };
+    for (later_index, later) in catalog.members.iter().enumerate() {
+        let ours = sites(&later.object);
+        // The first earlier member it collides with: fixing the network
+        // fixes the collisions with the others too.
+        let collision = catalog.members[..later_index].iter().find_map(|earlier| {
+            let theirs = sites(&earlier.object);
+            ours.iter().find_map(|(i, site)| {
+                theirs
+                    .iter()
+                    .find(|(_, their)| site.overlaps(their))
+                    .map(|(j, their)| (earlier, *i, *site, *j, *their))
+            })
+        });
+        if let Some((earlier, i, site, j, their)) = collision {
+            let path = |index| {
+                FieldPath::root()
+                    .key("spec")
+                    .key("vpn")
+                    .key("siteCidrs")
+                    .index(index)
+            };
+            later.report(
+                report,
+                &path(i),
+                format!(
+                    "site network {site} overlaps site network {their} of Member {} ({}): two town halls cannot announce the same addresses through the VPN hub",
+                    earlier.object.name_any(),
+                    earlier.place(&path(j))
+                ),
+            );
+        }
+    }
+}
+
+fn backup_target(
+    entry: &Entry<'_, Member>,
+    catalog: &Catalog<'_>,
+    services: &[SharedService],
+    report: &mut Report,
+) {
+    let member = &entry.object;
+    let Some(spec) = &member.spec.backup else {
+        return;
+    };
+    if !hosted(member) {
+        entry.report(
+            report,
+            &FieldPath::parse("spec.backup"),
+            "the member is never hosted (no spec.tenant, no SocleComplet subscription): there is nothing to back up",
+        );
+    }
+    let targets: Vec<&SharedService> = services
+        .iter()
+        .filter(|s| {
+            s.spec.category == ServiceCategory::BackupTarget && s.spec.backup_target.is_some()
+        })
+        .collect();
+    match &spec.target {
+        Some(name) => {
+            let usable = match services.iter().find(|s| s.name_any() == *name) {
+                Some(service) => targets.iter().any(|t| t.name_any() == service.name_any()),
+                // Here but invalid: its own messages say why.
+                None => catalog.defines("SharedService", name),
+            };
+            if !usable {
+                entry.report(
+                    report,
+                    &FieldPath::parse("spec.backup.target"),
+                    format!("SharedService {name} (category BackupTarget, with spec.backupTarget) does not exist; fix the reference or create it"),
+                );
+            }
+        }
+        None if targets.len() > 1 => {
+            let names: Vec<String> = targets.iter().map(|s| s.name_any()).collect();
+            entry.report(
+                report,
+                &FieldPath::parse("spec.backup.target"),
+                format!("is needed: there are several BackupTarget services ({})", names.join(", ")),
+            );
+        }
+        None if targets.is_empty() => entry.report(
+            report,
+            &FieldPath::parse("spec.backup"),
+            "no SharedService of category BackupTarget is defined: create one (Velero namespace and storage location) or set spec.backup.target",
+        ),
+        None => {}
+    }
+    if let Some(drill) = &spec.drill
+        && let Err(error) = backup::plan::parse_cron(&drill.schedule)
+    {
+        entry.report(
+            report,
+            &FieldPath::parse("spec.backup.drill.schedule"),
+            format!(
+                "{:?} is not a five-field cron expression: {error}",
+                drill.schedule
+            ),
+        );
+    }
+}
