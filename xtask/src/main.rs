@@ -2,8 +2,11 @@
 //! generation, the full CI run and the demo.
 #![forbid(unsafe_code)]
 
+mod crd_copies;
 mod demo;
+mod go;
 mod testenv;
+mod tools;
 
 use std::{
     path::{Path, PathBuf},
@@ -114,6 +117,14 @@ fn crds(check: bool) -> Result<()> {
         ],
         &[],
     )?;
+    // The kustomization listing the CRDs and the chart's copy follow them.
+    crd_copies::write_kustomization(&target)?;
+    let chart = workspace_root().join("charts/socle/crds");
+    if check {
+        crd_copies::check_chart(&target, &chart)?;
+    } else {
+        crd_copies::copy_to_chart(&committed, &chart)?;
+    }
     if check {
         let status = Command::new("diff")
             .args(["-r", "-u"])
@@ -149,6 +160,9 @@ fn ci() -> Result<()> {
     )?;
     // A control plane that was already running (a developer's) is reused and
     // left running; one started here is stopped here.
+    // helm and kubectl for the install tests, built from the Go module proxy.
+    let helm = tools::ensure_helm()?;
+    let kubectl = tools::ensure_kubectl()?;
     let was_running = testenv::is_running()?;
     let kubeconfig = testenv::up()?;
     // The e2e tests mostly wait on controllers, not on the CPU.
@@ -170,6 +184,8 @@ fn ci() -> Result<()> {
                 &testenv::operator_kubeconfig_path(),
             ),
             ("SOCLE_TESTENV_DIR", &testenv::state_dir()),
+            ("SOCLE_HELM", &helm),
+            ("SOCLE_KUBECTL", &kubectl),
         ],
     );
     if !was_running {

@@ -9,15 +9,14 @@
 
 use std::{
     fs,
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::Instant,
 };
 
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
+
+use crate::go;
 
 /// Kubernetes release of the control plane; k8s-openapi 0.29 is built with `v1_36`.
 pub const KUBERNETES: &str = "v1.36.3";
@@ -89,8 +88,8 @@ fn build_etcd(src: &Path, bin: &Path) -> Result<()> {
         "package main\n\nimport (\n\t\"os\"\n\n\t\"go.etcd.io/etcd/server/v3/etcdmain\"\n)\n\n\
          func main() { etcdmain.Main(os.Args) }\n",
     )?;
-    go(src, &["mod", "tidy"])?;
-    go_build(src, bin, &[], &["."], "etcd")
+    go::run(src, &["mod", "tidy"])?;
+    go::compile(src, bin, &["build", "-v", "-trimpath", "."], "etcd")
 }
 
 fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
@@ -119,7 +118,7 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
          \t_ \"k8s.io/kubernetes/cmd/kube-apiserver\"\n\
          \t_ \"k8s.io/kubernetes/cmd/kube-controller-manager\"\n)\n",
     )?;
-    go(src, &["mod", "tidy"])?;
+    go::run(src, &["mod", "tidy"])?;
     let minor = KUBERNETES
         .split('.')
         .nth(1)
@@ -131,11 +130,15 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
          -X k8s.io/component-base/version.gitMinor={minor} \
          -X k8s.io/component-base/version.gitTreeState=clean"
     );
-    go_build(
+    go::compile(
         src,
         bin,
-        &["-ldflags", &ldflags],
         &[
+            "build",
+            "-v",
+            "-trimpath",
+            "-ldflags",
+            &ldflags,
             "k8s.io/kubernetes/cmd/kube-apiserver",
             "k8s.io/kubernetes/cmd/kube-controller-manager",
         ],
@@ -145,20 +148,7 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
 
 /// The `k8s.io/<name>` modules that kubernetes' go.mod replaces by `./staging/…`.
 fn staging_modules() -> Result<Vec<String>> {
-    let output = go_output(
-        Path::new("."),
-        &[
-            "mod",
-            "download",
-            "-json",
-            &format!("k8s.io/kubernetes@{KUBERNETES}"),
-        ],
-    )?;
-    let info: serde_json::Value = serde_json::from_slice(&output)?;
-    let go_mod = info["GoMod"]
-        .as_str()
-        .context("`go mod download` gave no GoMod path")?;
-    let text = fs::read_to_string(go_mod).with_context(|| format!("reading {go_mod}"))?;
+    let text = go::module_go_mod("k8s.io/kubernetes", KUBERNETES)?;
     Ok(text
         .lines()
         .filter_map(|line| {
@@ -169,77 +159,4 @@ fn staging_modules() -> Result<Vec<String>> {
                 .then(|| module.trim().to_owned())
         })
         .collect())
-}
-
-fn go_command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("go");
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "-mod=mod -buildvcs=false");
-    command
-}
-
-fn go(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = go_command(dir, args)
-        .status()
-        .context("running go (is Go installed?)")?;
-    ensure!(
-        status.success(),
-        "go {} failed in {}",
-        args.join(" "),
-        dir.display()
-    );
-    Ok(())
-}
-
-fn go_output(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
-    let output = go_command(dir, args)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running go (is Go installed?)")?;
-    ensure!(output.status.success(), "go {} failed", args.join(" "));
-    Ok(output.stdout)
-}
-
-/// `go build -v` into a scratch directory, then moved into `bin`, so that an
-/// interrupted build never leaves a binary that looks cached.
-fn go_build(src: &Path, bin: &Path, flags: &[&str], packages: &[&str], what: &str) -> Result<()> {
-    let scratch = src.join("out");
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch)?;
-    let out = format!("{}/", scratch.display());
-    let mut args = vec!["build", "-v", "-trimpath", "-o", &out];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(packages);
-    let mut child = go_command(src, &args).stderr(Stdio::piped()).spawn()?;
-    let started = Instant::now();
-    let mut compiled = 0usize;
-    let mut tail = Vec::new();
-    for line in BufReader::new(child.stderr.take().context("no stderr")?).lines() {
-        let line = line?;
-        compiled += 1;
-        if compiled.is_multiple_of(250) {
-            eprintln!(
-                "testenv: {what}: {compiled} packages compiled ({}s)",
-                started.elapsed().as_secs()
-            );
-        }
-        tail.push(line);
-        if tail.len() > 40 {
-            tail.remove(0);
-        }
-    }
-    if !child.wait()?.success() {
-        bail!("go build of {what} failed:\n{}", tail.join("\n"));
-    }
-    fs::create_dir_all(bin)?;
-    for entry in fs::read_dir(&scratch)? {
-        let entry = entry?;
-        fs::rename(entry.path(), bin.join(entry.file_name()))?;
-    }
-    eprintln!("testenv: {what} built in {}s", started.elapsed().as_secs());
-    Ok(())
 }

@@ -1,0 +1,839 @@
+//! socle as the DSI installs it. The Helm chart and the `manifests/`
+//! kustomization pass `helm lint`, render what the real API server accepts,
+//! install the same operator with the same permissions, and ship the
+//! generated CRDs. The operator's ServiceAccount, bound as shipped, can do
+//! everything socle does and nothing more (no Secret outside its namespace
+//! and the VPN gateways', no CRD change, no way to cluster-admin): asked
+//! with access reviews, tried for real through the API server's escalation
+//! checks and the shipped admission policy, and shown by the tenant
+//! controller running on that identity alone.
+//!
+//! helm and kubectl are built from the Go module proxy by `cargo xtask`
+//! (`xtask/src/tools.rs`) and found through `$SOCLE_HELM`/`$SOCLE_KUBECTL`
+//! or its cache.
+
+mod install_access;
+mod install_support;
+mod install_tenant;
+
+use std::{collections::BTreeMap, fs, path::Path, time::Duration};
+
+use anyhow::{bail, ensure};
+use k8s_openapi::{
+    api::{
+        apps::v1::Deployment,
+        coordination::v1::Lease,
+        core::v1::{Namespace, PersistentVolumeClaim, Secret, ServiceAccount},
+        events::v1::Event,
+        rbac::v1::{ClusterRoleBinding, Role, RoleBinding},
+    },
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+use socle::{api::Member, labels::CONFIRM_OFFBOARDING};
+use socle_e2e::{AuditMark, TestScope, eventually, operator::release_claims};
+
+use self::{
+    install_access::{Places, forbidden, needed},
+    install_support::{
+        ScopedInstall, documents, find, helm, ids, install_crds, kubectl, ok, run, workspace,
+    },
+    install_tenant::{TenantController, allaire},
+};
+
+/// The CRDs' API group.
+const GROUP: &str = "socle.redon-agglomeration.bzh";
+/// For a controller to converge on a loaded 2-core machine.
+const CONVERGE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn chart_passes_helm_lint_and_its_schema_refuses_bad_values() {
+    let helm = helm();
+    ok(&helm, &["lint", "--strict", "charts/socle"], None).await;
+    // A typo in a value is caught before anything reaches a cluster.
+    let refused = run(
+        &helm,
+        &["lint", "charts/socle", "--set", "tenantPrefix=Commune_"],
+        None,
+    )
+    .await
+    .expect_err("an invalid tenant prefix");
+    assert!(refused.contains("tenantPrefix"), "{refused}");
+    let refused = run(&helm, &["lint", "charts/socle", "--set", "replica=3"], None)
+        .await
+        .expect_err("an unknown value");
+    assert!(refused.contains("replica"), "{refused}");
+}
+
+#[tokio::test]
+async fn chart_ships_the_generated_crds_and_the_example_tariff() {
+    let root = workspace();
+    let generated = crd_files(&root.join("crds"));
+    assert_eq!(
+        generated.len(),
+        socle::api::crds().len(),
+        "crds/ holds one file per CRD"
+    );
+    assert_eq!(
+        crd_files(&root.join("charts/socle/crds")),
+        generated,
+        "charts/socle/crds/ must be a copy of crds/ (`cargo xtask crds` writes both)"
+    );
+    let listed = documents(&fs::read_to_string(root.join("crds/kustomization.yaml")).unwrap())
+        .remove(0)["resources"]
+        .clone();
+    let files: Vec<&String> = generated.keys().collect();
+    assert_eq!(
+        listed,
+        json!(files),
+        "crds/kustomization.yaml lists every CRD file"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("charts/socle/files/default-tariff.yaml")).unwrap(),
+        fs::read_to_string(root.join("manifests/examples/tariff.yaml")).unwrap(),
+        "the chart's default Tariff is manifests/examples/tariff.yaml"
+    );
+}
+
+#[tokio::test]
+async fn chart_renders_what_the_api_server_accepts() {
+    let scope = TestScope::new("chart_renders_what_the_api_server_accepts").await;
+    install_crds(&scope.client()).await;
+    let namespace = scope.create_namespace("socle").await;
+    let gateway = scope.create_namespace("gateway").await;
+    let release = scope.name("socle");
+    let defaults = [
+        "--set-json".to_owned(),
+        format!("vpnGateway.namespaces=[\"{gateway}\"]"),
+        "--set".to_owned(),
+        "vpnGateway.createNamespaces=false".to_owned(),
+    ];
+    // Every branch of the templates: the defaults, then everything turned
+    // around.
+    let others = [
+        "--set",
+        "replicas=1,leaderElection.enabled=false,logJson=false,metrics.service=false,defaultTariff=false",
+        "--set",
+        "memberSelector=socle.redon-agglomeration.bzh/pilot=true,priorityClassName=dsi-critical",
+        "--set-json",
+        r#"nodeSelector={"kubernetes.io/os":"linux"}"#,
+        "--set-json",
+        r#"tolerations=[{"key":"dsi","operator":"Exists"}]"#,
+        "--set-json",
+        r#"imagePullSecrets=[{"name":"ghcr"}]"#,
+        "--set-json",
+        r#"affinity={"nodeAffinity":{}}"#,
+    ];
+    for extra in [&[][..], &others[..]] {
+        let mut args = vec![
+            "template",
+            &release,
+            "charts/socle",
+            "--namespace",
+            &namespace,
+            "--include-crds",
+        ];
+        args.extend(defaults.iter().map(String::as_str));
+        args.extend(extra);
+        let rendered = ok(&helm(), &args, None).await;
+        let objects = documents(&rendered);
+        let applied = ok(
+            &kubectl(),
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--force-conflicts",
+                "--field-manager=socle-e2e",
+                "-o",
+                "name",
+                "-f",
+                "-",
+            ],
+            Some(&rendered),
+        )
+        .await;
+        assert_eq!(
+            applied.lines().count(),
+            objects.len(),
+            "every rendered object accepted: {applied}\nof {:?}",
+            ids(&objects)
+        );
+        let deployment = find(&objects, "Deployment", &release);
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        if extra.is_empty() {
+            assert_eq!(deployment["spec"]["replicas"], 2);
+            assert_eq!(
+                container["image"],
+                "ghcr.io/redon-agglomeration/socle:0.1.0"
+            );
+            assert!(
+                container["args"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("--log-json"))
+            );
+            find(&objects, "Tariff", "convention-cadre");
+            find(&objects, "RoleBinding", &format!("{release}-vpn-hub"));
+        } else {
+            assert_eq!(deployment["spec"]["replicas"], 1);
+            assert!(
+                container["args"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("--leader-elect=false"))
+            );
+            assert!(!objects.iter().any(|o| o["kind"] == "Tariff"));
+            assert!(!objects.iter().any(|o| o["kind"] == "Service"));
+        }
+    }
+    scope.cleanup().await;
+}
+
+#[tokio::test]
+async fn chart_and_manifests_install_the_same_operator() {
+    let rendered = ok(
+        &helm(),
+        &[
+            "template",
+            "socle",
+            "charts/socle",
+            "--namespace",
+            "socle-system",
+        ],
+        None,
+    )
+    .await;
+    let chart = documents(&rendered);
+    let manifests = documents(&ok(&kubectl(), &["kustomize", "manifests"], None).await);
+    for (kind, name) in [
+        ("ClusterRole", "socle"),
+        ("ClusterRole", "socle-drill-inspector"),
+        ("ClusterRole", "socle-vpn-hub"),
+        ("Role", "socle"),
+    ] {
+        assert_eq!(
+            find(&chart, kind, name)["rules"],
+            find(&manifests, kind, name)["rules"],
+            "{kind} {name}: the chart and manifests/ must grant the same"
+        );
+    }
+    for (kind, name) in [
+        ("ClusterRoleBinding", "socle"),
+        ("RoleBinding", "socle"),
+        ("RoleBinding", "socle-vpn-hub"),
+    ] {
+        let (chart, manifests) = (find(&chart, kind, name), find(&manifests, kind, name));
+        assert_eq!(chart["roleRef"], manifests["roleRef"], "{kind} {name}");
+        assert_eq!(chart["subjects"], manifests["subjects"], "{kind} {name}");
+        assert_eq!(
+            chart["metadata"]["namespace"], manifests["metadata"]["namespace"],
+            "{kind} {name}"
+        );
+    }
+    for kind in [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ] {
+        let name = "socle-stays-in-its-namespaces";
+        assert_eq!(
+            find(&chart, kind, name)["spec"],
+            find(&manifests, kind, name)["spec"],
+            "{kind} {name}"
+        );
+    }
+    let pod = |objects: &[Value]| {
+        find(objects, "Deployment", "socle")["spec"]["template"]["spec"].clone()
+    };
+    let (chart_pod, manifests_pod) = (pod(&chart), pod(&manifests));
+    assert_eq!(
+        chart_pod["securityContext"],
+        manifests_pod["securityContext"]
+    );
+    let (chart_container, manifests_container) =
+        (&chart_pod["containers"][0], &manifests_pod["containers"][0]);
+    for field in [
+        "image",
+        "securityContext",
+        "ports",
+        "livenessProbe",
+        "readinessProbe",
+        "resources",
+    ] {
+        assert_eq!(
+            chart_container[field], manifests_container[field],
+            "container {field}"
+        );
+    }
+    // The pod-security `restricted` profile, which socle's own namespace enforces.
+    let restricted = json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    });
+    assert_eq!(manifests_container["securityContext"], restricted);
+    assert_eq!(manifests_pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        manifests_pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+}
+
+#[tokio::test]
+async fn kustomization_installs_crds_operator_and_gateway_access() {
+    let objects = documents(&ok(&kubectl(), &["kustomize", "manifests"], None).await);
+    let crds: Vec<String> = objects
+        .iter()
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected: Vec<String> = socle::api::crds()
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    expected.sort();
+    assert_eq!(crds, expected);
+    let deployment = find(&objects, "Deployment", "socle");
+    assert_eq!(deployment["metadata"]["namespace"], "socle-system");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "socle");
+    let container = &pod["containers"][0];
+    assert_eq!(container["args"], json!(["run", "--log-json"]));
+    let env: BTreeMap<&str, &Value> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|variable| (variable["name"].as_str().unwrap(), &variable["valueFrom"]))
+        .collect();
+    assert_eq!(
+        env["POD_NAME"]["fieldRef"]["fieldPath"], "metadata.name",
+        "the Lease identity"
+    );
+    assert_eq!(
+        env["POD_NAMESPACE"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+    assert_eq!(
+        container["ports"][0],
+        json!({"name": "admin", "containerPort": 8080})
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"],
+        json!({"path": "/livez", "port": "admin"})
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "admin"})
+    );
+    let gateway = find(&objects, "RoleBinding", "socle-vpn-hub");
+    assert_eq!(gateway["metadata"]["namespace"], "socle-vpn-gateway");
+
+    // Applied for real (a copy of the install, CRDs aside, in the scope's
+    // namespaces): the API server accepts every object, RBAC included.
+    let scope = TestScope::new("kustomization_installs_crds_operator").await;
+    install_crds(&scope.client()).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let client = scope.client();
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &install.namespace)
+        .get(&scope.name("socle"))
+        .await
+        .expect("the operator's Deployment");
+    assert_eq!(
+        deployment
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .service_account_name,
+        Some(install.service_account.clone())
+    );
+    Api::<ServiceAccount>::namespaced(client.clone(), &install.namespace)
+        .get(&install.service_account)
+        .await
+        .expect("the operator's ServiceAccount");
+    let binding = Api::<ClusterRoleBinding>::all(client.clone())
+        .get(&scope.name("socle"))
+        .await
+        .expect("the ClusterRoleBinding");
+    assert_eq!(
+        binding.subjects.unwrap()[0].namespace.as_deref(),
+        Some(install.namespace.as_str())
+    );
+    Api::<RoleBinding>::namespaced(client.clone(), &install.gateway_namespace)
+        .get(&scope.name("socle-vpn-hub"))
+        .await
+        .expect("the gateway's RoleBinding");
+    // Applying again (as a GitOps controller does, over and over) writes
+    // nothing.
+    let before = install.resource_versions().await;
+    assert_eq!(before.len(), install.objects.len(), "{before:#?}");
+    let again = ScopedInstall::apply(&scope).await;
+    assert_eq!(again.resource_versions().await, before);
+    scope.cleanup().await;
+}
+
+/// What socle does, controller by controller, is allowed to its
+/// ServiceAccount as shipped; what it never does is not.
+#[tokio::test]
+async fn operator_identity_can_do_its_work_and_nothing_more() {
+    let scope = TestScope::new("operator_identity_least_privilege").await;
+    install_crds(&scope.client()).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let operator = install.operator_client(&scope.client()).await;
+    let socle = scope.name("socle");
+    let places = Places {
+        own: &install.namespace,
+        gateway: &install.gateway_namespace,
+        socle: &socle,
+    };
+    let mut wrong = Vec::new();
+    for access in needed(&places) {
+        if !access.allowed(&operator).await {
+            wrong.push(format!("needed but forbidden: {access}"));
+        }
+    }
+    for access in forbidden(&places) {
+        if access.allowed(&operator).await {
+            wrong.push(format!("allowed but never needed: {access}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the operator's ServiceAccount, as shipped:\n{}",
+        wrong.join("\n")
+    );
+    scope.cleanup().await;
+}
+
+/// Tried for real with the operator's identity, through the API server's own
+/// RBAC escalation checks: no Secret of kube-system or of a commune, no
+/// cluster-admin anywhere, no Role but the tenant administrators', not its
+/// own Role, no CRD deletion, no other Lease.
+#[tokio::test]
+async fn operator_identity_is_refused_power_it_was_not_given() {
+    let scope = TestScope::new("operator_identity_is_refused").await;
+    install_crds(&scope.client()).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let operator = install.operator_client(&scope.client()).await;
+    let tenant = managed_namespace(&scope, "commune").await;
+    let apply = PatchParams::apply("socle").force();
+
+    for namespace in ["kube-system", tenant.as_str()] {
+        let refused = Api::<Secret>::namespaced(operator.clone(), namespace)
+            .list(&ListParams::default())
+            .await
+            .expect_err("reading another namespace's Secrets");
+        assert_forbidden(&refused);
+    }
+    let escalation = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": scope.name("escalation"), "labels": scope.labels()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": install.service_account, "namespace": install.namespace}],
+    });
+    let refused = Api::<ClusterRoleBinding>::all(operator.clone())
+        .patch(&scope.name("escalation"), &apply, &Patch::Apply(escalation))
+        .await
+        .expect_err("binding cluster-admin cluster-wide");
+    assert_forbidden(&refused);
+    let auditors = binding(
+        "socle-dsi-auditors",
+        "ClusterRole",
+        "cluster-admin",
+        "socle:dsi-auditors",
+    );
+    let refused = Api::<RoleBinding>::namespaced(operator.clone(), &tenant)
+        .patch("socle-dsi-auditors", &apply, &Patch::Apply(auditors))
+        .await
+        .expect_err("binding cluster-admin in a tenant");
+    assert_forbidden(&refused);
+    let refused = Api::<Role>::namespaced(operator.clone(), &tenant)
+        .patch(
+            "socle-extra",
+            &apply,
+            &Patch::Apply(workload_role("socle-extra")),
+        )
+        .await
+        .expect_err("a Role of another name than the administrators'");
+    assert_forbidden(&refused);
+    let own = scope.name("socle");
+    let refused = Api::<Role>::namespaced(operator.clone(), &install.namespace)
+        .patch(&own, &apply, &Patch::Apply(workload_role(&own)))
+        .await
+        .expect_err("rewriting its own Role");
+    assert_forbidden(&refused);
+    let refused = Api::<CustomResourceDefinition>::all(operator.clone())
+        .delete(&format!("members.{GROUP}"), &DeleteParams::default())
+        .await
+        .expect_err("deleting a CRD");
+    assert_forbidden(&refused);
+    let refused = Api::<Lease>::namespaced(operator.clone(), "kube-system")
+        .get("kube-controller-manager")
+        .await
+        .expect_err("reading another Lease");
+    assert_forbidden(&refused);
+    scope.cleanup().await;
+}
+
+/// What RBAC cannot limit, the shipped admission policy does: outside the
+/// namespaces socle created, its ServiceAccount writes no tenant
+/// administrators' Role (which would grant it Secrets there), no binding, no
+/// label that would make a namespace look like socle's, and deletes nothing.
+#[tokio::test]
+async fn admission_policy_keeps_socle_to_its_namespaces() {
+    let scope = TestScope::new("admission_policy_keeps_socle").await;
+    install_crds(&scope.client()).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let operator = install.operator_client(&scope.client()).await;
+    let apply = PatchParams::apply("socle").force();
+    let bystander = scope.create_namespace("bystander").await;
+    let roles = Api::<Role>::namespaced(operator.clone(), &bystander);
+    let admin = workload_role("socle-tenant-admin");
+    // The policy takes effect a moment after it is created.
+    eventually(CONVERGE, || async {
+        let answer = roles
+            .patch(
+                "socle-tenant-admin",
+                &apply.clone().dry_run(),
+                &Patch::Apply(&admin),
+            )
+            .await;
+        ensure!(answer.is_err(), "the admission policy is not in force yet");
+        Ok(())
+    })
+    .await;
+    let refused = roles
+        .patch("socle-tenant-admin", &apply, &Patch::Apply(&admin))
+        .await
+        .expect_err("the administrators' Role outside socle's namespaces");
+    assert_refused_by_policy(&refused);
+    let auditors = binding(
+        "socle-dsi-auditors",
+        "ClusterRole",
+        "view",
+        "socle:dsi-auditors",
+    );
+    let refused = Api::<RoleBinding>::namespaced(operator.clone(), &bystander)
+        .patch("socle-dsi-auditors", &apply, &Patch::Apply(auditors))
+        .await
+        .expect_err("a binding outside socle's namespaces");
+    assert_refused_by_policy(&refused);
+    let namespaces = Api::<Namespace>::all(operator.clone());
+    let adopt = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "socle"}}});
+    let refused = namespaces
+        .patch(&bystander, &PatchParams::default(), &Patch::Merge(&adopt))
+        .await
+        .expect_err("labelling a namespace as socle's");
+    assert_refused_by_policy(&refused);
+    let refused = namespaces
+        .delete(&bystander, &DeleteParams::default())
+        .await
+        .expect_err("deleting a namespace socle did not create");
+    assert_refused_by_policy(&refused);
+    scope.cleanup().await;
+}
+
+/// Tried for real with the operator's identity: what only `escalate`, `bind`
+/// and server-side apply's `create` make possible — the tenant
+/// administrators' Role (rights socle does not hold), the auditors' `view`
+/// binding, a gateway's hub Secret (which it may read back by name but not
+/// list) — and its Lease.
+#[tokio::test]
+async fn operator_identity_writes_what_socle_writes() {
+    let scope = TestScope::new("operator_identity_writes").await;
+    install_crds(&scope.client()).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let operator = install.operator_client(&scope.client()).await;
+    let tenant = managed_namespace(&scope, "commune").await;
+    let apply = PatchParams::apply("socle").force();
+
+    let bindings = Api::<RoleBinding>::namespaced(operator.clone(), &tenant);
+    let auditors = binding(
+        "socle-dsi-auditors",
+        "ClusterRole",
+        "view",
+        "socle:dsi-auditors",
+    );
+    bindings
+        .patch("socle-dsi-auditors", &apply, &Patch::Apply(auditors))
+        .await
+        .expect("binding view for the DSI's auditors");
+    Api::<Role>::namespaced(operator.clone(), &tenant)
+        .patch(
+            "socle-tenant-admin",
+            &apply,
+            &Patch::Apply(workload_role("socle-tenant-admin")),
+        )
+        .await
+        .expect("the tenant administrators' Role");
+    let admins = binding(
+        "socle-tenant-admin",
+        "Role",
+        "socle-tenant-admin",
+        "commune-admins",
+    );
+    bindings
+        .patch("socle-tenant-admin", &apply, &Patch::Apply(admins))
+        .await
+        .expect("binding the tenant administrators' Role");
+
+    let hubs = Api::<Secret>::namespaced(operator.clone(), &install.gateway_namespace);
+    let hub = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "socle-vpn-hub-vpn-datacenter"},
+        "stringData": {"wg0.conf": "[Interface]\n"},
+    });
+    hubs.patch("socle-vpn-hub-vpn-datacenter", &apply, &Patch::Apply(hub))
+        .await
+        .expect("applying a hub Secret");
+    hubs.get("socle-vpn-hub-vpn-datacenter")
+        .await
+        .expect("reading the hub Secret back");
+    let refused = hubs
+        .list(&ListParams::default())
+        .await
+        .expect_err("listing a gateway's Secrets");
+    assert_forbidden(&refused);
+
+    let leases = Api::<Lease>::namespaced(operator.clone(), &install.namespace);
+    let lease: Lease =
+        serde_json::from_value(json!({"metadata": {"name": "socle-leader"}})).unwrap();
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("creating the leader Lease");
+    let renewed = json!({"spec": {"holderIdentity": "socle-0"}});
+    leases
+        .patch(
+            "socle-leader",
+            &PatchParams::default(),
+            &Patch::Merge(&renewed),
+        )
+        .await
+        .expect("taking the leader Lease");
+    scope.cleanup().await;
+}
+
+/// The tenant controller of `socle run`, authenticated as the shipped
+/// ServiceAccount: it provisions a commune (namespace, quota, limits,
+/// policies, the administrators' Role it cannot hold itself, the auditors'
+/// `view` binding, the data volume), reports status and Events, and offboards
+/// it — and the API server refuses none of its requests.
+#[tokio::test]
+async fn tenant_controller_runs_on_the_shipped_permissions() {
+    let scope = TestScope::new("tenant_controller_shipped_permissions").await;
+    let client = scope.client();
+    install_crds(&client).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let mark = AuditMark::now();
+    let controller = TenantController::start(&scope, &install).await;
+    let member = allaire(&scope);
+    let name = member.name_any();
+    let namespace = format!("{}{name}", controller.prefix);
+    let members = Api::<Member>::all(client.clone());
+    members
+        .create(&PostParams::default(), &member)
+        .await
+        .expect("creating the Member");
+    eventually(CONVERGE, || async {
+        let member = members.get(&name).await?;
+        let conditions = member
+            .status
+            .map(|status| status.conditions)
+            .unwrap_or_default();
+        let ready = conditions.iter().find(|c| c.type_ == "TenantReady");
+        if ready.is_none_or(|c| c.status != "True") {
+            let refused = controller.refused(&mark, &client).await;
+            bail!("TenantReady: {ready:?}; refused by RBAC so far: {refused:?}");
+        }
+        Ok(())
+    })
+    .await;
+    let auditors = Api::<RoleBinding>::namespaced(client.clone(), &namespace)
+        .get("socle-dsi-auditors")
+        .await
+        .expect("the auditors' binding");
+    assert_eq!(auditors.role_ref.name, "view");
+    let admin = Api::<Role>::namespaced(client.clone(), &namespace)
+        .get("socle-tenant-admin")
+        .await
+        .expect("the administrators' Role");
+    let rules = admin.rules.unwrap_or_default();
+    assert!(
+        rules
+            .iter()
+            .flat_map(|rule| rule.resources.iter().flatten())
+            .any(|resource| resource == "secrets"),
+        "the administrators may manage their Secrets, which socle may not: {rules:?}"
+    );
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace)
+        .get("data")
+        .await
+        .expect("the data volume claim");
+
+    // Offboarding: kept until confirmed (an Event says so), then deleted.
+    members
+        .delete(&name, &DeleteParams::background())
+        .await
+        .expect("deleting the Member");
+    wait_for_event(&client, &name, "OffboardingPending").await;
+    let confirm = json!({"metadata": {"annotations": {CONFIRM_OFFBOARDING: name}}});
+    members
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&confirm))
+        .await
+        .expect("confirming the offboarding");
+    eventually(CONVERGE, || async {
+        release_claims(&client, &namespace).await?;
+        let left = (
+            members.get_opt(&name).await?.is_some(),
+            Api::<Namespace>::all(client.clone())
+                .get_opt(&namespace)
+                .await?
+                .is_some(),
+        );
+        ensure!(
+            left == (false, false),
+            "Member, namespace still there: {left:?}"
+        );
+        Ok(())
+    })
+    .await;
+    let refused = controller.refused(&mark, &client).await;
+    let worked = mark
+        .writes_by(&client, &controller.identity)
+        .await
+        .iter()
+        .any(|event| event.resource == "roles" && event.code.is_some_and(|code| code < 300));
+    controller.stop().await;
+    assert!(
+        worked,
+        "the tenant controller wrote as {}",
+        install.service_account
+    );
+    assert!(
+        refused.is_empty(),
+        "requests of the operator refused by RBAC:\n{}",
+        refused.join("\n")
+    );
+    delete_events(&client, &name).await;
+    scope.cleanup().await;
+}
+
+/// A namespace as socle creates them (a tenant, a drill sandbox): labelled
+/// `app.kubernetes.io/managed-by: socle`, and with the scope's labels.
+async fn managed_namespace(scope: &TestScope, base: &str) -> String {
+    let mut metadata = scope.meta(base);
+    metadata
+        .labels
+        .get_or_insert_default()
+        .insert("app.kubernetes.io/managed-by".into(), "socle".into());
+    let namespace = Namespace {
+        metadata,
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(scope.client())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("creating a managed namespace");
+    scope.name(base)
+}
+
+/// Waits for an Event of `reason` about the Member `member`; Events about
+/// cluster-scoped objects go to `default`.
+async fn wait_for_event(client: &Client, member: &str, reason: &str) {
+    let events = Api::<Event>::namespaced(client.clone(), "default");
+    eventually(CONVERGE, || async {
+        let found = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|event| regards(event, member) && event.reason.as_deref() == Some(reason));
+        ensure!(found, "no {reason} Event about {member} yet");
+        Ok(())
+    })
+    .await;
+}
+
+/// Deletes the Events about the Member `member`.
+async fn delete_events(client: &Client, member: &str) {
+    let events = Api::<Event>::namespaced(client.clone(), "default");
+    for event in events.list(&ListParams::default()).await.unwrap() {
+        if regards(&event, member) {
+            events
+                .delete(&event.name_any(), &DeleteParams::default())
+                .await
+                .ok();
+        }
+    }
+}
+
+fn regards(event: &Event, member: &str) -> bool {
+    event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
+}
+
+/// A RoleBinding `name` of `role` (a `kind`) to the group `group`.
+fn binding(name: &str, kind: &str, role: &str, group: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}],
+    })
+}
+
+/// A Role `name` granting what socle itself may not do: read Secrets, run
+/// and exec into pods (the tenant administrators' kind of rules).
+fn workload_role(name: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name},
+        "rules": [
+            {"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": ["get", "list", "create", "delete"]},
+            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
+        ],
+    })
+}
+
+fn assert_refused_by_policy(error: &kube::Error) {
+    assert!(
+        matches!(error, kube::Error::Api(status) if status.code == 403
+            && status.message.contains("socle-stays-in-its-namespaces")),
+        "expected a refusal by the admission policy, got {error}"
+    );
+}
+
+fn assert_forbidden(error: &kube::Error) {
+    assert!(
+        matches!(error, kube::Error::Api(status) if status.code == 403),
+        "expected 403 Forbidden, got {error}"
+    );
+}
+
+/// A `crds/`-like directory: CRD file name → content (the kustomization aside).
+fn crd_files(dir: &Path) -> BTreeMap<String, String> {
+    fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name != "kustomization.yaml")
+        })
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,396 @@
+//! What the install tests share: helm and kubectl (built by `cargo xtask`),
+//! rendering the chart and the kustomization, a scope-unique copy of the
+//! install applied for real, and a client with the operator's own identity.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::ensure;
+use k8s_openapi::{
+    api::{
+        authentication::v1::{TokenRequest, TokenRequestSpec},
+        core::v1::ServiceAccount,
+    },
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, Config, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+    config::{AuthInfo, KubeConfigOptions, Kubeconfig},
+};
+use serde_json::Value;
+use socle_e2e::{SCOPE_LABEL, TEST_LABEL, TestScope, eventually};
+use tokio::io::AsyncWriteExt;
+
+/// The helm release `xtask/src/tools.rs` builds; bump both together.
+const HELM: &str = "v3.22.0";
+/// The kubectl release `xtask/src/tools.rs` builds: the control plane's.
+const KUBECTL: &str = "v1.36.3";
+
+/// The repository's root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// `$SOCLE_HELM`, else the helm `cargo xtask` builds into its cache.
+pub fn helm() -> PathBuf {
+    tool("SOCLE_HELM", &format!("helm-{HELM}/helm"))
+}
+
+/// `$SOCLE_KUBECTL`, else the kubectl `cargo xtask` builds into its cache.
+pub fn kubectl() -> PathBuf {
+    tool("SOCLE_KUBECTL", &format!("kubectl-{KUBECTL}/kubectl"))
+}
+
+/// A tool from the environment or from the cache of `xtask/src/tools.rs`
+/// (same root as the testenv's: `$SOCLE_CACHE_DIR`, `$XDG_CACHE_HOME/socle`
+/// or `~/.cache/socle`). Panics, saying how to build it, when it is missing:
+/// an end-to-end test never skips.
+fn tool(variable: &str, cached: &str) -> PathBuf {
+    let path = std::env::var_os(variable).map_or_else(
+        || {
+            let root = std::env::var_os("SOCLE_CACHE_DIR").map_or_else(
+                || {
+                    std::env::var_os("XDG_CACHE_HOME").map_or_else(
+                        || {
+                            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                                .join(".cache/socle")
+                        },
+                        |dir| PathBuf::from(dir).join("socle"),
+                    )
+                },
+                PathBuf::from,
+            );
+            root.join("tools").join(cached)
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} not found: `cargo xtask ci` builds it (or set {variable})",
+        path.display()
+    );
+    path
+}
+
+/// Runs `program args…` in the workspace with `stdin`, inheriting
+/// `$KUBECONFIG`; returns stdout, or stdout and stderr as the error.
+pub async fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(workspace())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("running {}: {error}", program.display()));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("a piped stdin");
+        pipe.write_all(input.as_bytes())
+            .await
+            .expect("writing to stdin");
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .expect("waiting for the tool");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{} {} failed ({}):\n{stdout}{}",
+            program.display(),
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// [`run`], panicking on failure.
+pub async fn ok(program: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    run(program, args, stdin)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The objects of a multi-document YAML stream (empty documents skipped).
+pub fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|document| {
+            serde::Deserialize::deserialize(document)
+                .unwrap_or_else(|error| panic!("unreadable YAML ({error}):\n{yaml}"))
+        })
+        .filter(|object: &Value| !object.is_null())
+        .collect()
+}
+
+/// The object of `kind` named `name`; panics, listing what there is, if absent.
+pub fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} among {:?}", ids(objects)))
+}
+
+/// `Kind namespace/name` of every object, sorted.
+pub fn ids(objects: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = objects.iter().map(id).collect();
+    ids.sort();
+    ids
+}
+
+/// `Kind namespace/name` (or `Kind name`, cluster-scoped).
+fn id(object: &Value) -> String {
+    let text = |value: &Value| value.as_str().unwrap_or("?").to_owned();
+    let metadata = &object["metadata"];
+    match metadata["namespace"].as_str() {
+        Some(namespace) => format!(
+            "{} {namespace}/{}",
+            text(&object["kind"]),
+            text(&metadata["name"])
+        ),
+        None => format!("{} {}", text(&object["kind"]), text(&metadata["name"])),
+    }
+}
+
+/// The install of `manifests/` (CRDs aside), copied for one scope and applied
+/// for real: every name gets the scope's suffix, `socle-system` and
+/// `socle-vpn-gateway` become scope namespaces, and everything carries the
+/// scope's labels, so that [`TestScope::cleanup`] removes it all. The CRDs
+/// are left out: they are shared by every test and never deleted.
+#[derive(Debug)]
+pub struct ScopedInstall {
+    /// What was applied.
+    pub objects: Vec<Value>,
+    /// The copy of `socle-system`.
+    pub namespace: String,
+    /// The copy of `socle-vpn-gateway`.
+    pub gateway_namespace: String,
+    /// The operator's ServiceAccount, in [`ScopedInstall::namespace`].
+    pub service_account: String,
+}
+
+impl ScopedInstall {
+    /// Renders the copy for `scope` and applies it (server-side, as
+    /// `socle-e2e`); applying it again is a no-op.
+    pub async fn apply(scope: &TestScope) -> Self {
+        let objects = scoped_manifests(scope).await;
+        let namespace = scope.name("socle-system");
+        let gateway_namespace = scope.name("socle-vpn-gateway");
+        ok(
+            &kubectl(),
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=socle-e2e",
+                "-f",
+                "-",
+            ],
+            Some(&stream(&objects)),
+        )
+        .await;
+        Self {
+            namespace,
+            gateway_namespace,
+            service_account: scope.name("socle"),
+            objects,
+        }
+    }
+
+    /// `Kind namespace/name` → resourceVersion of every applied object, as
+    /// the API server has them now.
+    pub async fn resource_versions(&self) -> BTreeMap<String, String> {
+        let listed = ok(
+            &kubectl(),
+            &["get", "-o", "json", "-f", "-"],
+            Some(&stream(&self.objects)),
+        )
+        .await;
+        let list: Value = serde_json::from_str(&listed).expect("a JSON List");
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| {
+                let version = &item["metadata"]["resourceVersion"];
+                (id(item), version.as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    /// A client authenticated as the operator's ServiceAccount, through a
+    /// token from the TokenRequest API (what the kubelet mounts in its pod).
+    pub async fn operator_client(&self, client: &Client) -> Client {
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                expiration_seconds: Some(3600),
+                ..TokenRequestSpec::default()
+            }),
+            ..TokenRequest::default()
+        };
+        let token = Api::<ServiceAccount>::namespaced(client.clone(), &self.namespace)
+            .create_token_request(&self.service_account, &PostParams::default(), &request)
+            .await
+            .expect("a token for the operator's ServiceAccount")
+            .status
+            .expect("a TokenRequest status")
+            .token;
+        let kubeconfig = Kubeconfig::from_env()
+            .expect("a readable $KUBECONFIG")
+            .expect("KUBECONFIG is set");
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("a usable $KUBECONFIG");
+        // The cluster (URL, CA) of the admin's kubeconfig; none of its credentials.
+        config.auth_info = serde_json::from_value::<AuthInfo>(serde_json::json!({"token": token}))
+            .expect("an AuthInfo with a token");
+        Client::try_from(config).expect("a client for the operator's identity")
+    }
+}
+
+/// Objects as one YAML stream (of JSON documents).
+fn stream(objects: &[Value]) -> String {
+    objects
+        .iter()
+        .map(|object| serde_json::to_string(object).expect("JSON"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+/// `kubectl kustomize` of an overlay of `manifests/install` and
+/// `manifests/vpn-gateway` that suffixes every name and labels every object
+/// with the scope; then the two namespaces moved into the scope's.
+async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
+    // Kustomize takes no absolute path: the overlay names manifests/ relative to itself.
+    let overlay = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("install-{}", scope.id()));
+    std::fs::create_dir_all(&overlay).expect("creating the overlay directory");
+    let manifests = relative(&overlay, &workspace().join("manifests"));
+    let labels = scope.labels();
+    let kustomization = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "nameSuffix": format!("-{}", scope.id()),
+        "labels": [{"pairs": {
+            SCOPE_LABEL: labels[SCOPE_LABEL],
+            TEST_LABEL: labels[TEST_LABEL],
+        }}],
+        "resources": [
+            format!("{manifests}/install"),
+            format!("{manifests}/vpn-gateway"),
+        ],
+    });
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        serde_json::to_string_pretty(&kustomization).expect("JSON"),
+    )
+    .expect("writing the overlay");
+    let directory = overlay.to_str().expect("a UTF-8 path");
+    let rendered = ok(&kubectl(), &["kustomize", directory], None).await;
+    let _ = std::fs::remove_dir_all(&overlay);
+    let moves = [
+        ("socle-system", scope.name("socle-system")),
+        ("socle-vpn-gateway", scope.name("socle-vpn-gateway")),
+    ];
+    // The admission policy names socle's ServiceAccount in a CEL expression.
+    let identity = (
+        "system:serviceaccount:socle-system:socle'".to_owned(),
+        format!(
+            "system:serviceaccount:{}:{}'",
+            scope.name("socle-system"),
+            scope.name("socle")
+        ),
+    );
+    documents(&rendered)
+        .into_iter()
+        .map(|mut object| {
+            for (from, to) in &moves {
+                relocate(&mut object, from, to);
+            }
+            if object["kind"] == "ValidatingAdmissionPolicy" {
+                let text = serde_json::to_string(&object).expect("JSON");
+                assert!(
+                    text.contains(&identity.0),
+                    "the policy names socle's ServiceAccount"
+                );
+                object =
+                    serde_json::from_str(&text.replace(&identity.0, &identity.1)).expect("JSON");
+            }
+            object
+        })
+        .collect()
+}
+
+/// The path of `to` relative to the directory `from`, both absolute.
+fn relative(from: &Path, to: &Path) -> String {
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let up = std::iter::repeat_n("..".to_owned(), from.components().count() - common);
+    let down = to
+        .components()
+        .skip(common)
+        .map(|part| part.as_os_str().to_string_lossy().into_owned());
+    up.chain(down).collect::<Vec<_>>().join("/")
+}
+
+/// Moves `object` from namespace `from` to `to`: its own namespace (or name,
+/// for the Namespace itself) and the namespace of its RBAC subjects.
+fn relocate(object: &mut Value, from: &str, to: &str) {
+    let is_namespace = object["kind"] == "Namespace";
+    let metadata = &mut object["metadata"];
+    let field = if is_namespace { "name" } else { "namespace" };
+    if metadata[field] == from {
+        metadata[field] = to.into();
+    }
+    if let Some(subjects) = object.get_mut("subjects").and_then(Value::as_array_mut) {
+        for subject in subjects {
+            if subject["namespace"] == from {
+                subject["namespace"] = to.into();
+            }
+        }
+    }
+}
+
+/// socle's CRDs, as every e2e test installs them (server-side apply under
+/// the tests' field manager, never deleted), established.
+pub async fn install_crds(client: &Client) {
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let params = PatchParams::apply("socle-e2e").force();
+    let wanted = socle::api::crds();
+    for crd in &wanted {
+        crds.patch(&crd.name_any(), &params, &Patch::Apply(crd))
+            .await
+            .unwrap_or_else(|error| panic!("installing CRD {}: {error}", crd.name_any()));
+    }
+    eventually(Duration::from_secs(30), || async {
+        for crd in &wanted {
+            let established = crds
+                .get(&crd.name_any())
+                .await?
+                .status
+                .and_then(|status| status.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            ensure!(established, "CRD {} is not established", crd.name_any());
+        }
+        Ok(())
+    })
+    .await;
+}
