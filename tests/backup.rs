@@ -286,28 +286,7 @@ impl World {
 
 /// socle's CRDs, applied as `Operator::start` does.
 async fn install_socle_crds(client: &Client) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let params = PatchParams::apply("socle-e2e").force();
-    for crd in socle::api::crds() {
-        crds.patch(&crd.name_any(), &params, &Patch::Apply(&crd))
-            .await
-            .unwrap();
-    }
-    eventually(Duration::from_secs(30), || async {
-        for crd in socle::api::crds() {
-            let live = crds.get(&crd.name_any()).await?;
-            let established = live
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            ensure!(established, "CRD {} not established", crd.name_any());
-        }
-        Ok(())
-    })
-    .await;
+    socle_e2e::install_socle_crds(client).await;
 }
 
 async fn create(client: &Client, namespace: &str, object: Value) {

@@ -6,24 +6,19 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::Stdio,
-    time::Duration,
 };
 
-use anyhow::ensure;
-use k8s_openapi::{
-    api::{
-        authentication::v1::{TokenRequest, TokenRequestSpec},
-        core::v1::ServiceAccount,
-    },
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+use k8s_openapi::api::{
+    authentication::v1::{TokenRequest, TokenRequestSpec},
+    core::v1::ServiceAccount,
 };
 use kube::{
-    Api, Client, Config, ResourceExt,
-    api::{Patch, PatchParams, PostParams},
+    Api, Client, Config,
+    api::PostParams,
     config::{AuthInfo, KubeConfigOptions, Kubeconfig},
 };
 use serde_json::Value;
-use socle_e2e::{SCOPE_LABEL, TEST_LABEL, TestScope, eventually};
+use socle_e2e::{SCOPE_LABEL, TEST_LABEL, TestScope};
 use tokio::io::AsyncWriteExt;
 
 /// The helm release `xtask/src/tools.rs` builds; bump both together.
@@ -370,27 +365,5 @@ fn relocate(object: &mut Value, from: &str, to: &str) {
 /// socle's CRDs, as every e2e test installs them (server-side apply under
 /// the tests' field manager, never deleted), established.
 pub async fn install_crds(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let params = PatchParams::apply("socle-e2e").force();
-    let wanted = socle::api::crds();
-    for crd in &wanted {
-        crds.patch(&crd.name_any(), &params, &Patch::Apply(crd))
-            .await
-            .unwrap_or_else(|error| panic!("installing CRD {}: {error}", crd.name_any()));
-    }
-    eventually(Duration::from_secs(30), || async {
-        for crd in &wanted {
-            let established = crds
-                .get(&crd.name_any())
-                .await?
-                .status
-                .and_then(|status| status.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            ensure!(established, "CRD {} is not established", crd.name_any());
-        }
-        Ok(())
-    })
-    .await;
+    socle_e2e::install_socle_crds(client).await;
 }

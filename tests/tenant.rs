@@ -1486,7 +1486,8 @@ async fn steady_state(
     let started = Instant::now();
     eventually(CONVERGE, || async {
         let mark = AuditMark::now();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Long enough for a reconcile queued behind others on a loaded machine.
+        tokio::time::sleep(Duration::from_secs(4)).await;
         let writes: Vec<String> = mark
             .writes_by(client, &user)
             .await

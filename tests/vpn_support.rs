@@ -16,7 +16,6 @@ use anyhow::ensure;
 use futures::channel::oneshot;
 use k8s_openapi::{
     api::{core::v1::Secret, events::v1::Event},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     apimachinery::pkg::apis::meta::v1::Condition,
 };
 use kube::{
@@ -378,31 +377,7 @@ fn dynamic(client: &Client, plural: &str) -> Api<kube::api::DynamicObject> {
 
 /// Server-side applies socle's CRDs and waits until they are established.
 async fn install_crds(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let wanted = socle::api::crds();
-    for crd in &wanted {
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("socle-e2e").force(),
-            &Patch::Apply(crd),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("installing CRD {}: {error}", crd.name_any()));
-    }
-    eventually(Duration::from_secs(30), || async {
-        for crd in &wanted {
-            let live = crds.get(&crd.name_any()).await?;
-            let established = live
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            ensure!(established, "CRD {} is not established", crd.name_any());
-        }
-        Ok(())
-    })
-    .await;
+    socle_e2e::install_socle_crds(client).await;
 }
 
 /// The VPN controller on a thread of its own (a single-threaded runtime, so

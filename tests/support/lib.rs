@@ -17,6 +17,7 @@
 mod audit;
 mod cleanup;
 mod connect;
+mod crds;
 mod eventually;
 pub mod operator;
 pub mod router;
@@ -26,6 +27,7 @@ pub mod velero;
 pub use self::{
     audit::{AuditEvent, AuditMark, username},
     connect::{USER_AGENT, connect},
+    crds::{install_crds, install_socle_crds},
     eventually::eventually,
     scope::{SCOPE_LABEL, TEST_LABEL, TestScope},
 };

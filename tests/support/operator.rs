@@ -9,12 +9,9 @@ use std::{
 
 use anyhow::{bail, ensure};
 use futures::channel::oneshot;
-use k8s_openapi::{
-    api::{
-        core::v1::{Namespace, PersistentVolumeClaim},
-        events::v1::Event,
-    },
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+use k8s_openapi::api::{
+    core::v1::{Namespace, PersistentVolumeClaim},
+    events::v1::Event,
 };
 use kube::{
     Api, Client, Config, ResourceExt,
@@ -306,29 +303,7 @@ pub async fn release_claims(client: &Client, namespace: &str) -> kube::Result<()
 
 /// Server-side applies every socle CRD and waits until each is established.
 async fn install_crds(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let params = PatchParams::apply("socle-e2e").force();
-    let wanted = socle::api::crds();
-    for crd in &wanted {
-        let name = crd.name_any();
-        crds.patch(&name, &params, &Patch::Apply(crd))
-            .await
-            .unwrap_or_else(|error| panic!("installing CRD {name}: {error}"));
-    }
-    eventually(Duration::from_secs(30), || async {
-        for crd in &wanted {
-            let live = crds.get(&crd.name_any()).await?;
-            let established = live
-                .status
-                .and_then(|status| status.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            ensure!(established, "CRD {} is not established", crd.name_any());
-        }
-        Ok(())
-    })
-    .await;
+    crate::install_socle_crds(client).await;
 }
 
 /// Names of the namespaces starting with `prefix`.

@@ -109,28 +109,7 @@ pub fn velero_crds() -> Vec<CustomResourceDefinition> {
 /// Server-side applies Velero's CRDs (idempotent, never deleted) and waits
 /// until each is established.
 pub async fn install_velero_crds(client: &Client) {
-    let api = Api::<CustomResourceDefinition>::all(client.clone());
-    let crds = velero_crds();
-    let params = PatchParams::apply("socle-e2e").force();
-    for crd in &crds {
-        api.patch(&crd.name_any(), &params, &Patch::Apply(crd))
-            .await
-            .unwrap_or_else(|error| panic!("installing CRD {}: {error}", crd.name_any()));
-    }
-    eventually(Duration::from_secs(30), || async {
-        for crd in &crds {
-            let live = api.get(&crd.name_any()).await?;
-            let established = live
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            ensure!(established, "CRD {} is not established", crd.name_any());
-        }
-        Ok(())
-    })
-    .await;
+    crate::install_crds(client, &velero_crds()).await;
 }
 
 /// A fault for the next restore.
