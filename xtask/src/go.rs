@@ -5,12 +5,26 @@
 use std::{
     fs,
     io::{BufRead, BufReader},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Instant,
 };
 
 use anyhow::{Context, Result, bail, ensure};
+
+/// The root of everything built from the Go module proxy: `~/.cache/socle`
+/// (or `$SOCLE_CACHE_DIR`, or `$XDG_CACHE_HOME/socle`), outside the repository
+/// so that a fresh clone reuses it.
+pub fn cache_root() -> Result<PathBuf> {
+    Ok(match std::env::var_os("SOCLE_CACHE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("XDG_CACHE_HOME") {
+            Some(dir) => PathBuf::from(dir).join("socle"),
+            None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+                .join(".cache/socle"),
+        },
+    })
+}
 
 /// `go` with the local toolchain only (never a download), no cgo (static
 /// binaries), and no VCS stamping (the wrappers are not repositories).

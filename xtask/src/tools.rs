@@ -26,15 +26,7 @@ pub const HELM: &str = "v3.22.0";
 /// `$XDG_CACHE_HOME/socle/tools`): the same root as the testenv's binaries.
 /// `tests/install.rs` looks there too when `SOCLE_HELM`/`SOCLE_KUBECTL` are unset.
 pub fn tools_dir() -> Result<PathBuf> {
-    let root = match std::env::var_os("SOCLE_CACHE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => match std::env::var_os("XDG_CACHE_HOME") {
-            Some(dir) => PathBuf::from(dir).join("socle"),
-            None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-                .join(".cache/socle"),
-        },
-    };
-    Ok(root.join("tools"))
+    Ok(go::cache_root()?.join("tools"))
 }
 
 /// The cached helm, built first if missing.

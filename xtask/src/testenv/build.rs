@@ -25,15 +25,7 @@ pub const ETCD: &str = "v3.6.16";
 
 /// Where the binaries of one version pair live: `~/.cache/socle/testenv/<versions>/bin`.
 pub fn cache_dir() -> Result<PathBuf> {
-    let root = match std::env::var_os("SOCLE_CACHE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => match std::env::var_os("XDG_CACHE_HOME") {
-            Some(dir) => PathBuf::from(dir).join("socle"),
-            None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-                .join(".cache/socle"),
-        },
-    };
-    Ok(root
+    Ok(go::cache_root()?
         .join("testenv")
         .join(format!("kubernetes-{KUBERNETES}_etcd-{ETCD}")))
 }
