@@ -41,7 +41,7 @@ use kube::{
     core::DeserializeGuard,
     runtime::{Controller, controller::Action, reflector::Store, watcher},
 };
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use self::{
     drill::{CompletedBackup, DrillState, Observed, Unsafe},
@@ -58,7 +58,6 @@ use crate::{
     controller::{
         Categorized, Context, Retry,
         apply::apply,
-        chain, error_action,
         runtime::{self, by_member_label},
     },
     labels,
@@ -248,23 +247,13 @@ fn error_policy(
     error: &Error,
     ctx: Arc<BackupContext>,
 ) -> Action {
-    warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "backup");
-    ctx.shared.metrics.failed(CONTROLLER, error.category());
-    if let Ok(member) = &guard.0 {
-        let (ctx, member, note) = (ctx.clone(), member.clone(), chain(error));
-        let reason = error.category();
-        tokio::spawn(async move {
-            ctx.shared
-                .event(
-                    &member,
-                    kube::runtime::events::EventType::Warning,
-                    reason,
-                    note,
-                )
-                .await;
-        });
-    }
-    error_action(error)
+    runtime::on_failure(
+        &ctx.shared,
+        CONTROLLER,
+        &guard,
+        error,
+        (kube::runtime::events::EventType::Warning, error.category()),
+    )
 }
 
 /// Applies the member's Schedule and deletes the ones it no longer wants

@@ -97,3 +97,24 @@ pub fn report_synced<K>(
         }
     });
 }
+
+/// What every Member controller does when a reconcile fails: log it, count it
+/// by category, publish an Event on the Member (the reason is usually the
+/// category), and retry as the category says.
+pub fn on_failure<E: super::Categorized>(
+    shared: &super::Context,
+    controller_name: &'static str,
+    guard: &DeserializeGuard<Member>,
+    error: &E,
+    event: (kube::runtime::events::EventType, &'static str),
+) -> Action {
+    let category = error.category();
+    warn!(member = %guard.name_any(), controller = controller_name, category, error = %chain(error), "reconcile failed");
+    shared.metrics.failed(controller_name, category);
+    if let Ok(member) = &guard.0 {
+        let (shared, member, note) = (shared.clone(), member.clone(), chain(error));
+        let (type_, reason) = event;
+        tokio::spawn(async move { shared.event(&member, type_, reason, note).await });
+    }
+    super::error_action(error)
+}

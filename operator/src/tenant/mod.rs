@@ -42,7 +42,7 @@ use kube::{
     },
 };
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use self::plan::{InvalidTenant, TenantPlan, TenantSettings};
 use crate::{
@@ -52,7 +52,6 @@ use crate::{
         apply::{FIELD_MANAGER, apply, delete_orphans},
         chain,
         conditions::{condition, merge, with_ready},
-        error_action,
         runtime::{self, by_member_label},
         status::{READY_GATES, apply_member_status},
     },
@@ -239,19 +238,16 @@ fn error_policy(
     error: &Error,
     ctx: Arc<TenantContext>,
 ) -> Action {
-    warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "tenant");
-    ctx.shared.metrics.failed(CONTROLLER, error.category());
-    if let Ok(member) = &guard.0 {
-        let (ctx, member) = (ctx.clone(), member.clone());
-        let (type_, reason, note) = match error {
-            Error::AwaitingConfirmation(_) => {
-                (EventType::Normal, "OffboardingPending", chain(error))
-            }
-            _ => (EventType::Warning, error.category(), chain(error)),
-        };
-        tokio::spawn(async move { ctx.shared.event(&member, type_, reason, note).await });
-    }
-    error_action(error)
+    runtime::on_failure(
+        &ctx.shared,
+        CONTROLLER,
+        &guard,
+        error,
+        match error {
+            Error::AwaitingConfirmation(_) => (EventType::Normal, "OffboardingPending"),
+            _ => (EventType::Warning, error.category()),
+        },
+    )
 }
 
 async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error> {

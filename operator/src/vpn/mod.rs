@@ -54,12 +54,12 @@ use kube::{
     },
 };
 use serde_json::json;
-use tracing::{instrument, warn};
+use tracing::instrument;
 
 pub use self::{error::Error, settings::VpnSettings};
 use crate::{
     api::{Member, SharedService},
-    controller::{Categorized, Context, chain, error_action, runtime},
+    controller::{Categorized, Context, runtime},
 };
 
 /// Name of this controller in metrics and readiness.
@@ -243,16 +243,11 @@ fn error_policy(
     error: &Error,
     ctx: Arc<VpnContext>,
 ) -> Action {
-    warn!(member = %guard.name_any(), category = error.category(), error = %chain(error), "vpn");
-    ctx.shared.metrics.failed(CONTROLLER, error.category());
-    if let Ok(member) = &guard.0 {
-        let (ctx, member, reason, note) =
-            (ctx.clone(), member.clone(), error.category(), chain(error));
-        tokio::spawn(async move {
-            ctx.shared
-                .event(&member, EventType::Warning, reason, note)
-                .await;
-        });
-    }
-    error_action(error)
+    runtime::on_failure(
+        &ctx.shared,
+        CONTROLLER,
+        &guard,
+        error,
+        (EventType::Warning, error.category()),
+    )
 }
