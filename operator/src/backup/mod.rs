@@ -120,7 +120,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, service_watch) = runtime::shared_services(&client);
+    let (services, service_changes) = runtime::shared_services(&client);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
     let members = Api::<DeserializeGuard<Member>>::all(client.clone());
@@ -136,7 +136,13 @@ pub async fn run(
         CONTROLLER,
         controller.store(),
     );
+    // A new or changed backup target reaches the members it serves now.
+    let by_target = runtime::members_depending_on(controller.store(), |member, service| {
+        member.spec.backup.is_some()
+            && service.spec.category == crate::api::shared_service::ServiceCategory::BackupTarget
+    });
     let controller = controller
+        .watches_stream(service_changes, by_target)
         .owns(Api::<Schedule>::all(client.clone()), ours.clone())
         .watches(
             Api::<Backup>::all(client.clone()),
@@ -151,11 +157,7 @@ pub async fn run(
         .watches(Api::<Namespace>::all(client), ours, by_member_label)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    let controller = runtime::drain(controller, CONTROLLER);
-    tokio::select! {
-        () = controller => {}
-        () = service_watch => {}
-    }
+    runtime::drain(controller, CONTROLLER).await;
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]

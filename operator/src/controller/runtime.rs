@@ -2,7 +2,7 @@
 //! labelled children back to their Member, and draining the controller's
 //! results into logs.
 
-use futures::{FutureExt, Stream, StreamExt, future::BoxFuture};
+use futures::{Stream, StreamExt};
 use kube::{
     Api, Client, Resource, ResourceExt,
     core::DeserializeGuard,
@@ -21,20 +21,48 @@ use crate::{
     labels,
 };
 
-/// A cache of every SharedService, and the watch that fills it (to be polled
-/// beside the controller).
-pub fn shared_services(client: &Client) -> (Store<SharedService>, BoxFuture<'static, ()>) {
+/// A cache of every SharedService, and the stream of changes that fills it,
+/// for the controller to poll through `Controller::watches_stream`. One watch
+/// for both, so the cache already holds a service when the reconcile its
+/// creation triggers runs: with two watches, a Member could be reconciled
+/// against a cache that has not yet seen the service, fail as "missing" and
+/// wait for a spec change that never comes.
+pub fn shared_services(
+    client: &Client,
+) -> (
+    Store<SharedService>,
+    impl Stream<Item = Result<SharedService, watcher::Error>> + Send + 'static,
+) {
     let (store, writer) = reflector::store();
-    let watch = watcher(
+    let changes = watcher(
         Api::<SharedService>::all(client.clone()),
         watcher::Config::default(),
     )
     .default_backoff()
     .reflect(writer)
-    .touched_objects()
-    .for_each(|_| std::future::ready(()))
-    .boxed();
-    (store, watch)
+    .touched_objects();
+    (store, changes)
+}
+
+/// Maps a changed SharedService to the Members that `depends_on` it, read
+/// from the controller's own Member cache.
+pub fn members_depending_on(
+    members: Store<DeserializeGuard<Member>>,
+    depends_on: fn(&Member, &SharedService) -> bool,
+) -> impl Fn(SharedService) -> Vec<ObjectRef<DeserializeGuard<Member>>> + Send + Sync + 'static {
+    move |service| {
+        members
+            .state()
+            .iter()
+            .filter(|guard| {
+                guard
+                    .0
+                    .as_ref()
+                    .is_ok_and(|member| depends_on(member, &service))
+            })
+            .map(|guard| ObjectRef::from_obj(&**guard))
+            .collect()
+    }
 }
 
 /// Maps an object labelled with its Member back to that Member.

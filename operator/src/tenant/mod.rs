@@ -37,7 +37,7 @@ use kube::{
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalize, finalizer},
-        reflector::{ObjectRef, Store},
+        reflector::Store,
         watcher,
     },
 };
@@ -118,7 +118,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, service_watch) = runtime::shared_services(&client);
+    let (services, service_changes) = runtime::shared_services(&client);
     let children = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
     let members = Api::<DeserializeGuard<Member>>::all(client.clone());
     let health = shared.health.clone();
@@ -130,13 +130,9 @@ pub async fn run(
     });
     let controller = Controller::new(members, member_watch);
     runtime::report_synced(health, CONTROLLER, controller.store());
-    let members_by_service = controller.store();
+    let by_service = runtime::members_depending_on(controller.store(), depends_on);
     let controller = controller
-        .watches(
-            Api::<SharedService>::all(client.clone()),
-            watcher::Config::default(),
-            move |service| members_using(&members_by_service, &service),
-        )
+        .watches_stream(service_changes, by_service)
         .watches(
             Api::<Namespace>::all(client.clone()),
             children.clone(),
@@ -174,36 +170,19 @@ pub async fn run(
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    let controller = runtime::drain(controller, CONTROLLER);
-    tokio::select! {
-        () = controller => {}
-        () = service_watch => {}
-    }
+    runtime::drain(controller, CONTROLLER).await;
 }
 
-/// The Members whose tenant depends on `service`: those naming it as their
-/// VPN gateway, or every Member for a Storage service (the default class).
-/// So a Member waiting for a missing service recovers once it is created.
-fn members_using(
-    members: &Store<DeserializeGuard<Member>>,
-    service: &SharedService,
-) -> Vec<ObjectRef<DeserializeGuard<Member>>> {
-    let name = service.name_any();
-    members
-        .state()
-        .iter()
-        .filter(|guard| {
-            guard.0.as_ref().is_ok_and(|member| {
-                service.spec.category == ServiceCategory::Storage
-                    || member
-                        .spec
-                        .vpn
-                        .as_ref()
-                        .is_some_and(|vpn| vpn.gateway == name)
-            })
-        })
-        .map(|guard| ObjectRef::from_obj(&**guard))
-        .collect()
+/// Whether a Member's tenant depends on `service`: the VPN gateway it names,
+/// or any Storage service (the default class). So a Member waiting for a
+/// missing service recovers once it is created.
+fn depends_on(member: &Member, service: &SharedService) -> bool {
+    service.spec.category == ServiceCategory::Storage
+        || member
+            .spec
+            .vpn
+            .as_ref()
+            .is_some_and(|vpn| vpn.gateway == service.name_any())
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]

@@ -45,13 +45,7 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
     core::DeserializeGuard,
-    runtime::{
-        Controller,
-        controller::Action,
-        events::EventType,
-        reflector::{ObjectRef, Store},
-        watcher,
-    },
+    runtime::{Controller, controller::Action, events::EventType, reflector::Store},
 };
 use serde_json::json;
 use tracing::instrument;
@@ -124,8 +118,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, service_watch) = runtime::shared_services(&client);
-    let shared_client = client.clone();
+    let (services, service_changes) = runtime::shared_services(&client);
     let controller = Controller::new(
         Api::<DeserializeGuard<Member>>::all(client),
         shared.member_watch(),
@@ -140,35 +133,18 @@ pub async fn run(
     });
     // A gateway's change (endpoint, pool, port) reaches its members now,
     // not at their next drift check.
-    let by_gateway = controller.store();
+    let by_gateway = runtime::members_depending_on(controller.store(), |member, service| {
+        member
+            .spec
+            .vpn
+            .as_ref()
+            .is_some_and(|vpn| vpn.gateway == service.name_any())
+    });
     let controller = controller
-        .watches(
-            Api::<SharedService>::all(shared_client),
-            watcher::Config::default(),
-            move |service: SharedService| {
-                let gateway = service.name_any();
-                by_gateway
-                    .state()
-                    .iter()
-                    .filter_map(|guard| guard.0.as_ref().ok())
-                    .filter(|member| {
-                        member
-                            .spec
-                            .vpn
-                            .as_ref()
-                            .is_some_and(|vpn| vpn.gateway == gateway)
-                    })
-                    .map(|member| ObjectRef::new(&member.name_any()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(service_changes, by_gateway)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    let controller = runtime::drain(controller, CONTROLLER);
-    tokio::select! {
-        () = controller => {}
-        () = service_watch => {}
-    }
+    runtime::drain(controller, CONTROLLER).await;
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
