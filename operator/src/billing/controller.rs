@@ -14,11 +14,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 
-use futures::{StreamExt, stream};
+use futures::{
+    StreamExt,
+    stream::{self, BoxStream},
+};
 use jiff::Zoned;
 use kube::{
     Api, Resource, ResourceExt,
-    api::DeleteParams,
+    api::{DeleteParams, PostParams},
     runtime::{
         WatchStreamExt,
         events::EventType,
@@ -29,10 +32,10 @@ use kube::{
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Ledger, statement};
+use super::{Ledger, metering, statement};
 use crate::{
     api::{
-        ContributionStatement, Member, SharedService, Tariff, UsageRecord,
+        ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
         contribution_statement::StatementState, member::ContributionEstimate,
     },
     controller::{
@@ -59,6 +62,7 @@ struct Caches {
     services: Store<SharedService>,
     tariffs: Store<Tariff>,
     statements: Store<ContributionStatement>,
+    drills: Store<DrillReport>,
 }
 
 impl Caches {
@@ -84,51 +88,23 @@ fn cloned<K: kube::Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<
 pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
     let client = ctx.client.clone();
     let namespace = ctx.namespace.clone();
-    let (members, members_writer) = reflector::store();
-    let (usage, usage_writer) = reflector::store();
-    let (services, services_writer) = reflector::store();
-    let (tariffs, tariffs_writer) = reflector::store();
-    let (statements, statements_writer) = reflector::store();
+    let all = watcher::Config::default();
     // Every watch event is a reason to recompute; the values themselves are
     // read from the caches.
+    let (members, members_changes) = cached(Api::all(client.clone()), ctx.member_watch());
+    let (usage, usage_changes) = cached(Api::namespaced(client.clone(), &namespace), all.clone());
+    let (services, services_changes) = cached(Api::all(client.clone()), all.clone());
+    let (tariffs, tariffs_changes) = cached(Api::all(client.clone()), all.clone());
+    let (statements, statements_changes) =
+        cached(Api::namespaced(client.clone(), &namespace), all.clone());
+    let (drills, drills_changes) = cached(Api::namespaced(client, &namespace), all);
     let changes = stream::select_all([
-        watcher(Api::<Member>::all(client.clone()), ctx.member_watch())
-            .default_backoff()
-            .reflect(members_writer)
-            .map(|_| ())
-            .boxed(),
-        watcher(
-            Api::<UsageRecord>::namespaced(client.clone(), &namespace),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(usage_writer)
-        .map(|_| ())
-        .boxed(),
-        watcher(
-            Api::<SharedService>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(services_writer)
-        .map(|_| ())
-        .boxed(),
-        watcher(
-            Api::<Tariff>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(tariffs_writer)
-        .map(|_| ())
-        .boxed(),
-        watcher(
-            Api::<ContributionStatement>::namespaced(client.clone(), &namespace),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(statements_writer)
-        .map(|_| ())
-        .boxed(),
+        members_changes,
+        usage_changes,
+        services_changes,
+        tariffs_changes,
+        statements_changes,
+        drills_changes,
     ]);
     let caches = Caches {
         members,
@@ -136,6 +112,7 @@ pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> +
         services,
         tariffs,
         statements,
+        drills,
     };
     let notify = Arc::new(Notify::new());
     let watches = {
@@ -151,6 +128,7 @@ pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> +
         let _ = caches.services.wait_until_ready().await;
         let _ = caches.tariffs.wait_until_ready().await;
         let _ = caches.statements.wait_until_ready().await;
+        let _ = caches.drills.wait_until_ready().await;
         ctx.health.synced(CONTROLLER);
         loop {
             let started = std::time::Instant::now();
@@ -180,12 +158,33 @@ pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> +
     }
 }
 
+/// A cache of `api`'s objects, and the stream of changes that fills it.
+fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, ()>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .map(|_| ())
+        .boxed();
+    (store, changes)
+}
+
 async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
     let ledger = caches.ledger();
-    let current = Zoned::now().year();
+    let today = Zoned::now().date();
+    let current = today.year();
+    let mut writes = record_usage(&ledger, caches, ctx, today).await?;
     let mut estimates: BTreeMap<String, ContributionEstimate> = BTreeMap::new();
     let mut errors: BTreeMap<String, String> = BTreeMap::new();
-    let mut writes = 0usize;
     // Titles of N are issued early in N+1 (ruling 8): last year's Drafts stay
     // up to date until the finance department issues them.
     for exercise in [current - 1, current] {
@@ -248,6 +247,36 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
         ctx.metrics.wrote(CONTROLLER, writes);
     }
     Ok(())
+}
+
+/// Creates the UsageRecords metering says are due for the Members this
+/// operator manages. Creating, never applying: a record that already exists
+/// (another replica, a restart) is left as it is.
+async fn record_usage(
+    ledger: &Ledger,
+    caches: &Caches,
+    ctx: &Context,
+    today: jiff::civil::Date,
+) -> Result<usize, kube::Error> {
+    let drills: Vec<DrillReport> = cloned(&caches.drills)
+        .into_iter()
+        .filter(|drill| {
+            caches
+                .members
+                .get(&ObjectRef::new(&drill.spec.member))
+                .is_some()
+        })
+        .collect();
+    let api = Api::<UsageRecord>::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut created = 0;
+    for record in metering::due(ledger, &drills, today, &ctx.namespace) {
+        match api.create(&PostParams::default(), &record).await {
+            Ok(_) => created += 1,
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(created)
 }
 
 /// Drafts of `exercise` the engine no longer produces, for Members this

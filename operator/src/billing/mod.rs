@@ -7,6 +7,7 @@
 
 pub mod controller;
 mod ledger;
+pub mod metering;
 pub mod statement;
 
 pub use ledger::{Facts, Ledger};

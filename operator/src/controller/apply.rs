@@ -107,7 +107,7 @@ fn same_quantity(a: &str, b: &str) -> bool {
 }
 
 /// A quantity in billionths of its unit (exact for every suffix Kubernetes knows).
-fn quantity_nanos(text: &str) -> Option<i128> {
+pub(crate) fn quantity_nanos(text: &str) -> Option<i128> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());

@@ -1,0 +1,572 @@
+//! Metering: the UsageRecords the operator writes from what it provisions —
+//! the quantitative inventory of each member the pilotage commission reviews
+//! (convention 6.2).
+//!
+//! Every record is named after (member, meter, object, period), so the name is
+//! the idempotency key: a retry, a restart or a second replica computing the
+//! same fact computes the same name, and the API server keeps only one.
+//!
+//! Two kinds of facts:
+//! - **derived** from the spec, for completed months: subscription days per
+//!   offer. If the adhesion history is corrected afterwards, a correction
+//!   record (`…-r1`, `…-r2`, naming the one it corrects) carries the new value;
+//!   records are immutable.
+//! - **observed** in the current month: tenant storage (GiB), VPN tunnel,
+//!   SharedService seats — one record per month, written the first time the
+//!   operator sees the fact hold that month, with the quantity it sees then.
+//!   A later change in the month counts from the next month. Drills: one
+//!   record per DrillReport.
+//!
+//! Backup volume (`backup-gib`) is not recorded: Velero's Backup status gives
+//! item counts, not bytes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::{ToSpan, civil::Date};
+use kube::{ResourceExt, api::ObjectMeta};
+
+use super::Ledger;
+use crate::{
+    api::{
+        DrillReport, Member, UsageRecord,
+        usage_record::{Period, UsageRecordSpec},
+    },
+    contribution::model::Offer,
+    controller::apply::quantity_nanos,
+    labels,
+};
+
+/// `spec.source` of every record the operator writes.
+pub const SOURCE: &str = "socle";
+/// Value of the component label on operator-written records.
+pub const COMPONENT: &str = "metering";
+
+/// One fact the operator should have recorded.
+#[derive(Clone, Debug, PartialEq)]
+struct Fact {
+    /// Name of the first record of the fact; corrections add `-r<n>`.
+    name: String,
+    spec: UsageRecordSpec,
+    /// Whether a later value replaces a recorded one (derived facts), or the
+    /// first record stands (observed facts).
+    revisable: bool,
+}
+
+/// The records to create so that the cluster holds every fact due on
+/// `today`: new facts, and corrections of derived facts whose value changed.
+/// `ledger.usage` is what is already recorded.
+pub fn due(
+    ledger: &Ledger,
+    drills: &[DrillReport],
+    today: Date,
+    namespace: &str,
+) -> Vec<UsageRecord> {
+    let recorded: HashMap<&str, &UsageRecord> = ledger
+        .usage
+        .iter()
+        .map(|record| (record.metadata.name.as_deref().unwrap_or_default(), record))
+        .collect();
+    let corrected: HashSet<&str> = ledger
+        .usage
+        .iter()
+        .filter_map(|record| record.spec.corrects.as_deref())
+        .collect();
+    facts(ledger, drills, today)
+        .into_iter()
+        .filter_map(|fact| {
+            let record = |name: String, corrects: Option<String>| UsageRecord {
+                metadata: ObjectMeta {
+                    name: Some(name),
+                    namespace: Some(namespace.to_owned()),
+                    labels: Some(BTreeMap::from([
+                        (labels::MEMBER.to_owned(), fact.spec.member.clone()),
+                        (labels::COMPONENT.to_owned(), COMPONENT.to_owned()),
+                        (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
+                    ])),
+                    ..ObjectMeta::default()
+                },
+                spec: UsageRecordSpec {
+                    corrects,
+                    ..fact.spec.clone()
+                },
+            };
+            let Some(first) = recorded.get(fact.name.as_str()) else {
+                // Nothing to correct: a zero is not worth a first record.
+                return (fact.spec.quantity > 0).then(|| record(fact.name.clone(), None));
+            };
+            if !fact.revisable {
+                return None;
+            }
+            // Follow the operator's own chain: name, name-r1, name-r2, …
+            let (mut head, mut revision) = (*first, 0);
+            while let Some(next) = recorded.get(format!("{}-r{}", fact.name, revision + 1).as_str())
+            {
+                head = next;
+                revision += 1;
+            }
+            // A record corrected by someone else is theirs to follow.
+            let settled = head.spec.quantity == fact.spec.quantity
+                || corrected.contains(head.name_any().as_str());
+            (!settled).then(|| {
+                record(
+                    format!("{}-r{}", fact.name, revision + 1),
+                    Some(head.name_any()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every fact due on `today`, recorded or not.
+fn facts(ledger: &Ledger, drills: &[DrillReport], today: Date) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let this_month = today.first_of_month();
+    for member in &ledger.members {
+        facts.extend(subscription_days(member, this_month));
+        facts.extend(storage(member, this_month));
+        facts.extend(tunnel(member, this_month));
+    }
+    for service in &ledger.services {
+        for (member, seats) in ledger.subscribers(service) {
+            if ledger.members.iter().any(|m| m.name_any() == member) {
+                facts.push(observed(
+                    &member,
+                    "seats",
+                    Some(&service.name_any()),
+                    this_month,
+                    u64::from(seats),
+                    "seat",
+                    format!("SharedService {}", service.name_any()),
+                ));
+            }
+        }
+    }
+    for drill in drills {
+        let day = drill
+            .spec
+            .started_at
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
+        let member = &drill.spec.member;
+        facts.push(Fact {
+            name: format!("{member}-drills-{}", drill.name_any()),
+            spec: spec(
+                member,
+                "drills",
+                1,
+                "drill",
+                Period {
+                    start: day,
+                    end: day,
+                },
+                format!(
+                    "DrillReport {} ({:?})",
+                    drill.name_any(),
+                    drill.spec.verdict
+                ),
+            ),
+            revisable: false,
+        });
+    }
+    facts
+}
+
+/// Days of each completed month of the current and previous exercise during
+/// which the member subscribed to each offer.
+fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let mut month = Date::new(this_month.year() - 1, 1, 1).expect("January 1st exists");
+    while month < this_month {
+        let end = month.last_of_month();
+        for offer in [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet] {
+            let days = month
+                .series(1.day())
+                .take_while(|day| *day <= end)
+                .filter(|day| {
+                    member.spec.subscriptions.iter().any(|s| {
+                        s.offer == offer
+                            && s.effective_date <= *day
+                            && s.end_date.is_none_or(|last| last >= *day)
+                    })
+                })
+                .count();
+            let name = member.name_any();
+            let decisions: Vec<&str> = member
+                .spec
+                .subscriptions
+                .iter()
+                .filter(|s| s.offer == offer)
+                .filter_map(|s| s.decision.as_deref())
+                .collect();
+            facts.push(Fact {
+                name: format!(
+                    "{name}-subscription-days-{}-{}",
+                    offer_code(offer),
+                    month.strftime("%Y-%m")
+                ),
+                spec: spec(
+                    &name,
+                    "subscription-days",
+                    days as u64,
+                    "day",
+                    Period { start: month, end },
+                    format!("{offer:?} ({})", decisions.join(", ")),
+                ),
+                revisable: true,
+            });
+        }
+        month = month
+            .checked_add(1.month())
+            .expect("a month within the calendar");
+    }
+    facts
+}
+
+/// The tenant's data volume, in whole GiB (rounded up), once it is provisioned.
+fn storage(member: &Member, this_month: Date) -> Option<Fact> {
+    let size = &member.spec.tenant.as_ref()?.storage.as_ref()?.size;
+    if !holds(member, "TenantReady") {
+        return None;
+    }
+    let gib = u128::try_from(quantity_nanos(&size.0)?)
+        .ok()?
+        .div_ceil(1_000_000_000 << 30);
+    let namespace = member.status.as_ref()?.namespace.clone()?;
+    Some(observed(
+        &member.name_any(),
+        "storage-gib-months",
+        None,
+        this_month,
+        u64::try_from(gib).ok()?,
+        "GiB-month",
+        format!("data volume of {namespace}, {}", size.0),
+    ))
+}
+
+/// One tunnel-month once the member's tunnel is up.
+fn tunnel(member: &Member, this_month: Date) -> Option<Fact> {
+    let address = member
+        .status
+        .as_ref()?
+        .vpn
+        .as_ref()?
+        .tunnel_address
+        .clone()?;
+    holds(member, "VpnReady").then(|| {
+        observed(
+            &member.name_any(),
+            "vpn-tunnel-months",
+            None,
+            this_month,
+            1,
+            "tunnel-month",
+            format!("WireGuard tunnel {address}"),
+        )
+    })
+}
+
+fn holds(member: &Member, condition: &str) -> bool {
+    member.status.as_ref().is_some_and(|status| {
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == condition && c.status == "True")
+    })
+}
+
+/// A monthly fact seen in `month`, named `<member>-<meter>[-<object>]-<YYYY-MM>`.
+fn observed(
+    member: &str,
+    meter: &str,
+    object: Option<&str>,
+    month: Date,
+    quantity: u64,
+    unit: &str,
+    evidence: String,
+) -> Fact {
+    let object = object.map(|o| format!("-{o}")).unwrap_or_default();
+    Fact {
+        name: format!("{member}-{meter}{object}-{}", month.strftime("%Y-%m")),
+        spec: spec(
+            member,
+            meter,
+            quantity,
+            unit,
+            Period {
+                start: month,
+                end: month.last_of_month(),
+            },
+            evidence,
+        ),
+        revisable: false,
+    }
+}
+
+fn spec(
+    member: &str,
+    meter: &str,
+    quantity: u64,
+    unit: &str,
+    period: Period,
+    evidence: String,
+) -> UsageRecordSpec {
+    UsageRecordSpec {
+        member: member.to_owned(),
+        meter: meter.to_owned(),
+        quantity,
+        unit: unit.to_owned(),
+        exercise: period.start.year(),
+        period,
+        amount_cents: None,
+        source: SOURCE.to_owned(),
+        evidence: Some(evidence),
+        corrects: None,
+    }
+}
+
+/// Name-safe code of an offer.
+fn offer_code(offer: Offer) -> &'static str {
+    match offer {
+        Offer::Audit => "audit",
+        Offer::GroupementAchats => "groupement-achats",
+        Offer::SocleComplet => "socle-complet",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+    use crate::api::SharedService;
+
+    fn from_yaml<K: serde::de::DeserializeOwned>(yaml: &str) -> K {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    /// Allaire: socle complet from 15 March 2025, a 1.5 GiB data volume,
+    /// its tenant provisioned and its tunnel up.
+    fn allaire(effective: &str) -> Member {
+        from_yaml(&format!(
+            r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: Member
+metadata: {{name: allaire}}
+spec:
+  displayName: Allaire
+  inseeCode: "56001"
+  population: {{count: 3875, year: 2021}}
+  subscriptions:
+    - {{offer: SocleComplet, effectiveDate: "{effective}", decision: DEL-2025-012}}
+  tenant:
+    storage: {{size: 1.5Gi}}
+status:
+  namespace: commune-allaire
+  vpn: {{tunnelAddress: 10.99.0.2/32}}
+  conditions:
+    - {{type: TenantReady, status: "True", reason: Provisioned, message: "", lastTransitionTime: "2026-02-01T00:00:00Z"}}
+    - {{type: VpnReady, status: "True", reason: Configured, message: "", lastTransitionTime: "2026-02-01T00:00:00Z"}}
+"#
+        ))
+    }
+
+    fn ledger(members: Vec<Member>) -> Ledger {
+        Ledger {
+            members,
+            ..Ledger::default()
+        }
+    }
+
+    fn names(records: &[UsageRecord]) -> Vec<String> {
+        records.iter().map(ResourceExt::name_any).collect()
+    }
+
+    fn quantity(records: &[UsageRecord], name: &str) -> u64 {
+        records
+            .iter()
+            .find(|r| r.name_any() == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", names(records)))
+            .spec
+            .quantity
+    }
+
+    const TODAY: Date = date(2026, 2, 10);
+
+    #[test]
+    fn subscription_days_cover_completed_months_only() {
+        let due = due(
+            &ledger(vec![allaire("2025-03-15")]),
+            &[],
+            TODAY,
+            "socle-system",
+        );
+        let days: Vec<String> = names(&due)
+            .into_iter()
+            .filter(|n| n.contains("subscription-days"))
+            .collect();
+        // March 2025 to January 2026; February 2026 is not over; no zero records.
+        assert_eq!(days.len(), 11, "{days:?}");
+        assert_eq!(
+            quantity(&due, "allaire-subscription-days-socle-complet-2025-03"),
+            17
+        );
+        assert_eq!(
+            quantity(&due, "allaire-subscription-days-socle-complet-2026-01"),
+            31
+        );
+        let march = due
+            .iter()
+            .find(|r| r.name_any() == "allaire-subscription-days-socle-complet-2025-03")
+            .unwrap();
+        assert_eq!(march.spec.exercise, 2025);
+        assert_eq!(march.spec.period.start, date(2025, 3, 1));
+        assert_eq!(march.spec.period.end, date(2025, 3, 31));
+        assert_eq!(march.spec.source, SOURCE);
+        assert_eq!(march.metadata.namespace.as_deref(), Some("socle-system"));
+        assert_eq!(march.labels()[labels::MEMBER], "allaire");
+    }
+
+    #[test]
+    fn observed_facts_are_recorded_for_the_current_month() {
+        let due = due(&ledger(vec![allaire("2025-03-15")]), &[], TODAY, "ns");
+        assert_eq!(
+            quantity(&due, "allaire-storage-gib-months-2026-02"),
+            2,
+            "1.5Gi rounds up"
+        );
+        assert_eq!(quantity(&due, "allaire-vpn-tunnel-months-2026-02"), 1);
+    }
+
+    #[test]
+    fn nothing_is_observed_before_it_is_provisioned() {
+        let mut member = allaire("2025-03-15");
+        member.status.as_mut().unwrap().conditions.clear();
+        let due = due(&ledger(vec![member]), &[], TODAY, "ns");
+        assert!(
+            names(&due).iter().all(|n| n.contains("subscription-days")),
+            "{:?}",
+            names(&due)
+        );
+    }
+
+    #[test]
+    fn what_is_recorded_is_not_recorded_again() {
+        let mut ledger = ledger(vec![allaire("2025-03-15")]);
+        ledger.usage = due(&ledger, &[], TODAY, "ns");
+        assert!(!ledger.usage.is_empty());
+        assert_eq!(names(&due(&ledger, &[], TODAY, "ns")), Vec::<String>::new());
+        // A resize later in the month counts from the next month.
+        ledger.members[0]
+            .spec
+            .tenant
+            .as_mut()
+            .unwrap()
+            .storage
+            .as_mut()
+            .unwrap()
+            .size = k8s_openapi::apimachinery::pkg::api::resource::Quantity("40Gi".into());
+        assert_eq!(names(&due(&ledger, &[], TODAY, "ns")), Vec::<String>::new());
+        assert_eq!(
+            quantity(
+                &due(&ledger, &[], date(2026, 3, 2), "ns"),
+                "allaire-storage-gib-months-2026-03"
+            ),
+            40
+        );
+    }
+
+    #[test]
+    fn a_corrected_history_is_recorded_as_corrections() {
+        let mut ledger = ledger(vec![allaire("2025-03-15")]);
+        ledger.usage = due(&ledger, &[], TODAY, "ns");
+        // The deliberation said 1 March: March 2025 is corrected, and only it.
+        ledger.members = vec![allaire("2025-03-01")];
+        let corrections = due(&ledger, &[], TODAY, "ns");
+        assert_eq!(
+            names(&corrections),
+            ["allaire-subscription-days-socle-complet-2025-03-r1"]
+        );
+        assert_eq!(corrections[0].spec.quantity, 31);
+        assert_eq!(
+            corrections[0].spec.corrects.as_deref(),
+            Some("allaire-subscription-days-socle-complet-2025-03")
+        );
+        // Back to 15 March: a second correction, of the first.
+        ledger.usage.extend(corrections);
+        ledger.members = vec![allaire("2025-03-15")];
+        let again = due(&ledger, &[], TODAY, "ns");
+        assert_eq!(
+            names(&again),
+            ["allaire-subscription-days-socle-complet-2025-03-r2"]
+        );
+        assert_eq!(
+            again[0].spec.corrects.as_deref(),
+            Some("allaire-subscription-days-socle-complet-2025-03-r1")
+        );
+        ledger.usage.extend(again);
+        assert_eq!(names(&due(&ledger, &[], TODAY, "ns")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_subscription_removed_is_corrected_to_zero() {
+        let mut ledger = ledger(vec![allaire("2025-03-15")]);
+        ledger.usage = due(&ledger, &[], TODAY, "ns");
+        ledger.members = vec![allaire("2026-01-01")];
+        let corrections = due(&ledger, &[], TODAY, "ns");
+        // March to December 2025 were not subscribed after all.
+        assert_eq!(corrections.len(), 10, "{:?}", names(&corrections));
+        assert!(corrections.iter().all(|r| r.spec.quantity == 0));
+    }
+
+    #[test]
+    fn seats_and_drills_are_recorded_for_managed_members() {
+        let service: SharedService = from_yaml(
+            r"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: SharedService
+metadata: {name: messagerie}
+spec:
+  displayName: Messagerie
+  category: Application
+  serviceLevel: 3
+  hosting: SaaS
+  subscribers:
+    members:
+      - {member: allaire, seats: 12}
+      - {member: peillac, seats: 3}
+",
+        );
+        let drill: DrillReport = from_yaml(
+            r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: DrillReport
+metadata: {name: drill-allaire-20260203t020000z, namespace: ns}
+spec:
+  member: allaire
+  backup: allaire-20260203020000
+  sandboxNamespace: drill-allaire-20260203t020000z
+  startedAt: "2026-02-03T02:00:00Z"
+  finishedAt: "2026-02-03T02:03:00Z"
+  itemsRestored: 12
+  checks: []
+  measuredRtoSeconds: 180
+  measuredRpoSeconds: 3600
+  rtoTargetSeconds: 14400
+  rpoTargetSeconds: 86400
+  verdict: Passed
+"#,
+        );
+        let mut ledger = ledger(vec![allaire("2025-03-15")]);
+        ledger.services = vec![service];
+        let due = due(&ledger, &[drill], TODAY, "ns");
+        assert_eq!(quantity(&due, "allaire-seats-messagerie-2026-02"), 12);
+        // Peillac is not managed here (another operator's, or not a member).
+        assert!(!names(&due).iter().any(|n| n.starts_with("peillac")));
+        let drill = due
+            .iter()
+            .find(|r| r.name_any() == "allaire-drills-drill-allaire-20260203t020000z")
+            .unwrap();
+        assert_eq!(drill.spec.quantity, 1);
+        assert_eq!(drill.spec.period.start, date(2026, 2, 3));
+    }
+}
