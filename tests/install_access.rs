@@ -47,7 +47,7 @@ get,list,create,patch,delete secrets in {own}
 get,list,create,patch,delete configmaps in {own}
 get,create,patch secrets in {gateway} named socle-vpn-hub-vpn-datacenter
 # Billing.
-get,list,watch usagerecords.socle.redon-agglomeration.bzh in {own}
+get,list,watch,create usagerecords.socle.redon-agglomeration.bzh in {own}
 get,list,watch,create,patch,delete contributionstatements.socle.redon-agglomeration.bzh in {own}
 # Backups and drills.
 list,watch schedules.velero.io
@@ -57,7 +57,7 @@ get,create,patch,delete schedules.velero.io in {velero}
 create restores.velero.io in {velero}
 get,create,delete downloadrequests.velero.io in {velero}
 get backupstoragelocations.velero.io in {velero}
-get,list,create drillreports.socle.redon-agglomeration.bzh in {own}
+get,list,watch,create drillreports.socle.redon-agglomeration.bzh in {own}
 create,patch networkpolicies.networking.k8s.io in {sandbox}
 create,patch rolebindings.rbac.authorization.k8s.io in {sandbox} named socle-drill-inspector
 bind clusterroles.rbac.authorization.k8s.io in {sandbox} named socle-drill-inspector
@@ -104,12 +104,12 @@ create pods/exec in {tenant}
 create deployments.apps in {own}
 get nodes
 get,delete persistentvolumes
-# The DSI's records: socle never creates nor deletes a Member, and only
-# reads grids, services and usage.
+# The DSI's records: socle never creates nor deletes a Member, only reads
+# grids and services, and only adds usage (records are immutable).
 create,delete members.socle.redon-agglomeration.bzh
 create,patch,delete tariffs.socle.redon-agglomeration.bzh
 create,patch,delete sharedservices.socle.redon-agglomeration.bzh
-create,patch,delete usagerecords.socle.redon-agglomeration.bzh in {own}
+patch,delete usagerecords.socle.redon-agglomeration.bzh in {own}
 # Only its own Lease.
 get,patch leases.coordination.k8s.io in kube-system named kube-controller-manager
 patch leases.coordination.k8s.io in {own} named another-lease

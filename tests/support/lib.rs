@@ -9,6 +9,7 @@
 //!   run in parallel and leave nothing behind.
 //! - [`eventually`]: waits for a condition that converges (controllers act
 //!   asynchronously) and reports the last observation on timeout.
+//! - [`examples`]: the 31 example communes, renamed into a scope.
 //! - [`AuditMark`]: the API server's audit events since a point in time, to
 //!   assert who wrote what (e.g. no writes by the operator in steady state).
 
@@ -19,6 +20,7 @@ mod cleanup;
 mod connect;
 mod crds;
 mod eventually;
+pub mod examples;
 pub mod operator;
 pub mod router;
 mod scope;

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{bail, ensure};
-use futures::channel::oneshot;
+use futures::{FutureExt, channel::oneshot};
 use k8s_openapi::api::{
     core::v1::{Namespace, PersistentVolumeClaim},
     events::v1::Event,
@@ -21,6 +21,7 @@ use kube::{
 use serde_json::json;
 use socle::{
     api::Member,
+    billing,
     controller::Context,
     labels::CONFIRM_OFFBOARDING,
     tenant::{self, plan::TenantSettings},
@@ -28,8 +29,8 @@ use socle::{
 
 use crate::{TestScope, connect::HOW_TO_START, eventually};
 
-/// Namespace the operator believes it runs in (the tenant controller does not
-/// use it).
+/// Namespace the operator believes it runs in, unless the test gives one
+/// (the tenant controller does not use it).
 const OPERATOR_NAMESPACE: &str = "socle-system";
 /// How long [`Operator::stop`] waits for the offboarding of every Member.
 const OFFBOARDING_TIMEOUT: Duration = Duration::from_secs(90);
@@ -42,7 +43,8 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// `t<id>-<member>`. It runs on a thread of its own with its own runtime and
 /// the operator's credentials (`$SOCLE_OPERATOR_KUBECONFIG`, user
 /// `socle-operator`), so that it outlives no test and the audit log tells its
-/// requests apart.
+/// requests apart. [`Operator::start_with_billing`] adds the statement
+/// controller, working in a namespace of the test's.
 ///
 /// End the test with [`Operator::stop`] and then [`TestScope::cleanup`]. If
 /// the test panics before, dropping the operator stops it and deletes the
@@ -50,18 +52,46 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// waiting.
 pub struct Operator {
     client: Client,
+    settings: Settings,
+    running: Running,
+}
+
+/// What an operator of the scope is started with.
+#[derive(Clone)]
+struct Settings {
+    config: Config,
     selector: String,
     prefix: String,
     auditor_group: String,
+    /// The operator's own namespace, where the statement controller writes;
+    /// `None`: the statement controller does not run.
+    billing_namespace: Option<String>,
+}
+
+/// One running copy of the controllers, on its own thread and runtime.
+struct Running {
     stop: Option<oneshot::Sender<()>>,
     stopped: Option<mpsc::Receiver<()>>,
 }
 
+/// A second copy of the scope's operator, running beside it as a second
+/// replica would without a leader lease: everything it does, it does twice.
+#[derive(Debug)]
+pub struct Replica(Running);
+
 impl std::fmt::Debug for Operator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Operator")
-            .field("selector", &self.selector)
-            .field("prefix", &self.prefix)
+            .field("selector", &self.settings.selector)
+            .field("prefix", &self.settings.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("running", &self.stop.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -70,63 +100,58 @@ impl Operator {
     /// Installs socle's CRDs (server-side apply, idempotent; never deleted)
     /// and starts the tenant controller for `scope`.
     pub async fn start(scope: &TestScope) -> Self {
+        Self::start_in(scope, None).await
+    }
+
+    /// Like [`Operator::start`], with the statement controller (statements,
+    /// estimates, metering) writing in `namespace`.
+    pub async fn start_with_billing(scope: &TestScope, namespace: &str) -> Self {
+        Self::start_in(scope, Some(namespace.to_owned())).await
+    }
+
+    async fn start_in(scope: &TestScope, billing_namespace: Option<String>) -> Self {
         let client = scope.client();
         install_crds(&client).await;
-        let config = operator_config().await;
-        let selector = scope.selector();
-        let prefix = format!("t{}-", scope.id());
-        let auditor_group = format!("socle-e2e:auditors-{}", scope.id());
-        let settings = TenantSettings {
-            namespace_prefix: prefix.clone(),
-            auditor_group: auditor_group.clone(),
+        let settings = Settings {
+            config: operator_config().await,
+            selector: scope.selector(),
+            prefix: format!("t{}-", scope.id()),
+            auditor_group: format!("socle-e2e:auditors-{}", scope.id()),
+            billing_namespace,
         };
-        let (stop, stop_signal) = oneshot::channel::<()>();
-        let (done, stopped) = mpsc::channel::<()>();
-        let member_selector = selector.clone();
-        thread::Builder::new()
-            .name(format!("operator-{}", scope.id()))
-            .spawn(move || {
-                // Dropped when the operator has stopped: `stopped` then disconnects.
-                let _done = done;
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the operator");
-                runtime.block_on(async move {
-                    let client = Client::try_from(config).expect("a client for the operator");
-                    let context =
-                        Context::new(client, OPERATOR_NAMESPACE.into(), Some(member_selector));
-                    let shutdown = async move {
-                        stop_signal.await.ok();
-                    };
-                    tenant::run(context, settings, shutdown).await;
-                });
-            })
-            .expect("spawning the operator's thread");
+        let running = Running::spawn(settings.clone(), scope.id());
         Self {
             client,
-            selector,
-            prefix,
-            auditor_group,
-            stop: Some(stop),
-            stopped: Some(stopped),
+            settings,
+            running,
         }
+    }
+
+    /// Stops the controllers and starts them again, as a restarted pod would:
+    /// nothing survives but what is in the API server.
+    pub async fn restart(&mut self) {
+        self.running.shut_down().await;
+        self.running = Running::spawn(self.settings.clone(), "restarted");
+    }
+
+    /// A second copy of the same controllers, running at the same time.
+    pub fn replica(&self) -> Replica {
+        Replica(Running::spawn(self.settings.clone(), "replica"))
     }
 
     /// `t<id>-`: the prefix of this operator's tenant namespaces.
     pub fn namespace_prefix(&self) -> &str {
-        &self.prefix
+        &self.settings.prefix
     }
 
     /// The tenant namespace of the Member named `member`.
     pub fn tenant_namespace(&self, member: &str) -> String {
-        format!("{}{member}", self.prefix)
+        format!("{}{member}", self.settings.prefix)
     }
 
     /// The group of the DSI's auditors this operator grants read access to.
     pub fn auditor_group(&self) -> &str {
-        &self.auditor_group
+        &self.settings.auditor_group
     }
 
     /// Offboards every Member of the scope (confirmed, then deleted), waits
@@ -137,7 +162,7 @@ impl Operator {
         let members = Api::<Member>::all(self.client.clone());
         let namespaces = Api::<Namespace>::all(self.client.clone());
         for member in members
-            .list(&ListParams::default().labels(&self.selector))
+            .list(&ListParams::default().labels(&self.settings.selector))
             .await
             .expect("listing the scope's Members")
         {
@@ -154,17 +179,17 @@ impl Operator {
             }
         }
         eventually(OFFBOARDING_TIMEOUT, || async {
-            for namespace in tenant_namespaces(&namespaces, &self.prefix).await? {
+            for namespace in tenant_namespaces(&namespaces, &self.settings.prefix).await? {
                 release_claims(&self.client, &namespace).await?;
             }
             let left: Vec<String> = members
-                .list_metadata(&ListParams::default().labels(&self.selector))
+                .list_metadata(&ListParams::default().labels(&self.settings.selector))
                 .await?
                 .items
                 .iter()
                 .map(|member| format!("Member {}", member.name_any()))
                 .chain(
-                    tenant_namespaces(&namespaces, &self.prefix)
+                    tenant_namespaces(&namespaces, &self.settings.prefix)
                         .await?
                         .into_iter()
                         .map(|namespace| format!("namespace {namespace}")),
@@ -174,11 +199,42 @@ impl Operator {
             Ok(())
         })
         .await;
-        self.shut_down().await;
-        delete_events(&self.client, &self.prefix).await;
+        self.running.shut_down().await;
+        delete_events(&self.client, &self.settings.prefix).await;
+    }
+}
+
+impl Replica {
+    /// Stops this copy and waits until it has.
+    pub async fn stop(mut self) {
+        self.0.shut_down().await;
+    }
+}
+
+impl Running {
+    fn spawn(settings: Settings, name: &str) -> Self {
+        let (stop, stop_signal) = oneshot::channel::<()>();
+        let (done, stopped) = mpsc::channel::<()>();
+        thread::Builder::new()
+            .name(format!("operator-{name}"))
+            .spawn(move || {
+                // Dropped when the operator has stopped: `stopped` then disconnects.
+                let _done = done;
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the operator");
+                runtime.block_on(settings.run(stop_signal));
+            })
+            .expect("spawning the operator's thread");
+        Self {
+            stop: Some(stop),
+            stopped: Some(stopped),
+        }
     }
 
-    /// Tells the operator to stop and waits until it has.
+    /// Tells the controllers to stop and waits until they have.
     async fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             stop.send(()).ok();
@@ -201,14 +257,10 @@ impl Drop for Operator {
     /// removes the finalizers of the scope's Members, deletes them and the
     /// tenant namespaces, without waiting. Never panics.
     fn drop(&mut self) {
-        let Some(stop) = self.stop.take() else {
+        if !self.running.stop_now() {
             return;
-        };
-        stop.send(()).ok();
-        if let Some(stopped) = self.stopped.take() {
-            stopped.recv_timeout(SHUTDOWN_TIMEOUT).ok();
         }
-        let (selector, prefix) = (self.selector.clone(), self.prefix.clone());
+        let (selector, prefix) = (self.settings.selector.clone(), self.settings.prefix.clone());
         // The test's runtime is unwinding: a runtime and client of our own.
         let outcome = thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -231,9 +283,53 @@ impl Drop for Operator {
         eprintln!(
             "Operator {prefix}: leftovers may remain (kubectl get members -l {selector}; \
              kubectl get ns | grep ^{prefix}): {failure}",
-            prefix = self.prefix,
-            selector = self.selector
+            prefix = self.settings.prefix,
+            selector = self.settings.selector
         );
+    }
+}
+
+impl Running {
+    /// Stops without waiting on the async runtime (for `Drop`); false if it
+    /// was already stopped.
+    fn stop_now(&mut self) -> bool {
+        let Some(stop) = self.stop.take() else {
+            return false;
+        };
+        stop.send(()).ok();
+        if let Some(stopped) = self.stopped.take() {
+            stopped.recv_timeout(SHUTDOWN_TIMEOUT).ok();
+        }
+        true
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.0.stop_now();
+    }
+}
+
+impl Settings {
+    /// The controllers, until `stop` fires.
+    async fn run(self, stop: oneshot::Receiver<()>) {
+        let client = Client::try_from(self.config).expect("a client for the operator");
+        let namespace = self
+            .billing_namespace
+            .clone()
+            .unwrap_or_else(|| OPERATOR_NAMESPACE.into());
+        let context = Context::new(client, namespace, Some(self.selector));
+        let settings = TenantSettings {
+            namespace_prefix: self.prefix,
+            auditor_group: self.auditor_group,
+        };
+        let stop = stop.map(drop).shared();
+        let tenant = tenant::run(context.clone(), settings, stop.clone());
+        if self.billing_namespace.is_some() {
+            tokio::join!(tenant, billing::controller::run(context, stop));
+        } else {
+            tenant.await;
+        }
     }
 }
 

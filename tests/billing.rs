@@ -1,0 +1,304 @@
+//! The billing issue's acceptance, end to end on the real control plane with
+//! the 31 example communes: the operator records what it provisions as
+//! UsageRecords, once, whatever restarts and replicas; and the statements it
+//! keeps in the cluster are, member by member, what the offline engine
+//! computes from the same manifests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::ensure;
+use k8s_openapi::jiff::{ToSpan, Zoned, civil::Date};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ListParams, PostParams},
+};
+use socle::{
+    api::{ContributionStatement, Member, SharedService, UsageRecord},
+    contribution::Offer,
+    manifests::load_ledger,
+};
+use socle_e2e::{
+    TestScope, eventually,
+    examples::{CONVERGE, create_gateway, create_members, manifests, scoped, wait_until_ready},
+    operator::Operator,
+};
+
+/// Long enough for a replica that was still computing to have written.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The operator records each member's subscription days and storage, with
+/// an operator restarted while it records and a second replica doing the
+/// same work at the same time: every fact exactly once, none corrected (no
+/// value changed), each with the value the Member's spec says.
+#[tokio::test]
+async fn provisioning_is_recorded_once_despite_a_restart_and_a_second_replica() {
+    let scope = TestScope::new("billing_metering").await;
+    let namespace = scope.create_namespace("socle").await;
+    let client = scope.client();
+    let mut operator = Operator::start_with_billing(&scope, &namespace).await;
+    let replica = operator.replica();
+    let gateway = create_gateway(&scope).await;
+    let ledger = load_ledger(&manifests()).expect("the example manifests load");
+    let members: Vec<Member> = ledger
+        .members
+        .iter()
+        .map(|member| scoped(&scope, member.clone(), &gateway.name_any()))
+        .collect();
+    create_members(&client, &members).await;
+    let records = Api::<UsageRecord>::namespaced(client.clone(), &namespace);
+    // Restart the first copy while the records are being written.
+    eventually(CONVERGE, || async {
+        let count = records
+            .list_metadata(&ListParams::default())
+            .await?
+            .items
+            .len();
+        ensure!(count > 0, "no UsageRecord yet");
+        Ok(())
+    })
+    .await;
+    operator.restart().await;
+
+    let live = wait_until_ready(&client, &scope, &members).await;
+    let today = Zoned::now().date();
+    let expected: BTreeMap<String, u64> = live
+        .iter()
+        .flat_map(|member| expected(member, today))
+        .collect();
+    eventually(CONVERGE, || async {
+        let recorded = ours(&records.list(&ListParams::default()).await?.items);
+        let missing: Vec<&String> = expected
+            .keys()
+            .filter(|n| !recorded.contains_key(*n))
+            .collect();
+        ensure!(
+            missing.is_empty(),
+            "{} records missing, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+        Ok(())
+    })
+    .await;
+    replica.stop().await;
+    tokio::time::sleep(QUIET).await;
+
+    let all = records.list(&ListParams::default()).await.unwrap().items;
+    let corrections: Vec<String> = all
+        .iter()
+        .filter(|r| r.spec.corrects.is_some())
+        .map(ResourceExt::name_any)
+        .collect();
+    assert!(
+        corrections.is_empty(),
+        "nothing changed, yet corrections: {corrections:?}"
+    );
+    assert_eq!(
+        ours(&all),
+        expected,
+        "the recorded facts, by name and quantity"
+    );
+    for record in &all {
+        assert_eq!(record.spec.source, "socle", "{}", record.name_any());
+        assert_eq!(
+            record.labels().get("socle.redon-agglomeration.bzh/member"),
+            Some(&record.spec.member),
+            "{}",
+            record.name_any()
+        );
+    }
+    println!("{} UsageRecords for 31 members, each once", all.len());
+    operator.stop().await;
+    scope.cleanup().await;
+}
+
+/// The statements the operator keeps for 2026 are, line by line and to the
+/// cent, what `socle contribution` computes offline from manifests/examples.
+#[tokio::test]
+async fn cluster_statements_equal_the_offline_engine_member_by_member() {
+    let scope = TestScope::new("billing_statements").await;
+    let namespace = scope.create_namespace("socle").await;
+    let client = scope.client();
+    let operator = Operator::start_with_billing(&scope, &namespace).await;
+    let gateway = create_gateway(&scope).await;
+    let ledger = load_ledger(&manifests()).expect("the example manifests load");
+    let offline = ledger.compute(2026);
+    assert!(offline.errors.is_empty(), "{:?}", offline.errors);
+    // One statement per member owing something for 2026 (an audit delivered
+    // in 2025 is not owed again).
+    assert!(
+        offline.statements.len() >= 30,
+        "{} statements",
+        offline.statements.len()
+    );
+    create_usage(&client, &scope, &namespace, &ledger.usage).await;
+    create_group_purchases(&client, &scope, &ledger.services).await;
+    let members: Vec<Member> = ledger
+        .members
+        .iter()
+        .map(|member| scoped(&scope, member.clone(), &gateway.name_any()))
+        .collect();
+    create_members(&client, &members).await;
+
+    let statements = Api::<ContributionStatement>::namespaced(client.clone(), &namespace);
+    let want: BTreeMap<String, (i64, Vec<(String, i64)>)> = offline
+        .statements
+        .iter()
+        .map(|statement| {
+            let lines = statement
+                .lines
+                .iter()
+                .map(|line| (format!("{:?}", line.code), line.amount_cents))
+                .collect();
+            (
+                scope.name(&statement.member),
+                (statement.total_cents, lines),
+            )
+        })
+        .collect();
+    eventually(CONVERGE, || async {
+        let got: BTreeMap<String, (i64, Vec<(String, i64)>)> = statements
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|statement| statement.spec.exercise == 2026)
+            .map(|statement| {
+                let lines = statement
+                    .spec
+                    .lines
+                    .iter()
+                    .map(|line| (format!("{:?}", line.code), line.amount_cents))
+                    .collect();
+                (statement.spec.member, (statement.spec.total_cents, lines))
+            })
+            .collect();
+        let differing: Vec<String> = want
+            .iter()
+            .filter(|(member, value)| got.get(*member) != Some(value))
+            .map(|(member, value)| {
+                format!("{member}: cluster {:?}, offline {value:?}", got.get(member))
+            })
+            .collect();
+        ensure!(
+            differing.is_empty(),
+            "{} statements differ: {differing:#?}",
+            differing.len()
+        );
+        ensure!(
+            got.len() == want.len(),
+            "extra statements: {:?}",
+            got.keys()
+                .filter(|m| !want.contains_key(*m))
+                .collect::<Vec<_>>()
+        );
+        Ok(())
+    })
+    .await;
+    let total: i64 = want.values().map(|(total, _)| total).sum();
+    println!(
+        "{} statements for 2026 equal the offline engine's, {total} cents in all",
+        want.len()
+    );
+    operator.stop().await;
+    scope.cleanup().await;
+}
+
+/// What the operator must have recorded for `member` by `today`, from its
+/// spec alone: subscription days per offer for each completed month since
+/// January of last year, and this month's data volume in GiB.
+fn expected(member: &Member, today: Date) -> Vec<(String, u64)> {
+    let name = member.name_any();
+    let mut facts = Vec::new();
+    let this_month = today.first_of_month();
+    let mut month = Date::new(today.year() - 1, 1, 1).unwrap();
+    while month < this_month {
+        for (offer, code) in [
+            (Offer::Audit, "audit"),
+            (Offer::GroupementAchats, "groupement-achats"),
+            (Offer::SocleComplet, "socle-complet"),
+        ] {
+            let mut days = 0;
+            let mut day = month;
+            while day.month() == month.month() {
+                let subscribed = member.spec.subscriptions.iter().any(|s| {
+                    s.offer == offer
+                        && s.effective_date <= day
+                        && s.end_date.is_none_or(|end| day <= end)
+                });
+                days += u64::from(subscribed);
+                day = day.tomorrow().unwrap();
+            }
+            if days > 0 {
+                facts.push((
+                    format!(
+                        "{name}-subscription-days-{code}-{}",
+                        month.strftime("%Y-%m")
+                    ),
+                    days,
+                ));
+            }
+        }
+        month = month.checked_add(1.month()).unwrap();
+    }
+    if let Some(storage) = member.spec.tenant.as_ref().and_then(|t| t.storage.as_ref()) {
+        let gib = storage
+            .size
+            .0
+            .strip_suffix("Gi")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("the examples' sizes are whole Gi: {}", storage.size.0));
+        facts.push((
+            format!("{name}-storage-gib-months-{}", this_month.strftime("%Y-%m")),
+            gib,
+        ));
+    }
+    facts
+}
+
+/// The records about this scope's facts, by name, with their quantity.
+/// Seats of SharedServices of other tests running at the same time (the
+/// example VPN gateway selects members by label, so theirs select ours too)
+/// are left out: they come and go with those tests.
+fn ours(records: &[UsageRecord]) -> BTreeMap<String, u64> {
+    records
+        .iter()
+        .filter(|record| record.spec.meter != "seats")
+        .map(|record| (record.name_any(), record.spec.quantity))
+        .collect()
+}
+
+/// The example UsageRecords, renamed into the scope, in `namespace`.
+async fn create_usage(client: &Client, scope: &TestScope, namespace: &str, usage: &[UsageRecord]) {
+    let api = Api::<UsageRecord>::namespaced(client.clone(), namespace);
+    for record in usage {
+        let mut record = record.clone();
+        record.metadata.name = Some(scope.name(&record.name_any()));
+        record.metadata.namespace = Some(namespace.to_owned());
+        record.spec.member = scope.name(&record.spec.member);
+        api.create(&PostParams::default(), &record)
+            .await
+            .unwrap_or_else(|error| panic!("creating UsageRecord {}: {error}", record.name_any()));
+    }
+}
+
+/// The example group purchases, renamed into the scope with their named
+/// subscribers, so their cost is split among this scope's members only.
+async fn create_group_purchases(client: &Client, scope: &TestScope, services: &[SharedService]) {
+    let api = Api::<SharedService>::all(client.clone());
+    let mut created = BTreeSet::new();
+    for service in services.iter().filter(|s| s.spec.contract.is_some()) {
+        let mut service = service.clone();
+        service.metadata = scope.meta(&service.name_any());
+        for seat in &mut service.spec.subscribers.members {
+            seat.member = scope.name(&seat.member);
+        }
+        api.create(&PostParams::default(), &service)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("creating SharedService {}: {error}", service.name_any())
+            });
+        created.insert(service.name_any());
+    }
+    assert!(!created.is_empty(), "the examples have a group purchase");
+}
