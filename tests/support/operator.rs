@@ -159,46 +159,7 @@ impl Operator {
     /// operator and deletes the Events it published about the scope's
     /// Members. Panics, naming what is left, after 90 s.
     pub async fn stop(mut self) {
-        let members = Api::<Member>::all(self.client.clone());
-        let namespaces = Api::<Namespace>::all(self.client.clone());
-        for member in members
-            .list(&ListParams::default().labels(&self.settings.selector))
-            .await
-            .expect("listing the scope's Members")
-        {
-            let name = member.name_any();
-            let confirm = json!({"metadata": {"annotations": {CONFIRM_OFFBOARDING: name}}});
-            members
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&confirm))
-                .await
-                .unwrap_or_else(|error| panic!("confirming the offboarding of {name}: {error}"));
-            match members.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.is_not_found() => {}
-                Err(error) => panic!("deleting Member {name}: {error}"),
-            }
-        }
-        eventually(OFFBOARDING_TIMEOUT, || async {
-            for namespace in tenant_namespaces(&namespaces, &self.settings.prefix).await? {
-                release_claims(&self.client, &namespace).await?;
-            }
-            let left: Vec<String> = members
-                .list_metadata(&ListParams::default().labels(&self.settings.selector))
-                .await?
-                .items
-                .iter()
-                .map(|member| format!("Member {}", member.name_any()))
-                .chain(
-                    tenant_namespaces(&namespaces, &self.settings.prefix)
-                        .await?
-                        .into_iter()
-                        .map(|namespace| format!("namespace {namespace}")),
-                )
-                .collect();
-            ensure!(left.is_empty(), "offboarding: still there: {left:?}");
-            Ok(())
-        })
-        .await;
+        offboard_scope(&self.client, &self.settings.selector, &self.settings.prefix).await;
         self.running.shut_down().await;
         delete_events(&self.client, &self.settings.prefix).await;
     }
@@ -352,6 +313,53 @@ async fn operator_config() -> Config {
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .unwrap_or_else(|error| panic!("unusable operator kubeconfig ({error}): {HOW_TO_START}"))
+}
+
+/// Confirms the offboarding of every Member of the scope (`selector`),
+/// deletes them, and waits until they and their tenant namespaces (named
+/// `<prefix><member>`) are gone — done by whichever operator runs. Panics,
+/// naming what is left, after 90 s.
+pub async fn offboard_scope(client: &Client, selector: &str, prefix: &str) {
+    let members = Api::<Member>::all(client.clone());
+    let namespaces = Api::<Namespace>::all(client.clone());
+    for member in members
+        .list(&ListParams::default().labels(selector))
+        .await
+        .expect("listing the scope's Members")
+    {
+        let name = member.name_any();
+        let confirm = json!({"metadata": {"annotations": {CONFIRM_OFFBOARDING: name}}});
+        members
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&confirm))
+            .await
+            .unwrap_or_else(|error| panic!("confirming the offboarding of {name}: {error}"));
+        match members.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(error) => panic!("deleting Member {name}: {error}"),
+        }
+    }
+    eventually(OFFBOARDING_TIMEOUT, || async {
+        for namespace in tenant_namespaces(&namespaces, prefix).await? {
+            release_claims(client, &namespace).await?;
+        }
+        let left: Vec<String> = members
+            .list_metadata(&ListParams::default().labels(selector))
+            .await?
+            .items
+            .iter()
+            .map(|member| format!("Member {}", member.name_any()))
+            .chain(
+                tenant_namespaces(&namespaces, prefix)
+                    .await?
+                    .into_iter()
+                    .map(|namespace| format!("namespace {namespace}")),
+            )
+            .collect();
+        ensure!(left.is_empty(), "offboarding: still there: {left:?}");
+        Ok(())
+    })
+    .await;
 }
 
 /// The finalizer the API server puts on every PersistentVolumeClaim.

@@ -163,6 +163,9 @@ fn ci() -> Result<()> {
     // helm and kubectl for the install tests, built from the Go module proxy.
     let helm = tools::ensure_helm()?;
     let kubectl = tools::ensure_kubectl()?;
+    // The leader test runs the real binary, twice.
+    cargo(&["build", "--package", "socle", "--locked"], &[])?;
+    let socle = workspace_root().join("target/debug/socle");
     let was_running = testenv::is_running()?;
     let kubeconfig = testenv::up()?;
     // The e2e tests mostly wait on controllers, not on the CPU.
@@ -186,6 +189,7 @@ fn ci() -> Result<()> {
             ("SOCLE_TESTENV_DIR", &testenv::state_dir()),
             ("SOCLE_HELM", &helm),
             ("SOCLE_KUBECTL", &kubectl),
+            ("SOCLE_BIN", &socle),
         ],
     );
     if !was_running {

@@ -1,0 +1,228 @@
+//! Two replicas of `socle run` (the real binary) against the real control
+//! plane: exactly one leads and works; killing it hands the lease and the
+//! work over to the other; the follower never writes.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, ensure};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use socle::api::Member;
+use socle_e2e::{
+    TestScope, eventually,
+    examples::{CONVERGE, create_members, example, scoped, wait_until_ready},
+    operator::offboard_scope,
+};
+
+/// The lease duration given to both replicas: short, so the test is quick.
+const LEASE_SECONDS: u64 = 6;
+/// Scheduling slack on a loaded 2-core machine, on top of the lease duration.
+const SLACK: Duration = Duration::from_secs(4);
+
+#[tokio::test]
+async fn one_replica_leads_and_a_killed_leader_hands_over_within_the_lease() {
+    let scope = TestScope::new("leader").await;
+    let namespace = scope.create_namespace("socle").await;
+    let client = scope.client();
+    let mut a = Replica::start(&scope, &namespace, "replica-a");
+    let mut b = Replica::start(&scope, &namespace, "replica-b");
+    let leases = Api::<Lease>::namespaced(client.clone(), &namespace);
+
+    // Exactly one leads, and it is the one the Lease names.
+    let first = eventually(CONVERGE, || async {
+        let holder = holder(&leases).await?;
+        let (leading_a, leading_b) = (a.leading().await?, b.leading().await?);
+        ensure!(
+            leading_a != leading_b,
+            "replica-a leads: {leading_a}, replica-b leads: {leading_b}"
+        );
+        let leader = if leading_a { "replica-a" } else { "replica-b" };
+        ensure!(
+            holder.as_deref() == Some(leader),
+            "{leader} leads, the Lease names {holder:?}"
+        );
+        Ok(leader)
+    })
+    .await;
+    let (leader, follower) = if first == "replica-a" {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+
+    // The leader provisions; the follower does nothing at all.
+    let member = tenant_only(&scope, "beganne");
+    create_members(&client, std::slice::from_ref(&member)).await;
+    wait_until_ready(&client, &scope, std::slice::from_ref(&member)).await;
+    let idle = follower.metrics().await.expect("the follower's /metrics");
+    assert!(
+        !idle
+            .lines()
+            .any(|line| line.starts_with("socle_reconciles_total")
+                || line.starts_with("socle_writes_total")),
+        "the follower reconciled or wrote:\n{idle}"
+    );
+
+    // Kill the leader: no chance to release the lease.
+    let killed = Instant::now();
+    leader.kill();
+    let took = eventually(CONVERGE, || async {
+        ensure!(follower.leading().await?, "the follower does not lead yet");
+        let holder = holder(&leases).await?;
+        ensure!(
+            holder.as_deref() == Some(follower.identity),
+            "the Lease names {holder:?}"
+        );
+        Ok(killed.elapsed())
+    })
+    .await;
+    println!(
+        "hand-over after SIGKILL: {:.1}s (lease {LEASE_SECONDS}s)",
+        took.as_secs_f64()
+    );
+    assert!(
+        took <= Duration::from_secs(LEASE_SECONDS) + SLACK,
+        "hand-over took {took:?}, lease {LEASE_SECONDS}s"
+    );
+
+    // The new leader works: a second Member gets its tenant.
+    let second = tenant_only(&scope, "saint-just");
+    create_members(&client, std::slice::from_ref(&second)).await;
+    wait_until_ready(&client, &scope, std::slice::from_ref(&second)).await;
+
+    // The leader that is left offboards the scope's Members, then stops.
+    offboard_scope(&client, &scope.selector(), &format!("t{}-", scope.id())).await;
+    follower.terminate();
+    scope.cleanup().await;
+}
+
+/// An example commune of the scope, without the VPN and backups that
+/// `socle run` would also try to set up (no router nor Velero here).
+fn tenant_only(scope: &TestScope, name: &str) -> Member {
+    let mut member = scoped(scope, example(name), "unused");
+    member.spec.vpn = None;
+    member.spec.backup = None;
+    member
+}
+
+/// One `socle run` process of the scope, with its admin port.
+struct Replica {
+    identity: &'static str,
+    child: Child,
+    admin: String,
+}
+
+impl Replica {
+    fn start(scope: &TestScope, namespace: &str, identity: &'static str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let kubeconfig = std::env::var_os("SOCLE_OPERATOR_KUBECONFIG").expect(
+            "SOCLE_OPERATOR_KUBECONFIG is set by `cargo xtask ci` (testenv's operator.kubeconfig)",
+        );
+        let child = Command::new(socle_binary())
+            .args([
+                "run",
+                "--namespace",
+                namespace,
+                "--member-selector",
+                &scope.selector(),
+            ])
+            .args(["--tenant-prefix", &format!("t{}-", scope.id())])
+            .args(["--admin-address", &format!("127.0.0.1:{port}")])
+            .args([
+                "--lease-seconds",
+                &LEASE_SECONDS.to_string(),
+                "--identity",
+                identity,
+            ])
+            .args(["--log", "warn"])
+            .env("KUBECONFIG", kubeconfig)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting socle run");
+        Self {
+            identity,
+            child,
+            admin: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn metrics(&self) -> anyhow::Result<String> {
+        let url = format!("{}/metrics", self.admin);
+        tokio::task::spawn_blocking(move || http_get(&url)).await?
+    }
+
+    /// What the replica says of itself on /metrics.
+    async fn leading(&self) -> anyhow::Result<bool> {
+        Ok(self
+            .metrics()
+            .await?
+            .lines()
+            .any(|line| line == "socle_leader 1"))
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("killing the leader");
+        self.child.wait().ok();
+    }
+
+    fn terminate(&mut self) {
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A plain HTTP/1.0 GET, enough for the admin port.
+fn http_get(url: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").context("an http URL")?;
+    let (host, path) = rest.split_once('/').context("a path")?;
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (_, body) = response
+        .split_once("\r\n\r\n")
+        .context("an HTTP response")?;
+    Ok(body.to_owned())
+}
+
+async fn holder(leases: &Api<Lease>) -> anyhow::Result<Option<String>> {
+    Ok(leases
+        .get_opt("socle-leader")
+        .await?
+        .and_then(|lease| lease.spec?.holder_identity))
+}
+
+/// The binary `cargo xtask ci` builds and names in `$SOCLE_BIN`; by default
+/// the workspace's debug build.
+fn socle_binary() -> PathBuf {
+    let path = std::env::var_os("SOCLE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/socle"),
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "{} does not exist: run `cargo build -p socle` (or set SOCLE_BIN)",
+        path.display()
+    );
+    path
+}
