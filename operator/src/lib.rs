@@ -5,6 +5,7 @@
 //! - [`contribution`]: the article 7 engine, pure (no Kubernetes, no I/O).
 //! - [`billing`]: from custom resources to the engine's facts.
 //! - [`manifests`]: reading manifests from a directory, for the offline commands.
+//! - [`report`]: the annual report for the pilotage commission, as an HTML document.
 //! - [`validate`]: `socle validate`, the GitOps pull-request check.
 //! - [`controller`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@ pub mod contribution;
 pub mod controller;
 pub mod labels;
 pub mod manifests;
+pub mod report;
 pub mod tenant;
 pub mod validate;
 pub mod vpn;

@@ -28,7 +28,7 @@ enum Command {
     },
     /// Compute article 7 contributions offline from a directory of manifests.
     Contribution(cli::contribution::ContributionArgs),
-    /// Print the annual report's figures (article 7 preamble, 6.2) as JSON.
+    /// Print the annual report's figures (article 7 preamble, 6.2) as JSON; `--html` writes the commission's document.
     Report(cli::contribution::ReportArgs),
     /// Issue and export the ContributionStatements kept by the operator.
     Statements(cli::statements::StatementsArgs),
@@ -59,7 +59,7 @@ async fn command(command: Command) -> Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Crd { output_dir } => print_crds(output_dir.as_ref()).map(|()| ExitCode::SUCCESS),
         Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
-        Command::Report(args) => Ok(cli::contribution::report(&args)),
+        Command::Report(args) => cli::contribution::report(&args),
         Command::Statements(args) => cli::statements::statements(args)
             .await
             .map(|()| ExitCode::SUCCESS),

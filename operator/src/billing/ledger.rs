@@ -5,7 +5,8 @@ use kube::{ResourceExt, core::SelectorExt};
 use crate::{
     api::{Member, SharedService, Tariff, UsageRecord},
     contribution::{
-        self, AnnualReport, Input, MemberFacts, Outcome, SharedCost, TariffGrid, Usage,
+        self, AnnualReport, Input, MemberFacts, MemberSummary, Outcome, SharedCost, TariffGrid,
+        Usage,
     },
 };
 
@@ -74,11 +75,15 @@ impl Ledger {
         contribution::compute(&self.facts(exercise).input())
     }
 
-    pub fn annual_report(&self, exercise: i16) -> (Outcome, AnnualReport) {
+    /// The annual report of the exercise, each member's row of it, and the
+    /// outcome it was built from.
+    pub fn annual_report(&self, exercise: i16) -> (Outcome, AnnualReport, Vec<MemberSummary>) {
         let facts = self.facts(exercise);
-        let outcome = contribution::compute(&facts.input());
-        let report = contribution::annual_report(&facts.input(), &outcome);
-        (outcome, report)
+        let input = facts.input();
+        let outcome = contribution::compute(&input);
+        let report = contribution::annual_report(&input, &outcome);
+        let members = contribution::member_summaries(&input, &outcome);
+        (outcome, report, members)
     }
 
     /// A service's contract cost for `exercise`, when its contract runs on at

@@ -3,8 +3,9 @@
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use socle::manifests::load_ledger;
+use socle::{manifests::load_ledger, report::Page};
 
 use kube::ResourceExt;
 
@@ -47,6 +48,9 @@ pub struct ReportArgs {
     /// Exercise (calendar year) to report on.
     #[arg(long)]
     pub exercise: i16,
+    /// Also write the report for the pilotage commission, as an HTML document, to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Exit status: 0 when every member is priced, 1 when one is in error (the
@@ -91,15 +95,26 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
     }
 }
 
-/// The annual report's figures (ruling 9), as JSON.
-pub fn report(args: &ReportArgs) -> ExitCode {
+/// The annual report's figures (ruling 9) as JSON on stdout and, with
+/// `--html`, the document for the pilotage commission (article 6.2).
+pub fn report(args: &ReportArgs) -> Result<ExitCode> {
     let ledger = match load_ledger(&args.input) {
         Ok(ledger) => ledger,
-        Err(error) => return unusable(&error),
+        Err(error) => return Ok(unusable(&error)),
     };
-    let (_, report) = ledger.annual_report(args.exercise);
+    let (outcome, report, members) = ledger.annual_report(args.exercise);
+    if let Some(path) = &args.html {
+        let page = Page {
+            report: &report,
+            members: &members,
+            errors: &outcome.errors,
+            drawn_up: jiff::Zoned::now().date(),
+        };
+        std::fs::write(path, socle::report::render(&page))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     emit(&serde_json::to_string_pretty(&report).expect("a report serializes"));
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

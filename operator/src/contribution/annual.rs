@@ -23,7 +23,7 @@ pub(crate) fn socle_complet(
     let prices = tariff.socle_complet()?;
     let mut lines = fixed_and_variable(
         tariff,
-        "Socle complet",
+        Offer::SocleComplet.label(),
         [LineCode::SocleCompletFixed, LineCode::SocleCompletVariable],
         prices.fixed,
         prices.per_inhabitant,
@@ -50,7 +50,7 @@ pub(crate) fn groupement(
     let (fixed, per_inhabitant) = tariff.groupement()?;
     fixed_and_variable(
         tariff,
-        "Groupement d'achats",
+        Offer::GroupementAchats.label(),
         [LineCode::GroupementFixed, LineCode::GroupementVariable],
         fixed,
         per_inhabitant,

@@ -1,4 +1,5 @@
-//! French formatting of amounts and dates, as printed on a titre de recettes.
+//! French formatting of amounts and dates, as printed on a titre de recettes,
+//! and of the ratios and days of the annual report.
 
 use jiff::civil::Date;
 
@@ -25,7 +26,7 @@ pub fn format_eur(cents: Cents) -> String {
 }
 
 /// Formats a count with thousands separated by [`NBSP`]: `2 355`.
-pub(crate) fn format_count(count: u64) -> String {
+pub fn format_count(count: u64) -> String {
     let digits = count.to_string();
     let mut grouped = String::with_capacity(digits.len() * 2);
     for (index, digit) in digits.chars().enumerate() {
@@ -37,8 +38,31 @@ pub(crate) fn format_count(count: u64) -> String {
     grouped
 }
 
+/// Formats a ratio in basis points (10 000 = 100 %) as a French percentage
+/// with two decimals, rounded down like the ratio: `112,01 %`.
+pub fn format_percent(basis_points: i64) -> String {
+    let sign = if basis_points < 0 { "-" } else { "" };
+    let magnitude = basis_points.unsigned_abs();
+    format!(
+        "{sign}{},{:02}{NBSP}%",
+        format_count(magnitude / 100),
+        magnitude % 100
+    )
+}
+
+/// Formats half-days as French days: `102,5`, `10`. Level-1 engineering is
+/// recorded in half-days but the convention counts the pool in days.
+pub fn format_half_days_as_days(half_days: u64) -> String {
+    let days = format_count(half_days / 2);
+    if half_days.is_multiple_of(2) {
+        days
+    } else {
+        format!("{days},5")
+    }
+}
+
 /// Formats a date the French way: `15/04/2025`.
-pub(crate) fn format_date(date: Date) -> String {
+pub fn format_date(date: Date) -> String {
     date.strftime("%d/%m/%Y").to_string()
 }
 
@@ -66,6 +90,33 @@ mod tests {
             assert_eq!(format_eur(cents).replace(NBSP, " "), expected, "{cents}");
         }
         assert_eq!(format_eur(553_250), "5\u{a0}532,50\u{a0}€");
+    }
+
+    #[test]
+    fn percentages_and_days_are_french() {
+        let percents = [
+            (0, "0,00 %"),
+            (11_201, "112,01 %"),
+            (10_000, "100,00 %"),
+            (5, "0,05 %"),
+            (-250, "-2,50 %"),
+        ];
+        for (basis_points, expected) in percents {
+            assert_eq!(format_percent(basis_points).replace(NBSP, " "), expected);
+        }
+        let days = [
+            (0, "0"),
+            (1, "0,5"),
+            (20, "10"),
+            (205, "102,5"),
+            (2_468, "1 234"),
+        ];
+        for (half_days, expected) in days {
+            assert_eq!(
+                format_half_days_as_days(half_days).replace(NBSP, " "),
+                expected
+            );
+        }
     }
 
     #[test]

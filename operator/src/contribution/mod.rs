@@ -13,7 +13,7 @@
 //! | 4 audit deduction | `deduction` |
 //! | 6 whole years | `subscription` |
 //! | 7 Level 1 | `level1` |
-//! | 9 annual report | [`annual_report`] |
+//! | 9 annual report | [`annual_report`], with [`member_summaries`] and the [`inventory`] of art. 6.2 |
 //! | 10 pass-through, shared costs | `pass_through`, `shared`, [`split_cost`] |
 //!
 //! Ruling 8 (titles of N issued early in N+1) is the caller's schedule: the
@@ -27,6 +27,7 @@ mod error;
 mod format;
 mod grid;
 mod input;
+mod inventory;
 mod level1;
 pub mod model;
 mod pass_through;
@@ -42,12 +43,17 @@ mod usage;
 mod tests;
 
 pub use engine::compute;
-pub use format::{NBSP, format_eur};
+pub use format::{
+    NBSP, format_count, format_date, format_eur, format_half_days_as_days, format_percent,
+};
 pub use input::{Input, MemberFacts, Meter, SharedCost, Usage};
+pub use inventory::{MeterTotals, inventory};
 pub use model::{
     AllocationKey, Bracket, Cents, ImputationCodes, Offer, Population, StaffingLevel, Subscription,
     TariffGrid, TariffOverride,
 };
-pub use report::{AnnualReport, Level1Pool, OfferCount, Staffing, annual_report};
+pub use report::{
+    AnnualReport, Level1Pool, MemberSummary, OfferCount, Staffing, annual_report, member_summaries,
+};
 pub use split::{SplitError, split_cost};
 pub use statement::{Line, LineCode, MemberError, Outcome, Statement};

@@ -25,6 +25,17 @@ pub enum Offer {
     SocleComplet,
 }
 
+impl Offer {
+    /// The offer's name as the convention and the titres de recettes print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Audit => "Audit",
+            Self::GroupementAchats => "Groupement d'achats",
+            Self::SocleComplet => "Socle complet",
+        }
+    }
+}
+
 /// The legal population used for billing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -8,9 +8,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    input::Input,
+    input::{Input, MemberFacts},
+    inventory::{MeterTotals, inventory},
     level1,
-    model::{Cents, Offer},
+    model::{Bracket, Cents, Offer},
     statement::{LineCode, Outcome},
     subscription::{active, active_in, delivered_audits, owes_socle_complet},
     tariff::MemberTariff,
@@ -159,37 +160,20 @@ impl Membership {
                 membership.adherents += 1;
             }
             let bracket = input.grid.bracket_for(member.population.count);
-            let socle_complet = owes_socle_complet(member, exercise);
-            let held = [
-                (
-                    Offer::Audit,
-                    delivered_audits(member)
-                        .iter()
-                        .any(|(report, _)| report.year() == exercise),
-                ),
-                (
-                    Offer::GroupementAchats,
-                    active(member, Offer::GroupementAchats, exercise)
-                        .next()
-                        .is_some(),
-                ),
-                (Offer::SocleComplet, socle_complet),
-            ];
-            for (offer, _) in held.into_iter().filter(|&(_, holds)| holds) {
+            let offers = held_offers(member, exercise);
+            for &offer in &offers {
                 let key = (offer, bracket.map_or(u32::MAX, |b| b.min_population));
-                let label =
-                    || bracket.map_or_else(|| "hors grille".to_owned(), |b| b.label.clone());
                 membership
                     .by_offer
                     .entry(key)
                     .or_insert_with(|| OfferCount {
                         offer,
-                        bracket: label(),
+                        bracket: bracket_label(bracket),
                         members: 0,
                     })
                     .members += 1;
             }
-            if socle_complet {
+            if offers.contains(&Offer::SocleComplet) {
                 membership.socle_complet_members += 1;
                 // A member in error has no allowance to count: it is in the errors.
                 let tariff = MemberTariff::new(input.grid, member);
@@ -199,6 +183,101 @@ impl Membership {
         }
         membership
     }
+}
+
+/// The offers the member holds during the exercise, in [`Offer`] order:
+/// `SocleComplet` and `GroupementAchats` when a subscription is in force,
+/// Audit when a report was delivered during it.
+fn held_offers(member: &MemberFacts, exercise: i16) -> Vec<Offer> {
+    [
+        (
+            Offer::Audit,
+            delivered_audits(member)
+                .iter()
+                .any(|(report, _)| report.year() == exercise),
+        ),
+        (
+            Offer::GroupementAchats,
+            active(member, Offer::GroupementAchats, exercise)
+                .next()
+                .is_some(),
+        ),
+        (Offer::SocleComplet, owes_socle_complet(member, exercise)),
+    ]
+    .into_iter()
+    .filter_map(|(offer, holds)| holds.then_some(offer))
+    .collect()
+}
+
+/// The bracket's label, or "hors grille" where the grid has none.
+fn bracket_label(bracket: Option<&Bracket>) -> String {
+    bracket.map_or_else(|| "hors grille".to_owned(), |b| b.label.clone())
+}
+
+/// One member's row in the annual report: who it is, what it holds, what it
+/// was billed and its inventory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberSummary {
+    /// `metadata.name`.
+    pub name: String,
+    /// Name printed on the titre de recettes.
+    pub display_name: String,
+    /// INSEE commune code.
+    pub insee_code: String,
+    /// Legal population used for billing.
+    pub population: u32,
+    /// The bracket's label, or "hors grille" where the grid has none.
+    pub bracket: String,
+    /// Offers held during the exercise, in [`Offer`] order.
+    pub offers: Vec<Offer>,
+    /// An audit started by the end of the exercise whose report was not
+    /// delivered during it: not billed yet (ruling 3), but work under way.
+    pub audit_in_progress: bool,
+    /// Total of the member's statement; `None` when it owes nothing or could not be priced.
+    pub total_cents: Option<Cents>,
+    /// Whether the engine could not price the member (the outcome's errors say why).
+    pub in_error: bool,
+    /// Inventory records of the exercise, summed by meter; `None` when there are none.
+    pub inventory: Option<MeterTotals>,
+}
+
+/// Every member's row of the annual report, sorted by `metadata.name`: names
+/// are the communes' names in lower-case ASCII, so this is the alphabetical
+/// order readers expect without collating accents.
+pub fn member_summaries(input: &Input<'_>, outcome: &Outcome) -> Vec<MemberSummary> {
+    let mut inventory = inventory(input.usage, input.exercise);
+    let mut summaries: Vec<MemberSummary> = input
+        .members
+        .iter()
+        .map(|member| MemberSummary {
+            name: member.name.clone(),
+            display_name: member.display_name.clone(),
+            insee_code: member.insee_code.clone(),
+            population: member.population.count,
+            bracket: bracket_label(input.grid.bracket_for(member.population.count)),
+            offers: held_offers(member, input.exercise),
+            audit_in_progress: member.subscriptions.iter().any(|subscription| {
+                subscription.offer == Offer::Audit
+                    && subscription.effective_date.year() <= input.exercise
+                    && subscription
+                        .audit_report_date
+                        .is_none_or(|report| report.year() > input.exercise)
+            }),
+            // Statements come sorted by member.
+            total_cents: outcome
+                .statements
+                .binary_search_by(|statement| statement.member.cmp(&member.name))
+                .ok()
+                .map(|index| outcome.statements[index].total_cents),
+            in_error: outcome
+                .errors
+                .iter()
+                .any(|error| error.member == member.name),
+            inventory: inventory.remove(&member.name),
+        })
+        .collect();
+    summaries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    summaries
 }
 
 /// What the statements bill, by line code.

@@ -21,21 +21,25 @@ pub(crate) struct UsageIndex<'a> {
     by_member: HashMap<&'a str, MemberUsage<'a>>,
 }
 
+/// The records of `exercise` that still count. A record counts unless
+/// another record (of any member or exercise) corrects it: in a chain only the
+/// last correction counts, and records correcting each other in a cycle all
+/// drop out, leaving nothing to bill or count twice.
+pub(crate) fn counting(usage: &[Usage], exercise: i16) -> impl Iterator<Item = &Usage> {
+    let corrected: HashSet<&str> = usage
+        .iter()
+        .filter_map(|record| record.corrects.as_deref())
+        .collect();
+    usage.iter().filter(move |record| {
+        record.exercise == exercise && !corrected.contains(record.id.as_str())
+    })
+}
+
 impl<'a> UsageIndex<'a> {
-    /// Indexes the records of `exercise` that still count. A record counts
-    /// unless another record (of any member or exercise) corrects it: in a
-    /// chain only the last correction counts, and records correcting each
-    /// other in a cycle all drop out, leaving nothing to bill twice.
+    /// Indexes the billable records of `exercise` that still count ([`counting`]).
     pub(crate) fn new(usage: &'a [Usage], exercise: i16) -> Self {
-        let corrected: HashSet<&str> = usage
-            .iter()
-            .filter_map(|record| record.corrects.as_deref())
-            .collect();
         let mut by_member: HashMap<&str, MemberUsage<'_>> = HashMap::new();
-        for record in usage {
-            if record.exercise != exercise || corrected.contains(record.id.as_str()) {
-                continue;
-            }
+        for record in counting(usage, exercise) {
             match record.meter {
                 Meter::Level1HalfDays => {
                     let entry = by_member.entry(&record.member).or_default();

@@ -3,7 +3,7 @@
 use jiff::civil::date;
 
 use super::*;
-use crate::contribution::annual_report;
+use crate::contribution::{MeterTotals, annual_report, member_summaries};
 
 #[test]
 fn annual_report_compares_contributions_with_staffing() {
@@ -75,6 +75,67 @@ fn no_adherent_no_staffing() {
     let report = annual_report(&case.input(), &case.outcome());
     assert_eq!(report.staffing.etp, 0);
     assert_eq!(report.coverage_basis_points, None);
+}
+
+/// Each member's row: what it holds, what it was billed, its inventory; the
+/// rows add up to the report's total.
+#[test]
+fn member_summaries_add_up_to_the_report() {
+    let members = vec![
+        member("renac", 1000, vec![socle_complet(date(2025, 1, 1))]),
+        member(
+            "allaire",
+            2355,
+            vec![
+                audit(date(2026, 1, 1), Some(date(2026, 2, 1))),
+                socle_complet(date(2026, 3, 1)),
+            ],
+        ),
+        member("avessac", 9000, vec![socle_complet(date(2025, 1, 1))]),
+        member("bruc", 500, Vec::new()),
+        member("conquereuil", 1084, vec![audit(date(2026, 9, 1), None)]),
+    ];
+    let mut storage = level1("st", "renac", 41, 2026);
+    storage.meter = Meter::from("storage-gib-months");
+    let case = Case::new(members, 2026).with_usage(vec![storage, level1("l1", "renac", 2, 2026)]);
+    let outcome = case.outcome();
+    let rows = member_summaries(&case.input(), &outcome);
+
+    let names: Vec<&str> = rows.iter().map(|row| row.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["allaire", "avessac", "bruc", "conquereuil", "renac"],
+        "sorted by name"
+    );
+    let [allaire, avessac, bruc, conquereuil, renac] = &rows[..] else {
+        panic!("{rows:?}")
+    };
+    assert_eq!(allaire.offers, [Offer::Audit, Offer::SocleComplet]);
+    assert_eq!(
+        allaire.total_cents,
+        Some(553_250),
+        "audit deducted, then billed"
+    );
+    assert_eq!(allaire.bracket, "de 1500 à moins de 3000 habitants");
+    assert!(
+        avessac.in_error && avessac.total_cents.is_none(),
+        "above 8 000 without override"
+    );
+    assert_eq!(avessac.bracket, "plus de 8000 habitants");
+    assert!(bruc.offers.is_empty() && bruc.total_cents.is_none() && !bruc.in_error);
+    assert!(!bruc.audit_in_progress && !allaire.audit_in_progress);
+    assert!(conquereuil.offers.is_empty() && conquereuil.audit_in_progress);
+    assert_eq!(
+        renac.inventory,
+        Some(MeterTotals::from([("storage-gib-months".to_owned(), 41)])),
+        "Level-1 half-days are billed, not inventory"
+    );
+    assert_eq!(allaire.inventory, None);
+    let sum: Cents = rows.iter().filter_map(|row| row.total_cents).sum();
+    assert_eq!(
+        sum,
+        annual_report(&case.input(), &outcome).total_billed_cents
+    );
 }
 
 /// The finance exports read these names.

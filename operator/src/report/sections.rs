@@ -1,0 +1,457 @@
+//! The sections of the annual report, in the order they are read: key
+//! figures, where the money comes from, what it pays for, each member.
+
+use std::{collections::BTreeSet, fmt::Write};
+
+use super::{
+    Page,
+    chart::{Bar, Mark, bar, bars, gauge},
+    escape,
+};
+use crate::contribution::{
+    AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, format_count, format_eur,
+    format_half_days_as_days, format_percent,
+};
+
+/// The Level-1 pool the convention is built on (article 3.2): 117 working
+/// days shared by 30 communes. The year's pool is the sum of the allowances
+/// of the members actually at the socle complet; both are shown.
+const CONVENTION_POOL_HALF_DAYS: u64 = 234;
+
+/// The inventory meters as the commission reads them: meter, heading, unit,
+/// in column order. A meter recorded but not listed here still shows, under
+/// its own name, rather than being dropped.
+pub(super) const INVENTORY_COLUMNS: [(&str, &str, &str); 6] = [
+    ("storage-gib-months", "Stockage", "Gio·mois"),
+    ("backup-gib", "Sauvegardes", "Gio cumulés"),
+    ("vpn-tunnel-months", "Tunnel VPN", "mois de service"),
+    ("drills", "Exercices de restauration", "exercices"),
+    ("subscription-days", "Abonnement", "jours"),
+    ("seats", "Postes", "postes"),
+];
+
+/// What a member shows where the data has nothing.
+const NONE: &str = r#"<span class="none">—</span>"#;
+
+pub(super) fn key_figures(page: &Page<'_>) -> String {
+    let report = page.report;
+    let staffing = &report.staffing;
+    let level1 = &report.level1;
+    let figures = [
+        (
+            "Membres adhérents".to_owned(),
+            format_count(u64::from(staffing.adherents)),
+            format!(
+                "dont {} au socle complet",
+                format_count(u64::from(staffing.socle_complet_members))
+            ),
+        ),
+        (
+            "Contributions des membres".to_owned(),
+            format_eur(report.contributions_cents),
+            format!(
+                "hors refacturations à prix coûtant ({}) ; total titré {}",
+                format_eur(report.pass_through_cents),
+                format_eur(report.total_billed_cents)
+            ),
+        ),
+        (
+            "Personnel du service commun".to_owned(),
+            format!("{} ETP", staffing.etp),
+            format!("coût annuel {}", format_eur(staffing.cost_cents)),
+        ),
+        (
+            "Couverture du coût des ETP".to_owned(),
+            report
+                .coverage_basis_points
+                .map_or_else(|| "—".to_owned(), format_percent),
+            "contributions ÷ coût des ETP".to_owned(),
+        ),
+        (
+            "Ingénierie de niveau 1".to_owned(),
+            format!(
+                "{} j sur {} j",
+                format_half_days_as_days(level1.used_half_days),
+                format_half_days_as_days(level1.allowance_half_days)
+            ),
+            format!(
+                "{} demi-journée(s) facturée(s) au-delà des franchises",
+                format_count(level1.billed_half_days)
+            ),
+        ),
+        (
+            "Titres de recettes".to_owned(),
+            format_count(u64::from(report.statements)),
+            format!(
+                "{} membre(s) non tarifé(s)",
+                format_count(u64::from(report.members_in_error))
+            ),
+        ),
+    ];
+    let mut html = String::from(r#"<section><h2>Chiffres clés</h2><div class="figures">"#);
+    for (label, value, detail) in figures {
+        let _ = write!(
+            html,
+            r#"<div class="figure"><div class="label">{}</div><div class="value">{}</div><div class="detail">{}</div></div>"#,
+            escape(&label),
+            escape(&value),
+            escape(&detail)
+        );
+    }
+    html.push_str("</div></section>");
+    html
+}
+
+/// Where a line's amount goes in the chart by offer.
+fn heading(code: LineCode) -> &'static str {
+    match code {
+        LineCode::SocleCompletFixed | LineCode::SocleCompletVariable | LineCode::AuditDeduction => {
+            Offer::SocleComplet.label()
+        }
+        LineCode::Audit => Offer::Audit.label(),
+        LineCode::GroupementFixed | LineCode::GroupementVariable => Offer::GroupementAchats.label(),
+        LineCode::Level1Overrun => "Niveau 1 au-delà des franchises",
+        LineCode::PassThrough | LineCode::SharedCostShare => "Refacturations à prix coûtant",
+    }
+}
+
+/// Amounts summed under labels, in the order the labels first come.
+fn grouped<'a>(amounts: impl IntoIterator<Item = (&'a str, Cents)>) -> Vec<(&'a str, Cents)> {
+    let mut groups: Vec<(&str, Cents)> = Vec::new();
+    for (label, amount) in amounts {
+        match groups.iter_mut().find(|(known, _)| *known == label) {
+            Some((_, total)) => *total = total.saturating_add(amount),
+            None => groups.push((label, amount)),
+        }
+    }
+    groups
+}
+
+fn money_bars<'a>(groups: &[(&'a str, Cents)], class: &'static str) -> Vec<Bar<'a>> {
+    groups
+        .iter()
+        .map(|&(label, cents)| Bar {
+            label,
+            value: cents,
+            shown: format_eur(cents),
+            class,
+        })
+        .collect()
+}
+
+pub(super) fn by_offer_and_bracket(page: &Page<'_>) -> String {
+    let report = page.report;
+    // Line codes are ordered socle complet first, refunds last: so are the groups.
+    let offers = grouped(
+        report
+            .totals_by_code
+            .iter()
+            .map(|(&code, &cents)| (heading(code), cents)),
+    );
+    let mut by_population: Vec<&MemberSummary> = page.members.iter().collect();
+    by_population.sort_by_key(|member| member.population);
+    let brackets = grouped(
+        by_population
+            .iter()
+            .map(|member| (member.bracket.as_str(), member.total_cents.unwrap_or(0))),
+    );
+    let deduction = report
+        .totals_by_code
+        .get(&LineCode::AuditDeduction)
+        .copied()
+        .unwrap_or(0);
+    let note = if deduction == 0 {
+        String::new()
+    } else {
+        format!(
+            r#"<p class="note">Socle complet net des audits déduits de la première année ({}).</p>"#,
+            escape(&format_eur(deduction))
+        )
+    };
+    format!(
+        r#"<section><h2>D'où viennent les recettes</h2><div class="columns"><div>{}{note}</div><div>{}<p class="note">Total titré de chaque tranche de population, refacturations comprises.</p></div></div>{}</section>"#,
+        bars("Par offre", &money_bars(&offers, "fill-1")),
+        bars(
+            "Par tranche de population",
+            &money_bars(&brackets, "fill-2")
+        ),
+        members_by_offer(
+            report,
+            &brackets.iter().map(|&(label, _)| label).collect::<Vec<_>>()
+        ),
+    )
+}
+
+/// Who holds which offer in which bracket, as the report counts them: one
+/// row per offer, one column per bracket (in `brackets` order, then any the
+/// members did not show), and the offer's total.
+fn members_by_offer(report: &AnnualReport, brackets: &[&str]) -> String {
+    let mut columns: Vec<&str> = brackets.to_vec();
+    let mut offers: Vec<Offer> = Vec::new();
+    for count in &report.members_by_offer {
+        if !columns.contains(&count.bracket.as_str()) {
+            columns.push(&count.bracket);
+        }
+        if !offers.contains(&count.offer) {
+            offers.push(count.offer);
+        }
+    }
+    let mut html = String::from(
+        r#"<table class="data matrix"><caption>Membres par offre et par tranche de population</caption><thead><tr><th>Offre</th>"#,
+    );
+    for bracket in &columns {
+        let _ = write!(html, r#"<th class="num">{}</th>"#, escape(bracket));
+    }
+    html.push_str(r#"<th class="num">Total</th></tr></thead><tbody>"#);
+    for offer in offers {
+        let _ = write!(html, "<tr><td>{}</td>", escape(offer.label()));
+        let mut total = 0_u64;
+        for bracket in &columns {
+            match report
+                .members_by_offer
+                .iter()
+                .find(|count| count.offer == offer && count.bracket == *bracket)
+            {
+                Some(count) => {
+                    total += u64::from(count.members);
+                    let _ = write!(
+                        html,
+                        r#"<td class="num">{}</td>"#,
+                        format_count(u64::from(count.members))
+                    );
+                }
+                None => {
+                    let _ = write!(html, r#"<td class="num">{NONE}</td>"#);
+                }
+            }
+        }
+        let _ = write!(
+            html,
+            r#"<td class="num"><strong>{}</strong></td></tr>"#,
+            format_count(total)
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+pub(super) fn staffing(report: &AnnualReport) -> String {
+    let staffing = &report.staffing;
+    let per_etp = if staffing.etp > 0 {
+        format!(
+            " × {}",
+            format_eur(staffing.cost_cents / i64::from(staffing.etp))
+        )
+    } else {
+        String::new()
+    };
+    let cost = format!("Coût du personnel : {} ETP{per_etp}", staffing.etp);
+    let rows = [
+        Bar {
+            label: &cost,
+            value: staffing.cost_cents,
+            shown: format_eur(staffing.cost_cents),
+            class: "fill-3",
+        },
+        Bar {
+            label: "Contributions des membres",
+            value: report.contributions_cents,
+            shown: format_eur(report.contributions_cents),
+            class: "fill-1",
+        },
+    ];
+    let coverage = report.coverage_basis_points.map_or_else(
+        || "Aucun ETP n'est dû pour cet exercice.".to_owned(),
+        |basis_points| {
+            format!(
+                "Les contributions couvrent {} du coût des ETP.",
+                format_percent(basis_points)
+            )
+        },
+    );
+    format!(
+        r#"<section><h2>Coût des ETP et contributions</h2>{}<p class="note">{} Le niveau de personnel suit le préambule de l'article 7 : 1 ETP dès la première adhésion, 2 ETP de 10 à 20 membres au socle complet, 3 ETP au-delà. Les refacturations à prix coûtant ne sont pas des contributions.</p></section>"#,
+        bars(&format!("Exercice {}", report.exercise), &rows),
+        escape(&coverage)
+    )
+}
+
+pub(super) fn level1(report: &AnnualReport) -> String {
+    let level1 = &report.level1;
+    let year = format!(
+        "franchises {} : {} j",
+        report.exercise,
+        format_half_days_as_days(level1.allowance_half_days)
+    );
+    let convention = format!(
+        "convention : {} j",
+        format_half_days_as_days(CONVENTION_POOL_HALF_DAYS)
+    );
+    let as_value = |half_days: u64| i64::try_from(half_days).unwrap_or(i64::MAX);
+    let marks = [
+        Mark {
+            at: as_value(level1.allowance_half_days),
+            label: &year,
+        },
+        Mark {
+            at: as_value(CONVENTION_POOL_HALF_DAYS),
+            label: &convention,
+        },
+    ];
+    format!(
+        r#"<section><h2>Ingénierie de niveau 1</h2>{}<p class="note">{} jours réalisés (toutes communes), dont {} demi-journée(s) facturée(s) à des communes ayant dépassé leur franchise. Franchises {}: somme des franchises annuelles des membres au socle complet ; la convention (article 3.2) prévoit 117 jours pour 30 communes.</p></section>"#,
+        gauge(
+            as_value(level1.used_half_days),
+            &format!(
+                "réalisé : {} j",
+                format_half_days_as_days(level1.used_half_days)
+            ),
+            &marks
+        ),
+        escape(&format_half_days_as_days(level1.used_half_days)),
+        format_count(level1.billed_half_days),
+        report.exercise,
+    )
+}
+
+fn offers(member: &MemberSummary) -> String {
+    let mut labels: Vec<&str> = member.offers.iter().map(|offer| offer.label()).collect();
+    if member.audit_in_progress {
+        labels.push("Audit en cours");
+    }
+    if labels.is_empty() {
+        return NONE.to_owned();
+    }
+    escape(&labels.join(", "))
+}
+
+pub(super) fn members(page: &Page<'_>) -> String {
+    let max = page
+        .members
+        .iter()
+        .filter_map(|member| member.total_cents)
+        .max()
+        .unwrap_or(0);
+    let mut html = String::from(
+        r#"<section class="long"><h2>Contributions par membre</h2><table class="data"><thead><tr><th>Commune</th><th>INSEE</th><th class="num">Population</th><th>Offre(s)</th><th class="num">Montant titré</th><th></th></tr></thead><tbody>"#,
+    );
+    let mut total: Cents = 0;
+    let mut titled = 0_u64;
+    for member in page.members {
+        let amount = match (member.total_cents, member.in_error) {
+            (_, true) => r#"<span class="warn">non tarifé</span>"#.to_owned(),
+            (Some(cents), false) => {
+                total = total.saturating_add(cents);
+                titled += 1;
+                escape(&format_eur(cents))
+            }
+            (None, false) => NONE.to_owned(),
+        };
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td class="num">{amount}</td><td class="bar-cell">{}</td></tr>"#,
+            escape(&member.display_name),
+            escape(&member.insee_code),
+            format_count(u64::from(member.population)),
+            offers(member),
+            bar(member.total_cents.unwrap_or(0), max, "fill-1"),
+        );
+    }
+    let _ = write!(
+        html,
+        r#"</tbody><tfoot><tr><td colspan="4">Total ({} membres, {} titre(s))</td><td class="num">{}</td><td></td></tr></tfoot></table></section>"#,
+        format_count(page.members.len() as u64),
+        format_count(titled),
+        escape(&format_eur(total))
+    );
+    html
+}
+
+/// The columns of the inventory: the known meters recorded this exercise, in
+/// [`INVENTORY_COLUMNS`] order, then any other recorded meter by name.
+fn inventory_columns(members: &[MemberSummary]) -> Vec<(&str, &str, &str)> {
+    let recorded: BTreeSet<&str> = members
+        .iter()
+        .filter_map(|member| member.inventory.as_ref())
+        .flat_map(|totals| totals.keys().map(String::as_str))
+        .collect();
+    let known = INVENTORY_COLUMNS
+        .iter()
+        .copied()
+        .filter(|(meter, _, _)| recorded.contains(meter));
+    let other = recorded
+        .iter()
+        .filter(|meter| {
+            !INVENTORY_COLUMNS
+                .iter()
+                .any(|(known, _, _)| known == *meter)
+        })
+        .map(|&meter| (meter, meter, ""));
+    known.chain(other).collect()
+}
+
+pub(super) fn inventory(members: &[MemberSummary]) -> String {
+    let columns = inventory_columns(members);
+    let mut html = String::from(r#"<section class="long"><h2>Inventaire par membre</h2>"#);
+    if columns.is_empty() {
+        html.push_str("<p>Aucun relevé d'inventaire pour cet exercice.</p></section>");
+        return html;
+    }
+    html.push_str(r#"<table class="data"><thead><tr><th>Commune</th>"#);
+    for (_, heading, unit) in &columns {
+        let _ = write!(
+            html,
+            r#"<th class="num">{}<small>{}</small></th>"#,
+            escape(heading),
+            escape(unit)
+        );
+    }
+    html.push_str("</tr></thead><tbody>");
+    let mut totals = vec![0_u64; columns.len()];
+    for member in members {
+        let _ = write!(html, "<tr><td>{}</td>", escape(&member.display_name));
+        for ((meter, _, _), total) in columns.iter().zip(&mut totals) {
+            match member
+                .inventory
+                .as_ref()
+                .and_then(|quantities| quantities.get(*meter))
+            {
+                Some(&quantity) => {
+                    *total = total.saturating_add(quantity);
+                    let _ = write!(html, r#"<td class="num">{}</td>"#, format_count(quantity));
+                }
+                None => {
+                    let _ = write!(html, r#"<td class="num">{NONE}</td>"#);
+                }
+            }
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody><tfoot><tr><td>Total</td>");
+    for total in totals {
+        let _ = write!(html, r#"<td class="num">{}</td>"#, format_count(total));
+    }
+    html.push_str(
+        r#"</tr></tfoot></table><p class="note">Quantités relevées par socle chaque mois de l'exercice, additionnées ; un relevé corrigé ne compte que par sa dernière correction. « — » : aucun relevé.</p></section>"#,
+    );
+    html
+}
+
+pub(super) fn errors(errors: &[MemberError]) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        r#"<section><h2>Membres non tarifés</h2><p>Ces membres n'ont pas de titre de recettes tant que le point signalé n'est pas réglé :</p><ul class="errors">"#,
+    );
+    for error in errors {
+        let _ = write!(
+            html,
+            "<li><strong>{}</strong> : {}</li>",
+            escape(&error.member),
+            escape(&error.message)
+        );
+    }
+    html.push_str("</ul></section>");
+    html
+}

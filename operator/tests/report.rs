@@ -1,0 +1,151 @@
+//! `socle report --html` as the DSI runs it before the pilotage commission:
+//! the binary on the example communes, its JSON and its HTML document.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use socle::{
+    contribution::{NBSP, format_eur, format_half_days_as_days},
+    report::escape,
+};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A member whose name is full of markup: what the examples do not have.
+const ODD_MEMBER: &str = r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: Member
+metadata:
+  name: test-odd
+spec:
+  displayName: "Saint-<b>Test</b> & l'Oust"
+  inseeCode: "56999"
+  population: { count: 1200, year: 2021 }
+  subscriptions:
+    - offer: SocleComplet
+      effectiveDate: "2025-01-01"
+"#;
+
+/// Its inventory: drills recorded, then corrected.
+const ODD_USAGE: &str = r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: UsageRecord
+metadata: { name: test-odd-drills-2026-03, namespace: socle-system }
+spec:
+  member: test-odd
+  meter: drills
+  quantity: 5
+  unit: drill
+  exercise: 2026
+  period: { start: "2026-03-01", end: "2026-03-31" }
+  source: socle
+---
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: UsageRecord
+metadata: { name: test-odd-drills-2026-03-fix, namespace: socle-system }
+spec:
+  member: test-odd
+  meter: drills
+  quantity: 2
+  unit: drill
+  exercise: 2026
+  period: { start: "2026-03-01", end: "2026-03-31" }
+  source: dsi
+  corrects: test-odd-drills-2026-03
+"#;
+
+/// Runs `socle report` on `input` for 2026; returns the JSON and the HTML.
+fn report(input: &Path, html: &Path) -> (serde_json::Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_socle"))
+        .args(["report", "--exercise", "2026", "--input"])
+        .arg(input)
+        .arg("--html")
+        .arg(html)
+        .output()
+        .expect("the socle binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let json = serde_json::from_slice(&output.stdout).expect("the JSON report stays on stdout");
+    (json, fs::read_to_string(html).unwrap())
+}
+
+fn member_names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir.join("members"))
+        .unwrap()
+        .map(|entry| {
+            let yaml = fs::read_to_string(entry.unwrap().path()).unwrap();
+            let member: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+            member["spec"]["displayName"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn cents(json: &serde_json::Value, field: &str) -> i64 {
+    json[field].as_i64().unwrap()
+}
+
+#[test]
+fn the_html_report_shows_the_json_figures_and_every_member() {
+    let dir = std::env::temp_dir().join(format!("socle-report-{}", std::process::id()));
+    let input = dir.join("input");
+    copy_dir(&examples(), &input);
+    fs::write(input.join("members/test-odd.yaml"), ODD_MEMBER).unwrap();
+    fs::write(input.join("usage/test-odd.yaml"), ODD_USAGE).unwrap();
+
+    let (json, html) = report(&input, &dir.join("report.html"));
+    let names = member_names(&input);
+    fs::remove_dir_all(&dir).unwrap();
+
+    let total = format_eur(cents(&json, "totalBilledCents"));
+    assert!(
+        html.contains(&format!(r#"titre(s))</td><td class="num">{total}</td>"#)),
+        "the members table adds up to the JSON total {total}"
+    );
+    assert!(html.contains(&format_eur(cents(&json, "contributionsCents"))));
+    assert!(html.contains(&format_eur(json["staffing"]["costCents"].as_i64().unwrap())));
+    assert_eq!(names.len(), 32, "the 31 communes and the odd one");
+    for name in &names {
+        assert!(html.contains(&escape(name)), "{name} missing");
+    }
+    assert!(!html.contains("<b>Test</b>"), "data became markup");
+    assert!(html.contains("Saint-&lt;b&gt;Test&lt;/b&gt; &amp; l&#39;Oust"));
+
+    let level1 = &json["level1"];
+    let days =
+        |half_days: &serde_json::Value| format_half_days_as_days(half_days.as_u64().unwrap());
+    let html = html.replace(NBSP, " ");
+    for expected in [
+        format!("réalisé : {} j", days(&level1["usedHalfDays"])),
+        format!("franchises 2026 : {} j", days(&level1["allowanceHalfDays"])),
+        format!("{} demi-journée(s) facturée(s)", level1["billedHalfDays"]),
+        "convention : 117 j".to_owned(),
+    ] {
+        assert!(html.contains(&expected), "{expected:?} missing");
+    }
+
+    let inventory = &html[html.find("Inventaire par membre").unwrap()..];
+    let odd = &inventory[inventory.find("Saint-&lt;b&gt;").unwrap()..];
+    let odd = &odd[..odd.find("</tr>").unwrap()];
+    assert!(
+        odd.contains(r#"<td class="num">2</td>"#),
+        "only the correction counts: {odd}"
+    );
+}
