@@ -33,9 +33,9 @@ const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
 #[tokio::test]
 async fn provisioning_is_recorded_once_despite_a_restart_and_a_second_replica() {
     let scope = TestScope::new("billing_metering").await;
-    let namespace = scope.create_namespace("socle").await;
     let client = scope.client();
-    let mut operator = Operator::start_with_billing(&scope, &namespace).await;
+    let mut operator = Operator::start_with_billing(&scope).await;
+    let namespace = operator.namespace().to_owned();
     let replica = operator.replica();
     let gateway = create_gateway(&scope).await;
     let ledger = load_ledger(&manifests()).expect("the example manifests load");
@@ -117,9 +117,9 @@ async fn provisioning_is_recorded_once_despite_a_restart_and_a_second_replica() 
 #[tokio::test]
 async fn cluster_statements_equal_the_offline_engine_member_by_member() {
     let scope = TestScope::new("billing_statements").await;
-    let namespace = scope.create_namespace("socle").await;
     let client = scope.client();
-    let operator = Operator::start_with_billing(&scope, &namespace).await;
+    let operator = Operator::start_with_billing(&scope).await;
+    let namespace = operator.namespace().to_owned();
     let gateway = create_gateway(&scope).await;
     let ledger = load_ledger(&manifests()).expect("the example manifests load");
     let offline = ledger.compute(2026);

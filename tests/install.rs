@@ -13,8 +13,6 @@
 //! or its cache.
 
 mod install_access;
-mod install_support;
-mod install_tenant;
 
 use std::{collections::BTreeMap, fs, path::Path, time::Duration};
 
@@ -35,15 +33,15 @@ use kube::{
 };
 use serde_json::{Value, json};
 use socle::{api::Member, labels::CONFIRM_OFFBOARDING};
-use socle_e2e::{AuditMark, TestScope, eventually, operator::release_claims};
-
-use self::{
-    install_access::{Places, forbidden, needed},
-    install_support::{
-        ScopedInstall, documents, find, helm, ids, install_crds, kubectl, ok, run, workspace,
-    },
-    install_tenant::{TenantController, allaire},
+use socle_e2e::{
+    AuditMark, TestScope, eventually,
+    examples::tenant_only,
+    install::{ScopedInstall, documents, find, helm, ids, kubectl, ok, run, workspace},
+    install_socle_crds,
+    operator::{Operator, release_claims},
 };
+
+use self::install_access::{Places, forbidden, needed};
 
 /// The CRDs' API group.
 const GROUP: &str = "socle.redon-agglomeration.bzh";
@@ -102,7 +100,7 @@ async fn chart_ships_the_generated_crds_and_the_example_tariff() {
 #[tokio::test]
 async fn chart_renders_what_the_api_server_accepts() {
     let scope = TestScope::new("chart_renders_what_the_api_server_accepts").await;
-    install_crds(&scope.client()).await;
+    install_socle_crds(&scope.client()).await;
     let namespace = scope.create_namespace("socle").await;
     let gateway = scope.create_namespace("gateway").await;
     let release = scope.name("socle");
@@ -336,7 +334,7 @@ async fn kustomization_installs_crds_operator_and_gateway_access() {
     // Applied for real (a copy of the install, CRDs aside, in the scope's
     // namespaces): the API server accepts every object, RBAC included.
     let scope = TestScope::new("kustomization_installs_crds_operator").await;
-    install_crds(&scope.client()).await;
+    install_socle_crds(&scope.client()).await;
     let install = ScopedInstall::apply(&scope).await;
     let client = scope.client();
     let deployment = Api::<Deployment>::namespaced(client.clone(), &install.namespace)
@@ -383,7 +381,7 @@ async fn kustomization_installs_crds_operator_and_gateway_access() {
 #[tokio::test]
 async fn operator_identity_can_do_its_work_and_nothing_more() {
     let scope = TestScope::new("operator_identity_least_privilege").await;
-    install_crds(&scope.client()).await;
+    install_socle_crds(&scope.client()).await;
     let install = ScopedInstall::apply(&scope).await;
     let operator = install.operator_client(&scope.client()).await;
     let socle = scope.name("socle");
@@ -418,7 +416,7 @@ async fn operator_identity_can_do_its_work_and_nothing_more() {
 #[tokio::test]
 async fn operator_identity_is_refused_power_it_was_not_given() {
     let scope = TestScope::new("operator_identity_is_refused").await;
-    install_crds(&scope.client()).await;
+    install_socle_crds(&scope.client()).await;
     let install = ScopedInstall::apply(&scope).await;
     let operator = install.operator_client(&scope.client()).await;
     let tenant = managed_namespace(&scope, "commune").await;
@@ -489,7 +487,7 @@ async fn operator_identity_is_refused_power_it_was_not_given() {
 #[tokio::test]
 async fn admission_policy_keeps_socle_to_its_namespaces() {
     let scope = TestScope::new("admission_policy_keeps_socle").await;
-    install_crds(&scope.client()).await;
+    install_socle_crds(&scope.client()).await;
     let install = ScopedInstall::apply(&scope).await;
     let operator = install.operator_client(&scope.client()).await;
     let apply = PatchParams::apply("socle").force();
@@ -548,7 +546,7 @@ async fn admission_policy_keeps_socle_to_its_namespaces() {
 #[tokio::test]
 async fn operator_identity_writes_what_socle_writes() {
     let scope = TestScope::new("operator_identity_writes").await;
-    install_crds(&scope.client()).await;
+    install_socle_crds(&scope.client()).await;
     let install = ScopedInstall::apply(&scope).await;
     let operator = install.operator_client(&scope.client()).await;
     let tenant = managed_namespace(&scope, "commune").await;
@@ -631,13 +629,13 @@ async fn operator_identity_writes_what_socle_writes() {
 async fn tenant_controller_runs_on_the_shipped_permissions() {
     let scope = TestScope::new("tenant_controller_shipped_permissions").await;
     let client = scope.client();
-    install_crds(&client).await;
-    let install = ScopedInstall::apply(&scope).await;
+    install_socle_crds(&client).await;
     let mark = AuditMark::now();
-    let controller = TenantController::start(&scope, &install).await;
-    let member = allaire(&scope);
+    let operator = Operator::start(&scope).await;
+    let identity = operator.identity();
+    let member = tenant_only(&scope, "allaire");
     let name = member.name_any();
-    let namespace = format!("{}{name}", controller.prefix);
+    let namespace = operator.tenant_namespace(&name);
     let members = Api::<Member>::all(client.clone());
     members
         .create(&PostParams::default(), &member)
@@ -651,7 +649,7 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
             .unwrap_or_default();
         let ready = conditions.iter().find(|c| c.type_ == "TenantReady");
         if ready.is_none_or(|c| c.status != "True") {
-            let refused = controller.refused(&mark, &client).await;
+            let refused = refused(&mark, &client, &identity).await;
             bail!("TenantReady: {ready:?}; refused by RBAC so far: {refused:?}");
         }
         Ok(())
@@ -706,18 +704,14 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
         Ok(())
     })
     .await;
-    let refused = controller.refused(&mark, &client).await;
+    let refused = refused(&mark, &client, &identity).await;
     let worked = mark
-        .writes_by(&client, &controller.identity)
+        .writes_by(&client, &identity)
         .await
         .iter()
         .any(|event| event.resource == "roles" && event.code.is_some_and(|code| code < 300));
-    controller.stop().await;
-    assert!(
-        worked,
-        "the tenant controller wrote as {}",
-        install.service_account
-    );
+    operator.stop().await;
+    assert!(worked, "the tenant controller wrote as {identity}");
     assert!(
         refused.is_empty(),
         "requests of the operator refused by RBAC:\n{}",
@@ -725,6 +719,16 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
     );
     delete_events(&client, &name).await;
     scope.cleanup().await;
+}
+
+/// The requests of `identity` since `mark` that RBAC refused.
+async fn refused(mark: &AuditMark, client: &Client, identity: &str) -> Vec<String> {
+    mark.events(client)
+        .await
+        .iter()
+        .filter(|event| event.user == identity && event.code == Some(403))
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// A namespace as socle creates them (a tenant, a drill sandbox): labelled

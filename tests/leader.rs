@@ -12,10 +12,11 @@ use std::{
 use anyhow::{Context as _, ensure};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use socle::api::Member;
 use socle_e2e::{
     TestScope, eventually,
-    examples::{CONVERGE, create_members, example, scoped, wait_until_ready},
+    examples::{CONVERGE, create_members, tenant_only, wait_until_ready},
+    install::ScopedInstall,
+    install_socle_crds,
     operator::offboard_scope,
 };
 
@@ -27,10 +28,16 @@ const SLACK: Duration = Duration::from_secs(4);
 #[tokio::test]
 async fn one_replica_leads_and_a_killed_leader_hands_over_within_the_lease() {
     let scope = TestScope::new("leader").await;
-    let namespace = scope.create_namespace("socle").await;
     let client = scope.client();
-    let mut a = Replica::start(&scope, &namespace, "replica-a");
-    let mut b = Replica::start(&scope, &namespace, "replica-b");
+    // Both replicas run as the shipped ServiceAccount, installed in the scope.
+    install_socle_crds(&client).await;
+    let install = ScopedInstall::apply(&scope).await;
+    let namespace = install.namespace.clone();
+    let kubeconfig = std::env::temp_dir().join(format!("socle-leader-{}.kubeconfig", scope.id()));
+    let text = serde_yaml::to_string(&install.operator_kubeconfig(&client).await).unwrap();
+    std::fs::write(&kubeconfig, text).expect("writing the operator's kubeconfig");
+    let mut a = Replica::start(&scope, &namespace, &kubeconfig, "replica-a");
+    let mut b = Replica::start(&scope, &namespace, &kubeconfig, "replica-b");
     let leases = Api::<Lease>::namespaced(client.clone(), &namespace);
 
     // Exactly one leads, and it is the one the Lease names.
@@ -98,34 +105,32 @@ async fn one_replica_leads_and_a_killed_leader_hands_over_within_the_lease() {
     // The leader that is left offboards the scope's Members, then stops.
     offboard_scope(&client, &scope.selector(), &format!("t{}-", scope.id())).await;
     follower.terminate();
+    std::fs::remove_file(&kubeconfig).ok();
     scope.cleanup().await;
-}
-
-/// An example commune of the scope, without the VPN and backups that
-/// `socle run` would also try to set up (no router nor Velero here).
-fn tenant_only(scope: &TestScope, name: &str) -> Member {
-    let mut member = scoped(scope, example(name), "unused");
-    member.spec.vpn = None;
-    member.spec.backup = None;
-    member
 }
 
 /// One `socle run` process of the scope, with its admin port.
 struct Replica {
     identity: &'static str,
-    child: Child,
+    /// Locked only to poll or stop it; the checks borrow the replica shared.
+    child: std::sync::Mutex<Child>,
     admin: String,
+    /// Its stderr (the logs), to say why if it dies.
+    log: PathBuf,
 }
 
 impl Replica {
-    fn start(scope: &TestScope, namespace: &str, identity: &'static str) -> Self {
+    fn start(
+        scope: &TestScope,
+        namespace: &str,
+        kubeconfig: &std::path::Path,
+        identity: &'static str,
+    ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let kubeconfig = std::env::var_os("SOCLE_OPERATOR_KUBECONFIG").expect(
-            "SOCLE_OPERATOR_KUBECONFIG is set by `cargo xtask ci` (testenv's operator.kubeconfig)",
-        );
+        let log = std::env::temp_dir().join(format!("socle-{}-{identity}.log", scope.id()));
         let child = Command::new(socle_binary())
             .args([
                 "run",
@@ -145,16 +150,23 @@ impl Replica {
             .args(["--log", "warn"])
             .env("KUBECONFIG", kubeconfig)
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("a log file for the replica"))
             .spawn()
             .expect("starting socle run");
         Self {
             identity,
-            child,
+            child: std::sync::Mutex::new(child),
             admin: format!("http://127.0.0.1:{port}"),
+            log,
         }
     }
 
     async fn metrics(&self) -> anyhow::Result<String> {
+        let exited = self.child.lock().expect("the child's lock").try_wait()?;
+        if let Some(status) = exited {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            anyhow::bail!("{} exited ({status}):\n{log}", self.identity);
+        }
         let url = format!("{}/metrics", self.admin);
         tokio::task::spawn_blocking(move || http_get(&url)).await?
     }
@@ -169,23 +181,29 @@ impl Replica {
     }
 
     fn kill(&mut self) {
-        self.child.kill().expect("killing the leader");
-        self.child.wait().ok();
+        let child = self.child.get_mut().expect("the child's lock");
+        child.kill().expect("killing the leader");
+        child.wait().ok();
     }
 
+    /// SIGTERM, as Kubernetes stops a pod.
     fn terminate(&mut self) {
+        let child = self.child.get_mut().expect("the child's lock");
         Command::new("kill")
-            .arg(self.child.id().to_string())
+            .arg(child.id().to_string())
             .status()
             .ok();
-        self.child.wait().ok();
+        child.wait().ok();
     }
 }
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
+        if let Ok(child) = self.child.get_mut() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        std::fs::remove_file(&self.log).ok();
     }
 }
 

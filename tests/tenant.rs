@@ -39,8 +39,7 @@ use socle_e2e::{
         CONVERGE, condition, create_gateway, create_members, example, examples, scoped,
         wait_until_ready,
     },
-    operator::{Operator, operator_client, release_claims},
-    username,
+    operator::{Operator, release_claims},
 };
 
 /// Prefix of socle's labels and annotations.
@@ -1349,7 +1348,7 @@ async fn steady_state(
     operator: &Operator,
     live: &[Member],
 ) -> SteadyState {
-    let user = username(&operator_client().await).await;
+    let user = operator.identity();
     let started = Instant::now();
     eventually(CONVERGE, || async {
         let mark = AuditMark::now();

@@ -151,3 +151,12 @@ pub fn condition<'a>(member: &'a Member, type_: &str) -> Option<&'a Condition> {
         .iter()
         .find(|c| c.type_ == type_)
 }
+
+/// The example commune `name` made the scope's, with its tenant only: no VPN
+/// nor backups, which need a router and Velero.
+pub fn tenant_only(scope: &TestScope, name: &str) -> Member {
+    let mut member = scoped(scope, example(name), "unused");
+    member.spec.vpn = None;
+    member.spec.backup = None;
+    member
+}

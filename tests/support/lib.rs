@@ -21,6 +21,7 @@ mod connect;
 mod crds;
 mod eventually;
 pub mod examples;
+pub mod install;
 pub mod operator;
 pub mod router;
 mod scope;

@@ -27,11 +27,8 @@ use socle::{
     tenant::{self, plan::TenantSettings},
 };
 
-use crate::{TestScope, connect::HOW_TO_START, eventually};
+use crate::{TestScope, connect::HOW_TO_START, eventually, install::ScopedInstall};
 
-/// Namespace the operator believes it runs in, unless the test gives one
-/// (the tenant controller does not use it).
-const OPERATOR_NAMESPACE: &str = "socle-system";
 /// How long [`Operator::stop`] waits for the offboarding of every Member.
 const OFFBOARDING_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the operator has to finish its reconciles once told to stop.
@@ -40,11 +37,12 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The tenant controller of `socle run`, started for one [`TestScope`]:
 /// it manages the Members labelled with the scope
 /// ([`TestScope::selector`]) and names their namespaces
-/// `t<id>-<member>`. It runs on a thread of its own with its own runtime and
-/// the operator's credentials (`$SOCLE_OPERATOR_KUBECONFIG`, user
-/// `socle-operator`), so that it outlives no test and the audit log tells its
-/// requests apart. [`Operator::start_with_billing`] adds the statement
-/// controller, working in a namespace of the test's.
+/// `t<id>-<member>`. It runs with the shipped permissions only: the install
+/// of `manifests/` is copied into the scope ([`ScopedInstall`]) and the
+/// controllers authenticate as its ServiceAccount, with a token. It runs on a
+/// thread of its own with its own runtime, so that it outlives no test.
+/// [`Operator::start_with_billing`] adds the statement controller, working
+/// in the install's copy of `socle-system`.
 ///
 /// End the test with [`Operator::stop`] and then [`TestScope::cleanup`]. If
 /// the test panics before, dropping the operator stops it and deletes the
@@ -52,6 +50,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// waiting.
 pub struct Operator {
     client: Client,
+    install: ScopedInstall,
     settings: Settings,
     running: Running,
 }
@@ -63,9 +62,10 @@ struct Settings {
     selector: String,
     prefix: String,
     auditor_group: String,
-    /// The operator's own namespace, where the statement controller writes;
-    /// `None`: the statement controller does not run.
-    billing_namespace: Option<String>,
+    /// The operator's own namespace (Secrets, statements, usage).
+    namespace: String,
+    /// Whether the statement controller runs.
+    billing: bool,
 }
 
 /// One running copy of the controllers, on its own thread and runtime.
@@ -100,31 +100,44 @@ impl Operator {
     /// Installs socle's CRDs (server-side apply, idempotent; never deleted)
     /// and starts the tenant controller for `scope`.
     pub async fn start(scope: &TestScope) -> Self {
-        Self::start_in(scope, None).await
+        Self::start_in(scope, false).await
     }
 
     /// Like [`Operator::start`], with the statement controller (statements,
-    /// estimates, metering) writing in `namespace`.
-    pub async fn start_with_billing(scope: &TestScope, namespace: &str) -> Self {
-        Self::start_in(scope, Some(namespace.to_owned())).await
+    /// estimates, metering) writing in [`Operator::namespace`].
+    pub async fn start_with_billing(scope: &TestScope) -> Self {
+        Self::start_in(scope, true).await
     }
 
-    async fn start_in(scope: &TestScope, billing_namespace: Option<String>) -> Self {
+    async fn start_in(scope: &TestScope, billing: bool) -> Self {
         let client = scope.client();
         install_crds(&client).await;
+        let install = ScopedInstall::apply(scope).await;
         let settings = Settings {
-            config: operator_config().await,
+            config: install.operator_config(&client).await,
             selector: scope.selector(),
             prefix: format!("t{}-", scope.id()),
             auditor_group: format!("socle-e2e:auditors-{}", scope.id()),
-            billing_namespace,
+            namespace: install.namespace.clone(),
+            billing,
         };
         let running = Running::spawn(settings.clone(), scope.id());
         Self {
             client,
+            install,
             settings,
             running,
         }
+    }
+
+    /// The operator's namespace: the scope's copy of `socle-system`.
+    pub fn namespace(&self) -> &str {
+        &self.install.namespace
+    }
+
+    /// Who the operator is in the audit log: its ServiceAccount.
+    pub fn identity(&self) -> String {
+        self.install.identity()
     }
 
     /// Stops the controllers and starts them again, as a restarted pod would:
@@ -275,18 +288,14 @@ impl Settings {
     /// The controllers, until `stop` fires.
     async fn run(self, stop: oneshot::Receiver<()>) {
         let client = Client::try_from(self.config).expect("a client for the operator");
-        let namespace = self
-            .billing_namespace
-            .clone()
-            .unwrap_or_else(|| OPERATOR_NAMESPACE.into());
-        let context = Context::new(client, namespace, Some(self.selector));
+        let context = Context::new(client, self.namespace, Some(self.selector));
         let settings = TenantSettings {
             namespace_prefix: self.prefix,
             auditor_group: self.auditor_group,
         };
         let stop = stop.map(drop).shared();
         let tenant = tenant::run(context.clone(), settings, stop.clone());
-        if self.billing_namespace.is_some() {
+        if self.billing {
             tokio::join!(tenant, billing::controller::run(context, stop));
         } else {
             tenant.await;

@@ -8,6 +8,7 @@ use std::{
     process::Stdio,
 };
 
+use crate::{SCOPE_LABEL, TEST_LABEL, TestScope};
 use k8s_openapi::api::{
     authentication::v1::{TokenRequest, TokenRequestSpec},
     core::v1::ServiceAccount,
@@ -15,10 +16,9 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client, Config,
     api::PostParams,
-    config::{AuthInfo, KubeConfigOptions, Kubeconfig},
+    config::{KubeConfigOptions, Kubeconfig, NamedAuthInfo},
 };
 use serde_json::Value;
-use socle_e2e::{SCOPE_LABEL, TEST_LABEL, TestScope};
 use tokio::io::AsyncWriteExt;
 
 /// The helm release `xtask/src/tools.rs` builds; bump both together.
@@ -230,6 +230,33 @@ impl ScopedInstall {
     /// A client authenticated as the operator's ServiceAccount, through a
     /// token from the TokenRequest API (what the kubelet mounts in its pod).
     pub async fn operator_client(&self, client: &Client) -> Client {
+        Client::try_from(self.operator_config(client).await)
+            .expect("a client for the operator's identity")
+    }
+
+    /// `system:serviceaccount:<namespace>:<name>`, as the audit log says.
+    pub fn identity(&self) -> String {
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace, self.service_account
+        )
+    }
+
+    /// The configuration of [`ScopedInstall::operator_client`], for a client
+    /// to be built on another runtime.
+    pub async fn operator_config(&self, client: &Client) -> Config {
+        Config::from_custom_kubeconfig(
+            self.operator_kubeconfig(client).await,
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .expect("a usable kubeconfig for the operator")
+    }
+
+    /// `$KUBECONFIG`'s cluster (URL, CA) with none of its credentials: the
+    /// operator's ServiceAccount token instead. Serialized, it is what a
+    /// `socle run` process is given.
+    pub async fn operator_kubeconfig(&self, client: &Client) -> Kubeconfig {
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
                 expiration_seconds: Some(3600),
@@ -244,16 +271,24 @@ impl ScopedInstall {
             .status
             .expect("a TokenRequest status")
             .token;
-        let kubeconfig = Kubeconfig::from_env()
+        let mut kubeconfig = Kubeconfig::from_env()
             .expect("a readable $KUBECONFIG")
             .expect("KUBECONFIG is set");
-        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("a usable $KUBECONFIG");
-        // The cluster (URL, CA) of the admin's kubeconfig; none of its credentials.
-        config.auth_info = serde_json::from_value::<AuthInfo>(serde_json::json!({"token": token}))
-            .expect("an AuthInfo with a token");
-        Client::try_from(config).expect("a client for the operator's identity")
+        let user = self.service_account.clone();
+        kubeconfig.auth_infos = vec![
+            serde_json::from_value::<NamedAuthInfo>(
+                serde_json::json!({"name": user, "user": {"token": token}}),
+            )
+            .expect("a NamedAuthInfo with a token"),
+        ];
+        for context in kubeconfig
+            .contexts
+            .iter_mut()
+            .filter_map(|c| c.context.as_mut())
+        {
+            context.user = Some(user.clone());
+        }
+        kubeconfig
     }
 }
 
@@ -271,7 +306,7 @@ fn stream(objects: &[Value]) -> String {
 /// with the scope; then the two namespaces moved into the scope's.
 async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
     // Kustomize takes no absolute path: the overlay names manifests/ relative to itself.
-    let overlay = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("install-{}", scope.id()));
+    let overlay = std::env::temp_dir().join(format!("socle-install-{}", scope.id()));
     std::fs::create_dir_all(&overlay).expect("creating the overlay directory");
     let manifests = relative(&overlay, &workspace().join("manifests"));
     let labels = scope.labels();
@@ -360,10 +395,4 @@ fn relocate(object: &mut Value, from: &str, to: &str) {
             }
         }
     }
-}
-
-/// socle's CRDs, as every e2e test installs them (server-side apply under
-/// the tests' field manager, never deleted), established.
-pub async fn install_crds(client: &Client) {
-    socle_e2e::install_socle_crds(client).await;
 }
