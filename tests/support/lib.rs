@@ -20,9 +20,11 @@ mod connect;
 mod crds;
 mod eventually;
 pub mod operator;
-pub mod router;
 mod scope;
 pub mod velero;
+
+/// The emulated commune router, shared with `cargo xtask demo`.
+pub use socle_router_emulator as router;
 
 pub use self::{
     audit::{AuditEvent, AuditMark, username},
