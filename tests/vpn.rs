@@ -2,7 +2,8 @@
 //! controller run in-process (one per test, limited to the test's Members,
 //! with its own operator namespace), and communes' routers played by real
 //! OpenSSH servers on 127.0.0.1 running the router emulator
-//! (`socle_e2e::router`, the `socle-router-emulator` crate). Hub configurations are checked with the real `wg`.
+//! (`socle_e2e::router`, the `socle-router-emulator` crate). Hub
+//! configurations are checked with the real `wg`.
 
 mod vpn_support;
 
