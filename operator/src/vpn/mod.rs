@@ -160,6 +160,13 @@ async fn reconcile(
     guard: Arc<DeserializeGuard<Member>>,
     ctx: Arc<VpnContext>,
 ) -> Result<Action, Error> {
+    // Validation reads both caches: until they are filled, a gateway not
+    // seen yet would pass for one that does not exist, and every member
+    // would flip to VpnReady=False (a status write and a Warning Event
+    // each, then as many back) at each start of the operator. An error
+    // means the operator is stopping: the reconcile then fails on its own.
+    let _ = ctx.services.wait_until_ready().await;
+    let _ = ctx.members.wait_until_ready().await;
     let started = std::time::Instant::now();
     let result = reconcile_member(&guard, &ctx).await;
     ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
