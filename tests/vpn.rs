@@ -679,10 +679,33 @@ async fn a_key_rotation_reaches_both_ends_once_per_request() {
     assert!(rotations[0].1.contains(&new_public), "{}", rotations[0].1);
     assert!(rotations[0].1.contains(&old_public), "{}", rotations[0].1);
 
-    // A new value is a new request.
-    let (third_public, third_private) = rotate(&fx, &router, &name, "second").await;
+    // A new value is a new request. Its first push fails and is rolled
+    // back: the old key keeps working at both ends (the hub knows the next
+    // key already, without routes) until the retry brings the new one.
+    router.fail_once("ifup");
+    annotate(&fx, &name, socle::vpn::ROTATE_KEY, "second").await;
+    fx.wait_ready(&name, "PushRolledBack", PUSH).await;
+    assert_eq!(
+        router.live_public_key("socle0").as_deref(),
+        Some(new_public.as_str()),
+        "the router still runs the current key"
+    );
+    let halfway = hub_config(&fx).await;
+    check_with_wg(&halfway, "hub-halfway");
+    assert!(
+        halfway.contains(&format!(
+            "PublicKey = {new_public}\nAllowedIPs = {}",
+            after.tunnel_address.as_deref().unwrap()
+        )),
+        "the routes stay with the current key: {halfway}"
+    );
+    assert!(halfway.contains("next key (rotation under way)\nPublicKey = "));
+    let (third_public, third_private) = rotated(&fx, &router, &name, "second").await;
     assert_ne!(third_public, new_public);
-    assert_eq!(router.steps("apply"), applies + 2);
+    assert!(
+        !hub_config(&fx).await.contains(&new_public),
+        "the retired key is gone from the hub"
+    );
 
     let secrets = [old_private, new_private, third_private];
     let checked = assert_no_key_material(&fx, &secrets, &[&name], &[&router]).await;
@@ -690,11 +713,16 @@ async fn a_key_rotation_reaches_both_ends_once_per_request() {
     fx.finish().await;
 }
 
-/// Asks for a rotation with `request` and waits for it to be recorded;
-/// checks that the router and the hub run the new key. Returns the new
-/// (public, private) key.
+/// Asks for a rotation with `request`, then [`rotated`].
 async fn rotate(fx: &Fixture, router: &Router, name: &str, request: &str) -> (String, String) {
     annotate(fx, name, socle::vpn::ROTATE_KEY, request).await;
+    rotated(fx, router, name, request).await
+}
+
+/// Waits for the rotation answering `request` to be recorded; checks that
+/// the router and the hub run the new key. Returns the new (public,
+/// private) key.
+async fn rotated(fx: &Fixture, router: &Router, name: &str, request: &str) -> (String, String) {
     let members = Api::<socle::api::Member>::all(fx.scope.client());
     let vpn = eventually(PUSH, || async {
         let vpn = members.get(name).await?.status.and_then(|s| s.vpn);
