@@ -2,7 +2,8 @@
 //! controller run in-process (one per test, limited to the test's Members,
 //! with its own operator namespace), and communes' routers played by real
 //! OpenSSH servers on 127.0.0.1 running the router emulator
-//! (`socle_e2e::router`). Hub configurations are checked with the real `wg`.
+//! (`socle_e2e::router`, the `socle-router-emulator` crate). Hub
+//! configurations are checked with the real `wg`.
 
 mod vpn_support;
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
+use kube::{Api, ResourceExt};
 use serde_json::json;
 use socle::{
     api::member::RouterDialect,
@@ -24,7 +25,10 @@ use socle_e2e::{
     username,
 };
 
-use self::vpn_support::{Fixture, condition, hub_config, member_key, poke, warning_events};
+use self::vpn_support::{
+    Fixture, annotate, assert_no_key_material, condition, events_of_type, hub_config, member_key,
+    poke, warning_events,
+};
 
 /// For a first push, on a loaded 2-core machine.
 const PUSH: Duration = Duration::from_secs(60);
@@ -85,8 +89,12 @@ async fn first_push_then_nothing_then_a_changed_site_is_pushed() {
     // (a restart), which finds the same address and key.
     assert_eq!(router.steps("apply"), 1);
     reconcile_writes_nothing(&fx, &router, &name).await;
+    let restarted = AuditMark::now();
     fx.restart_operator().await;
     reconcile_writes_nothing(&fx, &router, &name).await;
+    // Not even while its caches fill: no status flapping at start-up.
+    let writes = operator_writes(&fx, &restarted, &name).await;
+    assert!(writes.is_empty(), "API writes after a restart: {writes:?}");
     let after = fx.member_now(&name).await.status.unwrap().vpn.unwrap();
     assert_eq!(after.tunnel_address.as_deref(), Some(address.as_str()));
     assert_eq!(after.public_key.as_deref(), Some(public.as_str()));
@@ -589,51 +597,11 @@ async fn no_private_key_material_in_logs_status_events_or_output() {
                 .map(str::to_owned),
         );
     }
-    let mut places = vec![
-        ("operator logs".to_owned(), fx.logs()),
-        (
-            "router commands".into(),
-            router.commands().join("\n") + &linux.commands().join("\n"),
-        ),
-    ];
-    for name in [&a, &b] {
-        let member = fx.member_now(name).await;
-        places.push((
-            format!("Member {name}"),
-            serde_json::to_string(&member).unwrap(),
-        ));
-        let events = warning_events(&fx, name).await;
-        places.push((format!("Events of {name}"), format!("{events:?}")));
-        places.push((
-            format!("all Events of {name}"),
-            fx.all_events_text(name).await,
-        ));
-    }
-    let mut checked = 0;
-    for secret in &secrets {
-        let encoded = base64_of(secret);
-        for (place, text) in &places {
-            assert!(
-                !text.is_empty() || place.contains("Events"),
-                "{place} is empty: nothing was checked"
-            );
-            // Never print the secret itself: only where it was found.
-            assert!(
-                !text.contains(secret.as_str()),
-                "a private key is in the {place}"
-            );
-            assert!(
-                !text.contains(&encoded),
-                "a base64-encoded private key is in the {place}"
-            );
-            checked += 1;
-        }
-    }
+    let checked = assert_no_key_material(&fx, &secrets, &[&a, &b], &[&router, &linux]).await;
     println!(
-        "{} secrets searched in {} places ({checked} checks, {} bytes of logs)",
+        "{} secrets searched ({checked} checks, {} bytes of logs)",
         secrets.len(),
-        places.len(),
-        places[0].1.len()
+        fx.logs().len()
     );
     // The Secret does hold them: the search looked for the right strings.
     let stored: Secret = Api::namespaced(fx.scope.client(), &fx.operator_namespace)
@@ -642,6 +610,300 @@ async fn no_private_key_material_in_logs_status_events_or_output() {
         .unwrap();
     let stored = String::from_utf8(stored.data.unwrap()["privateKey"].0.clone()).unwrap();
     assert!(stored == secrets[0], "the searched key is the stored one");
+    fx.finish().await;
+}
+
+/// A key rotation asked by annotation: the router runs the new key (the
+/// real `wg pubkey` of its live key is the new public key in status), its
+/// configuration holds the new private key and not the old, the hub lists
+/// the new peer key and not the old; one router write, one `KeyRotated`
+/// Event. The same request asks for nothing more, even across a restart; a
+/// new value rotates again. No private key, old or new, leaks.
+#[tokio::test]
+async fn a_key_rotation_reaches_both_ends_once_per_request() {
+    let mut fx = Fixture::new("vpn_rotation").await;
+    let router = Router::start();
+    let name = fx
+        .member(
+            "quelneuc",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.120.0/24"],
+        )
+        .await;
+    let first = fx.wait_ready(&name, "Configured", PUSH).await;
+    let old_public = first.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let old_private = member_key(&fx, &name).await;
+    let applies = router.steps("apply");
+
+    let (new_public, new_private) = rotate(&fx, &router, &name, "2026-11-29T10:00").await;
+    assert_ne!(new_public, old_public, "a new key pair");
+    assert_ne!(new_private, old_private);
+    assert!(
+        !router.uci().contains(&old_private),
+        "the old private key is gone from the router"
+    );
+    let config = hub_config(&fx).await;
+    assert!(
+        !config.contains(&old_public),
+        "the hub no longer lists the old key"
+    );
+    assert_eq!(router.steps("apply"), applies + 1, "one router write");
+    let secret: Secret = Api::namespaced(fx.scope.client(), &fx.operator_namespace)
+        .get(&socle::vpn::secrets::member_secret(&name))
+        .await
+        .unwrap();
+    assert!(
+        !secret
+            .data
+            .unwrap()
+            .contains_key(socle::vpn::secrets::NEXT_PRIVATE_KEY),
+        "no key left half-rotated"
+    );
+
+    // The same request again, and after a restart: nothing more.
+    reconcile_writes_nothing(&fx, &router, &name).await;
+    let restarted = AuditMark::now();
+    fx.restart_operator().await;
+    reconcile_writes_nothing(&fx, &router, &name).await;
+    let writes = operator_writes(&fx, &restarted, &name).await;
+    assert!(writes.is_empty(), "API writes after a restart: {writes:?}");
+    let after = fx.member_now(&name).await.status.unwrap().vpn.unwrap();
+    assert_eq!(after.public_key.as_deref(), Some(new_public.as_str()));
+    let rotations = events_of_type(&fx, &name, "Normal")
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "KeyRotated")
+        .collect::<Vec<_>>();
+    assert_eq!(rotations.len(), 1, "one KeyRotated Event: {rotations:?}");
+    assert!(rotations[0].1.contains(&new_public), "{}", rotations[0].1);
+    assert!(rotations[0].1.contains(&old_public), "{}", rotations[0].1);
+
+    // A new value is a new request. Its first push fails and is rolled
+    // back: the old key keeps working at both ends (the hub knows the next
+    // key already, without routes) until the retry brings the new one.
+    router.fail_once("ifup");
+    annotate(&fx, &name, socle::vpn::ROTATE_KEY, "second").await;
+    fx.wait_ready(&name, "PushRolledBack", PUSH).await;
+    assert_eq!(
+        router.live_public_key("socle0").as_deref(),
+        Some(new_public.as_str()),
+        "the router still runs the current key"
+    );
+    let halfway = hub_config(&fx).await;
+    check_with_wg(&halfway, "hub-halfway");
+    assert!(
+        halfway.contains(&format!(
+            "PublicKey = {new_public}\nAllowedIPs = {}",
+            after.tunnel_address.as_deref().unwrap()
+        )),
+        "the routes stay with the current key: {halfway}"
+    );
+    assert!(halfway.contains("next key (rotation under way)\nPublicKey = "));
+    let (third_public, third_private) = rotated(&fx, &router, &name, "second").await;
+    assert_ne!(third_public, new_public);
+    assert!(
+        !hub_config(&fx).await.contains(&new_public),
+        "the retired key is gone from the hub"
+    );
+
+    let secrets = [old_private, new_private, third_private];
+    let checked = assert_no_key_material(&fx, &secrets, &[&name], &[&router]).await;
+    println!("{checked} searches for the rotated keys");
+    fx.finish().await;
+}
+
+/// Asks for a rotation with `request`, then [`rotated`].
+async fn rotate(fx: &Fixture, router: &Router, name: &str, request: &str) -> (String, String) {
+    annotate(fx, name, socle::vpn::ROTATE_KEY, request).await;
+    rotated(fx, router, name, request).await
+}
+
+/// Waits for the rotation answering `request` to be recorded; checks that
+/// the router and the hub run the new key. Returns the new (public,
+/// private) key.
+async fn rotated(fx: &Fixture, router: &Router, name: &str, request: &str) -> (String, String) {
+    let members = Api::<socle::api::Member>::all(fx.scope.client());
+    let vpn = eventually(PUSH, || async {
+        let vpn = members.get(name).await?.status.and_then(|s| s.vpn);
+        let vpn = vpn.filter(|vpn| vpn.key_rotation_request.as_deref() == Some(request));
+        vpn.ok_or_else(|| anyhow::anyhow!("rotation {request} not recorded yet"))
+    })
+    .await;
+    assert!(vpn.last_key_rotation.is_some());
+    let public = vpn.public_key.unwrap();
+    let private = member_key(fx, name).await;
+    assert_eq!(
+        router.live_public_key("socle0").as_deref(),
+        Some(public.as_str()),
+        "the router's interface runs the new key"
+    );
+    assert!(
+        router
+            .uci()
+            .contains(&format!("network.socle0.private_key='{private}'")),
+        "the router's configuration holds the new private key"
+    );
+    let config = hub_config(fx).await;
+    check_with_wg(&config, "hub-rotated");
+    assert!(config.contains(&format!("PublicKey = {public}")));
+    assert!(
+        !config.contains("next key"),
+        "the rotation is over at the hub"
+    );
+    (public, private)
+}
+
+/// Offboarding takes the tunnel off the router over SSH: a deleted Member's
+/// OpenWrt router and the Linux router of a Member whose `spec.vpn` is
+/// removed hold nothing of socle's afterwards; the hub lists neither; their
+/// addresses are released into quarantine.
+#[tokio::test]
+async fn offboarding_removes_the_tunnel_from_the_router() {
+    let mut fx = Fixture::new("vpn_offboard").await;
+    let (router, linux) = (Router::start(), Router::start());
+    let deleted = fx
+        .member(
+            "tregon",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.130.0/24"],
+        )
+        .await;
+    let dropped = fx
+        .member("treal", &linux, RouterDialect::Linux, &["192.168.131.0/24"])
+        .await;
+    fx.wait_ready(&deleted, "Configured", PUSH).await;
+    fx.wait_ready(&dropped, "Configured", PUSH).await;
+    assert!(router.uci().contains("network.socle0="));
+    assert!(linux.wg_quick_file("socle0").is_some());
+
+    let members = Api::<socle::api::Member>::all(fx.scope.client());
+    members
+        .delete(&deleted, &kube::api::DeleteParams::background())
+        .await
+        .unwrap();
+    eventually(PUSH, || async {
+        ensure!(
+            members.get_opt(&deleted).await?.is_none(),
+            "{deleted} still there"
+        );
+        Ok(())
+    })
+    .await;
+    assert_eq!(router.uci().trim(), "", "nothing of socle's left in uci");
+    assert_eq!(router.live_public_key("socle0"), None, "interface down");
+    let offboarded = events_of_type(&fx, &deleted, "Normal").await;
+    assert!(
+        offboarded
+            .iter()
+            .any(|(reason, note)| reason == "VpnOffboarded"
+                && note.contains("interface socle0 removed from router")),
+        "{offboarded:?}"
+    );
+
+    fx.patch_vpn(&dropped, serde_json::Value::Null).await;
+    eventually(PUSH, || async {
+        let member = members.get(&dropped).await?;
+        ensure!(
+            !member
+                .finalizers()
+                .iter()
+                .any(|f| f == socle::vpn::FINALIZER),
+            "{dropped} still has the VPN finalizer"
+        );
+        ensure!(
+            condition(&member, "VpnReady").is_none(),
+            "VpnReady still in status"
+        );
+        Ok(())
+    })
+    .await;
+    assert_eq!(linux.wg_quick_file("socle0"), None, "wg-quick file removed");
+    assert_eq!(linux.live_public_key("socle0"), None, "interface down");
+
+    let config = hub_config(&fx).await;
+    for name in [&deleted, &dropped] {
+        assert!(!config.contains(&format!("# member {name}")), "{config}");
+    }
+    let claims = ipam::claims(&fx.scope.client(), &fx.operator_namespace, &fx.gateway)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    assert!(
+        claims.iter().all(|c| c.released_at.is_some()),
+        "both addresses in quarantine: {claims:?}"
+    );
+    fx.finish().await;
+}
+
+/// A router gone for good does not keep its Member from leaving: the hub
+/// drops the peer at once, the clean-up is retried with a Warning Event
+/// saying why, and once the deadline has passed the Member goes, with a
+/// Warning Event saying the router must be cleaned by hand.
+#[tokio::test]
+async fn offboarding_gives_up_on_an_unreachable_router_after_its_deadline() {
+    const DEADLINE: Duration = Duration::from_secs(20);
+    let mut fx = Fixture::with_settings("vpn_offboard_gone", |settings| {
+        settings.router_cleanup_deadline = DEADLINE;
+    })
+    .await;
+    let router = Router::start();
+    let name = fx
+        .member(
+            "sixt",
+            &router,
+            RouterDialect::Openwrt,
+            &["192.168.140.0/24"],
+        )
+        .await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
+    drop(router);
+    let members = Api::<socle::api::Member>::all(fx.scope.client());
+    let deleting = Instant::now();
+    members
+        .delete(&name, &kube::api::DeleteParams::background())
+        .await
+        .unwrap();
+    eventually(PUSH, || async {
+        let failures = warning_events(&fx, &name).await;
+        ensure!(
+            failures
+                .iter()
+                .any(|(reason, note)| reason == "RouterCleanupFailed"
+                    && note.contains("unreachable")),
+            "no RouterCleanupFailed Event yet: {failures:?}"
+        );
+        Ok(())
+    })
+    .await;
+    assert!(
+        members.get_opt(&name).await.unwrap().is_some(),
+        "the Member waits for its router's clean-up"
+    );
+    assert!(
+        !hub_config(&fx).await.contains(&format!("# member {name}")),
+        "the hub dropped the peer at once"
+    );
+    eventually(PUSH + DEADLINE, || async {
+        ensure!(
+            members.get_opt(&name).await?.is_none(),
+            "{name} still there"
+        );
+        Ok(())
+    })
+    .await;
+    assert!(
+        deleting.elapsed() >= DEADLINE,
+        "gave up before the deadline"
+    );
+    let warnings = warning_events(&fx, &name).await;
+    assert!(
+        warnings
+            .iter()
+            .any(|(reason, note)| reason == "RouterCleanupAbandoned" && note.contains("by hand")),
+        "{warnings:?}"
+    );
     fx.finish().await;
 }
 
@@ -672,14 +934,24 @@ async fn reconcile_writes_nothing(fx: &Fixture, router: &Router, name: &str) {
         Ok(())
     })
     .await;
+    // The reconcile's API writes, if any, come after its router read: give
+    // them time to reach the audit log rather than look too early.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         router.steps("apply"),
         applies,
         "no SSH write when nothing changed"
     );
+    let writes = operator_writes(fx, &mark, name).await;
+    assert!(writes.is_empty(), "API writes in steady state: {writes:?}");
+}
+
+/// The operator's API writes since `mark` to Member `name` or in the
+/// test's namespaces.
+async fn operator_writes(fx: &Fixture, mark: &AuditMark, name: &str) -> Vec<String> {
+    let operator_user = username(&operator_client().await).await;
     let ours = [fx.operator_namespace.clone(), fx.gateway_namespace.clone()];
-    let writes: Vec<String> = mark
-        .writes_by(&fx.scope.client(), &operator_user)
+    mark.writes_by(&fx.scope.client(), &operator_user)
         .await
         .into_iter()
         .filter(|e| {
@@ -687,8 +959,7 @@ async fn reconcile_writes_nothing(fx: &Fixture, router: &Router, name: &str) {
                 || e.name.as_deref() == Some(name)
         })
         .map(|e| e.to_string())
-        .collect();
-    assert!(writes.is_empty(), "API writes in steady state: {writes:?}");
+        .collect()
 }
 
 fn line_value(config: &str, key: &str) -> String {
@@ -705,25 +976,4 @@ fn sorted(text: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines.sort_unstable();
     lines
-}
-
-fn base64_of(text: &str) -> String {
-    use std::fmt::Write as _;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0_u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let _ = out.write_char(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -53,6 +53,11 @@ impl Fixture {
     }
 
     pub async fn with_timeout(test: &str, ssh_timeout: Duration) -> Self {
+        Self::with_settings(test, |settings| settings.ssh_timeout = ssh_timeout).await
+    }
+
+    /// [`Fixture::new`], with `edit` changing the operator's VPN settings.
+    pub async fn with_settings(test: &str, edit: impl FnOnce(&mut VpnSettings)) -> Self {
         let scope = TestScope::new(test).await;
         let client = scope.client();
         install_crds(&client).await;
@@ -82,11 +87,12 @@ impl Fixture {
             )
             .await
             .expect("creating the gateway");
-        let settings = VpnSettings {
-            ssh_timeout,
+        let mut settings = VpnSettings {
+            ssh_timeout: Duration::from_secs(10),
             drift_interval: Duration::from_secs(300),
             ..VpnSettings::default()
         };
+        edit(&mut settings);
         let logs = Arc::new(Mutex::new(Vec::new()));
         let operator =
             VpnOperator::start(&scope, &operator_namespace, settings.clone(), logs.clone()).await;
@@ -305,14 +311,19 @@ pub async fn poke(fx: &Fixture, name: &str) {
         .unwrap()
         .as_nanos()
         .to_string();
+    annotate(fx, name, "socle.test/poke", &now).await;
+}
+
+/// Sets annotation `key` of Member `name` to `value`.
+pub async fn annotate(fx: &Fixture, name: &str, key: &str, value: &str) {
     Api::<Member>::all(fx.scope.client())
         .patch(
             name,
             &PatchParams::default(),
-            &Patch::Merge(&json!({"metadata": {"annotations": {"socle.test/poke": now}}})),
+            &Patch::Merge(&json!({"metadata": {"annotations": {key: value}}})),
         )
         .await
-        .expect("poking the Member");
+        .expect("annotating the Member");
 }
 
 pub fn condition(member: &Member, type_: &str) -> Option<Condition> {
@@ -345,11 +356,21 @@ pub async fn member_key(fx: &Fixture, name: &str) -> String {
 
 /// (reason, note) of the Warning Events about `name`.
 pub async fn warning_events(fx: &Fixture, name: &str) -> Vec<(String, String)> {
+    events_of_type(fx, name, "Warning").await
+}
+
+/// (reason, note) of the Events of `type_` (Normal, Warning) about `name`;
+/// an Event repeated as a series appears once per occurrence.
+pub async fn events_of_type(fx: &Fixture, name: &str, type_: &str) -> Vec<(String, String)> {
     events_about(&fx.scope.client(), name)
         .await
         .into_iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .filter(|e| e.type_.as_deref() == Some(type_))
+        .flat_map(|e| {
+            let times = e.series.as_ref().map_or(1, |s| s.count.max(1));
+            let entry = (e.reason.unwrap_or_default(), e.note.unwrap_or_default());
+            std::iter::repeat_n(entry, usize::try_from(times).unwrap_or(1))
+        })
         .collect()
 }
 
@@ -460,4 +481,72 @@ async fn operator_config() -> Config {
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("a usable kubeconfig")
+}
+
+/// Asserts that none of `secrets` — raw, or base64-encoded again as in a
+/// Secret's JSON — is in the operator's logs, the `routers`' command logs,
+/// the `members` (status included) or any Event about them. Never prints a
+/// secret: only where it was found. Returns how many searches were made.
+pub async fn assert_no_key_material(
+    fx: &Fixture,
+    secrets: &[String],
+    members: &[&str],
+    routers: &[&Router],
+) -> usize {
+    let commands: Vec<String> = routers.iter().map(|r| r.commands().join("\n")).collect();
+    let mut places = vec![
+        ("operator logs".to_owned(), fx.logs()),
+        ("router commands".into(), commands.join("\n")),
+    ];
+    for name in members {
+        let member = Api::<Member>::all(fx.scope.client()).get_opt(name).await;
+        if let Ok(Some(member)) = member {
+            places.push((
+                format!("Member {name}"),
+                serde_json::to_string(&member).unwrap(),
+            ));
+        }
+        places.push((format!("Events of {name}"), fx.all_events_text(name).await));
+    }
+    let mut checked = 0;
+    for secret in secrets {
+        let encoded = base64_of(secret);
+        for (place, text) in &places {
+            assert!(
+                !text.is_empty() || place.contains("Events"),
+                "{place} is empty: nothing was checked"
+            );
+            assert!(
+                !text.contains(secret.as_str()),
+                "a private key is in the {place}"
+            );
+            assert!(
+                !text.contains(&encoded),
+                "a base64-encoded private key is in the {place}"
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+fn base64_of(text: &str) -> String {
+    use std::fmt::Write as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let _ = out.write_char(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -23,9 +23,11 @@ mod eventually;
 pub mod examples;
 pub mod install;
 pub mod operator;
-pub mod router;
 mod scope;
 pub mod velero;
+
+/// The emulated commune router, shared with `cargo xtask demo`.
+pub use socle_router_emulator as router;
 
 pub use self::{
     audit::{AuditEvent, AuditMark, username},

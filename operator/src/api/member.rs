@@ -311,6 +311,13 @@ pub struct VpnStatus {
     /// In dry run: the change that would be pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_diff: Option<String>,
+    /// The value of the rotate-vpn-key annotation that the latest key
+    /// rotation answered; a different value asks for another rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_rotation_request: Option<String>,
+    /// When the latest key rotation retired the old key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_key_rotation: Option<Timestamp>,
 }
 
 /// Latest backup and drill.

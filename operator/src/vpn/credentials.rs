@@ -1,17 +1,39 @@
-//! Dereference: the router's login from the Secret the Member names.
+//! Dereference: the router's login from the Secret the Member names, and
+//! an SSH session opened with it.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 use zeroize::Zeroizing;
 
 use super::{
-    Error,
-    ssh::{Credentials, LoginSecret},
+    Error, VpnContext,
+    push::PushError,
+    ssh::{Credentials, LoginSecret, Session},
 };
+use crate::api::member::RouterSpec;
+
+/// A session with the router of `spec`, logged in with its credentials.
+pub async fn session(ctx: &VpnContext, spec: &RouterSpec) -> Result<Session, Error> {
+    let login = read(
+        &ctx.shared.client,
+        &ctx.shared.namespace,
+        &spec.credentials_secret,
+    )
+    .await?;
+    Session::open(
+        &spec.address,
+        spec.port,
+        &spec.host_key,
+        &login,
+        ctx.settings.ssh_timeout,
+    )
+    .await
+    .map_err(|error| PushError::from(error).into())
+}
 
 /// Reads `username` and `privateKey` (or `password`) from the Secret `name`
 /// of `namespace`.
-pub async fn read(client: &Client, namespace: &str, name: &str) -> Result<Credentials, Error> {
+async fn read(client: &Client, namespace: &str, name: &str) -> Result<Credentials, Error> {
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get_opt(name)
         .await?

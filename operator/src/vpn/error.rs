@@ -21,6 +21,15 @@ pub enum Error {
     Push(#[from] PushError),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error(
+        "removing the tunnel from router {router} failed (tried again until {give_up_at}, then left to be cleaned by hand)"
+    )]
+    RouterCleanup {
+        router: String,
+        give_up_at: jiff::Timestamp,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Categorized for Error {
@@ -30,6 +39,7 @@ impl Categorized for Error {
             Self::Invalid(InvalidVpn::Spec(_)) => "InvalidSpec",
             Self::Invalid(InvalidVpn::Overlap(_)) => "SiteOverlap",
             Self::Credentials(_) => "RouterCredentials",
+            Self::RouterCleanup { .. } => "RouterCleanupFailed",
             Self::Keys(_) => "VpnKeys",
             Self::Ipam(IpamError::Exhausted { .. }) => "TunnelPoolExhausted",
             Self::Ipam(IpamError::Kube(_)) | Self::Kube(_) => "KubeApi",
@@ -60,6 +70,8 @@ impl Categorized for Error {
             | Self::Push(PushError::Ssh(
                 SshError::HostKeyMismatch { .. } | SshError::InvalidHostKey(_),
             )) => Retry::AwaitChange,
+            // A failed router clean-up among them, whatever its cause:
+            // offboarding must come back to give up in time (`offboard`).
             _ => Retry::Backoff,
         }
     }

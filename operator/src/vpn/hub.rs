@@ -36,6 +36,10 @@ pub struct Peer {
     pub member: String,
     /// The member's public key (base64).
     pub public_key: String,
+    /// While a key rotation is under way, the key the router is being given:
+    /// a peer without routes (they stay with the current key until the
+    /// router runs the new one), so that the hub knows it first.
+    pub next_public_key: Option<String>,
     /// The member's tunnel address.
     pub address: Ipv4Addr,
     /// The town hall's networks, routed to this peer.
@@ -72,6 +76,13 @@ pub fn render(hub: &Hub<'_>, peers: &[Peer]) -> String {
             peer.public_key,
             allowed.join(", ")
         );
+        if let Some(next) = &peer.next_public_key {
+            let _ = write!(
+                text,
+                "\n[Peer]\n# member {}, next key (rotation under way)\nPublicKey = {next}\n",
+                peer.member
+            );
+        }
     }
     text
 }
@@ -114,6 +125,7 @@ mod tests {
         Peer {
             member: member.into(),
             public_key: format!("{member}-public"),
+            next_public_key: None,
             address: Ipv4Addr::new(10, 200, 0, last),
             sites: sites.iter().map(|s| s.parse().unwrap()).collect(),
         }
@@ -142,5 +154,16 @@ mod tests {
              \n[Peer]\n# member allaire\nPublicKey = allaire-public\nAllowedIPs = 10.200.0.2/32, 192.168.10.0/24\n\
              \n[Peer]\n# member bains-sur-oust\nPublicKey = bains-sur-oust-public\nAllowedIPs = 10.200.0.3/32, 192.168.20.0/24, 10.1.0.0/16\n"
         );
+    }
+
+    #[test]
+    fn a_rotating_member_has_its_next_key_as_a_peer_without_routes() {
+        let mut a = peer("allaire", 2, &["192.168.10.0/24"]);
+        a.next_public_key = Some("allaire-next".into());
+        let text = render(&hub(), &[a]);
+        assert!(text.ends_with(
+            "\n[Peer]\n# member allaire\nPublicKey = allaire-public\nAllowedIPs = 10.200.0.2/32, 192.168.10.0/24\n\
+             \n[Peer]\n# member allaire, next key (rotation under way)\nPublicKey = allaire-next\n"
+        ), "{text}");
     }
 }

@@ -40,9 +40,11 @@ pub async fn sync(ctx: &VpnContext, gateway: &SharedService) -> Result<String, E
                     && m.spec.vpn.as_ref().is_some_and(|vpn| vpn.gateway == name)
             })?;
             let plan = plan::plan(member, &services, &members, &ctx.settings.cluster_cidrs).ok()?;
+            let keys = keys.get(&claim.member)?;
             Some(hub::Peer {
                 member: claim.member.clone(),
-                public_key: keys.get(&claim.member)?.clone(),
+                public_key: keys.current.clone(),
+                next_public_key: keys.next.clone(),
                 address: claim.address,
                 sites: plan.sites,
             })

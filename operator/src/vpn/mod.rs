@@ -17,7 +17,9 @@
 //! Each Member reconciles on its own task, so an unreachable router only
 //! delays its own member, bounded by [`VpnSettings::ssh_timeout`]. A
 //! finalizer guards the external state: on offboarding the address goes to
-//! quarantine and the hub drops the peer.
+//! quarantine, the hub drops the peer and the router's tunnel is removed
+//! ([`offboard`]). A new value of the [`ROTATE_KEY`] annotation rotates the
+//! member's key at both ends ([`rotation`]).
 
 pub mod cidr;
 mod credentials;
@@ -30,6 +32,7 @@ mod offboard;
 pub mod plan;
 mod provision;
 pub mod push;
+pub mod rotation;
 pub mod router;
 pub mod secrets;
 mod settings;
@@ -60,6 +63,11 @@ use crate::{
 const CONTROLLER: &str = "vpn";
 /// Guards a member's tunnel: its address claim and its hub peer.
 pub const FINALIZER: &str = "socle.redon-agglomeration.bzh/vpn";
+/// Put on a Member, with any new value, to ask for a new WireGuard key:
+/// `kubectl annotate --overwrite member allaire socle.redon-agglomeration.bzh/rotate-vpn-key="$(date +%s)"`.
+/// Each distinct value asks for one rotation ([`rotation`]); the value
+/// acted upon is kept in `status.vpn.keyRotationRequest`.
+pub const ROTATE_KEY: &str = "socle.redon-agglomeration.bzh/rotate-vpn-key";
 /// Label naming the gateway of an address claim, hub Secret or gateway key.
 pub const GATEWAY_LABEL: &str = "socle.redon-agglomeration.bzh/vpn-gateway";
 
@@ -152,6 +160,13 @@ async fn reconcile(
     guard: Arc<DeserializeGuard<Member>>,
     ctx: Arc<VpnContext>,
 ) -> Result<Action, Error> {
+    // Validation reads both caches: until they are filled, a gateway not
+    // seen yet would pass for one that does not exist, and every member
+    // would flip to VpnReady=False (a status write and a Warning Event
+    // each, then as many back) at each start of the operator. An error
+    // means the operator is stopping: the reconcile then fails on its own.
+    let _ = ctx.services.wait_until_ready().await;
+    let _ = ctx.members.wait_until_ready().await;
     let started = std::time::Instant::now();
     let result = reconcile_member(&guard, &ctx).await;
     ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());

@@ -1,5 +1,5 @@
-//! The apply path of a Member with `spec.vpn`: validate, keys, address,
-//! hub, router, status.
+//! The apply path of a Member with `spec.vpn`: validate, keys (and a
+//! requested rotation, see [`super::rotation`]), address, hub, router, status.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -11,16 +11,16 @@ use tracing::info;
 use zeroize::Zeroizing;
 
 use super::{
-    Error, VpnContext, credentials, hub_sync, ipam,
+    Error, ROTATE_KEY, VpnContext, credentials, hub_sync, ipam,
     plan::{self, InvalidVpn, VpnPlan},
     push::{self, Action as Pushed, Report},
+    rotation::{self, Step},
     router::{self, Tunnel},
     secrets::{self, MemberKey},
-    ssh::Session,
     status::{self, DRIFT, READY},
 };
 use crate::{
-    api::{Member, member::VpnStatus},
+    api::{Member, SharedService, member::VpnStatus},
     controller::{Categorized, chain, conditions::condition},
 };
 
@@ -44,7 +44,7 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
         }
     };
     // Keys, address, hub.
-    let key = secrets::member_key(client, namespace, &plan.member).await?;
+    let key = member_key(member, ctx, &plan).await?;
     let address = ipam::claim(
         client,
         namespace,
@@ -69,12 +69,14 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
         public_key: Some(key.pair.public_key().to_owned()),
         last_push: old.last_push,
         pending_diff: None,
+        key_rotation_request: old.key_rotation_request.clone(),
+        last_key_rotation: old.last_key_rotation,
     };
-    // Build and push to the router.
+    // Build and push to the router: the next key, while a rotation is under way.
     let tunnel = Tunnel {
         member: plan.member.clone(),
         interface: ctx.settings.interface.clone(),
-        private_key: Zeroizing::new(key.pair.private_key().to_owned()),
+        private_key: Zeroizing::new(key.wanted().private_key().to_owned()),
         address,
         prefix: plan.pool.prefix(),
         hub_public_key: hub_public_key.clone(),
@@ -93,13 +95,15 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
             return Err(error);
         }
     };
+    let key = if matches!(report.action, Pushed::Applied | Pushed::InSync) {
+        record(ctx, &plan, gateway, key, &desired).await?
+    } else {
+        key
+    };
+    vpn.public_key = Some(key.pair.public_key().to_owned());
+    (vpn.key_rotation_request, vpn.last_key_rotation) = rotation::recorded(&key, &old);
     // Status and Events.
     let router = format!("{} ({})", plan.router.address, dialect.name());
-    if matches!(report.action, Pushed::Applied | Pushed::InSync)
-        && key.last_pushed.as_deref().map(String::as_str) != Some(desired.as_str())
-    {
-        secrets::record_push(client, namespace, &plan.member, &desired).await?;
-    }
     if report.action == Pushed::Applied {
         vpn.last_push = Some(Timestamp::now());
         info!(router = %router, "tunnel configuration pushed");
@@ -114,8 +118,67 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
     }
     let ready = ready_condition(&report, &mut vpn, &router, generation);
     let drift = drift_condition(member, ctx, &report, &router).await;
+    let rotated = rotation::newly_recorded(&old, &vpn).then(|| rotated_note(&old, &vpn, &router));
     status::write(client, member, ready, drift, Some(vpn)).await?;
+    // After the status write: a reconcile that fails before it tells again.
+    if let Some(note) = rotated {
+        info!(router = %router, "key rotated");
+        ctx.shared
+            .event(member, EventType::Normal, "KeyRotated", note)
+            .await;
+    }
     Ok(Action::requeue(ctx.settings.drift_interval))
+}
+
+/// The member's key; a rotation starts here when one was asked for.
+async fn member_key(member: &Member, ctx: &VpnContext, plan: &VpnPlan) -> Result<MemberKey, Error> {
+    let (client, namespace) = (&ctx.shared.client, &ctx.shared.namespace);
+    let key = secrets::member_key(client, namespace, &plan.member).await?;
+    let requested = member.annotations().get(ROTATE_KEY).map(String::as_str);
+    let answered = key.rotation_request.as_deref();
+    match rotation::step(requested, answered, key.next.is_some(), plan.dry_run) {
+        Step::Start(request) => {
+            info!(request, "key rotation started");
+            Ok(secrets::begin_rotation(client, namespace, &plan.member, key, &request).await?)
+        }
+        Step::Idle | Step::UnderWay => Ok(key),
+    }
+}
+
+/// The router holds `desired`: records it with the router, and retires the
+/// old key if a rotation brought a new one (the hub then lists the new one
+/// alone).
+async fn record(
+    ctx: &VpnContext,
+    plan: &VpnPlan,
+    gateway: &SharedService,
+    key: MemberKey,
+    desired: &str,
+) -> Result<MemberKey, Error> {
+    let (client, namespace) = (&ctx.shared.client, &ctx.shared.namespace);
+    if key.next.is_some() {
+        let key =
+            secrets::finish_rotation(client, namespace, &plan.member, key, desired, &plan.router)
+                .await?;
+        hub_sync::sync(ctx, gateway).await?;
+        return Ok(key);
+    }
+    if key.last_pushed.as_deref().map(String::as_str) != Some(desired)
+        || key.router.as_ref() != Some(&plan.router)
+    {
+        secrets::record_push(client, namespace, &plan.member, desired, &plan.router).await?;
+    }
+    Ok(key)
+}
+
+/// The note of the `KeyRotated` Event: public keys only.
+fn rotated_note(old: &VpnStatus, new: &VpnStatus, router: &str) -> String {
+    format!(
+        "WireGuard key rotated ({ROTATE_KEY}={}): router {router} runs public key {} and the hub lists it alone; the previous key {} is retired",
+        new.key_rotation_request.as_deref().unwrap_or_default(),
+        new.public_key.as_deref().unwrap_or_default(),
+        old.public_key.as_deref().unwrap_or("(none)"),
+    )
 }
 
 /// `VpnReady` after a push; a dry run's diff goes to `vpn`.
@@ -168,21 +231,7 @@ async fn push_to_router(
     hub_public_key: &str,
 ) -> Result<Report, Error> {
     let spec = &plan.router;
-    let login = credentials::read(
-        &ctx.shared.client,
-        &ctx.shared.namespace,
-        &spec.credentials_secret,
-    )
-    .await?;
-    let mut session = Session::open(
-        &spec.address,
-        spec.port,
-        &spec.host_key,
-        &login,
-        ctx.settings.ssh_timeout,
-    )
-    .await
-    .map_err(push::PushError::from)?;
+    let mut session = credentials::session(ctx, spec).await?;
     let request = push::Request {
         dialect: router::dialect(spec.dialect),
         interface: &ctx.settings.interface,
@@ -190,7 +239,7 @@ async fn push_to_router(
         last_pushed: key.last_pushed.as_deref().map(String::as_str),
         dry_run: plan.dry_run,
         correct_drift: plan.correct_drift,
-        public_key: key.pair.public_key(),
+        public_key: key.wanted().public_key(),
         hub_public_key,
     };
     let report = push::push(&mut session, &request).await;

@@ -1,12 +1,19 @@
 //! The Secrets of the operator's namespace that hold the VPN's private
-//! keys: one per member (its key, and the router configuration socle last
-//! pushed, which holds that key), one per gateway (the hub's key).
+//! keys: one per member, one per gateway (the hub's key).
+//!
+//! A member's Secret is also where the state of its tunnel lives, so that
+//! it survives restarts: the router configuration socle last pushed (it
+//! holds the key), the router it was pushed to (offboarding cleans that
+//! one, even once `spec.vpn` is gone), a key rotation in progress (the next
+//! key and the request it answers) and since when a router clean-up fails.
 //!
 //! A key is created with `create`, never applied: of two operators racing,
-//! the API server keeps one key and the other reads it.
+//! the API server keeps one key and the other reads it. The writes that
+//! move a rotation on are conditioned on the Secret's resourceVersion.
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{
     Api, Client, ResourceExt,
@@ -16,12 +23,27 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::keys::{InvalidKey, KeyPair};
-use crate::labels;
+use crate::{api::member::RouterSpec, labels};
 
 /// Key of the private key in a key Secret.
 pub const PRIVATE_KEY: &str = "privateKey";
+/// Key, in a member's key Secret, of the key a rotation is bringing in.
+pub const NEXT_PRIVATE_KEY: &str = "nextPrivateKey";
 /// Key, in a member's key Secret, of the router configuration last pushed.
 pub const LAST_PUSHED: &str = "routerConfig";
+/// Key, in a member's key Secret, of the router last pushed to
+/// (`spec.vpn.router` as JSON).
+pub const ROUTER: &str = "router";
+/// On a member's key Secret: the rotation request (value of
+/// [`super::ROTATE_KEY`]) that its next key answers, or, with no next key,
+/// that the latest rotation answered.
+pub const ROTATION_REQUEST: &str = "socle.redon-agglomeration.bzh/key-rotation-request";
+/// On a member's key Secret: when the latest rotation retired the old key.
+pub const ROTATED_AT: &str = "socle.redon-agglomeration.bzh/key-rotated-at";
+/// On a member's key Secret: since when removing the tunnel from the router
+/// fails (offboarding gives up after [`super::VpnSettings::router_cleanup_deadline`]).
+pub const CLEANUP_FAILING_SINCE: &str =
+    "socle.redon-agglomeration.bzh/router-cleanup-failing-since";
 /// Label of a key Secret: `member` or `gateway`.
 const KEY_OF: &str = "socle.redon-agglomeration.bzh/vpn-key-of";
 
@@ -34,11 +56,38 @@ pub enum KeyError {
     Kube(#[from] kube::Error),
 }
 
-/// A member's key and what socle last pushed to its router.
+/// A member's key and the state of its tunnel, as its Secret holds them.
 #[derive(Debug)]
 pub struct MemberKey {
+    /// The key the router runs (the old one, while a rotation is under way).
     pub pair: KeyPair,
+    /// The key a rotation is bringing in.
+    pub next: Option<KeyPair>,
+    /// See [`ROTATION_REQUEST`].
+    pub rotation_request: Option<String>,
+    /// See [`ROTATED_AT`].
+    pub rotated_at: Option<Timestamp>,
     pub last_pushed: Option<Zeroizing<String>>,
+    /// The router socle last pushed to.
+    pub router: Option<RouterSpec>,
+    /// See [`CLEANUP_FAILING_SINCE`].
+    pub cleanup_failing_since: Option<Timestamp>,
+    resource_version: Option<String>,
+}
+
+impl MemberKey {
+    /// The key the router must run: the next one while a rotation is under way.
+    pub fn wanted(&self) -> &KeyPair {
+        self.next.as_ref().unwrap_or(&self.pair)
+    }
+}
+
+/// A member's public keys, as the hub lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKeys {
+    pub current: String,
+    /// The key a rotation is bringing in.
+    pub next: Option<String>,
 }
 
 /// Name of the key Secret of member `member`.
@@ -58,9 +107,44 @@ pub async fn member_key(
     member: &str,
 ) -> Result<MemberKey, KeyError> {
     let secret = ensure(client, namespace, &member_secret(member), "member", member).await?;
-    let pair = pair_of(&secret)?;
-    let last_pushed = data(&secret, LAST_PUSHED).filter(|text| !text.is_empty());
-    Ok(MemberKey { pair, last_pushed })
+    read_member_key(&secret)
+}
+
+/// The member's key and tunnel state, if it has a key Secret (never creates one).
+pub async fn existing_member_key(
+    client: &Client,
+    namespace: &str,
+    member: &str,
+) -> Result<Option<MemberKey>, KeyError> {
+    let api = Api::<Secret>::namespaced(client.clone(), namespace);
+    match api.get_opt(&member_secret(member)).await? {
+        Some(secret) => Ok(Some(read_member_key(&secret)?)),
+        None => Ok(None),
+    }
+}
+
+fn read_member_key(secret: &Secret) -> Result<MemberKey, KeyError> {
+    let annotation = |key: &str| secret.annotations().get(key).cloned();
+    let time = |key: &str| annotation(key).and_then(|at| at.parse().ok());
+    let next = data(secret, NEXT_PRIVATE_KEY)
+        .filter(|text| !text.is_empty())
+        .map(|text| {
+            KeyPair::from_private(&text)
+                .map_err(|error| KeyError::Invalid(secret.name_any(), error))
+        })
+        .transpose()?;
+    Ok(MemberKey {
+        pair: pair_of(secret)?,
+        next,
+        rotation_request: annotation(ROTATION_REQUEST),
+        rotated_at: time(ROTATED_AT),
+        last_pushed: data(secret, LAST_PUSHED).filter(|text| !text.is_empty()),
+        // A router that cannot be read back is as good as unknown: nothing
+        // to clean, rather than a member that can never leave.
+        router: data(secret, ROUTER).and_then(|text| serde_json::from_str(&text).ok()),
+        cleanup_failing_since: time(CLEANUP_FAILING_SINCE),
+        resource_version: secret.resource_version(),
+    })
 }
 
 /// The hub's key of gateway `gateway`, generated on first use.
@@ -84,36 +168,134 @@ pub async fn gateway_key(
 pub async fn member_public_keys(
     client: &Client,
     namespace: &str,
-) -> Result<BTreeMap<String, String>, kube::Error> {
+) -> Result<BTreeMap<String, PublicKeys>, kube::Error> {
     let api = Api::<Secret>::namespaced(client.clone(), namespace);
     let selector = format!("{}=vpn,{KEY_OF}=member", labels::COMPONENT);
     let mut keys = BTreeMap::new();
     for secret in api.list(&ListParams::default().labels(&selector)).await? {
         let member = secret.labels().get(labels::MEMBER).cloned();
-        if let (Some(member), Ok(pair)) = (member, pair_of(&secret)) {
-            keys.insert(member, pair.public_key().to_owned());
+        if let (Some(member), Ok(key)) = (member, read_member_key(&secret)) {
+            keys.insert(
+                member,
+                PublicKeys {
+                    current: key.pair.public_key().to_owned(),
+                    next: key.next.map(|next| next.public_key().to_owned()),
+                },
+            );
         }
     }
     Ok(keys)
 }
 
-/// Records `config` as what was last pushed to the member's router.
+/// Records `config` as what was last pushed to the member's `router`.
 pub async fn record_push(
     client: &Client,
     namespace: &str,
     member: &str,
     config: &str,
+    router: &RouterSpec,
 ) -> Result<(), kube::Error> {
-    let api = Api::<Secret>::namespaced(client.clone(), namespace);
-    let encoded = ByteString(config.as_bytes().to_vec());
-    let patch = json!({"data": {LAST_PUSHED: encoded}});
-    api.patch(
-        &member_secret(member),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    let patch = json!({"data": push_data(config, router)});
+    patch_member_secret(client, namespace, member, &patch).await?;
     Ok(())
+}
+
+fn push_data(config: &str, router: &RouterSpec) -> serde_json::Value {
+    let router = serde_json::to_vec(router).expect("a RouterSpec serializes");
+    json!({
+        LAST_PUSHED: ByteString(config.as_bytes().to_vec()),
+        ROUTER: ByteString(router),
+    })
+}
+
+/// Starts the rotation answering `request`: a new key goes in as the next
+/// key, next to the current one. Conditioned on the Secret being as `key`
+/// was read, so that one request never gets two keys.
+pub async fn begin_rotation(
+    client: &Client,
+    namespace: &str,
+    member: &str,
+    key: MemberKey,
+    request: &str,
+) -> Result<MemberKey, kube::Error> {
+    let next = KeyPair::generate();
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": key.resource_version,
+            "annotations": {ROTATION_REQUEST: request},
+        },
+        "data": {NEXT_PRIVATE_KEY: ByteString(next.private_key().as_bytes().to_vec())},
+    });
+    let secret = patch_member_secret(client, namespace, member, &patch).await?;
+    Ok(MemberKey {
+        next: Some(next),
+        rotation_request: Some(request.to_owned()),
+        resource_version: secret.resource_version(),
+        ..key
+    })
+}
+
+/// Ends a rotation once the router runs the next key (pushed as `config`
+/// to `router`): the next key becomes the key, the old one is gone.
+pub async fn finish_rotation(
+    client: &Client,
+    namespace: &str,
+    member: &str,
+    key: MemberKey,
+    config: &str,
+    router: &RouterSpec,
+) -> Result<MemberKey, kube::Error> {
+    let Some(next) = key.next.clone() else {
+        return Ok(key);
+    };
+    let now = Timestamp::now();
+    let mut data = push_data(config, router);
+    data[PRIVATE_KEY] = json!(ByteString(next.private_key().as_bytes().to_vec()));
+    data[NEXT_PRIVATE_KEY] = serde_json::Value::Null;
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": key.resource_version,
+            "annotations": {ROTATED_AT: now.to_string()},
+        },
+        "data": data,
+    });
+    let secret = patch_member_secret(client, namespace, member, &patch).await?;
+    Ok(MemberKey {
+        pair: next,
+        next: None,
+        rotated_at: Some(now),
+        last_pushed: Some(Zeroizing::new(config.to_owned())),
+        router: Some(router.clone()),
+        resource_version: secret.resource_version(),
+        ..key
+    })
+}
+
+/// Records that removing the tunnel from the router fails since `since`.
+pub async fn record_cleanup_failing(
+    client: &Client,
+    namespace: &str,
+    member: &str,
+    since: Timestamp,
+) -> Result<(), kube::Error> {
+    let patch = json!({"metadata": {"annotations": {CLEANUP_FAILING_SINCE: since.to_string()}}});
+    patch_member_secret(client, namespace, member, &patch).await?;
+    Ok(())
+}
+
+async fn patch_member_secret(
+    client: &Client,
+    namespace: &str,
+    member: &str,
+    patch: &serde_json::Value,
+) -> Result<Secret, kube::Error> {
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .patch(
+            &member_secret(member),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
 }
 
 /// Deletes the member's key: its router's tunnel can no longer authenticate.

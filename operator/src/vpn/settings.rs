@@ -19,6 +19,11 @@ pub struct VpnSettings {
     pub quarantine: Duration,
     /// Name of the WireGuard interface socle configures on routers.
     pub interface: String,
+    /// How long offboarding keeps trying to remove the tunnel from a router
+    /// that cannot be reached before it lets the Member go, saying in a
+    /// Warning Event that the router must be cleaned by hand. The hub drops
+    /// the peer at once regardless, so the tunnel carries nothing meanwhile.
+    pub router_cleanup_deadline: Duration,
 }
 
 impl Default for VpnSettings {
@@ -29,6 +34,7 @@ impl Default for VpnSettings {
             drift_interval: Duration::from_secs(600),
             quarantine: Duration::from_secs(7 * 24 * 3600),
             interface: "socle0".into(),
+            router_cleanup_deadline: Duration::from_secs(3600),
         }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! Drift is told apart from a spec change by what socle last pushed: the
 //! router no longer holding it means someone changed it by hand.
+//!
+//! [`remove`] takes socle's configuration off the router when a member leaves.
 
 use super::{
     router::{Dialect, Script, diff, redact},
@@ -117,6 +119,34 @@ pub async fn push<T: Transport>(
     Ok(Report {
         drift,
         action: Action::Applied,
+    })
+}
+
+/// Removes socle's configuration from the router (offboarding); `true`
+/// when there was some. Nothing is put back on failure: the tunnel is
+/// already gone from the hub, and the removal is tried again.
+pub async fn remove<T: Transport>(
+    router: &mut T,
+    dialect: &dyn Dialect,
+    interface: &str,
+) -> Result<bool, PushError> {
+    let current = read(router, dialect, interface).await?;
+    if current.is_empty() {
+        return Ok(false);
+    }
+    let (removed, reason) = run(router, &dialect.apply(interface, &current, "")).await?;
+    let left = read(router, dialect, interface).await?;
+    if removed && left.is_empty() {
+        return Ok(true);
+    }
+    Err(PushError::Failed {
+        step: "removal",
+        reason: if removed {
+            format!("the router still holds:\n{}", diff("", &left))
+        } else {
+            reason
+        },
+        rollback: "the removal will be tried again".into(),
     })
 }
 

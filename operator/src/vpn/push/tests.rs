@@ -152,3 +152,32 @@ async fn dry_run_shows_the_diff_without_the_key_and_writes_nothing() {
     assert!(!diff.contains(fixture().private_key.as_str()), "{diff}");
     assert_eq!(router.writes, 0);
 }
+
+#[tokio::test]
+async fn removal_empties_the_router_once() {
+    let mut router = FakeRouter {
+        file: desired(),
+        key: "member-public".into(),
+        ..FakeRouter::default()
+    };
+    assert!(remove(&mut router, &Linux, "socle0").await.unwrap());
+    assert_eq!(router.file, "");
+    assert_eq!(router.writes, 1);
+    assert!(!remove(&mut router, &Linux, "socle0").await.unwrap());
+    assert_eq!(router.writes, 1, "nothing to remove, nothing written");
+}
+
+#[tokio::test]
+async fn a_failed_removal_says_so() {
+    let mut router = FakeRouter {
+        file: desired(),
+        fail_apply_once: true,
+        ..FakeRouter::default()
+    };
+    let message = remove(&mut router, &Linux, "socle0")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("removal failed"), "{message}");
+    assert!(message.contains("interface busy"), "{message}");
+}

@@ -1,11 +1,13 @@
-//! A commune's router for the VPN tests: a real OpenSSH `sshd` on
-//! 127.0.0.1 (ephemeral port, its own host key, a client key of its own in
-//! `authorized_keys`) whose only command is the router emulator of
-//! `tests/fixtures/router`: a shell with `uci`, `wg`, `wg-quick`, `ifup`…
+//! A commune's router for the VPN tests and `cargo xtask demo`: a real
+//! OpenSSH `sshd` on 127.0.0.1 (ephemeral port, its own host key, a client
+//! key of its own in `authorized_keys`) whose only command is the router
+//! emulator of `router/`: a shell with `uci`, `wg`, `wg-quick`, `ifup`…
 //! keeping the router's configuration in the router's own directory.
 //!
 //! sshd runs as the current user (root in CI and here), with every path in
 //! the router's directory, so routers run side by side and leave nothing.
+
+#![forbid(unsafe_code)]
 
 use std::{
     fs,
@@ -19,6 +21,15 @@ use std::{
 
 /// The OpenSSH server binary (Debian package openssh-server).
 const SSHD: &str = "/usr/sbin/sshd";
+/// What a router needs on this machine.
+const TOOLS: [&str; 4] = [
+    SSHD,
+    "/usr/bin/ssh-keygen",
+    "/usr/bin/wg",
+    "/usr/bin/wg-quick",
+];
+/// The Debian packages that provide [`TOOLS`].
+pub const PACKAGES: &str = "openssh-server openssh-client wireguard-tools";
 /// Tells apart the routers of one test process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// How long sshd has to start listening.
@@ -33,20 +44,22 @@ pub struct Router {
 }
 
 impl Router {
+    /// The tools a router needs that this machine lacks.
+    pub fn missing_tools() -> Vec<&'static str> {
+        TOOLS
+            .into_iter()
+            .filter(|tool| !Path::new(tool).exists())
+            .collect()
+    }
+
     /// Starts sshd with a fresh host key and router state. Panics, saying
     /// what to install, when OpenSSH or wireguard-tools are missing.
     pub fn start() -> Self {
-        for tool in [
-            SSHD,
-            "/usr/bin/ssh-keygen",
-            "/usr/bin/wg",
-            "/usr/bin/wg-quick",
-        ] {
-            assert!(
-                Path::new(tool).exists(),
-                "{tool} is missing: apt-get install openssh-server openssh-client wireguard-tools (.ci/run does)"
-            );
-        }
+        let missing = Self::missing_tools();
+        assert!(
+            missing.is_empty(),
+            "{missing:?} missing: apt-get install {PACKAGES} (.ci/run does)"
+        );
         let dir = std::env::temp_dir().join(format!(
             "socle-router-{}-{}",
             std::process::id(),
@@ -251,7 +264,7 @@ pub fn check_with_wg(config: &str, name: &str) -> String {
 }
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/router")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("router")
 }
 
 fn copy_dir(from: &Path, to: &Path) {

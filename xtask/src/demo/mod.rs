@@ -1,8 +1,13 @@
 //! `cargo xtask demo`: the whole story on this machine — a real control
 //! plane, the CRDs, the 31 communes of REDON Agglomération, the operator
-//! provisioning them and keeping their statements, and what each owes.
+//! provisioning them and keeping their statements, one commune's tunnel
+//! pushed to a router emulated on this machine ([`tunnel`]), and what each
+//! owes.
+
+mod tunnel;
 
 use std::{
+    cell::Cell,
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -16,7 +21,11 @@ use kube::{
     discovery::{Discovery, Scope},
 };
 
+use self::tunnel::DemoRouter;
 use crate::{cargo, testenv, workspace_root};
+
+/// A change the demo makes to a document before applying it.
+type Edit<'a> = &'a dyn Fn(&mut DynamicObject);
 
 /// Exercise the demo prices.
 const EXERCISE: &str = "2026";
@@ -31,18 +40,45 @@ pub fn demo() -> Result<()> {
     let client = runtime.block_on(testenv::client())?;
 
     step("CRDs");
-    runtime.block_on(apply_dir(&client, &workspace_root().join("crds")))?;
+    runtime.block_on(apply_dir(&client, &workspace_root().join("crds"), &|_| {}))?;
     runtime.block_on(wait_for_crds(&client))?;
 
-    step("the operator's namespace and the examples: 31 communes, shared services, the tariff");
+    step(&format!(
+        "{}'s router, emulated on this machine",
+        tunnel::COMMUNE
+    ));
+    let router = DemoRouter::start();
+
+    step(
+        "the operator's namespace, the VPN gateway's, and the examples: 31 communes, shared services, the tariff",
+    );
     runtime.block_on(apply_yaml(
         &client,
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: socle-system\n",
+        &|_| {},
     ))?;
-    runtime.block_on(apply_dir(
+    runtime.block_on(apply_yaml(
+        &client,
+        &std::fs::read_to_string(workspace_root().join("manifests/vpn-gateway/namespace.yaml"))?,
+        &|_| {},
+    ))?;
+    let left_out = Cell::new(0);
+    let applied = runtime.block_on(apply_dir(
         &client,
         &workspace_root().join("manifests/examples"),
+        &|object| {
+            if router.edit(object) {
+                left_out.set(left_out.get() + 1);
+            }
+        },
     ))?;
+    runtime.block_on(router.apply_credentials(&client, &applied))?;
+    if left_out.get() > 0 {
+        println!(
+            "the routers of {} other communes are fictional: their spec.vpn is left out of the demo",
+            left_out.get()
+        );
+    }
 
     step("socle run (the operator), until every Member's tenant and billing are ready");
     let started = Instant::now();
@@ -53,8 +89,16 @@ pub fn demo() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     runtime.block_on(print_tenants(&client))?;
+    if router.is_running() {
+        step(&format!(
+            "the tunnel of {}, pushed over SSH to its router and verified",
+            tunnel::COMMUNE
+        ));
+        runtime.block_on(router.show(&client))?;
+    }
     println!(
-        "Capabilities (the example routers are fictional and Velero is not installed here, so VPN and backups cannot be ready on this machine):"
+        "\nCapabilities (Velero is not installed here, so backups cannot be ready on this machine; only {} has a VPN, to its emulated router):",
+        tunnel::COMMUNE
     );
     runtime.block_on(print_capabilities(&client))?;
 
@@ -185,8 +229,9 @@ fn socle_resource(kind: &str, plural: &str) -> kube::api::ApiResource {
 }
 
 /// Server-side applies every YAML document of every file below `dir`
-/// (kustomize's own `kustomization.yaml` files aside).
-async fn apply_dir(client: &Client, dir: &Path) -> Result<()> {
+/// (kustomize's own `kustomization.yaml` files aside), changed by `edit`;
+/// returns them as applied.
+async fn apply_dir(client: &Client, dir: &Path, edit: Edit<'_>) -> Result<Vec<DynamicObject>> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(current) = pending.pop() {
@@ -204,23 +249,29 @@ async fn apply_dir(client: &Client, dir: &Path) -> Result<()> {
         }
     }
     files.sort();
+    let mut applied = Vec::new();
     for file in files {
-        apply_yaml(client, &std::fs::read_to_string(&file)?)
+        let objects = apply_yaml(client, &std::fs::read_to_string(&file)?, edit)
             .await
             .with_context(|| file.display().to_string())?;
+        applied.extend(objects);
     }
-    Ok(())
+    Ok(applied)
 }
 
-async fn apply_yaml(client: &Client, text: &str) -> Result<()> {
+/// Server-side applies every document of `text`, changed by `edit`;
+/// returns them as applied.
+async fn apply_yaml(client: &Client, text: &str, edit: Edit<'_>) -> Result<Vec<DynamicObject>> {
     use serde::Deserialize;
     let discovery = Discovery::new(client.clone()).run().await?;
+    let mut applied = Vec::new();
     for document in serde_yaml::Deserializer::from_str(text) {
         let value = serde_yaml::Value::deserialize(document)?;
         if value.is_null() {
             continue;
         }
-        let object: DynamicObject = serde_yaml::from_value(value)?;
+        let mut object: DynamicObject = serde_yaml::from_value(value)?;
+        edit(&mut object);
         let types = object
             .types
             .clone()
@@ -247,8 +298,9 @@ async fn apply_yaml(client: &Client, text: &str) -> Result<()> {
             &Patch::Apply(&object),
         )
         .await?;
+        applied.push(object);
     }
-    Ok(())
+    Ok(applied)
 }
 
 async fn wait_for_crds(client: &Client) -> Result<()> {
@@ -281,9 +333,9 @@ async fn wait_for_crds(client: &Client) -> Result<()> {
 }
 
 /// Polls until every Member has `TenantReady` and `Billable` true; returns
-/// how many Members there are. (`Ready` also gates on VPN and backups, which
-/// this machine cannot provide: the example routers are fictional and Velero
-/// is not installed — see `print_capabilities`.)
+/// how many Members there are. (`Ready` also gates on backups, which this
+/// machine cannot provide since Velero is not installed, and on the VPN of
+/// the one commune that has one here — see `print_capabilities`.)
 async fn wait_until_provisioned(client: &Client, timeout: Duration) -> Result<usize> {
     let resource = socle_resource("Member", "members");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
