@@ -173,7 +173,7 @@ async fn reconcile(
     if member.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let services: Vec<SharedService> = ctx.services.state().iter().map(|s| (**s).clone()).collect();
+    let services = runtime::all_services(&ctx.services).await;
     let today = Zoned::now().date();
     let generation = member.meta().generation;
     let plan = match plan::plan(member, &services, &ctx.settings.namespace_prefix, today) {

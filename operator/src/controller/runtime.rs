@@ -44,6 +44,16 @@ pub fn shared_services(
     (store, changes)
 }
 
+/// Every SharedService, once the cache holds the first complete list: before
+/// that, a service not seen yet would pass for one that does not exist, and
+/// every Member naming one would fail (a status write and a Warning Event
+/// each, then as many back) at each start of the operator. An error means
+/// the operator is stopping; the reconcile then goes on with what there is.
+pub async fn all_services(store: &Store<SharedService>) -> Vec<SharedService> {
+    let _ = store.wait_until_ready().await;
+    store.state().iter().map(|s| (**s).clone()).collect()
+}
+
 /// Maps a changed SharedService to the Members that `depends_on` it, read
 /// from the controller's own Member cache.
 pub fn members_depending_on(

@@ -247,7 +247,7 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
         write_status(member, ctx, status).await?;
         return Ok(Action::requeue(Duration::from_secs(3600)));
     }
-    let services: Vec<SharedService> = ctx.services.state().iter().map(|s| (**s).clone()).collect();
+    let services = runtime::all_services(&ctx.services).await;
     let plan = match plan::plan(member, &services, &ctx.settings, today) {
         Ok(plan) => plan,
         Err(invalid) => {
