@@ -59,7 +59,7 @@ async fn command(command: Command) -> Result<ExitCode> {
             .map(|()| ExitCode::SUCCESS),
         Command::Crd { output_dir } => print_crds(output_dir.as_ref()).map(|()| ExitCode::SUCCESS),
         Command::Contribution(args) => Ok(cli::contribution::contribution(&args)),
-        Command::Report(args) => cli::contribution::report(&args),
+        Command::Report(args) => cli::contribution::report(&args).await,
         Command::Statements(args) => cli::statements::statements(args)
             .await
             .map(|()| ExitCode::SUCCESS),

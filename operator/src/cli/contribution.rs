@@ -1,13 +1,13 @@
 //! `socle contribution` and `socle report`: article 7 computed offline from a
-//! directory of manifests, no cluster needed.
+//! directory of manifests, no cluster needed; `socle report` can also read
+//! the cluster, where the operator records the members' inventory.
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use socle::{manifests::load_ledger, report::Page};
-
-use kube::ResourceExt;
+use kube::{Api, ResourceExt, api::ListParams};
+use socle::{billing::Ledger, manifests::load_ledger, report::Page};
 
 use super::output::{self, CsvStyle, Titre};
 
@@ -42,9 +42,14 @@ pub struct ContributionArgs {
 /// Arguments of `socle report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Directory of manifests, read recursively.
+    /// Directory of manifests, read recursively. Without it, the objects
+    /// are read from the cluster (`KUBECONFIG`).
     #[arg(long)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+    /// With the cluster as input: the operator's namespace, where the
+    /// UsageRecords are.
+    #[arg(long, default_value = "socle-system", conflicts_with = "input")]
+    pub namespace: String,
     /// Exercise (calendar year) to report on.
     #[arg(long)]
     pub exercise: i16,
@@ -97,10 +102,13 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
 
 /// The annual report's figures (ruling 9) as JSON on stdout and, with
 /// `--html`, the document for the pilotage commission (article 6.2).
-pub fn report(args: &ReportArgs) -> Result<ExitCode> {
-    let ledger = match load_ledger(&args.input) {
-        Ok(ledger) => ledger,
-        Err(error) => return Ok(unusable(&error)),
+pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
+    let ledger = match &args.input {
+        Some(input) => match load_ledger(input) {
+            Ok(ledger) => ledger,
+            Err(error) => return Ok(unusable(&error)),
+        },
+        None => cluster_ledger(&args.namespace).await?,
     };
     let (outcome, report, members) = ledger.annual_report(args.exercise);
     if let Some(path) = &args.html {
@@ -115,6 +123,37 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode> {
     }
     emit(&serde_json::to_string_pretty(&report).expect("a report serializes"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every object that prices and inventories the members, as the cluster has
+/// them now.
+async fn cluster_ledger(namespace: &str) -> Result<Ledger> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the cluster (KUBECONFIG), or give --input DIR")?;
+    let all = ListParams::default();
+    Ok(Ledger {
+        members: Api::all(client.clone())
+            .list(&all)
+            .await
+            .context("listing Members")?
+            .items,
+        usage: Api::namespaced(client.clone(), namespace)
+            .list(&all)
+            .await
+            .with_context(|| format!("listing UsageRecords in {namespace}"))?
+            .items,
+        services: Api::all(client.clone())
+            .list(&all)
+            .await
+            .context("listing SharedServices")?
+            .items,
+        tariffs: Api::all(client)
+            .list(&all)
+            .await
+            .context("listing Tariffs")?
+            .items,
+    })
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

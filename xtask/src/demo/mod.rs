@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use kube::{
     Client,
     api::{Api, DynamicObject, Patch, PatchParams},
@@ -114,25 +114,75 @@ pub fn demo() -> Result<()> {
     println!(
         "{agreed} ContributionStatements in socle-system; every total equals `socle contribution` on the same manifests"
     );
+    runtime.block_on(usage_and_report(&client, &socle, &kubeconfig))?;
     drop(operator);
-    let status = Command::new(&socle)
-        .args([
+    step(&format!("the titres de recettes of {EXERCISE}"));
+    socle_cli(
+        &socle,
+        &kubeconfig,
+        &[
             "statements",
             "export",
             "--exercise",
             EXERCISE,
             "--format",
             "table",
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .status()?;
-    if !status.success() {
-        bail!("socle statements export failed");
-    }
+        ],
+        true,
+    )?;
     println!(
         "\nThe control plane still runs: export KUBECONFIG={} ; `cargo xtask testenv down` stops it.",
         kubeconfig.display()
     );
+    Ok(())
+}
+
+/// What the operator recorded, then `socle report --html` from the
+/// cluster, into target/demo/.
+async fn usage_and_report(client: &Client, socle: &Path, kubeconfig: &Path) -> Result<()> {
+    step("what the operator recorded (UsageRecords), and the annual report from the cluster");
+    print_usage(client).await?;
+    let report = workspace_root().join(format!("target/demo/rapport-annuel-{EXERCISE}.html"));
+    std::fs::create_dir_all(report.parent().expect("a parent"))?;
+    let html = report.to_str().context("a UTF-8 path")?;
+    socle_cli(
+        socle,
+        kubeconfig,
+        &["report", "--exercise", EXERCISE, "--html", html],
+        false,
+    )?;
+    println!("  the pilotage commission's report: {}", report.display());
+    Ok(())
+}
+
+/// Runs `socle args…` against the demo's cluster; its output is shown only
+/// when `show` (the report's JSON is not).
+fn socle_cli(socle: &Path, kubeconfig: &Path, args: &[&str], show: bool) -> Result<()> {
+    let status = Command::new(socle)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdout(if show {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .status()?;
+    ensure!(status.success(), "socle {} failed", args.join(" "));
+    Ok(())
+}
+
+/// The UsageRecords in socle-system, counted by meter and by who recorded them.
+async fn print_usage(client: &Client) -> Result<()> {
+    let resource = socle_resource("UsageRecord", "usagerecords");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "socle-system", &resource);
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for record in api.list(&kube::api::ListParams::default()).await?.items {
+        let field = |name: &str| record.data["spec"][name].as_str().unwrap_or("?").to_owned();
+        *counts.entry((field("meter"), field("source"))).or_default() += 1;
+    }
+    for ((meter, source), count) in &counts {
+        println!("  {count:>4} {meter} (recorded by {source})");
+    }
     Ok(())
 }
 
