@@ -2,6 +2,8 @@
 //! labelled children back to their Member, and draining the controller's
 //! results into logs.
 
+use std::time::Duration;
+
 use futures::{Stream, StreamExt};
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -50,7 +52,7 @@ pub fn shared_services(
 /// each, then as many back) at each start of the operator. An error means
 /// the operator is stopping; the reconcile then goes on with what there is.
 pub async fn all_services(store: &Store<SharedService>) -> Vec<SharedService> {
-    let _ = store.wait_until_ready().await;
+    until_ready(store).await;
     store.state().iter().map(|s| (**s).clone()).collect()
 }
 
@@ -112,8 +114,7 @@ where
 }
 
 /// Marks `controller_name` ready in `health` once `store` has its first
-/// complete list. The store's readiness wakes only its latest waiter, which
-/// the controller itself may be: ask again every second rather than wait.
+/// complete list.
 pub fn report_synced<K>(
     health: std::sync::Arc<super::telemetry::Health>,
     controller_name: &'static str,
@@ -124,16 +125,27 @@ pub fn report_synced<K>(
 {
     health.expect(controller_name);
     tokio::spawn(async move {
-        loop {
-            match tokio::time::timeout(std::time::Duration::from_secs(1), store.wait_until_ready())
-                .await
-            {
-                Ok(Ok(())) => break health.synced(controller_name),
-                Ok(Err(_)) => break,
-                Err(_) => {}
-            }
+        if until_ready(&store).await {
+            health.synced(controller_name);
         }
     });
+}
+
+/// Waits until `store` has its first complete list; false if its writer is
+/// gone (the operator is stopping). The store's own readiness wakes only its
+/// latest waiter — with many reconciles waiting, the others would sleep
+/// forever — so each waiter asks again every 200 ms.
+pub async fn until_ready<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        let waited = tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready());
+        if let Ok(ready) = waited.await {
+            return ready.is_ok();
+        }
+    }
 }
 
 /// What every Member controller does when a reconcile fails: log it, count it

@@ -165,8 +165,8 @@ async fn reconcile(
     // would flip to VpnReady=False (a status write and a Warning Event
     // each, then as many back) at each start of the operator. An error
     // means the operator is stopping: the reconcile then fails on its own.
-    let _ = ctx.services.wait_until_ready().await;
-    let _ = ctx.members.wait_until_ready().await;
+    runtime::until_ready(&ctx.services).await;
+    runtime::until_ready(&ctx.members).await;
     let started = std::time::Instant::now();
     let result = reconcile_member(&guard, &ctx).await;
     ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());

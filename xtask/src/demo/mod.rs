@@ -171,15 +171,42 @@ fn socle_cli(socle: &Path, kubeconfig: &Path, args: &[&str], show: bool) -> Resu
     Ok(())
 }
 
-/// The UsageRecords in socle-system, counted by meter and by who recorded them.
+/// The UsageRecords in socle-system, counted by meter and by who recorded
+/// them, once the operator has recorded this month's storage of every
+/// member with a data volume (it does so once their tenant is ready, in the
+/// statement controller's next pass).
 async fn print_usage(client: &Client) -> Result<()> {
+    let members: Api<DynamicObject> =
+        Api::all_with(client.clone(), &socle_resource("Member", "members"));
+    let with_storage = members
+        .list(&kube::api::ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|member| !member.data["spec"]["tenant"]["storage"].is_null())
+        .count();
     let resource = socle_resource("UsageRecord", "usagerecords");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "socle-system", &resource);
-    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for record in api.list(&kube::api::ListParams::default()).await?.items {
-        let field = |name: &str| record.data["spec"][name].as_str().unwrap_or("?").to_owned();
-        *counts.entry((field("meter"), field("source"))).or_default() += 1;
-    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let counts = loop {
+        let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for record in api.list(&kube::api::ListParams::default()).await?.items {
+            let field = |name: &str| record.data["spec"][name].as_str().unwrap_or("?").to_owned();
+            *counts.entry((field("meter"), field("source"))).or_default() += 1;
+        }
+        let storage = counts
+            .get(&("storage-gib-months".to_owned(), "socle".to_owned()))
+            .copied()
+            .unwrap_or_default();
+        if storage >= with_storage {
+            break counts;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{storage} of {with_storage} data volumes recorded after 60s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     for ((meter, source), count) in &counts {
         println!("  {count:>4} {meter} (recorded by {source})");
     }
