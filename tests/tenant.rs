@@ -11,7 +11,6 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Debug,
     fs,
-    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -42,7 +41,7 @@ use socle::{
     contribution::Offer,
 };
 use socle_e2e::{
-    AuditEvent, AuditMark, TestScope, eventually,
+    AuditEvent, AuditMark, TestScope, eventually, example_members, examples_dir,
     operator::{Operator, operator_client, release_claims},
     username,
 };
@@ -67,7 +66,7 @@ async fn every_example_commune_is_ready_with_the_tenant_its_member_describes() {
     let operator = Operator::start(&scope).await;
     let client = scope.client();
     let gateway = create_gateway(&scope).await;
-    let mut members: Vec<Member> = examples()
+    let mut members: Vec<Member> = example_members()
         .into_iter()
         .map(|member| scoped(&scope, member, &gateway.name_any()))
         .collect();
@@ -606,7 +605,7 @@ async fn a_converged_scope_costs_no_writes() {
     let operator = Operator::start(&scope).await;
     let client = scope.client();
     let gateway = create_gateway(&scope).await;
-    let members: Vec<Member> = examples()
+    let members: Vec<Member> = example_members()
         .into_iter()
         .map(|member| scoped(&scope, member, &gateway.name_any()))
         .collect();
@@ -668,35 +667,12 @@ async fn a_quota_written_in_decimal_costs_no_writes_once_converged() {
 // ---------------------------------------------------------------------------
 // Members and what the tests expect of them.
 
-/// The example Members of `manifests/examples/members`, in name order.
-fn examples() -> Vec<Member> {
-    let dir = manifests().join("members");
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| {
-            let text = fs::read_to_string(path).unwrap();
-            serde_yaml::from_str(&text)
-                .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-        })
-        .collect()
-}
-
 /// The example Member named `name`.
 fn example(name: &str) -> Member {
-    examples()
+    example_members()
         .into_iter()
         .find(|member| member.name_any() == name)
         .unwrap_or_else(|| panic!("no example member {name}"))
-}
-
-fn manifests() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples")
 }
 
 /// `member` made the scope's: `<name>-<id>`, the scope's labels, and its VPN
@@ -717,7 +693,7 @@ fn scoped(scope: &TestScope, mut member: Member, gateway: &str) -> Member {
 
 /// The example VPN gateway `vpn-datacenter`, as `vpn-datacenter-<id>`.
 async fn create_gateway(scope: &TestScope) -> SharedService {
-    let path = manifests().join("shared-services.yaml");
+    let path = examples_dir().join("shared-services.yaml");
     let text = fs::read_to_string(&path).unwrap();
     let mut gateway = text
         .split("\n---")

@@ -9,6 +9,7 @@
 //!   run in parallel and leave nothing behind.
 //! - [`eventually`]: waits for a condition that converges (controllers act
 //!   asynchronously) and reports the last observation on timeout.
+//! - [`example_members`]: the 31 example communes of `manifests/examples`.
 //! - [`AuditMark`]: the API server's audit events since a point in time, to
 //!   assert who wrote what (e.g. no writes by the operator in steady state).
 
@@ -19,6 +20,7 @@ mod cleanup;
 mod connect;
 mod crds;
 mod eventually;
+mod examples;
 pub mod operator;
 pub mod router;
 mod scope;
@@ -29,5 +31,6 @@ pub use self::{
     connect::{USER_AGENT, connect},
     crds::{install_crds, install_socle_crds},
     eventually::eventually,
+    examples::{example_members, examples_dir},
     scope::{SCOPE_LABEL, TEST_LABEL, TestScope},
 };
