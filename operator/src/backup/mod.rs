@@ -305,10 +305,19 @@ async fn delete_schedules(
     ctx: &BackupContext,
 ) -> Result<(), kube::Error> {
     let schedules = Api::<Schedule>::all(ctx.shared.client.clone());
-    for old in schedules
+    let listed = match schedules
         .list_metadata(&ListParams::default().labels(&member_selector(member)))
-        .await?
+        .await
     {
+        Ok(listed) => listed,
+        // A list answers 404 only when the kind itself is not served: without
+        // Velero there is no Schedule to delete. Failing here made every
+        // Member without backups fail (and publish a Warning Event) every
+        // 15 s on a cluster without Velero.
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    for old in listed {
         let namespace = old.namespace().unwrap_or_default();
         let wanted =
             plan.is_some_and(|p| p.velero_namespace == namespace && p.schedule == old.name_any());
