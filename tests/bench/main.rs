@@ -159,6 +159,9 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let mut operator = OperatorProcess::start(&setup)?;
     operator.wait_ready(Duration::from_secs(60)).await?;
     let operator_ready_seconds = started.elapsed().as_secs_f64();
+    // Each phase says what it measured as it ends, so that a run that fails
+    // later (a timeout) still leaves its figures in the output.
+    eprintln!("bench: operator ready in {operator_ready_seconds:.2} s");
 
     // 2. Bulk.
     let bulk = members::synthetic(&scope, "m", 0..n);
@@ -176,6 +179,15 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let tenants = tenant_namespaces(&Api::<Namespace>::all(client.clone()), &setup.tenant_prefix)
         .await?
         .len();
+    eprintln!(
+        "bench: bulk: {n} Ready in {all_ready_seconds:.1} s, p50/p99 {:.0}/{:.0} ms, \
+         {} requests ({} writes), peak RSS {} KiB",
+        bulk_latency.p50_ms,
+        bulk_latency.p99_ms,
+        bulk_requests.total,
+        bulk_requests.writes,
+        operator.peak_rss_kib()?
+    );
     settle(&client, &user).await?;
 
     // 3. Probes, one after the other.
@@ -189,6 +201,10 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         probe_latencies.extend(latencies(&ready, &created));
     }
     let probe_latency = Percentiles::of(probe_latencies);
+    eprintln!(
+        "bench: probes: p50/p99 {:.0}/{:.0} ms",
+        probe_latency.p50_ms, probe_latency.p99_ms
+    );
     settle(&client, &user).await?;
 
     // 4. Steady-state resync.
@@ -211,6 +227,11 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     };
     #[allow(clippy::cast_precision_loss)]
     let peak_rss_mib = operator.peak_rss_kib()? as f64 / 1024.0;
+    eprintln!(
+        "bench: resync: reconciled in {reconciled_seconds:.1} s, {} writes, {} requests; \
+         peak RSS {peak_rss_mib:.1} MiB",
+        resync.requests.writes, resync.requests.total
+    );
 
     // 5. Cold restart.
     operator.kill()?;
@@ -219,6 +240,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let mut operator = OperatorProcess::start(&setup)?;
     operator.wait_ready(Duration::from_secs(600)).await?;
     let ready_seconds = started.elapsed().as_secs_f64();
+    eprintln!("bench: restarted: /readyz in {ready_seconds:.2} s");
     operator
         .wait_reconciled(
             &std::collections::BTreeMap::new(),
