@@ -420,7 +420,10 @@ async fn install_crds(client: &Client) {
 }
 
 /// Names of the namespaces starting with `prefix`.
-async fn tenant_namespaces(namespaces: &Api<Namespace>, prefix: &str) -> kube::Result<Vec<String>> {
+pub async fn tenant_namespaces(
+    namespaces: &Api<Namespace>,
+    prefix: &str,
+) -> kube::Result<Vec<String>> {
     Ok(namespaces
         .list_metadata(&ListParams::default())
         .await?
@@ -464,8 +467,8 @@ async fn delete_events(client: &Client, prefix: &str) {
 }
 
 /// Without the operator: the scope's Members lose their finalizers and are
-/// deleted, and so are the tenant namespaces.
-async fn force_delete(client: &Client, selector: &str, prefix: &str) -> anyhow::Result<()> {
+/// deleted, and so are the tenant namespaces (those starting with `prefix`).
+pub async fn force_delete(client: &Client, selector: &str, prefix: &str) -> anyhow::Result<()> {
     let members = Api::<Member>::all(client.clone());
     let mut errors = Vec::new();
     for member in members

@@ -134,6 +134,15 @@ impl TestScope {
     }
 }
 
+impl TestScope {
+    /// Leaves everything the scope created in place, for a caller that tears
+    /// the whole control plane down next (the benchmark at 10 000 Members,
+    /// whose namespaces would take longer to delete than the control plane).
+    pub fn keep(mut self) {
+        self.cleaned_up = true;
+    }
+}
+
 impl fmt::Debug for TestScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TestScope")

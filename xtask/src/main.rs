@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's own tooling — the local control plane, CRD
-//! generation, the full CI run and the demo.
+//! generation, the full CI run, the demo and the benchmark.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod crd_copies;
 mod demo;
 mod go;
@@ -39,8 +40,17 @@ enum Task {
     /// The local demo: control plane up, CRDs and the 31 communes applied, the
     /// operator provisioning them, and the exercise's contributions.
     Demo,
-    /// Everything CI checks: fmt, clippy, CRD drift, unit tests, end-to-end tests.
+    /// Everything CI checks: fmt, clippy, CRD drift, unit tests, end-to-end
+    /// tests, and the benchmark harness at 20 Members.
     Ci,
+    /// The operator at scale: N Members provisioned by `socle run` (release
+    /// build) on the testenv; latencies, requests, RSS, the raw apply ceiling.
+    /// Arguments go to the harness, e.g. `--members 100,1000 --json bench.json`
+    /// (`--help` lists them).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +83,7 @@ fn main() -> Result<()> {
         Task::Crds { check } => crds(check),
         Task::Demo => demo::demo(),
         Task::Ci => ci(),
+        Task::Bench { args } => bench::bench(bench::Build::Release, &args),
     }
 }
 
@@ -192,8 +203,23 @@ fn ci() -> Result<()> {
             ("SOCLE_BIN", &socle),
         ],
     );
+    // After the e2e tests, not beside them: the harness at 20 Members, to
+    // keep it working and to check that steady state costs no write. Its
+    // objects are its own scope's, deleted before it returns.
+    let harness = bench::bench(
+        bench::Build::Debug,
+        &[
+            "--members=20",
+            "--probes=5",
+            "--quiet-seconds=5",
+            "--ceiling-concurrency=4",
+            "--ceiling-seconds=1",
+            "--check",
+        ]
+        .map(std::ffi::OsString::from),
+    );
     if !was_running {
         testenv::down()?;
     }
-    result
+    result.and(harness)
 }

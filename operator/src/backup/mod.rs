@@ -165,6 +165,16 @@ async fn reconcile(
     guard: Arc<DeserializeGuard<Member>>,
     ctx: Arc<BackupContext>,
 ) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile_member(&guard, &ctx).await;
+    ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
+    result
+}
+
+async fn reconcile_member(
+    guard: &DeserializeGuard<Member>,
+    ctx: &Arc<BackupContext>,
+) -> Result<Action, Error> {
     let member = match &guard.0 {
         Ok(member) => member,
         Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
@@ -178,7 +188,7 @@ async fn reconcile(
     let generation = member.meta().generation;
     let plan = match plan::plan(member, &services, &ctx.settings.namespace_prefix, today) {
         Ok(Some(plan)) => plan,
-        Ok(None) => return retire(member, &ctx).await,
+        Ok(None) => return retire(member, ctx).await,
         Err(invalid) => {
             let failed = crate::controller::conditions::condition(
                 health::BACKUP_READY,
@@ -193,12 +203,12 @@ async fn reconcile(
             return Err(invalid.into());
         }
     };
-    let schedule = apply_schedule(member, &plan, &ctx).await?;
-    let observed = observe(&plan, member, &ctx).await?;
+    let schedule = apply_schedule(member, &plan, ctx).await?;
+    let observed = observe(&plan, member, ctx).await?;
     let now = Timestamp::now();
     let has_backup = observed.latest_backup.is_some();
     let latest_backup = observed.latest_backup.clone();
-    let state = drill::drive(&ctx, member, &plan, observed, now).await?;
+    let state = drill::drive(ctx, member, &plan, observed, now).await?;
     if state.waiting_for_backup {
         ctx.shared
             .event(
@@ -237,7 +247,7 @@ async fn reconcile(
     );
     let backup = backup_status(&plan, latest_backup.as_ref(), &state);
     status::write(&ctx.shared.client, member, &conditions, Some(&backup)).await?;
-    record_metrics(&ctx, &plan, latest_backup.as_ref(), &state);
+    record_metrics(ctx, &plan, latest_backup.as_ref(), &state);
     Ok(Action::requeue(state.wake.map_or(RESYNC, |wake| {
         wake.clamp(Duration::from_secs(1), RESYNC)
     })))
@@ -295,10 +305,19 @@ async fn delete_schedules(
     ctx: &BackupContext,
 ) -> Result<(), kube::Error> {
     let schedules = Api::<Schedule>::all(ctx.shared.client.clone());
-    for old in schedules
+    let listed = match schedules
         .list_metadata(&ListParams::default().labels(&member_selector(member)))
-        .await?
+        .await
     {
+        Ok(listed) => listed,
+        // A list answers 404 only when the kind itself is not served: without
+        // Velero there is no Schedule to delete. Failing here made every
+        // Member without backups fail (and publish a Warning Event) every
+        // 15 s on a cluster without Velero.
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    for old in listed {
         let namespace = old.namespace().unwrap_or_default();
         let wanted =
             plan.is_some_and(|p| p.velero_namespace == namespace && p.schedule == old.name_any());

@@ -411,6 +411,16 @@ fn tenant_status(member: &Member, namespace: Option<String>, tenant: Condition) 
 /// Condition types this controller owns in a Member's status.
 const OWNED_CONDITIONS: [&str; 3] = [CONDITION, "Ready", "Offboarding"];
 
+/// The conditions this controller owns, sorted by type.
+fn owned_conditions(conditions: &[Condition]) -> Vec<&Condition> {
+    let mut owned: Vec<&Condition> = conditions
+        .iter()
+        .filter(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()))
+        .collect();
+    owned.sort_by(|a, b| a.type_.cmp(&b.type_));
+    owned
+}
+
 /// Writes the status through the status subresource, unless it is unchanged.
 /// Only the fields this controller owns are applied, so that the billing
 /// controller's `status.contribution` (another field manager) is left alone.
@@ -419,14 +429,19 @@ async fn write_status(
     ctx: &TenantContext,
     status: MemberStatus,
 ) -> Result<(), kube::Error> {
-    if member.status.as_ref() == Some(&status) {
+    // Only the owned fields, and conditions in any order: the API server
+    // keeps the list in the order the field managers applied their items
+    // (Billable, written by the billing controller, may come first), while
+    // `merge` sorts by type. Comparing the whole status wrote every hosted
+    // Member again at each resync once billing had written.
+    let live = member.status.clone().unwrap_or_default();
+    let owned = owned_conditions(&status.conditions);
+    if owned_conditions(&live.conditions) == owned
+        && live.namespace == status.namespace
+        && live.observed_generation == status.observed_generation
+    {
         return Ok(());
     }
-    let owned: Vec<&Condition> = status
-        .conditions
-        .iter()
-        .filter(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()))
-        .collect();
     apply_member_status(
         &ctx.shared.client,
         member,

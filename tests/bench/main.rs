@@ -1,0 +1,396 @@
+//! `socle-bench`: socle's provisioning at scale, against the real control
+//! plane of `cargo xtask testenv` and the real `socle run` binary. Run it
+//! through `cargo xtask bench`, which starts the control plane and builds
+//! both binaries.
+//!
+//! One run per `--members N`, each in a scope of its own (TestScope: unique
+//! names and labels), with an operator managing only that scope's Members:
+//! 1. `socle run` starts (no Member yet) until `/readyz`;
+//! 2. bulk: N synthetic Members created at once, `--concurrency` creates in
+//!    flight, until a watch has seen every one Ready; apply→Ready per Member,
+//!    the operator's requests by verb from the API server's audit log;
+//! 3. probes: Members created one after the other with the N present, each
+//!    waited for: the latency a DSI engineer sees for one new adhesion;
+//! 4. steady-state resync: every Member touched (a label), every per-Member
+//!    controller seen reconciling them all (its `/metrics`), then a quiet
+//!    window; its writes must be 0;
+//! 5. cold restart: the operator SIGKILLed and started again; `/readyz`,
+//!    every Member reconciled, writes (must be 0), peak RSS;
+//! 6. raw ceiling: small ConfigMaps server-side applied by bare parallel
+//!    tasks, the operator stopped;
+//! 7. cleanup (Members unfinalized and deleted, namespaces deleted), unless
+//!    `--no-cleanup` on the last run.
+
+#![forbid(unsafe_code)]
+
+mod ceiling;
+mod members;
+mod process;
+mod readiness;
+mod report;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+use socle::api::Member;
+use socle_e2e::{
+    AuditMark, TestScope, install_socle_crds,
+    operator::{force_delete, operator_client, tenant_namespaces},
+    username,
+};
+
+use self::{
+    process::{OperatorProcess, OperatorSetup},
+    readiness::ReadyWatch,
+    report::{Machine, Percentiles, Requests, Restart, Resync, RunReport, load_average},
+};
+
+#[derive(Debug, Parser)]
+#[command(about = "socle's provisioning at scale against the testenv (use `cargo xtask bench`)")]
+struct Args {
+    /// Members per run; one run per value, in order (e.g. 100,1000).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    members: Vec<usize>,
+    /// The `socle` binary under test.
+    #[arg(long)]
+    socle: PathBuf,
+    /// Members created one at a time after the bulk, for the latency with
+    /// N present.
+    #[arg(long, default_value_t = 100)]
+    probes: usize,
+    /// Creates (and touches) in flight at once, as a GitOps sync would.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Quiet window after the resync and after the restart, in seconds.
+    #[arg(long, default_value_t = 30)]
+    quiet_seconds: u64,
+    /// Parallel tasks of the raw-ceiling client; one measure per value.
+    #[arg(long, value_delimiter = ',', default_value = "4,16,64")]
+    ceiling_concurrency: Vec<usize>,
+    /// Seconds of each raw-ceiling measure.
+    #[arg(long, default_value_t = 10)]
+    ceiling_seconds: u64,
+    /// Also write the reports as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Leave the last run's objects in place (the caller tears the control
+    /// plane down anyway; deleting 10 000 namespaces takes longer than that).
+    #[arg(long)]
+    no_cleanup: bool,
+    /// Fail unless the steady-state resync and the cold restart cost no
+    /// write (CI's check that the harness and that property hold).
+    #[arg(long)]
+    check: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let client = socle_e2e::connect().await;
+    let version = client.apiserver_version().await?;
+    let machine = Machine::read(version.git_version);
+    println!(
+        "### socle-bench: {} CPUs, {:.1} GiB, Linux {}, Kubernetes {}\n",
+        machine.cpus, machine.memory_gib, machine.kernel, machine.kubernetes
+    );
+    let mut reports = Vec::new();
+    for (index, &members) in args.members.iter().enumerate() {
+        let last = index + 1 == args.members.len();
+        let report = run(&args, members, !(last && args.no_cleanup)).await?;
+        println!("{}", report.markdown());
+        reports.push(report);
+    }
+    if let Some(path) = &args.json {
+        let json = json!({"machine": machine, "runs": reports});
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+            .with_context(|| path.display().to_string())?;
+    }
+    if args.check {
+        for report in &reports {
+            ensure!(
+                report.resync.requests.writes == 0 && report.restart.requests.writes == 0,
+                "{} Members: writes in steady state: resync [{}], restart [{}]",
+                report.members,
+                report.resync.requests.writes_shown(),
+                report.restart.requests.writes_shown()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_lines)] // the phases in order, each a few lines
+async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
+    let load_before = load_average();
+    let scope = TestScope::new("bench").await;
+    let client = scope.client();
+    eprintln!("bench: {n} Members, scope {}", scope.id());
+    install_socle_crds(&client).await;
+    let namespace = scope.create_namespace("socle-bench").await;
+    let testenv = PathBuf::from(std::env::var_os("SOCLE_TESTENV_DIR").context(
+        "SOCLE_TESTENV_DIR is not set (cargo xtask bench sets it: the audit log is there)",
+    )?);
+    let setup = OperatorSetup {
+        binary: args.socle.clone(),
+        kubeconfig: std::env::var_os("SOCLE_OPERATOR_KUBECONFIG")
+            .context("SOCLE_OPERATOR_KUBECONFIG is not set")?
+            .into(),
+        namespace: namespace.clone(),
+        member_selector: scope.selector(),
+        tenant_prefix: format!("b{}-", scope.id()),
+        log: process::log_path(&testenv, scope.id()),
+    };
+    let user = username(&operator_client().await).await;
+    let ready = ReadyWatch::start(&client, &scope.selector());
+
+    // 1. The operator, before any Member.
+    let started = Instant::now();
+    let mut operator = OperatorProcess::start(&setup)?;
+    operator.wait_ready(Duration::from_secs(60)).await?;
+    let operator_ready_seconds = started.elapsed().as_secs_f64();
+    // Each phase says what it measured as it ends, so that a run that fails
+    // later (a timeout) still leaves its figures in the output.
+    eprintln!("bench: operator ready in {operator_ready_seconds:.2} s");
+
+    // 2. Bulk.
+    let bulk = members::synthetic(&scope, "m", 0..n);
+    let names: Vec<String> = bulk.iter().map(ResourceExt::name_any).collect();
+    let mark = AuditMark::now();
+    let started = Instant::now();
+    let created = create(&client, bulk, args.concurrency).await?;
+    let create_seconds = started.elapsed().as_secs_f64();
+    let timeout = Duration::from_secs(120) + Duration::from_millis(200) * u32::try_from(n)?;
+    ready.wait_for(&names, timeout).await?;
+    let last_ready = latest_ready(&ready, &names);
+    let all_ready_seconds = last_ready.duration_since(started).as_secs_f64();
+    let bulk_latency = Percentiles::of(latencies(&ready, &created));
+    let bulk_requests = Requests::of(&mark.events(&client).await, &user);
+    let tenants = tenant_namespaces(&Api::<Namespace>::all(client.clone()), &setup.tenant_prefix)
+        .await?
+        .len();
+    eprintln!(
+        "bench: bulk: {n} Ready in {all_ready_seconds:.1} s, p50/p99 {:.0}/{:.0} ms, \
+         {} requests ({} writes), peak RSS {} KiB",
+        bulk_latency.p50_ms,
+        bulk_latency.p99_ms,
+        bulk_requests.total,
+        bulk_requests.writes,
+        operator.peak_rss_kib()?
+    );
+    settle(&client, &user).await?;
+
+    // 3. Probes, one after the other.
+    let mut probe_latencies = Vec::new();
+    for member in members::synthetic(&scope, "p", n..n + args.probes) {
+        let name = member.name_any();
+        let created = create(&client, vec![member], 1).await?;
+        ready
+            .wait_for(std::slice::from_ref(&name), Duration::from_secs(60))
+            .await?;
+        probe_latencies.extend(latencies(&ready, &created));
+    }
+    let probe_latency = Percentiles::of(probe_latencies);
+    eprintln!(
+        "bench: probes: p50/p99 {:.0}/{:.0} ms",
+        probe_latency.p50_ms, probe_latency.p99_ms
+    );
+    settle(&client, &user).await?;
+
+    // 4. Steady-state resync.
+    let total = n + args.probes;
+    let before = operator.reconciles().await?;
+    let mark = AuditMark::now();
+    let started = Instant::now();
+    touch_all(&client, &scope, args.concurrency).await?;
+    operator
+        .wait_reconciled(&before, total, Duration::from_secs(600))
+        .await?;
+    let reconciled_seconds = started.elapsed().as_secs_f64();
+    let quiet = Duration::from_secs(args.quiet_seconds);
+    tokio::time::sleep(quiet).await;
+    let resync = Resync {
+        members: total,
+        reconciled_seconds,
+        window_seconds: quiet.as_secs_f64(),
+        requests: Requests::of(&mark.events(&client).await, &user),
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let peak_rss_mib = operator.peak_rss_kib()? as f64 / 1024.0;
+    eprintln!(
+        "bench: resync: reconciled in {reconciled_seconds:.1} s, {} writes, {} requests; \
+         peak RSS {peak_rss_mib:.1} MiB",
+        resync.requests.writes, resync.requests.total
+    );
+
+    // 5. Cold restart.
+    operator.kill()?;
+    let mark = AuditMark::now();
+    let started = Instant::now();
+    let mut operator = OperatorProcess::start(&setup)?;
+    operator.wait_ready(Duration::from_secs(600)).await?;
+    let ready_seconds = started.elapsed().as_secs_f64();
+    eprintln!("bench: restarted: /readyz in {ready_seconds:.2} s");
+    operator
+        .wait_reconciled(
+            &std::collections::BTreeMap::new(),
+            total,
+            Duration::from_secs(600),
+        )
+        .await?;
+    let reconciled_seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(quiet).await;
+    #[allow(clippy::cast_precision_loss)]
+    let restart = Restart {
+        ready_seconds,
+        reconciled_seconds,
+        window_seconds: quiet.as_secs_f64(),
+        requests: Requests::of(&mark.events(&client).await, &user),
+        peak_rss_mib: operator.peak_rss_kib()? as f64 / 1024.0,
+    };
+    operator.stop()?;
+
+    // 6. Raw ceiling, with the N Members' objects present.
+    let ceiling = ceiling::measure(
+        &client,
+        &namespace,
+        &args.ceiling_concurrency,
+        Duration::from_secs(args.ceiling_seconds),
+    )
+    .await?;
+    let load_after = load_average();
+
+    // 7. Cleanup.
+    if cleanup {
+        force_delete(&client, &scope.selector(), &setup.tenant_prefix).await?;
+        wait_gone(&client, &setup.tenant_prefix, timeout).await?;
+        scope.cleanup().await;
+    } else {
+        scope.keep();
+    }
+    Ok(RunReport {
+        members: n,
+        tenants,
+        load_before,
+        load_after,
+        create_concurrency: args.concurrency,
+        operator_ready_seconds,
+        create_seconds,
+        all_ready_seconds,
+        bulk_latency,
+        bulk_requests,
+        probe_latency,
+        resync,
+        peak_rss_mib,
+        restart,
+        ceiling,
+    })
+}
+
+/// Creates `members`, `concurrency` at a time; returns each name with the
+/// moment its create was answered.
+async fn create(
+    client: &Client,
+    members: Vec<Member>,
+    concurrency: usize,
+) -> Result<Vec<(String, Instant)>> {
+    let api = Api::<Member>::all(client.clone());
+    stream::iter(members)
+        .map(|member| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &member)
+                    .await
+                    .with_context(|| format!("creating Member {}", member.name_any()))?;
+                Ok((member.name_any(), Instant::now()))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await
+}
+
+/// A label changed on every Member of the scope: a change each controller
+/// reconciles, with nothing in it for the operator to write.
+async fn touch_all(client: &Client, scope: &TestScope, concurrency: usize) -> Result<()> {
+    let api = Api::<Member>::all(client.clone());
+    let names: Vec<String> = api
+        .list_metadata(&kube::api::ListParams::default().labels(&scope.selector()))
+        .await?
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    let patch = json!({"metadata": {"labels": {"socle.bench/touched": "yes"}}});
+    stream::iter(names)
+        .map(|name| {
+            let (api, patch) = (api.clone(), &patch);
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<()>()
+        .await
+}
+
+/// apply→Ready of each created Member.
+fn latencies(ready: &ReadyWatch, created: &[(String, Instant)]) -> Vec<Duration> {
+    created
+        .iter()
+        .filter_map(|(name, at)| Some(ready.ready_at(name)?.saturating_duration_since(*at)))
+        .collect()
+}
+
+fn latest_ready(ready: &ReadyWatch, names: &[String]) -> Instant {
+    names
+        .iter()
+        .filter_map(|name| ready.ready_at(name))
+        .max()
+        .expect("every Member is Ready")
+}
+
+/// Waits until the operator has made no write for 3 s (the billing
+/// controller writes estimates a little after the tenants are Ready), so
+/// that one phase's tail is not counted in the next.
+async fn settle(client: &Client, user: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let mark = AuditMark::now();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if Requests::of(&mark.events(client).await, user).writes == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the operator still writes 5 minutes after the Members were Ready");
+        }
+    }
+}
+
+/// Waits until no namespace starts with `prefix` (kube-controller-manager
+/// empties and removes them).
+async fn wait_gone(client: &Client, prefix: &str, timeout: Duration) -> Result<()> {
+    let namespaces = Api::<Namespace>::all(client.clone());
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = tenant_namespaces(&namespaces, prefix).await?.len();
+        if left == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{left} tenant namespaces {prefix}… still there after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

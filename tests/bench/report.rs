@@ -1,0 +1,323 @@
+//! What a run measured, printed as Markdown (for BENCHMARKS.md) and JSON.
+
+use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
+
+use serde::Serialize;
+use socle_e2e::AuditEvent;
+
+use crate::ceiling::CeilingSample;
+
+/// The machine, as far as it limits the figures.
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+    pub kubernetes: String,
+}
+
+impl Machine {
+    pub fn read(kubernetes: String) -> Self {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        Self {
+            cpus: std::thread::available_parallelism().map_or(0, usize::from),
+            memory_gib: memory_kib / 1024.0 / 1024.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            kubernetes,
+        }
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages: how busy the machine was.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Latencies in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    pub fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        // Nearest rank: the smallest sample with at least q of them at or below it.
+        let rank = |q: f64| {
+            #[allow(
+                clippy::cast_precision_loss,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss
+            )]
+            let index = ((q * samples.len() as f64).ceil() as usize).max(1) - 1;
+            samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        Self {
+            count: samples.len(),
+            p50_ms: rank(0.50),
+            p99_ms: rank(0.99),
+            max_ms: rank(1.0),
+        }
+    }
+}
+
+/// The operator's requests in a window, by `verb resource[/subresource]`.
+#[derive(Debug, Default, Serialize)]
+pub struct Requests {
+    pub by_kind: BTreeMap<String, u64>,
+    pub writes: u64,
+    pub total: u64,
+}
+
+impl Requests {
+    /// The requests `user` made among `events`.
+    pub fn of(events: &[AuditEvent], user: &str) -> Self {
+        let mut requests = Self::default();
+        for event in events.iter().filter(|event| event.user == user) {
+            let mut key = format!("{} {}", event.verb, event.resource);
+            if let Some(subresource) = &event.subresource {
+                key.push('/');
+                key.push_str(subresource);
+            }
+            *requests.by_kind.entry(key).or_default() += 1;
+            requests.writes += u64::from(event.is_write());
+            requests.total += 1;
+        }
+        requests
+    }
+
+    /// The writes only, e.g. `patch members/status: 3`.
+    pub fn writes_shown(&self) -> String {
+        let writes: Vec<String> = self
+            .by_kind
+            .iter()
+            .filter(|(kind, _)| {
+                [
+                    "create ",
+                    "update ",
+                    "patch ",
+                    "delete",
+                    "deletecollection ",
+                ]
+                .iter()
+                .any(|verb| kind.starts_with(verb))
+            })
+            .map(|(kind, count)| format!("{kind}: {count}"))
+            .collect();
+        writes.join(", ")
+    }
+}
+
+/// Steady state: every Member touched, and what the operator did after.
+#[derive(Debug, Serialize)]
+pub struct Resync {
+    pub members: usize,
+    /// From the touch to every Member reconciled by every per-Member controller.
+    pub reconciled_seconds: f64,
+    /// The quiet window that followed, included in `requests`.
+    pub window_seconds: f64,
+    pub requests: Requests,
+}
+
+/// The operator killed (SIGKILL) with everything converged, and started again.
+#[derive(Debug, Serialize)]
+pub struct Restart {
+    pub ready_seconds: f64,
+    pub reconciled_seconds: f64,
+    pub window_seconds: f64,
+    pub requests: Requests,
+    pub peak_rss_mib: f64,
+}
+
+/// One run with `members` Members.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub members: usize,
+    pub tenants: usize,
+    pub load_before: String,
+    pub load_after: String,
+    pub create_concurrency: usize,
+    pub operator_ready_seconds: f64,
+    pub create_seconds: f64,
+    pub all_ready_seconds: f64,
+    pub bulk_latency: Percentiles,
+    pub bulk_requests: Requests,
+    pub probe_latency: Percentiles,
+    pub resync: Resync,
+    pub peak_rss_mib: f64,
+    pub restart: Restart,
+    pub ceiling: Vec<CeilingSample>,
+}
+
+impl RunReport {
+    /// The operator's write requests per second from the first create to
+    /// the last Member Ready.
+    pub fn writes_per_second(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let writes = self.bulk_requests.writes as f64;
+        writes / self.all_ready_seconds
+    }
+
+    /// The best rate the raw client reached.
+    pub fn ceiling_per_second(&self) -> f64 {
+        self.ceiling
+            .iter()
+            .map(|sample| sample.per_second)
+            .fold(0.0, f64::max)
+    }
+
+    #[allow(clippy::too_many_lines)] // one row per figure, in the order of the run
+    pub fn markdown(&self) -> String {
+        let mut text = String::new();
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.members as f64;
+        let ceiling = self.ceiling_per_second();
+        let rows: Vec<(String, String)> = vec![
+            (
+                "operator start → `/readyz` (no Member yet)".into(),
+                format!("{:.2} s", self.operator_ready_seconds),
+            ),
+            (
+                format!(
+                    "create {} Members ({} creates in flight)",
+                    self.members, self.create_concurrency
+                ),
+                format!("{:.1} s", self.create_seconds),
+            ),
+            (
+                format!(
+                    "first create → all {} Ready ({} tenants)",
+                    self.members, self.tenants
+                ),
+                format!(
+                    "{:.1} s ({:.0} Members/s)",
+                    self.all_ready_seconds,
+                    n / self.all_ready_seconds
+                ),
+            ),
+            (
+                "apply→Ready during the bulk, p50 / p99 / max".into(),
+                latencies(&self.bulk_latency),
+            ),
+            (
+                format!(
+                    "apply→Ready of one more Member with {} present ({} created one after the other), p50 / p99 / max",
+                    self.members, self.probe_latency.count
+                ),
+                latencies(&self.probe_latency),
+            ),
+            (
+                "operator requests per Member during the bulk (all / writes)".into(),
+                format!(
+                    "{:.1} / {:.1}",
+                    per(self.bulk_requests.total, n),
+                    per(self.bulk_requests.writes, n)
+                ),
+            ),
+            (
+                "operator writes/s during the bulk, share of the raw ceiling".into(),
+                format!(
+                    "{:.0}/s of {ceiling:.0}/s: {:.0} %",
+                    self.writes_per_second(),
+                    100.0 * self.writes_per_second() / ceiling
+                ),
+            ),
+            (
+                format!(
+                    "steady-state resync: every Member touched, all reconciled in {:.1} s, then {:.0} s quiet",
+                    self.resync.reconciled_seconds, self.resync.window_seconds
+                ),
+                format!(
+                    "{} writes, {} requests in all",
+                    self.resync.requests.writes, self.resync.requests.total
+                ),
+            ),
+            (
+                "operator peak RSS (VmHWM) through provisioning and resync".into(),
+                format!("{:.1} MiB", self.peak_rss_mib),
+            ),
+            (
+                "cold restart (SIGKILL, converged): `/readyz`, all reconciled".into(),
+                format!(
+                    "{:.2} s, {:.1} s",
+                    self.restart.ready_seconds, self.restart.reconciled_seconds
+                ),
+            ),
+            (
+                format!(
+                    "cold restart: requests until {:.0} s after all reconciled",
+                    self.restart.window_seconds
+                ),
+                format!(
+                    "{} writes, {} requests in all; peak RSS {:.1} MiB",
+                    self.restart.requests.writes,
+                    self.restart.requests.total,
+                    self.restart.peak_rss_mib
+                ),
+            ),
+            (
+                "raw ceiling: ConfigMaps server-side applied per second, by parallel tasks".into(),
+                self.ceiling
+                    .iter()
+                    .map(|s| format!("{}: {:.0}/s", s.concurrency, s.per_second))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ];
+        let _ = writeln!(
+            text,
+            "#### {} Members — load average {} before, {} after\n",
+            self.members, self.load_before, self.load_after
+        );
+        text.push_str("| what | figure |\n|---|---|\n");
+        for (what, figure) in rows {
+            let _ = writeln!(text, "| {what} | {figure} |");
+        }
+        let _ = writeln!(
+            text,
+            "\nOperator requests per Member during the bulk, by verb and resource:\n"
+        );
+        text.push_str("| request | per Member | count |\n|---|---|---|\n");
+        for (kind, count) in &self.bulk_requests.by_kind {
+            let _ = writeln!(text, "| {kind} | {:.2} | {count} |", per(*count, n));
+        }
+        for (window, requests) in [
+            ("resync", &self.resync.requests),
+            ("restart", &self.restart.requests),
+        ] {
+            if requests.writes > 0 {
+                let _ = writeln!(
+                    text,
+                    "\nWrites during the {window}: {}",
+                    requests.writes_shown()
+                );
+            }
+        }
+        text
+    }
+}
+
+fn latencies(p: &Percentiles) -> String {
+    format!("{:.0} / {:.0} / {:.0} ms", p.p50_ms, p.p99_ms, p.max_ms)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per(count: u64, n: f64) -> f64 {
+    count as f64 / n
+}
