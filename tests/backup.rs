@@ -7,9 +7,10 @@
 //! Velero's controller cannot run here: `VeleroStandIn` (tests/support),
 //! a test stand-in, takes the backups and carries out the restores on real
 //! objects. Each test runs its own backup controller for its scope's
-//! Members, with its own tenant prefix, Velero namespace and operator
-//! namespace; the tenant namespace is made by the test, as the tenant
-//! controller would.
+//! Members, with its own tenant prefix and Velero namespace, as the
+//! ServiceAccount of the scope's copy of the shipped install (in whose
+//! namespace the DrillReports go), with only its permissions; the tenant
+//! namespace is made by the test, as the tenant controller would.
 
 use std::{
     collections::BTreeMap,
@@ -40,7 +41,8 @@ use socle::{
 };
 use socle_e2e::{
     TestScope, eventually,
-    operator::{operator_client, release_claims},
+    install::ScopedInstall,
+    operator::release_claims,
     velero::{RestoreFault, VeleroStandIn},
 };
 
@@ -98,7 +100,9 @@ impl World {
         let client = scope.client();
         install_socle_crds(&client).await;
         let velero = VeleroStandIn::start(&scope).await;
-        let operator_namespace = scope.create_namespace("ops").await;
+        let install = ScopedInstall::apply(&scope).await;
+        let config = install.operator_config(&client).await;
+        let operator_namespace = install.namespace.clone();
         let target = scope.name("sauvegardes");
         let service: SharedService = serde_json::from_value(json!({
             "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "SharedService",
@@ -117,6 +121,7 @@ impl World {
             namespace_prefix: prefix.clone(),
             failed_sandbox_retention,
             drill_poll: Duration::from_millis(500),
+            drill_inspector_role: install.drill_inspector_role.clone(),
             ..BackupSettings::default()
         };
         let (stop, stop_signal) = oneshot::channel::<()>();
@@ -132,7 +137,8 @@ impl World {
                     .build()
                     .expect("a runtime for the operator");
                 runtime.block_on(async move {
-                    let context = Context::new(operator_client().await, namespace, Some(selector));
+                    let client = Client::try_from(config).expect("a client for the operator");
+                    let context = Context::new(client, namespace, Some(selector));
                     backup::run(context, settings, async move {
                         stop_signal.await.ok();
                     })

@@ -389,6 +389,7 @@ async fn operator_identity_can_do_its_work_and_nothing_more() {
         own: &install.namespace,
         gateway: &install.gateway_namespace,
         socle: &socle,
+        inspector: &install.drill_inspector_role,
     };
     let mut wrong = Vec::new();
     for access in needed(&places) {

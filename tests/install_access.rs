@@ -4,8 +4,9 @@
 //!
 //! One access per line: `verbs resource [in namespace] [named name]`, the
 //! resource as kubectl writes it (`plural[.group][/subresource]`), without a
-//! namespace for a cluster-wide access. `{own}`, `{gateway}` and `{socle}`
-//! are the installed copy's namespace, gateway namespace and own name;
+//! namespace for a cluster-wide access. `{own}`, `{gateway}`, `{socle}` and
+//! `{inspector}` are the installed copy's namespace, gateway namespace, own
+//! name and drill inspector ClusterRole;
 //! `{tenant}`, `{sandbox}` and `{velero}` stand for any such namespace (a
 //! review needs no namespace to exist).
 
@@ -59,8 +60,10 @@ get,create,delete downloadrequests.velero.io in {velero}
 get backupstoragelocations.velero.io in {velero}
 get,list,watch,create drillreports.socle.redon-agglomeration.bzh in {own}
 create,patch networkpolicies.networking.k8s.io in {sandbox}
-create,patch rolebindings.rbac.authorization.k8s.io in {sandbox} named socle-drill-inspector
-bind clusterroles.rbac.authorization.k8s.io in {sandbox} named socle-drill-inspector
+# A drill binds the read-only inspector role to socle in its sandbox (applied:
+# read first), so that it can list whatever was restored, Secrets included.
+get,create,patch rolebindings.rbac.authorization.k8s.io in {sandbox} named socle-drill-inspector
+bind clusterroles.rbac.authorization.k8s.io in {sandbox} named {inspector}
 # Leader election.
 create leases.coordination.k8s.io in {own}
 get,patch leases.coordination.k8s.io in {own} named socle-leader
@@ -121,6 +124,7 @@ pub struct Places<'a> {
     pub own: &'a str,
     pub gateway: &'a str,
     pub socle: &'a str,
+    pub inspector: &'a str,
 }
 
 /// One access the operator's ServiceAccount is asked about.
@@ -149,6 +153,7 @@ fn parse(table: &str, places: &Places<'_>) -> Vec<Access> {
         .replace("{own}", places.own)
         .replace("{gateway}", places.gateway)
         .replace("{socle}", places.socle)
+        .replace("{inspector}", places.inspector)
         .replace("{tenant}", "commune-allaire")
         .replace("{sandbox}", "drill-allaire-20260101")
         .replace("{velero}", "velero");

@@ -592,7 +592,7 @@ async fn tenant_admins_are_confined_to_their_own_namespace() {
 
 /// Once every Member of the 31 examples is Ready, reconciling them again
 /// (their spec unchanged) reads but writes nothing: no create, update, patch
-/// or delete by socle-operator.
+/// or delete by the operator's ServiceAccount.
 #[tokio::test]
 async fn a_converged_scope_costs_no_writes() {
     let scope = TestScope::new("tenant_steady_state").await;

@@ -1,6 +1,7 @@
 //! The VPN issue's acceptance, end to end: the real control plane, the VPN
 //! controller run in-process (one per test, limited to the test's Members,
-//! with its own operator namespace), and communes' routers played by real
+//! as the ServiceAccount of the test's copy of the shipped install, with only
+//! its permissions), and communes' routers played by real
 //! OpenSSH servers on 127.0.0.1 running the router emulator
 //! (`socle_e2e::router`, the `socle-router-emulator` crate). Hub
 //! configurations are checked with the real `wg`.
@@ -20,9 +21,7 @@ use socle::{
 };
 use socle_e2e::{
     AuditMark, eventually,
-    operator::operator_client,
     router::{Router, check_with_wg, wg},
-    username,
 };
 
 use self::vpn_support::{
@@ -910,7 +909,7 @@ async fn offboarding_gives_up_on_an_unreachable_router_after_its_deadline() {
 /// Makes the operator reconcile `name` and checks that it read the router
 /// but wrote nothing: no SSH write, no API write (audit log).
 async fn reconcile_writes_nothing(fx: &Fixture, router: &Router, name: &str) {
-    let operator_user = username(&operator_client().await).await;
+    let operator_user = fx.install.identity();
     // Convergence takes a few reconciles (each status write triggers the next,
     // the drift condition is first set on the one after a push): wait until
     // two quiet seconds go by before asking for steady state.
@@ -949,7 +948,7 @@ async fn reconcile_writes_nothing(fx: &Fixture, router: &Router, name: &str) {
 /// The operator's API writes since `mark` to Member `name` or in the
 /// test's namespaces.
 async fn operator_writes(fx: &Fixture, mark: &AuditMark, name: &str) -> Vec<String> {
-    let operator_user = username(&operator_client().await).await;
+    let operator_user = fx.install.identity();
     let ours = [fx.operator_namespace.clone(), fx.gateway_namespace.clone()];
     mark.writes_by(&fx.scope.client(), &operator_user)
         .await

@@ -1,6 +1,8 @@
-//! What the VPN tests share: a scope with an operator namespace, a gateway
-//! namespace and a VpnGateway SharedService; the VPN controller run
-//! in-process with its logs captured; Members pointing at emulated routers.
+//! What the VPN tests share: a scope with its copy of socle's install (the
+//! operator's namespace, a gateway namespace with the hub's RoleBinding, the
+//! ServiceAccount) and a VpnGateway SharedService; the VPN controller run
+//! in-process as that ServiceAccount, with its logs captured; Members
+//! pointing at emulated routers.
 
 use std::{
     io::Write,
@@ -19,9 +21,8 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::Condition,
 };
 use kube::{
-    Api, Client, Config, ResourceExt,
+    Api, Client, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
-    config::{KubeConfigOptions, Kubeconfig},
 };
 use serde_json::{Value, json};
 use socle::{
@@ -29,7 +30,7 @@ use socle::{
     controller::Context,
     vpn::{self, VpnSettings, hub},
 };
-use socle_e2e::{TestScope, eventually, router::Router};
+use socle_e2e::{TestScope, eventually, install::ScopedInstall, router::Router};
 
 /// How long offboarding every Member may take at the end of a test.
 const OFFBOARD: Duration = Duration::from_secs(90);
@@ -37,7 +38,11 @@ const OFFBOARD: Duration = Duration::from_secs(90);
 /// One test's VPN world.
 pub struct Fixture {
     pub scope: TestScope,
+    /// The scope's copy of the install, whose ServiceAccount the operator is.
+    pub install: ScopedInstall,
+    /// The install's copy of `socle-system`: keys, claims, credentials.
     pub operator_namespace: String,
+    /// The install's copy of `socle-vpn-gateway`: the hub Secret.
     pub gateway_namespace: String,
     pub gateway: String,
     settings: VpnSettings,
@@ -61,8 +66,9 @@ impl Fixture {
         let scope = TestScope::new(test).await;
         let client = scope.client();
         install_crds(&client).await;
-        let operator_namespace = scope.create_namespace("op").await;
-        let gateway_namespace = scope.create_namespace("gw").await;
+        let install = ScopedInstall::apply(&scope).await;
+        let operator_namespace = install.namespace.clone();
+        let gateway_namespace = install.gateway_namespace.clone();
         let gateway = scope.name("dc");
         let service = json!({
             "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
@@ -94,10 +100,10 @@ impl Fixture {
         };
         edit(&mut settings);
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let operator =
-            VpnOperator::start(&scope, &operator_namespace, settings.clone(), logs.clone()).await;
+        let operator = VpnOperator::start(&scope, &install, settings.clone(), logs.clone()).await;
         Self {
             scope,
+            install,
             operator_namespace,
             gateway_namespace,
             gateway,
@@ -239,7 +245,7 @@ impl Fixture {
         self.operator = Some(
             VpnOperator::start(
                 &self.scope,
-                &self.operator_namespace,
+                &self.install,
                 self.settings.clone(),
                 self.logs.clone(),
             )
@@ -423,16 +429,17 @@ impl Write for Capture {
 }
 
 impl VpnOperator {
+    /// Runs as `install`'s ServiceAccount, in its namespace.
     async fn start(
         scope: &TestScope,
-        namespace: &str,
+        install: &ScopedInstall,
         settings: VpnSettings,
         logs: Arc<Mutex<Vec<u8>>>,
     ) -> Self {
-        let config = operator_config().await;
+        let config = install.operator_config(&scope.client()).await;
         let (stop, stop_signal) = oneshot::channel::<()>();
         let (done, stopped) = mpsc::channel::<()>();
-        let (namespace, selector) = (namespace.to_owned(), scope.selector());
+        let (namespace, selector) = (install.namespace.clone(), scope.selector());
         thread::spawn(move || {
             let _done = done;
             let capture = Capture(logs);
@@ -470,17 +477,6 @@ impl VpnOperator {
             "the operator did not stop"
         );
     }
-}
-
-/// The operator's identity: `$SOCLE_OPERATOR_KUBECONFIG`, else `$KUBECONFIG`.
-async fn operator_config() -> Config {
-    let path = std::env::var_os("SOCLE_OPERATOR_KUBECONFIG")
-        .or_else(|| std::env::var_os("KUBECONFIG"))
-        .expect("KUBECONFIG is not set: start the control plane with `cargo xtask testenv up`");
-    let kubeconfig = Kubeconfig::read_from(&path).expect("reading the kubeconfig");
-    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("a usable kubeconfig")
 }
 
 /// Asserts that none of `secrets` — raw, or base64-encoded again as in a

@@ -177,6 +177,9 @@ pub struct ScopedInstall {
     pub gateway_namespace: String,
     /// The operator's ServiceAccount, in [`ScopedInstall::namespace`].
     pub service_account: String,
+    /// The copy of the `socle-drill-inspector` ClusterRole, which the
+    /// operator binds to itself in drill sandboxes.
+    pub drill_inspector_role: String,
 }
 
 impl ScopedInstall {
@@ -202,6 +205,7 @@ impl ScopedInstall {
             namespace,
             gateway_namespace,
             service_account: scope.name("socle"),
+            drill_inspector_role: scope.name(DRILL_INSPECTOR),
             objects,
         }
     }
@@ -344,12 +348,14 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
             scope.name("socle")
         ),
     );
+    let inspector = scope.name(DRILL_INSPECTOR);
     documents(&rendered)
         .into_iter()
         .map(|mut object| {
             for (from, to) in &moves {
                 relocate(&mut object, from, to);
             }
+            rename_bindable(&mut object, DRILL_INSPECTOR, &inspector);
             if object["kind"] == "ValidatingAdmissionPolicy" {
                 let text = serde_json::to_string(&object).expect("JSON");
                 assert!(
@@ -362,6 +368,30 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
             object
         })
         .collect()
+}
+
+/// The ClusterRole socle binds in drill sandboxes, as shipped.
+const DRILL_INSPECTOR: &str = "socle-drill-inspector";
+
+/// Kustomize's `nameSuffix` renames a ClusterRole but not the names rules
+/// grant `bind` on: `from` becomes `to` in every ClusterRole rule on
+/// `clusterroles`, so that the copy may bind its own copy of the role.
+fn rename_bindable(object: &mut Value, from: &str, to: &str) {
+    if object["kind"] != "ClusterRole" {
+        return;
+    }
+    let rules = object.get_mut("rules").and_then(Value::as_array_mut);
+    for rule in rules.into_iter().flatten() {
+        let on_cluster_roles = rule["resources"]
+            .as_array()
+            .is_some_and(|resources| resources.iter().any(|r| r == "clusterroles"));
+        let names = rule.get_mut("resourceNames").and_then(Value::as_array_mut);
+        for name in names.into_iter().flatten().filter(|_| on_cluster_roles) {
+            if name == from {
+                *name = to.into();
+            }
+        }
+    }
 }
 
 /// The path of `to` relative to the directory `from`, both absolute.

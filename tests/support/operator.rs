@@ -16,7 +16,6 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client, Config, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams},
-    config::{KubeConfigOptions, Kubeconfig},
 };
 use serde_json::json;
 use socle::{
@@ -27,7 +26,7 @@ use socle::{
     tenant::{self, plan::TenantSettings},
 };
 
-use crate::{TestScope, connect::HOW_TO_START, eventually, install::ScopedInstall};
+use crate::{TestScope, eventually, install::ScopedInstall};
 
 /// How long [`Operator::stop`] waits for the offboarding of every Member.
 const OFFBOARDING_TIMEOUT: Duration = Duration::from_secs(90);
@@ -301,27 +300,6 @@ impl Settings {
             tenant.await;
         }
     }
-}
-
-/// A client with the operator's credentials: `$SOCLE_OPERATOR_KUBECONFIG`
-/// (user `socle-operator`), to tell its requests apart in the audit log.
-pub async fn operator_client() -> Client {
-    Client::try_from(operator_config().await).expect("a client for the operator")
-}
-
-async fn operator_config() -> Config {
-    let path = std::env::var_os("SOCLE_OPERATOR_KUBECONFIG").unwrap_or_else(|| {
-        panic!("SOCLE_OPERATOR_KUBECONFIG is not set (the testenv writes operator.kubeconfig next to the kubeconfig): {HOW_TO_START}")
-    });
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|error| {
-        panic!(
-            "cannot read {} ({error}): {HOW_TO_START}",
-            path.to_string_lossy()
-        )
-    });
-    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap_or_else(|error| panic!("unusable operator kubeconfig ({error}): {HOW_TO_START}"))
 }
 
 /// Confirms the offboarding of every Member of the scope (`selector`),

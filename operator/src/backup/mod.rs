@@ -77,6 +77,8 @@ pub enum Error {
     Unsafe(#[from] Unsafe),
     #[error("Velero is not installed: the API server does not serve velero.io/v1 Schedules ({0})")]
     VeleroMissing(kube::Error),
+    #[error("the API server does not say who socle is: it cannot bind itself a drill's rights")]
+    Anonymous,
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 }
@@ -88,6 +90,7 @@ impl Categorized for Error {
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::Unsafe(_) => "UnsafeDrill",
             Self::VeleroMissing(_) => "VeleroMissing",
+            Self::Anonymous => "Anonymous",
             Self::Kube(_) => "KubeApi",
         }
     }
@@ -95,7 +98,7 @@ impl Categorized for Error {
     fn retry(&self) -> Retry {
         match self {
             Self::Malformed(_) | Self::InvalidSpec(_) | Self::Unsafe(_) => Retry::AwaitChange,
-            Self::VeleroMissing(_) | Self::Kube(_) => Retry::Backoff,
+            Self::VeleroMissing(_) | Self::Anonymous | Self::Kube(_) => Retry::Backoff,
         }
     }
 }

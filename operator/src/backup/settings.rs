@@ -15,6 +15,10 @@ pub struct BackupSettings {
     pub failed_sandbox_retention: Duration,
     /// How often a running drill is looked at, besides the watches.
     pub drill_poll: Duration,
+    /// The read-only ClusterRole socle binds to itself in each drill
+    /// sandbox, to compare what was restored with the backup
+    /// (`socle-drill-inspector` as shipped; the chart prefixes its release).
+    pub drill_inspector_role: String,
     /// The plain values the Prometheus endpoint reads (last backup age, last
     /// drill RTO, verdict). Clone it before passing the settings, and read it.
     pub metrics: BackupMetrics,
@@ -26,6 +30,7 @@ impl Default for BackupSettings {
             namespace_prefix: "commune-".into(),
             failed_sandbox_retention: Duration::from_secs(24 * 3600),
             drill_poll: Duration::from_secs(5),
+            drill_inspector_role: "socle-drill-inspector".into(),
             metrics: BackupMetrics::default(),
         }
     }

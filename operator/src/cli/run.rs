@@ -52,6 +52,14 @@ pub struct RunArgs {
         default_value = "10.96.0.0/12,10.244.0.0/16"
     )]
     pub cluster_cidrs: Vec<String>,
+    /// The read-only ClusterRole socle binds to itself in each drill sandbox
+    /// (manifests/install/clusterrole.yaml; the chart prefixes its release).
+    #[arg(
+        long,
+        env = "SOCLE_DRILL_INSPECTOR_ROLE",
+        default_value = "socle-drill-inspector"
+    )]
+    pub drill_inspector_role: String,
     /// Address of the admin port: /metrics, /livez, /readyz.
     #[arg(long, env = "SOCLE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
@@ -166,6 +174,7 @@ async fn run_controllers(
 ) {
     let backup_settings = BackupSettings {
         namespace_prefix: args.tenant_prefix.clone(),
+        drill_inspector_role: args.drill_inspector_role,
         ..BackupSettings::default()
     };
     context

@@ -9,6 +9,6 @@ mod schedule;
 pub use self::{
     report::{DrillEvidence, drill_report},
     restore::{DrillStart, NOT_RESTORED, download_request, restore},
-    sandbox::{deny_all, sandbox_namespace},
+    sandbox::{deny_all, inspector_binding, sandbox_namespace},
     schedule::schedule,
 };

@@ -1,5 +1,6 @@
-//! The sandbox namespace a drill restores into, and the policy that cuts it
-//! off from everything before anything is restored into it.
+//! The sandbox namespace a drill restores into, the policy that cuts it off
+//! from everything before anything is restored into it, and the binding that
+//! lets socle read what was restored there.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use k8s_openapi::{
     api::{
         core::v1::Namespace,
         networking::v1::{NetworkPolicy, NetworkPolicySpec},
+        rbac::v1::{RoleBinding, RoleRef, Subject},
     },
     apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference},
 };
@@ -49,5 +51,116 @@ pub fn deny_all(plan: &BackupPlan, drill: &str) -> NetworkPolicy {
             ingress: None,
             egress: None,
         }),
+    }
+}
+
+/// The name of the RoleBinding of [`inspector_binding`], the only one socle
+/// may write in a sandbox.
+const INSPECTOR_BINDING: &str = "socle-drill-inspector";
+
+/// The API server's prefix of a ServiceAccount's user name.
+const SERVICE_ACCOUNT_USER: &str = "system:serviceaccount:";
+
+/// Binds the read-only ClusterRole `role` (shipped as `socle-drill-inspector`)
+/// in the sandbox to `user`, socle's own identity, so that it can list every
+/// kind the backup holds, Secrets included, there and nowhere else: socle
+/// reads no Secret of a tenant, only its copy in a drill.
+pub fn inspector_binding(plan: &BackupPlan, drill: &str, role: &str, user: &str) -> RoleBinding {
+    let mut labels: BTreeMap<String, String> = plan.labels.clone();
+    labels.insert(keys::DRILL.to_owned(), drill.to_owned());
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(INSPECTOR_BINDING.into()),
+            namespace: Some(drill.to_owned()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: role.to_owned(),
+        },
+        subjects: Some(vec![subject(user)]),
+    }
+}
+
+/// The RBAC subject of an authenticated user name: a ServiceAccount in a
+/// pod, a User when socle runs with another kind of credential.
+fn subject(user: &str) -> Subject {
+    match user
+        .strip_prefix(SERVICE_ACCOUNT_USER)
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((namespace, name)) => Subject {
+            kind: "ServiceAccount".into(),
+            name: name.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            api_group: None,
+        },
+        None => Subject {
+            kind: "User".into(),
+            name: user.to_owned(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            namespace: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::tier::Targets;
+
+    fn plan() -> BackupPlan {
+        BackupPlan {
+            member: "allaire".into(),
+            namespace: "commune-allaire".into(),
+            schedule: "commune-allaire".into(),
+            velero_namespace: "velero".into(),
+            storage_location: "default".into(),
+            targets: Targets::of(&serde_yaml::from_str("{tier: Critical}").unwrap()),
+            cron: "0 * * * *".into(),
+            drill: None,
+            volumes_expected: true,
+            labels: BTreeMap::from([("app.kubernetes.io/managed-by".into(), "socle".into())]),
+        }
+    }
+
+    #[test]
+    fn the_inspector_role_is_bound_in_the_sandbox_to_socle_s_service_account() {
+        let drill = "drill-allaire-20260301-030007";
+        let binding = serde_json::to_value(inspector_binding(
+            &plan(),
+            drill,
+            "socle-drill-inspector",
+            "system:serviceaccount:socle-system:socle",
+        ))
+        .unwrap();
+        assert_eq!(binding["metadata"]["namespace"], drill);
+        assert_eq!(binding["metadata"]["name"], INSPECTOR_BINDING);
+        assert_eq!(
+            binding["metadata"]["labels"]["app.kubernetes.io/managed-by"], "socle",
+            "the admission policy lets socle write RBAC only in what it manages"
+        );
+        assert_eq!(
+            binding["roleRef"],
+            serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "socle-drill-inspector"})
+        );
+        assert_eq!(
+            binding["subjects"],
+            serde_json::json!([{"kind": "ServiceAccount", "name": "socle",
+                                "namespace": "socle-system"}])
+        );
+    }
+
+    #[test]
+    fn another_credential_is_bound_as_a_user() {
+        let binding = inspector_binding(&plan(), "drill-a-1", "inspector", "socle-operator");
+        let subjects = binding.subjects.unwrap();
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(subjects[0].kind, "User");
+        assert_eq!(subjects[0].name, "socle-operator");
+        assert_eq!(subjects[0].namespace, None);
     }
 }

@@ -4,8 +4,9 @@
 //! a restart too) takes it up where it is:
 //!
 //! 1. **start** — a sandbox namespace `drill-<member>-<timestamp>` with a
-//!    deny-all NetworkPolicy, then a Velero Restore of the backup mapping the
-//!    tenant namespace to the sandbox (checked by [`guard`] first);
+//!    deny-all NetworkPolicy and a binding of the read-only inspector role to
+//!    socle itself, then a Velero Restore of the backup mapping the tenant
+//!    namespace to the sandbox (checked by [`guard`] first);
 //! 2. **running** — a Restore of the member without a DrillReport of the
 //!    same name; it is looked at until Velero finishes or the deadline
 //!    (twice the RTO target) passes;
@@ -26,7 +27,7 @@ mod sandbox;
 use std::{collections::BTreeMap, time::Duration};
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::{authentication::v1::SelfSubjectReview, core::v1::Namespace};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -208,7 +209,8 @@ fn started_at(restore: &Restore) -> Option<Timestamp> {
         .or_else(|| restore.meta().creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// Step 1: the sandbox, its isolation, then the Restore into it.
+/// Step 1: the sandbox, its isolation, socle's right to read it, then the
+/// Restore into it.
 async fn start(
     ctx: &BackupContext,
     member: &Member,
@@ -242,6 +244,15 @@ async fn start(
     }
     // Isolation first: nothing is restored into an open namespace.
     apply(client, &build::deny_all(plan, &name)).await?;
+    // Whatever kinds the backup holds, Secrets included, socle may list them
+    // here, and only here, once they are restored.
+    let inspector = build::inspector_binding(
+        plan,
+        &name,
+        &ctx.settings.drill_inspector_role,
+        &own_user(client).await?,
+    );
+    apply(client, &inspector).await?;
     let restore = build::restore(
         plan,
         &DrillStart {
@@ -278,6 +289,17 @@ async fn start(
         )
         .await;
     Ok(name)
+}
+
+/// The user name socle's requests are authenticated as (its ServiceAccount's
+/// in a pod), as the API server tells it.
+async fn own_user(client: &kube::Client) -> Result<String, Error> {
+    Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await?
+        .status
+        .and_then(|status| status.user_info?.username)
+        .ok_or(Error::Anonymous)
 }
 
 /// Steps 2 and 3: `None` while the drill runs; its report once finished.
