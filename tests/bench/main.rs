@@ -46,7 +46,7 @@ use serde_json::json;
 use socle::api::Member;
 use socle_e2e::{
     AuditMark, TestScope, install_socle_crds,
-    operator::{force_delete, operator_client, tenant_namespaces},
+    operator::{force_delete, tenant_namespaces},
     username,
 };
 
@@ -151,7 +151,13 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         tenant_prefix: format!("b{}-", scope.id()),
         log: process::log_path(&testenv, scope.id()),
     };
-    let user = username(&operator_client().await).await;
+    // Who the operator is in the audit log: the kubeconfig it is given.
+    let operator = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&setup.kubeconfig)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    let user = username(&kube::Client::try_from(operator)?).await;
     let ready = ReadyWatch::start(&client, &scope.selector());
 
     // 1. The operator, before any Member.

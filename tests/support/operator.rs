@@ -29,7 +29,9 @@ use socle::{
 use crate::{TestScope, eventually, install::ScopedInstall};
 
 /// How long [`Operator::stop`] waits for the offboarding of every Member.
-const OFFBOARDING_TIMEOUT: Duration = Duration::from_secs(90);
+// 31 namespaces emptied by kube-controller-manager while seven other tests
+// run on two cores can take more than a minute and a half.
+const OFFBOARDING_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long the operator has to finish its reconciles once told to stop.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -169,7 +171,7 @@ impl Operator {
     /// Offboards every Member of the scope (confirmed, then deleted), waits
     /// until the Members and the tenant namespaces are gone, then stops the
     /// operator and deletes the Events it published about the scope's
-    /// Members. Panics, naming what is left, after 90 s.
+    /// Members. Panics, naming what is left, after 180 s.
     pub async fn stop(mut self) {
         offboard_scope(&self.client, &self.settings.selector, &self.settings.prefix).await;
         self.running.shut_down().await;
@@ -305,7 +307,7 @@ impl Settings {
 /// Confirms the offboarding of every Member of the scope (`selector`),
 /// deletes them, and waits until they and their tenant namespaces (named
 /// `<prefix><member>`) are gone — done by whichever operator runs. Panics,
-/// naming what is left, after 90 s.
+/// naming what is left, after 180 s.
 pub async fn offboard_scope(client: &Client, selector: &str, prefix: &str) {
     let members = Api::<Member>::all(client.clone());
     let namespaces = Api::<Namespace>::all(client.clone());

@@ -193,10 +193,6 @@ fn ci() -> Result<()> {
         ],
         &[
             ("KUBECONFIG", &kubeconfig),
-            (
-                "SOCLE_OPERATOR_KUBECONFIG",
-                &testenv::operator_kubeconfig_path(),
-            ),
             ("SOCLE_TESTENV_DIR", &testenv::state_dir()),
             ("SOCLE_HELM", &helm),
             ("SOCLE_KUBECTL", &kubectl),
