@@ -179,20 +179,13 @@ pub fn drill_healthy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::tier::Targets;
 
     fn plan() -> BackupPlan {
         BackupPlan {
-            member: "allaire".into(),
-            namespace: "commune-allaire".into(),
-            schedule: "commune-allaire".into(),
-            velero_namespace: "velero".into(),
-            storage_location: "default".into(),
-            targets: Targets::of(&serde_yaml::from_str("{tier: Critical}").unwrap()),
             cron: "7 * * * *".into(),
-            drill: None,
             volumes_expected: false,
             labels: std::collections::BTreeMap::new(),
+            ..crate::backup::plan::example_plan()
         }
     }
 

@@ -148,6 +148,23 @@ fn backup_target<'a>(
     }
 }
 
+/// Allaire's plan at the Critical tier, for the builders' and checks' tests.
+#[cfg(test)]
+pub(crate) fn example_plan() -> BackupPlan {
+    BackupPlan {
+        member: "allaire".into(),
+        namespace: "commune-allaire".into(),
+        schedule: "commune-allaire".into(),
+        velero_namespace: "velero".into(),
+        storage_location: "default".into(),
+        targets: super::tier::Targets::of(&serde_yaml::from_str("{tier: Critical}").unwrap()),
+        cron: "0 * * * *".into(),
+        drill: None,
+        volumes_expected: true,
+        labels: BTreeMap::from([("app.kubernetes.io/managed-by".into(), "socle".into())]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use jiff::civil::date;

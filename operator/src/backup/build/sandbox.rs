@@ -109,21 +109,9 @@ fn subject(user: &str) -> Subject {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::tier::Targets;
 
     fn plan() -> BackupPlan {
-        BackupPlan {
-            member: "allaire".into(),
-            namespace: "commune-allaire".into(),
-            schedule: "commune-allaire".into(),
-            velero_namespace: "velero".into(),
-            storage_location: "default".into(),
-            targets: Targets::of(&serde_yaml::from_str("{tier: Critical}").unwrap()),
-            cron: "0 * * * *".into(),
-            drill: None,
-            volumes_expected: true,
-            labels: BTreeMap::from([("app.kubernetes.io/managed-by".into(), "socle".into())]),
-        }
+        crate::backup::plan::example_plan()
     }
 
     #[test]

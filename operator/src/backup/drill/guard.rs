@@ -99,23 +99,12 @@ pub fn is_sandbox_of(namespace: &Namespace, member: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::{
-        build::{DrillStart, restore},
-        tier::Targets,
-    };
+    use crate::backup::build::{DrillStart, restore};
 
     fn plan() -> BackupPlan {
         BackupPlan {
-            member: "allaire".into(),
-            namespace: "commune-allaire".into(),
-            schedule: "commune-allaire".into(),
-            velero_namespace: "velero".into(),
-            storage_location: "default".into(),
-            targets: Targets::of(&serde_yaml::from_str("{tier: Critical}").unwrap()),
-            cron: "0 * * * *".into(),
-            drill: None,
-            volumes_expected: true,
             labels: std::collections::BTreeMap::new(),
+            ..crate::backup::plan::example_plan()
         }
     }
 
