@@ -14,7 +14,7 @@ use kube::{
 };
 use socle::{
     api::{ContributionStatement, Member, SharedService, UsageRecord},
-    contribution::Offer,
+    contribution::{Line, Offer},
     manifests::load_ledger,
 };
 use socle_e2e::{
@@ -39,12 +39,7 @@ async fn provisioning_is_recorded_once_despite_a_restart_and_a_second_replica() 
     let replica = operator.replica();
     let gateway = create_gateway(&scope).await;
     let ledger = load_ledger(&manifests()).expect("the example manifests load");
-    let members: Vec<Member> = ledger
-        .members
-        .iter()
-        .map(|member| scoped(&scope, member.clone(), &gateway.name_any()))
-        .collect();
-    create_members(&client, &members).await;
+    let members = create_scoped_members(&client, &scope, &ledger.members, &gateway).await;
     let records = Api::<UsageRecord>::namespaced(client.clone(), &namespace);
     // Restart the first copy while the records are being written.
     eventually(CONVERGE, || async {
@@ -133,12 +128,7 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
     );
     create_usage(&client, &scope, &namespace, &ledger.usage).await;
     create_group_purchases(&client, &scope, &ledger.services).await;
-    let members: Vec<Member> = ledger
-        .members
-        .iter()
-        .map(|member| scoped(&scope, member.clone(), &gateway.name_any()))
-        .collect();
-    create_members(&client, &members).await;
+    create_scoped_members(&client, &scope, &ledger.members, &gateway).await;
 
     let statements = Api::<ContributionStatement>::namespaced(client.clone(), &namespace);
     let want: BTreeMap<String, (i64, Vec<(String, i64)>)> = offline
@@ -164,12 +154,7 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
             .into_iter()
             .filter(|statement| statement.spec.exercise == 2026)
             .map(|statement| {
-                let lines = statement
-                    .spec
-                    .lines
-                    .iter()
-                    .map(|line| (format!("{:?}", line.code), line.amount_cents))
-                    .collect();
+                let lines = amounts(&statement.spec.lines);
                 (statement.spec.member, (statement.spec.total_cents, lines))
             })
             .collect();
@@ -266,6 +251,30 @@ fn ours(records: &[UsageRecord]) -> BTreeMap<String, u64> {
         .filter(|record| record.spec.meter != "seats")
         .map(|record| (record.name_any(), record.spec.quantity))
         .collect()
+}
+
+/// A statement's lines as (code, amount in cents).
+fn amounts(lines: &[Line]) -> Vec<(String, i64)> {
+    lines
+        .iter()
+        .map(|line| (format!("{:?}", line.code), line.amount_cents))
+        .collect()
+}
+
+/// The example Members, renamed into the scope (their VPN ending on
+/// `gateway`), created; returns them as created.
+async fn create_scoped_members(
+    client: &Client,
+    scope: &TestScope,
+    members: &[Member],
+    gateway: &SharedService,
+) -> Vec<Member> {
+    let members: Vec<Member> = members
+        .iter()
+        .map(|member| scoped(scope, member.clone(), &gateway.name_any()))
+        .collect();
+    create_members(client, &members).await;
+    members
 }
 
 /// The example UsageRecords, renamed into the scope, in `namespace`.
