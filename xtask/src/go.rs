@@ -41,6 +41,21 @@ pub fn command(dir: &Path, args: &[&str]) -> Command {
 }
 
 /// Runs `go args` in `dir`, failing on a non-zero exit.
+/// `-ldflags` stamping a Kubernetes release (`v1.36.3`) into
+/// component-base, so that `/version` and `kubectl version` name it.
+pub fn kubernetes_ldflags(release: &str) -> Result<String> {
+    let minor = release
+        .split('.')
+        .nth(1)
+        .context("malformed Kubernetes version")?;
+    Ok(format!(
+        "-s -w -X k8s.io/component-base/version.gitVersion={release} \
+         -X k8s.io/component-base/version.gitMajor=1 \
+         -X k8s.io/component-base/version.gitMinor={minor} \
+         -X k8s.io/component-base/version.gitTreeState=clean"
+    ))
+}
+
 pub fn run(dir: &Path, args: &[&str]) -> Result<()> {
     let status = command(dir, args)
         .status()

@@ -15,7 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 
 use crate::{go, testenv::KUBERNETES};
 
@@ -110,21 +110,8 @@ fn build_kubectl(dir: &Path) -> Result<()> {
          \tif err := cli.RunNoErrOutput(command); err != nil {\n\
          \t\tutil.CheckErr(err)\n\t}\n}\n",
     )?;
-    let tidy = go::command(&src, &["mod", "tidy"])
-        .status()
-        .context("running go (is Go installed?)")?;
-    ensure!(tidy.success(), "go mod tidy failed in {}", src.display());
-    let minor = KUBERNETES
-        .split('.')
-        .nth(1)
-        .context("malformed KUBERNETES version")?;
-    // Stamped so that `kubectl version` names the release it matches.
-    let ldflags = format!(
-        "-s -w -X k8s.io/component-base/version.gitVersion={KUBERNETES} \
-         -X k8s.io/component-base/version.gitMajor=1 \
-         -X k8s.io/component-base/version.gitMinor={minor} \
-         -X k8s.io/component-base/version.gitTreeState=clean"
-    );
+    go::run(&src, &["mod", "tidy"])?;
+    let ldflags = go::kubernetes_ldflags(KUBERNETES)?;
     go::compile(
         &src,
         dir,

@@ -14,7 +14,7 @@ use std::{
 
 use std::fmt::Write as _;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 
 use crate::go;
 
@@ -111,17 +111,7 @@ fn build_kubernetes(src: &Path, bin: &Path) -> Result<()> {
          \t_ \"k8s.io/kubernetes/cmd/kube-controller-manager\"\n)\n",
     )?;
     go::run(src, &["mod", "tidy"])?;
-    let minor = KUBERNETES
-        .split('.')
-        .nth(1)
-        .context("malformed KUBERNETES version")?;
-    // Stamped so `/version` reports the release that was built.
-    let ldflags = format!(
-        "-s -w -X k8s.io/component-base/version.gitVersion={KUBERNETES} \
-         -X k8s.io/component-base/version.gitMajor=1 \
-         -X k8s.io/component-base/version.gitMinor={minor} \
-         -X k8s.io/component-base/version.gitTreeState=clean"
-    );
+    let ldflags = go::kubernetes_ldflags(KUBERNETES)?;
     go::compile(
         src,
         bin,
