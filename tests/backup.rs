@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{bail, ensure};
-use futures::channel::oneshot;
+use futures::{FutureExt, channel::oneshot};
 use k8s_openapi::{
     api::{
         core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service},
@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use socle::{
     api::{DrillReport, Member, SharedService, drill_report::Verdict},
     backup::{self, BackupSettings, velero::Schedule},
-    controller::Context,
+    controller::{Context, runtime::MemberWatch},
 };
 use socle_e2e::{
     TestScope, eventually,
@@ -139,10 +139,10 @@ impl World {
                 runtime.block_on(async move {
                     let client = Client::try_from(config).expect("a client for the operator");
                     let context = Context::new(client, namespace, Some(selector));
-                    backup::run(context, settings, async move {
-                        stop_signal.await.ok();
-                    })
-                    .await;
+                    let members = MemberWatch::new(&context);
+                    let stop = stop_signal.map(drop).shared();
+                    let backup = backup::run(context, settings, members.subscribe(), stop);
+                    members.serve(backup).await;
                 });
             })
             .expect("spawning the operator");

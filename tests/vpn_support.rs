@@ -27,7 +27,7 @@ use kube::{
 use serde_json::{Value, json};
 use socle::{
     api::{Member, member::RouterDialect},
-    controller::Context,
+    controller::{Context, runtime::MemberWatch},
     vpn::{self, VpnSettings, hub},
 };
 use socle_e2e::{TestScope, eventually, install::ScopedInstall, router::Router};
@@ -456,10 +456,12 @@ impl VpnOperator {
             runtime.block_on(async move {
                 let client = Client::try_from(config).expect("a client for the operator");
                 let context = Context::new(client, namespace, Some(selector));
-                vpn::run(context, settings, async move {
+                let members = MemberWatch::new(&context);
+                let stop = async move {
                     stop_signal.await.ok();
-                })
-                .await;
+                };
+                let vpn = vpn::run(context, settings, members.subscribe(), stop);
+                members.serve(vpn).await;
             });
         });
         Self { stop, stopped }

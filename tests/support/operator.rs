@@ -2,7 +2,10 @@
 //! the scope's Members, with tenant namespaces of its own prefix.
 
 use std::{
-    sync::mpsc::{self, RecvTimeoutError},
+    sync::{
+        Arc,
+        mpsc::{self, RecvTimeoutError},
+    },
     thread,
     time::Duration,
 };
@@ -21,7 +24,7 @@ use serde_json::json;
 use socle::{
     api::Member,
     billing,
-    controller::Context,
+    controller::{Context, runtime::MemberWatch, telemetry::Metrics},
     labels::CONFIRM_OFFBOARDING,
     tenant::{self, plan::TenantSettings},
 };
@@ -67,6 +70,8 @@ struct Settings {
     namespace: String,
     /// Whether the statement controller runs.
     billing: bool,
+    /// The controllers' metrics, kept across restarts.
+    metrics: Arc<Metrics>,
 }
 
 /// One running copy of the controllers, on its own thread and runtime.
@@ -121,6 +126,7 @@ impl Operator {
             auditor_group: format!("socle-e2e:auditors-{}", scope.id()),
             namespace: install.namespace.clone(),
             billing,
+            metrics: Arc::default(),
         };
         let running = Running::spawn(settings.clone(), scope.id());
         Self {
@@ -129,6 +135,12 @@ impl Operator {
             settings,
             running,
         }
+    }
+
+    /// How many reconciles `controller` has run since the operator started,
+    /// restarts included.
+    pub fn reconciles(&self, controller: &'static str) -> u64 {
+        self.settings.metrics.reconciles(controller)
     }
 
     /// The operator's namespace: the scope's copy of `socle-system`.
@@ -289,18 +301,27 @@ impl Settings {
     /// The controllers, until `stop` fires.
     async fn run(self, stop: oneshot::Receiver<()>) {
         let client = Client::try_from(self.config).expect("a client for the operator");
-        let context = Context::new(client, self.namespace, Some(self.selector));
+        let mut context = Context::new(client, self.namespace, Some(self.selector));
+        context.metrics = self.metrics;
         let settings = TenantSettings {
             namespace_prefix: self.prefix,
             auditor_group: self.auditor_group,
         };
         let stop = stop.map(drop).shared();
-        let tenant = tenant::run(context.clone(), settings, stop.clone());
-        if self.billing {
-            tokio::join!(tenant, billing::controller::run(context, stop));
-        } else {
-            tenant.await;
-        }
+        let members = MemberWatch::new(&context);
+        let tenant = tenant::run(context.clone(), settings, members.subscribe(), stop.clone());
+        // Only a running controller may subscribe: the watch waits for each.
+        let billing = self
+            .billing
+            .then(|| billing::controller::run(context, members.subscribe(), stop));
+        let controllers = async {
+            if let Some(billing) = billing {
+                tokio::join!(tenant, billing);
+            } else {
+                tenant.await;
+            }
+        };
+        Box::pin(members.serve(controllers)).await;
     }
 }
 

@@ -33,13 +33,18 @@ pub mod velero;
 
 use std::{sync::Arc, time::Duration};
 
+use futures::{StreamExt, stream};
 use jiff::{Timestamp, Zoned};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams},
     core::DeserializeGuard,
-    runtime::{Controller, controller::Action, reflector::Store, watcher},
+    runtime::{
+        controller::Action,
+        reflector::{ReflectHandle, Store},
+        watcher,
+    },
 };
 use tracing::{info, instrument};
 
@@ -58,7 +63,7 @@ use crate::{
     controller::{
         Categorized, Context, Retry,
         apply::apply,
-        runtime::{self, by_member_label},
+        runtime::{self, MemberGuard, by_member_label},
     },
     labels,
 };
@@ -115,25 +120,43 @@ pub struct BackupContext {
 /// the watches, this is only a safety net.
 const RESYNC: Duration = Duration::from_secs(600);
 
-/// Runs the backup controller until `shutdown` resolves. Velero's CRDs must
-/// be installed; until they are, the watches log errors and retry.
+/// How often the API server is asked whether Velero is installed yet.
+const VELERO_POLL: Duration = Duration::from_secs(10);
+
+/// Runs the backup controller until `shutdown` resolves. Without Velero's
+/// CRDs there is nothing to watch or apply: the controller waits for them,
+/// out of `/readyz`, rather than retrying watches that fail with 404 (which
+/// held back every Member's reconcile, and readiness, for minutes).
 pub async fn run(
     shared: Context,
     settings: BackupSettings,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    mut members: ReflectHandle<MemberGuard>,
+    shutdown: impl std::future::Future<Output = ()> + Clone + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
+    let waited = !velero::served(&client).await;
+    if waited {
+        info!("Velero is not installed (velero.io/v1 is not served): backups wait for it");
+        let mut poll = tokio::time::interval(VELERO_POLL);
+        loop {
+            tokio::select! {
+                () = shutdown.clone() => return,
+                // The Member watch waits for every subscriber: keep up.
+                Some(_) = members.next() => {}
+                _ = poll.tick() => if velero::served(&client).await { break },
+            }
+        }
+        info!("Velero is installed: the backup controller starts");
+    }
     let (services, service_changes) = runtime::shared_services(&client);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
-    let members = Api::<DeserializeGuard<Member>>::all(client.clone());
-    let member_watch = shared.member_watch();
     let context = Arc::new(BackupContext {
         shared,
         settings,
         services,
     });
-    let controller = Controller::new(members, member_watch);
+    let controller = runtime::member_controller(members);
     runtime::report_synced(
         context.shared.health.clone(),
         CONTROLLER,
@@ -144,7 +167,16 @@ pub async fn run(
         member.spec.backup.is_some()
             && service.spec.category == crate::api::shared_service::ServiceCategory::BackupTarget
     });
+    // The Members seen while waiting were passed over: look at each once.
+    let store = controller.store();
+    let after_wait = stream::once(async move {
+        if waited {
+            runtime::until_ready(&store).await;
+        }
+    })
+    .filter(move |()| std::future::ready(waited));
     let controller = controller
+        .reconcile_all_on(after_wait)
         .watches_stream(service_changes, by_target)
         .owns(Api::<Schedule>::all(client.clone()), ours.clone())
         .watches(

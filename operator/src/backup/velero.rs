@@ -209,6 +209,24 @@ pub struct RestoreProgress {
     pub items_restored: u32,
 }
 
+/// Whether the API server serves the Velero kinds socle watches. Not an
+/// error when it does not: a cluster may run socle before Velero.
+pub async fn served(client: &kube::Client) -> bool {
+    match client
+        .list_api_group_resources(&format!("{GROUP}/v1"))
+        .await
+    {
+        Ok(list) => ["schedules", "backups", "restores"]
+            .iter()
+            .all(|kind| list.resources.iter().any(|resource| resource.name == *kind)),
+        Err(kube::Error::Api(status)) if status.code == 404 => false,
+        Err(error) => {
+            tracing::warn!(error = %crate::controller::chain(&error), "cannot tell whether Velero is installed");
+            false
+        }
+    }
+}
+
 /// Restore phases after which Velero does nothing more.
 pub fn restore_finished(phase: Option<&str>) -> bool {
     matches!(

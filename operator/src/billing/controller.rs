@@ -23,9 +23,8 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, PostParams},
     runtime::{
-        WatchStreamExt,
         events::EventType,
-        reflector::{self, ObjectRef, Store},
+        reflector::{ObjectRef, ReflectHandle, Store},
         watcher,
     },
 };
@@ -40,9 +39,10 @@ use crate::{
     },
     controller::{
         Context,
-        apply::apply,
+        apply::apply_cached,
         chain,
         conditions::{condition, merge},
+        runtime::{MemberGuard, reflected},
         status::apply_member_status,
     },
 };
@@ -57,7 +57,7 @@ const CONTROLLER: &str = "billing";
 /// The caches the ledger is computed from.
 #[derive(Clone, Debug)]
 struct Caches {
-    members: Store<Member>,
+    members: Store<MemberGuard>,
     usage: Store<UsageRecord>,
     services: Store<SharedService>,
     tariffs: Store<Tariff>,
@@ -68,11 +68,27 @@ struct Caches {
 impl Caches {
     fn ledger(&self) -> Ledger {
         Ledger {
-            members: cloned(&self.members),
+            members: self.members(),
             usage: cloned(&self.usage),
             services: cloned(&self.services),
             tariffs: cloned(&self.tariffs),
         }
+    }
+}
+
+impl Caches {
+    /// The Members this operator manages. One that does not deserialize
+    /// cannot be priced; the tenant controller reports it.
+    fn members(&self) -> Vec<Member> {
+        self.members
+            .state()
+            .iter()
+            .filter_map(|guard| guard.0.as_ref().ok().cloned())
+            .collect()
+    }
+
+    fn manages(&self, member: &str) -> bool {
+        self.members.get(&ObjectRef::new(member)).is_some()
     }
 }
 
@@ -85,13 +101,17 @@ fn cloned<K: kube::Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<
 }
 
 /// Runs the statement controller until `shutdown` resolves.
-pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+pub async fn run(
+    ctx: Context,
+    members: ReflectHandle<MemberGuard>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let client = ctx.client.clone();
     let namespace = ctx.namespace.clone();
     let all = watcher::Config::default();
     // Every watch event is a reason to recompute; the values themselves are
     // read from the caches.
-    let (members, members_changes) = cached(Api::all(client.clone()), ctx.member_watch());
+    let (members, members_changes) = (members.reader(), members.map(|_| ()).boxed());
     let (usage, usage_changes) = cached(Api::namespaced(client.clone(), &namespace), all.clone());
     let (services, services_changes) = cached(Api::all(client.clone()), all.clone());
     let (tariffs, tariffs_changes) = cached(Api::all(client.clone()), all.clone());
@@ -158,7 +178,7 @@ pub async fn run(ctx: Context, shutdown: impl std::future::Future<Output = ()> +
     }
 }
 
-/// A cache of `api`'s objects, and the stream of changes that fills it.
+/// A cache of `api`'s objects, and the stream of its changes.
 fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, ()>)
 where
     K: Resource<DynamicType = ()>
@@ -169,13 +189,8 @@ where
         + Sync
         + 'static,
 {
-    let (store, writer) = reflector::store();
-    let changes = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .map(|_| ())
-        .boxed();
-    (store, changes)
+    let (store, changes) = reflected(api, config);
+    (store, changes.map(|_| ()).boxed())
 }
 
 async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
@@ -195,7 +210,7 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
             let siret = caches
                 .members
                 .get(&ObjectRef::new(&priced.member))
-                .and_then(|member| member.spec.siret.clone());
+                .and_then(|guard| guard.0.as_ref().ok()?.spec.siret.clone());
             let desired = statement::draft(priced, siret.as_deref(), &deliberation, &ctx.namespace);
             let name = desired.name_any();
             wanted.push(name.clone());
@@ -208,7 +223,8 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
                         && existing.metadata.labels == desired.metadata.labels)
             });
             if !unchanged {
-                writes += usize::from(apply(&ctx.client, &desired).await?);
+                writes +=
+                    usize::from(apply_cached(&ctx.client, &caches.statements, &desired).await?);
             }
             if exercise == current {
                 estimates.insert(
@@ -231,7 +247,7 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
             );
         }
     }
-    for member in caches.members.state() {
+    for member in caches.members() {
         writes += usize::from(
             write_member_status(
                 &member,
@@ -260,12 +276,7 @@ async fn record_usage(
 ) -> Result<usize, kube::Error> {
     let drills: Vec<DrillReport> = cloned(&caches.drills)
         .into_iter()
-        .filter(|drill| {
-            caches
-                .members
-                .get(&ObjectRef::new(&drill.spec.member))
-                .is_some()
-        })
+        .filter(|drill| caches.manages(&drill.spec.member))
         .collect();
     let api = Api::<UsageRecord>::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut created = 0;
@@ -292,10 +303,7 @@ async fn delete_unwanted_drafts(
     let api = Api::<ContributionStatement>::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut deleted = 0;
     for existing in caches.statements.state() {
-        let managed = caches
-            .members
-            .get(&ObjectRef::new(&existing.spec.member))
-            .is_some();
+        let managed = caches.manages(&existing.spec.member);
         if existing.spec.exercise == exercise
             && existing.spec.state == StatementState::Draft
             && managed

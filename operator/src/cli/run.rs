@@ -11,7 +11,7 @@ use socle::{
     admin,
     backup::{self, BackupCollector, BackupSettings},
     billing,
-    controller::Context,
+    controller::{Context, runtime::MemberWatch},
     tenant::{self, plan::TenantSettings},
     vpn::{self, VpnSettings},
 };
@@ -149,7 +149,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .boxed()
         .shared()
     };
-    run_controllers(&context, args, stop).await;
+    Box::pin(run_controllers(&context, args, stop)).await;
     context.metrics.set_leader(false);
     let lost = shutdown.peek().is_none();
     let _ = release_tx.send(());
@@ -189,14 +189,19 @@ async fn run_controllers(
         ..VpnSettings::default()
     };
     info!("controllers starting");
+    // One watch of Members for all: every controller subscribes before it runs.
+    let members = MemberWatch::new(context);
+    let [for_tenant, for_vpn, for_backup, for_billing] =
+        std::array::from_fn(|_| members.subscribe());
     let controllers = async {
         tokio::join!(
-            tenant::run(context.clone(), tenant_settings, stop.clone()),
-            vpn::run(context.clone(), vpn_settings, stop.clone()),
-            backup::run(context.clone(), backup_settings, stop.clone()),
-            billing::controller::run(context.clone(), stop.clone()),
+            tenant::run(context.clone(), tenant_settings, for_tenant, stop.clone()),
+            vpn::run(context.clone(), vpn_settings, for_vpn, stop.clone()),
+            backup::run(context.clone(), backup_settings, for_backup, stop.clone()),
+            billing::controller::run(context.clone(), for_billing, stop.clone()),
         );
     };
+    let controllers = members.serve(controllers);
     // Reconciles in flight may finish, within a bound: a stuck one (a router
     // that never answers) must not keep the pod from stopping.
     let grace = async {

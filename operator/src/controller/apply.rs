@@ -1,13 +1,16 @@
 //! Apply: server-side apply under one field manager, skipped when the live
 //! object already says everything we would say — so a converged cluster sees
-//! reads from socle, never writes.
+//! no write from socle, and, where a cache holds the object, no read either.
 
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
+    runtime::reflector::{ObjectRef, Store},
 };
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::labels;
 
 /// The field manager of every socle write.
 pub const FIELD_MANAGER: &str = "socle";
@@ -23,23 +26,52 @@ fn api_for<K: Resource<DynamicType = ()>>(
     }
 }
 
-/// Applies `desired` unless the live object already contains it. Returns
-/// whether a write was made.
+/// Applies `desired` unless the live object, read first, already contains
+/// it. Returns whether a write was made. For objects no cache holds.
 pub async fn apply<K>(client: &Client, desired: &K) -> Result<bool, kube::Error>
 where
     K: Resource<DynamicType = ()> + Serialize,
 {
     let api = api_for::<K>(client, desired.meta().namespace.as_deref());
-    let name = desired.meta().name.clone().unwrap_or_default();
+    let live = api.get_opt(&desired.name_any()).await?;
+    apply_over(&api, desired, live.as_ref()).await
+}
+
+/// Applies `desired` unless the object as `cache` last saw it already
+/// contains it: no read before the write, and none at all when nothing
+/// changed. A stale cache costs at most a write that changes nothing; the
+/// watch then brings the object and its reconcile.
+pub async fn apply_cached<K>(
+    client: &Client,
+    cache: &Store<K>,
+    desired: &K,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize,
+{
+    let api = api_for::<K>(client, desired.meta().namespace.as_deref());
+    let live = cache.get(&ObjectRef::from_obj(desired));
+    apply_over(&api, desired, live.as_deref()).await
+}
+
+async fn apply_over<K, L>(
+    api: &Api<DynamicObject>,
+    desired: &K,
+    live: Option<&L>,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Serialize,
+    L: Serialize,
+{
     let wanted = serde_json::to_value(desired).map_err(kube::Error::SerdeError)?;
-    if let Some(live) = api.get_opt(&name).await? {
+    if let Some(live) = live {
         let live = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
         if contains(&live, &wanted) {
             return Ok(false);
         }
     }
     api.patch(
-        &name,
+        &desired.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&wanted),
     )
@@ -47,27 +79,34 @@ where
     Ok(true)
 }
 
-/// Deletes the objects of kind `K` in `namespace` matching `selector` whose
-/// names are not in `keep`: what an earlier spec wanted and this one does not.
+/// Deletes the objects `cache` holds in `namespace`, labelled with `member`,
+/// that are not in `keep`: what an earlier spec wanted and this one does not.
 pub async fn delete_orphans<K>(
     client: &Client,
+    cache: &Store<K>,
     namespace: &str,
-    selector: &str,
-    keep: &[String],
+    member: &str,
+    keep: &[K],
 ) -> Result<usize, kube::Error>
 where
-    K: Resource<DynamicType = ()>,
+    K: Resource<DynamicType = ()> + Clone,
 {
     let api = api_for::<K>(client, Some(namespace));
+    let orphans = cache.state().into_iter().filter(|object| {
+        object.namespace().as_deref() == Some(namespace)
+            && object.labels().get(labels::MEMBER).map(String::as_str) == Some(member)
+            && !keep.iter().any(|kept| kept.name_any() == object.name_any())
+    });
     let mut deleted = 0;
-    for object in api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await?
-    {
-        let name = object.name_any();
-        if !keep.contains(&name) {
-            api.delete(&name, &DeleteParams::default()).await?;
-            deleted += 1;
+    for orphan in orphans {
+        match api
+            .delete(&orphan.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => deleted += 1,
+            // Already gone: the cache had not seen it go yet.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error),
         }
     }
     Ok(deleted)

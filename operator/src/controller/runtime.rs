@@ -1,49 +1,166 @@
-//! Plumbing every Member controller shares: the SharedService cache, mapping
-//! labelled children back to their Member, and draining the controller's
-//! results into logs.
+//! Plumbing every Member controller shares: the one watch of Members, the
+//! caches of other kinds, mapping labelled children back to their Member,
+//! and draining the controller's results into logs.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
 use kube::{
     Api, Client, Resource, ResourceExt,
     core::DeserializeGuard,
     runtime::{
-        WatchStreamExt,
+        Controller, WatchStreamExt,
         controller::{self, Action},
-        reflector::{self, ObjectRef, Store},
+        reflector::{self, ObjectRef, ReflectHandle, Store, store::Writer},
         watcher,
     },
 };
+use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
-use super::chain;
+use super::{Context, chain};
 use crate::{
     api::{Member, SharedService},
     labels,
 };
 
-/// A cache of every SharedService, and the stream of changes that fills it,
-/// for the controller to poll through `Controller::watches_stream`. One watch
-/// for both, so the cache already holds a service when the reconcile its
-/// creation triggers runs: with two watches, a Member could be reconciled
-/// against a cache that has not yet seen the service, fail as "missing" and
-/// wait for a spec change that never comes.
+/// A Member as the controllers receive it: one that does not deserialize
+/// still reaches the reconcile, which reports it instead of the watch failing.
+pub type MemberGuard = DeserializeGuard<Member>;
+
+/// How many changes a controller may lag behind the Member watch before the
+/// watch waits for it (each entry is one reference, not a Member).
+const MEMBER_BUFFER: usize = 4096;
+
+/// Reconciles one controller runs at once. Bounded so that a cold start or a
+/// GitOps sync of thousands of Members does not open as many connections and
+/// requests to the API server at once; enough to keep it busy (see
+/// BENCHMARKS.md). kube's client has no client-side rate limit (client-go's
+/// default is 5 requests/s): the API server's priority and fairness is the
+/// limit, and this bound keeps socle within it.
+const CONCURRENCY: u16 = 32;
+
+/// The one watch of the Members this operator manages, shared by every
+/// controller: one cache in memory instead of one per controller, and one
+/// watch on the API server.
+pub struct MemberWatch {
+    api: Api<MemberGuard>,
+    config: watcher::Config,
+    writer: Writer<MemberGuard>,
+}
+
+impl std::fmt::Debug for MemberWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberWatch").finish_non_exhaustive()
+    }
+}
+
+impl MemberWatch {
+    pub fn new(ctx: &Context) -> Self {
+        let (_, writer) = reflector::store_shared(MEMBER_BUFFER);
+        Self {
+            api: Api::all(ctx.client.clone()),
+            config: ctx.member_watch(),
+            writer,
+        }
+    }
+
+    /// The changed Members, each after the cache holds it, with the cache
+    /// itself ([`ReflectHandle::reader`]). Subscribe before [`Self::run`],
+    /// and poll it: the watch waits for its slowest subscriber. A deletion
+    /// is not passed on (a Member with a finalizer is updated first).
+    pub fn subscribe(&self) -> ReflectHandle<MemberGuard> {
+        self.writer
+            .subscribe()
+            .expect("a shared store has subscribers")
+    }
+
+    /// Runs `controllers`, which hold this watch's subscriptions, with the
+    /// watch, until they end.
+    pub async fn serve(self, controllers: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            () = controllers => {}
+            () = self.run() => {}
+        }
+    }
+
+    async fn run(self) {
+        watcher(self.api, self.config)
+            .default_backoff()
+            .modify(forget_managed_fields)
+            .reflect_shared(self.writer)
+            .for_each(|event| {
+                if let Err(error) = event {
+                    warn!(error = %chain(&error), "watch of Members failed; retrying");
+                }
+                std::future::ready(())
+            })
+            .await;
+    }
+}
+
+/// A controller of the Members `members` passes on, with socle's bound on
+/// concurrent reconciles.
+pub fn member_controller(members: ReflectHandle<MemberGuard>) -> Controller<MemberGuard> {
+    let store = members.reader();
+    Controller::for_shared_stream(members, store)
+        .with_config(controller::Config::default().concurrency(CONCURRENCY))
+}
+
+/// Nobody reads managedFields, and they are about half of a small object:
+/// the caches drop them.
+fn forget_managed_fields<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// A cache of the objects `api` and `config` select, and the stream of
+/// changes that fills it (deletions included), for the controller to poll
+/// through `Controller::watches_stream`. One watch for both, so the cache
+/// already holds an object when the reconcile its change triggers runs: with
+/// two watches, a Member could be reconciled against a cache that has not
+/// yet seen a new SharedService, fail as "missing" and wait for a spec
+/// change that never comes.
+pub fn reflected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes = watcher(api, config)
+        .default_backoff()
+        .modify(forget_managed_fields)
+        .reflect(writer)
+        .touched_objects();
+    (store, changes)
+}
+
+/// The cache of every SharedService, see [`reflected`].
 pub fn shared_services(
     client: &Client,
 ) -> (
     Store<SharedService>,
     impl Stream<Item = Result<SharedService, watcher::Error>> + Send + 'static,
 ) {
-    let (store, writer) = reflector::store();
-    let changes = watcher(
-        Api::<SharedService>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .touched_objects();
-    (store, changes)
+    reflected(Api::all(client.clone()), watcher::Config::default())
+}
+
+/// The live object a cache holds under `desired`'s name and namespace.
+pub fn cached<K>(store: &Store<K>, desired: &K) -> Option<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    store.get(&ObjectRef::from_obj(desired))
 }
 
 /// Every SharedService, once the cache holds the first complete list: before
@@ -59,7 +176,7 @@ pub async fn all_services(store: &Store<SharedService>) -> Vec<SharedService> {
 /// Maps a changed SharedService to the Members that `depends_on` it, read
 /// from the controller's own Member cache.
 pub fn members_depending_on(
-    members: Store<DeserializeGuard<Member>>,
+    members: Store<MemberGuard>,
     depends_on: fn(&Member, &SharedService) -> bool,
 ) -> impl Fn(SharedService) -> Vec<ObjectRef<DeserializeGuard<Member>>> + Send + Sync + 'static {
     move |service| {

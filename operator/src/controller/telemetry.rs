@@ -90,6 +90,13 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// How many reconciles `controller` has run.
+    pub fn reconciles(&self, controller: &'static str) -> u64 {
+        self.reconciles
+            .get_or_create(&ControllerLabel { controller })
+            .get()
+    }
+
     /// Counts one failure of `controller` in `category`.
     pub fn failed(&self, controller: &'static str, category: &'static str) {
         self.failures

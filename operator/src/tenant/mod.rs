@@ -19,6 +19,10 @@ pub mod plan;
 
 use std::{sync::Arc, time::Duration};
 
+use futures::{
+    FutureExt,
+    future::{BoxFuture, try_join_all},
+};
 use jiff::Zoned;
 use k8s_openapi::{
     api::{
@@ -33,11 +37,10 @@ use kube::{
     api::{ListParams, Patch, PatchParams},
     core::DeserializeGuard,
     runtime::{
-        Controller,
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalize, finalizer},
-        reflector::Store,
+        reflector::{ReflectHandle, Store},
         watcher,
     },
 };
@@ -49,10 +52,10 @@ use crate::{
     api::{Member, MemberStatus, SharedService, shared_service::ServiceCategory},
     controller::{
         Categorized, Context, Retry,
-        apply::{FIELD_MANAGER, apply, delete_orphans},
+        apply::{FIELD_MANAGER, apply_cached, delete_orphans},
         chain,
         conditions::{condition, merge, with_ready},
-        runtime::{self, by_member_label},
+        runtime::{self, MemberGuard, by_member_label, reflected},
         status::{READY_GATES, apply_member_status},
     },
     labels,
@@ -109,65 +112,67 @@ pub struct TenantContext {
     pub shared: Context,
     pub settings: TenantSettings,
     pub services: Store<SharedService>,
+    objects: TenantObjects,
+}
+
+/// Every tenant object as the watches last saw it (socle's label only):
+/// what `apply` compares against instead of reading each object before
+/// writing it, so that a converged tenant costs no request at all.
+#[derive(Debug)]
+struct TenantObjects {
+    namespaces: Store<Namespace>,
+    quotas: Store<ResourceQuota>,
+    limit_ranges: Store<LimitRange>,
+    policies: Store<NetworkPolicy>,
+    roles: Store<Role>,
+    bindings: Store<RoleBinding>,
+    claims: Store<PersistentVolumeClaim>,
 }
 
 /// Runs the tenant controller until `shutdown` resolves.
 pub async fn run(
     shared: Context,
     settings: TenantSettings,
+    members: ReflectHandle<MemberGuard>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
     let (services, service_changes) = runtime::shared_services(&client);
-    let children = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
-    let members = Api::<DeserializeGuard<Member>>::all(client.clone());
+    let ours = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
+    let (namespaces, namespace_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (quotas, quota_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (limit_ranges, limit_range_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (policies, policy_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (roles, role_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (bindings, binding_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (claims, claim_changes) = reflected(Api::all(client), ours);
     let health = shared.health.clone();
-    let member_watch = shared.member_watch();
+    let controller = runtime::member_controller(members);
+    runtime::report_synced(health, CONTROLLER, controller.store());
+    let by_service = runtime::members_depending_on(controller.store(), depends_on);
     let context = Arc::new(TenantContext {
         shared,
         settings,
         services,
+        objects: TenantObjects {
+            namespaces,
+            quotas,
+            limit_ranges,
+            policies,
+            roles,
+            bindings,
+            claims,
+        },
     });
-    let controller = Controller::new(members, member_watch);
-    runtime::report_synced(health, CONTROLLER, controller.store());
-    let by_service = runtime::members_depending_on(controller.store(), depends_on);
     let controller = controller
         .watches_stream(service_changes, by_service)
-        .watches(
-            Api::<Namespace>::all(client.clone()),
-            children.clone(),
-            by_member_label,
-        )
-        .watches(
-            Api::<ResourceQuota>::all(client.clone()),
-            children.clone(),
-            by_member_label,
-        )
-        .watches(
-            Api::<LimitRange>::all(client.clone()),
-            children.clone(),
-            by_member_label,
-        )
-        .watches(
-            Api::<NetworkPolicy>::all(client.clone()),
-            children.clone(),
-            by_member_label,
-        )
-        .watches(
-            Api::<Role>::all(client.clone()),
-            children.clone(),
-            by_member_label,
-        )
-        .watches(
-            Api::<RoleBinding>::all(client.clone()),
-            children.clone(),
-            by_member_label,
-        )
-        .watches(
-            Api::<PersistentVolumeClaim>::all(client),
-            children,
-            by_member_label,
-        )
+        .watches_stream(namespace_changes, by_member_label)
+        .watches_stream(quota_changes, by_member_label)
+        .watches_stream(limit_range_changes, by_member_label)
+        .watches_stream(policy_changes, by_member_label)
+        .watches_stream(role_changes, by_member_label)
+        .watches_stream(binding_changes, by_member_label)
+        .watches_stream(claim_changes, by_member_label)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
@@ -285,45 +290,56 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
     Ok(Action::requeue(Duration::from_secs(600)))
 }
 
-/// Applies every tenant object; returns how many writes were needed.
+/// Applies every tenant object; returns how many writes were needed. The
+/// namespace first (the others live in it), then the rest at once.
 async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, kube::Error> {
-    let client = &ctx.shared.client;
-    let mut writes = usize::from(apply(client, &build::namespace(plan)).await?);
-    writes += usize::from(apply(client, &build::resource_quota(plan)).await?);
-    writes += usize::from(apply(client, &build::limit_range(plan)).await?);
+    let (client, objects) = (&ctx.shared.client, &ctx.objects);
+    let namespace_written =
+        apply_cached(client, &objects.namespaces, &build::namespace(plan)).await?;
+    let quota = build::resource_quota(plan);
+    let limit_range = build::limit_range(plan);
+    let role = build::tenant_admin_role(plan);
     let policies = build::network_policies(plan);
-    for policy in &policies {
-        writes += usize::from(apply(client, policy).await?);
-    }
-    writes += usize::from(apply(client, &build::tenant_admin_role(plan)).await?);
     let bindings = build::role_bindings(plan);
-    for binding in &bindings {
-        writes += usize::from(apply(client, binding).await?);
-    }
     // A volume removed from the spec is kept: data goes only at offboarding.
-    if let Some(mut volume) = build::data_volume(plan) {
+    let volume = build::data_volume(plan).map(|mut volume| {
         // A claim's storage class is fixed at creation: keep the one it has,
         // even if the default (the Storage SharedService) changed since.
-        let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &plan.namespace);
-        let live = claims.get_opt(build::DATA_VOLUME).await?;
-        if let (Some(spec), Some(live_spec)) = (volume.spec.as_mut(), live.and_then(|l| l.spec)) {
-            spec.storage_class_name = live_spec.storage_class_name;
+        let live = runtime::cached(&objects.claims, &volume);
+        if let (Some(spec), Some(live_spec)) = (
+            volume.spec.as_mut(),
+            live.as_ref().and_then(|live| live.spec.as_ref()),
+        ) {
+            spec.storage_class_name
+                .clone_from(&live_spec.storage_class_name);
         }
-        writes += usize::from(apply(client, &volume).await?);
-    }
-    let selector = format!(
-        "{}=tenant,{}={}",
-        labels::COMPONENT,
-        labels::MEMBER,
-        plan.member
+        volume
+    });
+    let mut applies: Vec<BoxFuture<'_, Result<bool, kube::Error>>> = vec![
+        apply_cached(client, &objects.quotas, &quota).boxed(),
+        apply_cached(client, &objects.limit_ranges, &limit_range).boxed(),
+        apply_cached(client, &objects.roles, &role).boxed(),
+    ];
+    applies.extend(
+        policies
+            .iter()
+            .map(|policy| apply_cached(client, &objects.policies, policy).boxed()),
     );
-    let policy_names: Vec<String> = policies.iter().map(ResourceExt::name_any).collect();
-    writes +=
-        delete_orphans::<NetworkPolicy>(client, &plan.namespace, &selector, &policy_names).await?;
-    let binding_names: Vec<String> = bindings.iter().map(ResourceExt::name_any).collect();
-    writes +=
-        delete_orphans::<RoleBinding>(client, &plan.namespace, &selector, &binding_names).await?;
-    Ok(writes)
+    applies.extend(
+        bindings
+            .iter()
+            .map(|binding| apply_cached(client, &objects.bindings, binding).boxed()),
+    );
+    applies.extend(
+        volume
+            .iter()
+            .map(|volume| apply_cached(client, &objects.claims, volume).boxed()),
+    );
+    let written = try_join_all(applies).await?;
+    let (namespace, member) = (plan.namespace.as_str(), plan.member.as_str());
+    let orphans = delete_orphans(client, &objects.policies, namespace, member, &policies).await?
+        + delete_orphans(client, &objects.bindings, namespace, member, &bindings).await?;
+    Ok(usize::from(namespace_written) + written.into_iter().filter(|w| *w).count() + orphans)
 }
 
 /// Cleanup: a deleted Member's tenant is kept, marked as offboarding and its

@@ -48,7 +48,11 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
     core::DeserializeGuard,
-    runtime::{Controller, controller::Action, events::EventType, reflector::Store},
+    runtime::{
+        controller::Action,
+        events::EventType,
+        reflector::{ReflectHandle, Store},
+    },
 };
 use serde_json::json;
 use tracing::instrument;
@@ -56,7 +60,10 @@ use tracing::instrument;
 pub use self::{error::Error, settings::VpnSettings};
 use crate::{
     api::{Member, SharedService},
-    controller::{Categorized, Context, runtime},
+    controller::{
+        Categorized, Context,
+        runtime::{self, MemberGuard},
+    },
 };
 
 /// Name of this controller in metrics and readiness.
@@ -123,14 +130,11 @@ impl VpnContext {
 pub async fn run(
     shared: Context,
     settings: VpnSettings,
+    members: ReflectHandle<MemberGuard>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = shared.client.clone();
-    let (services, service_changes) = runtime::shared_services(&client);
-    let controller = Controller::new(
-        Api::<DeserializeGuard<Member>>::all(client),
-        shared.member_watch(),
-    );
+    let (services, service_changes) = runtime::shared_services(&shared.client);
+    let controller = runtime::member_controller(members);
     runtime::report_synced(shared.health.clone(), CONTROLLER, controller.store());
     let context = Arc::new(VpnContext {
         shared,
