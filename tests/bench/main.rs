@@ -98,6 +98,9 @@ struct Args {
 async fn main() -> Result<()> {
     let args = Args::parse();
     let client = socle_e2e::connect().await;
+    // As in production, Velero's CRDs are served, so the backup controller
+    // runs and its watches count (the synthetic Members ask for no backup).
+    socle_e2e::velero::install_velero_crds(&client).await;
     let version = client.apiserver_version().await?;
     let machine = Machine::read(version.git_version);
     println!(

@@ -15,9 +15,10 @@ use socle_e2e::{TestScope, examples::examples};
 /// socle requires them unique).
 ///
 /// VPN and backups are left out: a router push is measured separately (the
-/// VPN e2e tests), and Velero is not installed in the testenv. What remains is
-/// each member's tenant (for the 26 in 31 that are hosted) and its
-/// contribution statements.
+/// VPN e2e tests), and Velero's controller does not run in the testenv (its
+/// CRDs are installed, so the backup controller runs and retires nothing).
+/// What remains is each member's tenant (for the 26 in 31 that are hosted)
+/// and its contribution statements.
 pub fn synthetic(scope: &TestScope, tag: &str, range: Range<usize>) -> Vec<Member> {
     let examples = examples();
     range

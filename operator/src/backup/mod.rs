@@ -63,7 +63,7 @@ use crate::{
     controller::{
         Categorized, Context, Retry,
         apply::apply,
-        runtime::{self, MemberGuard, by_member_label},
+        runtime::{self, MemberGuard, by_member_label, reflected},
     },
     labels,
 };
@@ -114,6 +114,10 @@ pub struct BackupContext {
     pub shared: Context,
     pub settings: BackupSettings,
     pub services: Store<SharedService>,
+    /// socle's Schedules, as the watch last saw them.
+    schedules: Store<Schedule>,
+    /// socle's drill sandboxes, as the watch last saw them.
+    sandboxes: Store<Namespace>,
 }
 
 /// The longest a member goes unlooked-at: backups completing are seen through
@@ -151,10 +155,14 @@ pub async fn run(
     let (services, service_changes) = runtime::shared_services(&client);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
+    let (schedules, schedule_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (sandboxes, sandbox_changes) = reflected(Api::all(client.clone()), ours.clone());
     let context = Arc::new(BackupContext {
         shared,
         settings,
         services,
+        schedules,
+        sandboxes,
     });
     let controller = runtime::member_controller(members);
     runtime::report_synced(
@@ -178,18 +186,14 @@ pub async fn run(
     let controller = controller
         .reconcile_all_on(after_wait)
         .watches_stream(service_changes, by_target)
-        .owns(Api::<Schedule>::all(client.clone()), ours.clone())
+        .watches_stream(schedule_changes, by_member_label)
+        .watches_stream(sandbox_changes, by_member_label)
         .watches(
             Api::<Backup>::all(client.clone()),
             ours.clone(),
             by_member_label,
         )
-        .watches(
-            Api::<Restore>::all(client.clone()),
-            ours.clone(),
-            by_member_label,
-        )
-        .watches(Api::<Namespace>::all(client), ours, by_member_label)
+        .watches(Api::<Restore>::all(client), ours, by_member_label)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
@@ -333,37 +337,43 @@ async fn apply_schedule(
     )
 }
 
-/// Deletes the member's Schedules other than the plan's (all without one).
+/// Deletes the member's Schedules other than the plan's (all without one),
+/// as the cache of socle's Schedules holds them.
 async fn delete_schedules(
     member: &Member,
     plan: Option<&BackupPlan>,
     ctx: &BackupContext,
 ) -> Result<(), kube::Error> {
-    let schedules = Api::<Schedule>::all(ctx.shared.client.clone());
-    let listed = match schedules
-        .list_metadata(&ListParams::default().labels(&member_selector(member)))
-        .await
-    {
-        Ok(listed) => listed,
-        // A list answers 404 only when the kind itself is not served: without
-        // Velero there is no Schedule to delete. Failing here made every
-        // Member without backups fail (and publish a Warning Event) every
-        // 15 s on a cluster without Velero.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-        Err(error) => return Err(error),
-    };
-    for old in listed {
+    for old in of_member(&ctx.schedules, member) {
         let namespace = old.namespace().unwrap_or_default();
         let wanted =
             plan.is_some_and(|p| p.velero_namespace == namespace && p.schedule == old.name_any());
         if !wanted {
-            Api::<Schedule>::namespaced(ctx.shared.client.clone(), &namespace)
+            match Api::<Schedule>::namespaced(ctx.shared.client.clone(), &namespace)
                 .delete(&old.name_any(), &DeleteParams::default())
-                .await?;
-            info!(schedule = %old.name_any(), %namespace, "schedule deleted");
+                .await
+            {
+                Ok(_) => info!(schedule = %old.name_any(), %namespace, "schedule deleted"),
+                // Already gone: the cache had not seen it go yet.
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => return Err(error),
+            }
         }
     }
     Ok(())
+}
+
+/// The objects of `cache` labelled with `member`.
+fn of_member<K>(cache: &Store<K>, member: &Member) -> Vec<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let name = member.name_any();
+    cache
+        .state()
+        .into_iter()
+        .filter(|object| object.labels().get(labels::MEMBER) == Some(&name))
+        .collect()
 }
 
 /// `member=<name>,component=backup`.
@@ -424,10 +434,7 @@ async fn observe(
 async fn retire(member: &Member, ctx: &BackupContext) -> Result<Action, Error> {
     delete_schedules(member, None, ctx).await?;
     let namespaces = Api::<Namespace>::all(ctx.shared.client.clone());
-    for sandbox in namespaces
-        .list(&ListParams::default().labels(&member_selector(member)))
-        .await?
-    {
+    for sandbox in of_member(&ctx.sandboxes, member) {
         if drill::is_sandbox_of(&sandbox, &member.name_any())
             && sandbox.meta().deletion_timestamp.is_none()
         {
