@@ -1,5 +1,7 @@
 //! From custom resources to the contribution engine's facts.
 
+use std::collections::HashSet;
+
 use kube::{ResourceExt, core::SelectorExt};
 
 use crate::{
@@ -118,9 +120,12 @@ impl Ledger {
             .clone()
             .and_then(|selector| kube::core::Selector::try_from(selector).ok());
         if let Some(selector) = selector {
+            // A set, not a scan of `named` per member: a regional service
+            // may have thousands of subscribers.
+            let listed: HashSet<String> = named.iter().map(|(name, _)| name.clone()).collect();
             for member in &self.members {
                 let name = member.name_any();
-                if selector.matches(member.labels()) && !named.iter().any(|(n, _)| *n == name) {
+                if selector.matches(member.labels()) && !listed.contains(&name) {
                     named.push((name, 1));
                 }
             }

@@ -72,7 +72,6 @@ pub fn due(
         .filter_map(|record| record.spec.corrects.as_deref())
         .collect();
     facts(ledger, drills, today)
-        .into_iter()
         .filter_map(|fact| {
             let record = |name: String, corrects: Option<String>| UsageRecord {
                 metadata: ObjectMeta {
@@ -117,19 +116,28 @@ pub fn due(
         .collect()
 }
 
-/// Every fact due on `today`, recorded or not.
-fn facts(ledger: &Ledger, drills: &[DrillReport], today: Date) -> Vec<Fact> {
-    let mut facts = Vec::new();
+/// Every fact due on `today`, recorded or not, one at a time: with 1 000
+/// Members there are tens of thousands, of which `due` keeps only the new.
+fn facts<'a>(
+    ledger: &'a Ledger,
+    drills: &'a [DrillReport],
+    today: Date,
+) -> impl Iterator<Item = Fact> + 'a {
     let this_month = today.first_of_month();
-    for member in &ledger.members {
-        facts.extend(subscription_days(member, this_month));
-        facts.extend(storage(member, this_month));
-        facts.extend(tunnel(member, this_month));
-    }
-    for service in &ledger.services {
-        for (member, seats) in ledger.subscribers(service) {
-            if ledger.members.iter().any(|m| m.name_any() == member) {
-                facts.push(observed(
+    let managed: HashSet<String> = ledger.members.iter().map(ResourceExt::name_any).collect();
+    let of_members = ledger.members.iter().flat_map(move |member| {
+        subscription_days(member, this_month)
+            .into_iter()
+            .chain(storage(member, this_month))
+            .chain(tunnel(member, this_month))
+    });
+    let seats = ledger.services.iter().flat_map(move |service| {
+        ledger
+            .subscribers(service)
+            .into_iter()
+            .filter(|(member, _)| managed.contains(member))
+            .map(|(member, seats)| {
+                observed(
                     &member,
                     "seats",
                     Some(&service.name_any()),
@@ -137,38 +145,40 @@ fn facts(ledger: &Ledger, drills: &[DrillReport], today: Date) -> Vec<Fact> {
                     u64::from(seats),
                     "seat",
                     format!("SharedService {}", service.name_any()),
-                ));
-            }
-        }
-    }
-    for drill in drills {
-        let day = drill
-            .spec
-            .started_at
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date();
-        let member = &drill.spec.member;
-        facts.push(Fact {
-            name: format!("{member}-drills-{}", drill.name_any()),
-            spec: spec(
-                member,
-                "drills",
-                1,
-                "drill",
-                Period {
-                    start: day,
-                    end: day,
-                },
-                format!(
-                    "DrillReport {} ({:?})",
-                    drill.name_any(),
-                    drill.spec.verdict
-                ),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    of_members.chain(seats).chain(drills.iter().map(drill))
+}
+
+/// One record per drill, on the day it started.
+fn drill(drill: &DrillReport) -> Fact {
+    let day = drill
+        .spec
+        .started_at
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let member = &drill.spec.member;
+    Fact {
+        name: format!("{member}-drills-{}", drill.name_any()),
+        spec: spec(
+            member,
+            "drills",
+            1,
+            "drill",
+            Period {
+                start: day,
+                end: day,
+            },
+            format!(
+                "DrillReport {} ({:?})",
+                drill.name_any(),
+                drill.spec.verdict
             ),
-            revisable: false,
-        });
+        ),
+        revisable: false,
     }
-    facts
 }
 
 /// Days of each completed month of the current and previous exercise during
