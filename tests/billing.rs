@@ -4,7 +4,10 @@
 //! keeps in the cluster are, member by member, what the offline engine
 //! computes from the same manifests.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use anyhow::ensure;
 use k8s_openapi::jiff::{ToSpan, Zoned, civil::Date};
@@ -278,10 +281,15 @@ async fn create_scoped_members(
 }
 
 /// The example UsageRecords, renamed into the scope, in `namespace`.
-async fn create_usage(client: &Client, scope: &TestScope, namespace: &str, usage: &[UsageRecord]) {
+async fn create_usage(
+    client: &Client,
+    scope: &TestScope,
+    namespace: &str,
+    usage: &[Arc<UsageRecord>],
+) {
     let api = Api::<UsageRecord>::namespaced(client.clone(), namespace);
     for record in usage {
-        let mut record = record.clone();
+        let mut record = (**record).clone();
         record.metadata.name = Some(scope.name(&record.name_any()));
         record.metadata.namespace = Some(namespace.to_owned());
         record.spec.member = scope.name(&record.spec.member);

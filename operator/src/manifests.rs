@@ -10,6 +10,7 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use serde::Deserialize;
@@ -162,7 +163,7 @@ fn add_document(
     }
     match kind {
         Some("Member") => ledger.members.push(typed(at, document)?),
-        Some("UsageRecord") => ledger.usage.push(typed(at, document)?),
+        Some("UsageRecord") => ledger.usage.push(Arc::new(typed(at, document)?)),
         Some("SharedService") => ledger.services.push(typed(at, document)?),
         Some("Tariff") => ledger.tariffs.push(typed(at, document)?),
         _ => {}

@@ -69,7 +69,7 @@ impl Caches {
     fn ledger(&self) -> Ledger {
         Ledger {
             members: self.members(),
-            usage: cloned(&self.usage),
+            usage: self.usage.state(),
             services: cloned(&self.services),
             tariffs: cloned(&self.tariffs),
         }

@@ -1,6 +1,6 @@
 //! From custom resources to the contribution engine's facts.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use kube::{ResourceExt, core::SelectorExt};
 
@@ -16,7 +16,9 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     pub members: Vec<Member>,
-    pub usage: Vec<UsageRecord>,
+    /// Shared with the operator's cache: tens of thousands at 1 000 Members,
+    /// not worth a copy per computation.
+    pub usage: Vec<Arc<UsageRecord>>,
     pub services: Vec<SharedService>,
     pub tariffs: Vec<Tariff>,
 }
@@ -63,7 +65,7 @@ impl Ledger {
         Facts {
             grid: self.grid_for(exercise),
             members: self.members.iter().map(member_facts).collect(),
-            usage: self.usage.iter().map(usage_fact).collect(),
+            usage: self.usage.iter().map(|record| usage_fact(record)).collect(),
             shared_costs: self
                 .services
                 .iter()

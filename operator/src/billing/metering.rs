@@ -64,7 +64,12 @@ pub fn due(
     let recorded: HashMap<&str, &UsageRecord> = ledger
         .usage
         .iter()
-        .map(|record| (record.metadata.name.as_deref().unwrap_or_default(), record))
+        .map(|record| {
+            (
+                record.metadata.name.as_deref().unwrap_or_default(),
+                &**record,
+            )
+        })
         .collect();
     let corrected: HashSet<&str> = ledger
         .usage
@@ -347,6 +352,8 @@ fn offer_code(offer: Offer) -> &'static str {
 mod tests {
     use jiff::civil::date;
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::api::SharedService;
 
@@ -378,6 +385,11 @@ status:
     - {{type: VpnReady, status: "True", reason: Configured, message: "", lastTransitionTime: "2026-02-01T00:00:00Z"}}
 "#
         ))
+    }
+
+    /// What the cluster holds once `records` are created.
+    fn recorded(records: Vec<UsageRecord>) -> Vec<Arc<UsageRecord>> {
+        records.into_iter().map(Arc::new).collect()
     }
 
     fn ledger(members: Vec<Member>) -> Ledger {
@@ -462,7 +474,7 @@ status:
     #[test]
     fn what_is_recorded_is_not_recorded_again() {
         let mut ledger = ledger(vec![allaire("2025-03-15")]);
-        ledger.usage = due(&ledger, &[], TODAY, "ns");
+        ledger.usage = recorded(due(&ledger, &[], TODAY, "ns"));
         assert!(!ledger.usage.is_empty());
         assert_eq!(names(&due(&ledger, &[], TODAY, "ns")), Vec::<String>::new());
         // A resize later in the month counts from the next month.
@@ -488,7 +500,7 @@ status:
     #[test]
     fn a_corrected_history_is_recorded_as_corrections() {
         let mut ledger = ledger(vec![allaire("2025-03-15")]);
-        ledger.usage = due(&ledger, &[], TODAY, "ns");
+        ledger.usage = recorded(due(&ledger, &[], TODAY, "ns"));
         // The deliberation said 1 March: March 2025 is corrected, and only it.
         ledger.members = vec![allaire("2025-03-01")];
         let corrections = due(&ledger, &[], TODAY, "ns");
@@ -502,7 +514,7 @@ status:
             Some("allaire-subscription-days-socle-complet-2025-03")
         );
         // Back to 15 March: a second correction, of the first.
-        ledger.usage.extend(corrections);
+        ledger.usage.extend(recorded(corrections));
         ledger.members = vec![allaire("2025-03-15")];
         let again = due(&ledger, &[], TODAY, "ns");
         assert_eq!(
@@ -513,14 +525,14 @@ status:
             again[0].spec.corrects.as_deref(),
             Some("allaire-subscription-days-socle-complet-2025-03-r1")
         );
-        ledger.usage.extend(again);
+        ledger.usage.extend(recorded(again));
         assert_eq!(names(&due(&ledger, &[], TODAY, "ns")), Vec::<String>::new());
     }
 
     #[test]
     fn a_subscription_removed_is_corrected_to_zero() {
         let mut ledger = ledger(vec![allaire("2025-03-15")]);
-        ledger.usage = due(&ledger, &[], TODAY, "ns");
+        ledger.usage = recorded(due(&ledger, &[], TODAY, "ns"));
         ledger.members = vec![allaire("2026-01-01")];
         let corrections = due(&ledger, &[], TODAY, "ns");
         // March to December 2025 were not subscribed after all.

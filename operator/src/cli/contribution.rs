@@ -2,7 +2,7 @@
 //! directory of manifests, no cluster needed; `socle report` can also read
 //! the cluster, where the operator records the members' inventory.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -142,7 +142,10 @@ async fn cluster_ledger(namespace: &str) -> Result<Ledger> {
             .list(&all)
             .await
             .with_context(|| format!("listing UsageRecords in {namespace}"))?
-            .items,
+            .items
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
         services: Api::all(client.clone())
             .list(&all)
             .await

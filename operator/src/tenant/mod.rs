@@ -129,6 +129,21 @@ struct TenantObjects {
     claims: Store<PersistentVolumeClaim>,
 }
 
+impl TenantObjects {
+    /// Waits until every cache holds its first complete list: before that,
+    /// an object not seen yet would pass for a missing one and be applied
+    /// again (a write per object at each start of the operator).
+    async fn until_ready(&self) {
+        runtime::until_ready(&self.namespaces).await;
+        runtime::until_ready(&self.quotas).await;
+        runtime::until_ready(&self.limit_ranges).await;
+        runtime::until_ready(&self.policies).await;
+        runtime::until_ready(&self.roles).await;
+        runtime::until_ready(&self.bindings).await;
+        runtime::until_ready(&self.claims).await;
+    }
+}
+
 /// Runs the tenant controller until `shutdown` resolves.
 pub async fn run(
     shared: Context,
@@ -294,6 +309,7 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
 /// namespace first (the others live in it), then the rest at once.
 async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, kube::Error> {
     let (client, objects) = (&ctx.shared.client, &ctx.objects);
+    objects.until_ready().await;
     let namespace_written =
         apply_cached(client, &objects.namespaces, &build::namespace(plan)).await?;
     let quota = build::resource_quota(plan);

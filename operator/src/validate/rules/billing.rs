@@ -2,7 +2,10 @@
 //! engine cannot price — run through [`Ledger`], exactly as `socle
 //! contribution` and the statement controller price.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use jiff::civil::Date;
 use kube::ResourceExt;
@@ -88,7 +91,11 @@ pub(super) fn check_tariffs(catalog: &mut Catalog<'_>, report: &mut Report) {
 pub(super) fn check_engine(catalog: &Catalog<'_>, report: &mut Report) {
     let ledger = Ledger {
         members: catalog.members(),
-        usage: catalog.usage.iter().map(|e| e.object.clone()).collect(),
+        usage: catalog
+            .usage
+            .iter()
+            .map(|e| Arc::new(e.object.clone()))
+            .collect(),
         services: catalog.services(),
         tariffs: catalog.tariffs.iter().map(|e| e.object.clone()).collect(),
     };
