@@ -21,7 +21,7 @@ use futures::{
 use jiff::Zoned;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, PostParams},
+    api::{DeleteParams, ObjectMeta, PostParams},
     runtime::{
         events::EventType,
         reflector::{ObjectRef, ReflectHandle, Store},
@@ -42,7 +42,7 @@ use crate::{
         apply::apply_cached,
         chain,
         conditions::{condition, merge},
-        runtime::{MemberGuard, reflected},
+        runtime::{MemberGuard, reflected, reflected_as},
         status::apply_member_status,
     },
 };
@@ -112,7 +112,20 @@ pub async fn run(
     // Every watch event is a reason to recompute; the values themselves are
     // read from the caches.
     let (members, members_changes) = (members.reader(), members.map(|_| ()).boxed());
-    let (usage, usage_changes) = cached(Api::namespaced(client.clone(), &namespace), all.clone());
+    // About 22 records per Member and growing: only their name and spec are
+    // read, and the rest of their metadata was most of their size.
+    let (usage, usage_changes) = reflected_as(
+        Api::namespaced(client.clone(), &namespace),
+        all.clone(),
+        |record: &mut UsageRecord| {
+            record.metadata = ObjectMeta {
+                name: record.metadata.name.take(),
+                namespace: record.metadata.namespace.take(),
+                ..ObjectMeta::default()
+            };
+        },
+    );
+    let usage_changes = usage_changes.map(|_| ()).boxed();
     let (services, services_changes) = cached(Api::all(client.clone()), all.clone());
     let (tariffs, tariffs_changes) = cached(Api::all(client.clone()), all.clone());
     let (statements, statements_changes) =

@@ -92,10 +92,13 @@ where
     K: Resource<DynamicType = ()> + Clone,
 {
     let api = api_for::<K>(client, Some(namespace));
+    // Every reconcile scans the whole cache (thousands of objects at 1 000
+    // Members): borrowed comparisons only, no copy of a name.
     let orphans = cache.state().into_iter().filter(|object| {
-        object.namespace().as_deref() == Some(namespace)
+        let meta = object.meta();
+        meta.namespace.as_deref() == Some(namespace)
             && object.labels().get(labels::MEMBER).map(String::as_str) == Some(member)
-            && !keep.iter().any(|kept| kept.name_any() == object.name_any())
+            && !keep.iter().any(|kept| kept.meta().name == meta.name)
     });
     let mut deleted = 0;
     for orphan in orphans {

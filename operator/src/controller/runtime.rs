@@ -136,10 +136,32 @@ where
         + Sync
         + 'static,
 {
+    reflected_as(api, config, forget_managed_fields)
+}
+
+/// [`reflected`], each object passed through `slim` before it is cached:
+/// for kinds counted in tens of thousands, keep only what is read.
+pub fn reflected_as<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    slim: impl FnMut(&mut K) + Send + 'static,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
     let (store, writer) = reflector::store();
     let changes = watcher(api, config)
         .default_backoff()
-        .modify(forget_managed_fields)
+        .modify(slim)
         .reflect(writer)
         .touched_objects();
     (store, changes)
