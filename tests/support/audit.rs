@@ -176,7 +176,7 @@ impl AuditMark {
     }
 
     /// The events logged since the mark. After a rotation of the log
-    /// (200 MB) it reads the new file from its start: events of the rotated
+    /// (4 GB) it reads the new file from its start: events of the rotated
     /// part are lost.
     fn read(&self) -> anyhow::Result<Vec<AuditEvent>> {
         let mut file = File::open(&self.path)?;

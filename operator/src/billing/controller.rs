@@ -179,15 +179,31 @@ pub async fn run(
                 () = notify.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(600)) => {}
             }
-            // Let a burst of changes (a GitOps sync of 31 Members) land in the
-            // caches before computing once for all of them.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            settle(&notify).await;
         }
     };
     tokio::select! {
         () = work => {}
         () = watches => {}
         () = shutdown => {}
+    }
+}
+
+/// Lets a burst of changes (a GitOps sync of 31 Members, or of thousands)
+/// land in the caches before computing once for all of them: returns after
+/// 300 ms without a change, or 5 s into a burst that goes on. Computing at
+/// each pause of a long burst took CPU the API server needed to provision.
+async fn settle(notify: &Notify) {
+    const QUIET: Duration = Duration::from_millis(300);
+    const LONGEST: Duration = Duration::from_secs(5);
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < LONGEST {
+        if tokio::time::timeout(QUIET, notify.notified())
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 
