@@ -73,7 +73,7 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.into(),
-            note: Some(note),
+            note: Some(within_event_limit(note)),
             action: reason.into(),
             secondary: None,
         };
@@ -92,6 +92,24 @@ impl Context {
             None => config,
         }
     }
+}
+
+/// The API server refuses an Event whose note is longer than this (in
+/// bytes): a long error chain (seen at 10 000 Members) lost its whole Event.
+const EVENT_NOTE_LIMIT: usize = 1024;
+
+/// `note`, cut on a character boundary with an ellipsis if it is too long
+/// for an Event.
+fn within_event_limit(mut note: String) -> String {
+    if note.len() > EVENT_NOTE_LIMIT {
+        let mut end = EVENT_NOTE_LIMIT - '…'.len_utf8();
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push('…');
+    }
+    note
 }
 
 /// How a failure is retried.
@@ -128,4 +146,20 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EVENT_NOTE_LIMIT, within_event_limit};
+
+    #[test]
+    fn event_notes_are_cut_to_what_the_api_server_accepts() {
+        assert_eq!(within_event_limit("court".into()), "court");
+        let long = "é".repeat(EVENT_NOTE_LIMIT);
+        let cut = within_event_limit(long);
+        assert!(cut.len() <= EVENT_NOTE_LIMIT, "{} bytes", cut.len());
+        assert!(cut.ends_with("é…"), "cut on a character boundary");
+        let exact = "a".repeat(EVENT_NOTE_LIMIT);
+        assert_eq!(within_event_limit(exact.clone()), exact);
+    }
 }
