@@ -204,10 +204,10 @@ async fn reconcile(
     guard: Arc<DeserializeGuard<Member>>,
     ctx: Arc<BackupContext>,
 ) -> Result<Action, Error> {
-    let started = std::time::Instant::now();
-    let result = reconcile_member(&guard, &ctx).await;
-    ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
-    result
+    ctx.shared
+        .metrics
+        .timed(CONTROLLER, Box::pin(reconcile_member(&guard, &ctx)))
+        .await
 }
 
 async fn reconcile_member(

@@ -42,7 +42,7 @@ use crate::{
         apply::apply_cached,
         chain,
         conditions::{condition, merge},
-        runtime::{MemberGuard, reflected, reflected_as},
+        runtime::{self, Cacheable, MemberGuard, reflected, reflected_as},
         status::apply_member_status,
     },
 };
@@ -78,13 +78,9 @@ impl Caches {
 
 impl Caches {
     /// The Members this operator manages. One that does not deserialize
-    /// cannot be priced; the tenant controller reports it.
+    /// cannot be priced.
     fn members(&self) -> Vec<Member> {
-        self.members
-            .state()
-            .iter()
-            .filter_map(|guard| guard.0.as_ref().ok().cloned())
-            .collect()
+        runtime::readable_members(&self.members)
     }
 
     fn manages(&self, member: &str) -> bool {
@@ -164,9 +160,10 @@ pub async fn run(
         let _ = caches.drills.wait_until_ready().await;
         ctx.health.synced(CONTROLLER);
         loop {
-            let started = std::time::Instant::now();
-            let result = reconcile(&caches, &ctx).await;
-            ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+            let result = ctx
+                .metrics
+                .timed(CONTROLLER, reconcile(&caches, &ctx))
+                .await;
             if let Err(error) = result {
                 ctx.metrics.failed(CONTROLLER, "KubeApi");
                 warn!(error = %chain(&error), "billing reconcile failed; retrying");
@@ -208,16 +205,10 @@ async fn settle(notify: &Notify) {
 }
 
 /// A cache of `api`'s objects, and the stream of its changes.
-fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, BoxStream<'static, ()>)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+fn cached<K: Cacheable>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (Store<K>, BoxStream<'static, ()>) {
     let (store, changes) = reflected(api, config);
     (store, changes.map(|_| ()).boxed())
 }

@@ -113,6 +113,33 @@ fn forget_managed_fields<K: Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
+/// What a reflector cache can hold.
+pub trait Cacheable:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Cacheable for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The Members of `store` that deserialize (one that does not is reported
+/// by the tenant controller).
+pub fn readable_members(store: &Store<MemberGuard>) -> Vec<Member> {
+    store
+        .state()
+        .iter()
+        .filter_map(|guard| guard.0.as_ref().ok().cloned())
+        .collect()
+}
+
 /// A cache of the objects `api` and `config` select, and the stream of
 /// changes that fills it (deletions included), for the controller to poll
 /// through `Controller::watches_stream`. One watch for both, so the cache
@@ -128,13 +155,7 @@ pub fn reflected<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable,
 {
     reflected_as(api, config, forget_managed_fields)
 }
@@ -150,13 +171,7 @@ pub fn reflected_as<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable,
 {
     let (store, writer) = reflector::store();
     let changes = watcher(api, config)

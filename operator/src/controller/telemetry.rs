@@ -90,6 +90,18 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Runs one reconcile of `controller`, counted and timed.
+    pub async fn timed<T>(
+        &self,
+        controller: &'static str,
+        reconcile: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let result = reconcile.await;
+        self.reconciled(controller, started.elapsed());
+        result
+    }
+
     /// How many reconciles `controller` has run.
     pub fn reconciles(&self, controller: &'static str) -> u64 {
         self.reconciles

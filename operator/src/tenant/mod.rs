@@ -214,21 +214,21 @@ async fn reconcile(
         Ok(member) => Arc::new(member.clone()),
         Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
     };
-    let started = std::time::Instant::now();
     let api = Api::<Member>::all(ctx.shared.client.clone());
-    let result = finalizer(&api, FINALIZER, member, |event| async {
+    let finalized = finalizer(&api, FINALIZER, member, |event| async {
         match event {
             Finalize::Apply(member) => provision(&member, &ctx).await,
             Finalize::Cleanup(member) => offboard(&member, &ctx).await,
         }
-    })
-    .await
-    .map_err(|error| match error {
-        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
-        other => Error::Finalizer(chain(&other)),
     });
-    ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
-    result
+    ctx.shared
+        .metrics
+        .timed(CONTROLLER, finalized)
+        .await
+        .map_err(|error| match error {
+            finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => error,
+            other => Error::Finalizer(chain(&other)),
+        })
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` wants

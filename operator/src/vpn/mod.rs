@@ -110,11 +110,7 @@ impl VpnContext {
 
     /// The Members of the cache that could be read.
     fn all_members(&self) -> Vec<Member> {
-        self.members
-            .state()
-            .iter()
-            .filter_map(|guard| guard.0.as_ref().ok().cloned())
-            .collect()
+        runtime::readable_members(&self.members)
     }
 
     fn all_services(&self) -> Vec<SharedService> {
@@ -171,10 +167,10 @@ async fn reconcile(
     // means the operator is stopping: the reconcile then fails on its own.
     runtime::until_ready(&ctx.services).await;
     runtime::until_ready(&ctx.members).await;
-    let started = std::time::Instant::now();
-    let result = reconcile_member(&guard, &ctx).await;
-    ctx.shared.metrics.reconciled(CONTROLLER, started.elapsed());
-    result
+    ctx.shared
+        .metrics
+        .timed(CONTROLLER, Box::pin(reconcile_member(&guard, &ctx)))
+        .await
 }
 
 async fn reconcile_member(
