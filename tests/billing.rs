@@ -4,10 +4,7 @@
 //! keeps in the cluster are, member by member, what the offline engine
 //! computes from the same manifests.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::ensure;
 use k8s_openapi::jiff::{ToSpan, Zoned, civil::Date};
@@ -18,7 +15,8 @@ use kube::{
 use socle::{
     api::{ContributionStatement, Member, SharedService, UsageRecord},
     contribution::{Line, Offer},
-    manifests::load_ledger,
+    controller::runtime::SharedMember,
+    manifests::{load_ledger, read_files},
 };
 use socle_e2e::{
     TestScope, eventually,
@@ -129,7 +127,7 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
         "{} statements",
         offline.statements.len()
     );
-    create_usage(&client, &scope, &namespace, &ledger.usage).await;
+    create_usage(&client, &scope, &namespace).await;
     create_group_purchases(&client, &scope, &ledger.services).await;
     create_scoped_members(&client, &scope, &ledger.members, &gateway).await;
 
@@ -269,27 +267,39 @@ fn amounts(lines: &[Line]) -> Vec<(String, i64)> {
 async fn create_scoped_members(
     client: &Client,
     scope: &TestScope,
-    members: &[Member],
+    members: &[SharedMember],
     gateway: &SharedService,
 ) -> Vec<Member> {
     let members: Vec<Member> = members
         .iter()
-        .map(|member| scoped(scope, member.clone(), &gateway.name_any()))
+        .map(|member| scoped(scope, (**member).clone(), &gateway.name_any()))
         .collect();
     create_members(client, &members).await;
     members
 }
 
+/// The example UsageRecords, as objects: the ledger holds only what the
+/// engine reads of them.
+fn example_usage() -> Vec<UsageRecord> {
+    read_files(&manifests())
+        .expect("the example manifests read")
+        .iter()
+        .flat_map(|file| file.documents().expect("the example manifests parse"))
+        .filter(|document| {
+            document
+                .socle_kind()
+                .is_some_and(|(_, kind)| kind == "UsageRecord")
+        })
+        .map(|document| serde_yaml::from_value(document.value).expect("an example UsageRecord"))
+        .collect()
+}
+
 /// The example UsageRecords, renamed into the scope, in `namespace`.
-async fn create_usage(
-    client: &Client,
-    scope: &TestScope,
-    namespace: &str,
-    usage: &[Arc<UsageRecord>],
-) {
+async fn create_usage(client: &Client, scope: &TestScope, namespace: &str) {
     let api = Api::<UsageRecord>::namespaced(client.clone(), namespace);
-    for record in usage {
-        let mut record = (**record).clone();
+    let usage = example_usage();
+    assert!(!usage.is_empty(), "the examples have UsageRecords");
+    for mut record in usage {
         record.metadata.name = Some(scope.name(&record.name_any()));
         record.metadata.namespace = Some(namespace.to_owned());
         record.spec.member = scope.name(&record.spec.member);

@@ -15,7 +15,10 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::{api::GROUP, billing::Ledger};
+use crate::{
+    api::{GROUP, Member, UsageRecord},
+    billing::Ledger,
+};
 
 /// Why a directory of manifests could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -162,8 +165,11 @@ fn add_document(
         return Ok(());
     }
     match kind {
-        Some("Member") => ledger.members.push(typed(at, document)?),
-        Some("UsageRecord") => ledger.usage.push(Arc::new(typed(at, document)?)),
+        Some("Member") => ledger.members.push(typed::<Member>(at, document)?.into()),
+        Some("UsageRecord") => {
+            let record: UsageRecord = typed(at, document)?;
+            ledger.usage.push(Arc::new(record.into()));
+        }
         Some("SharedService") => ledger.services.push(typed(at, document)?),
         Some("Tariff") => ledger.tariffs.push(typed(at, document)?),
         _ => {}

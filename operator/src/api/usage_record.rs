@@ -6,10 +6,10 @@
 //! one it corrects in `spec.corrects`.
 
 use jiff::civil::Date;
-use kube::{CustomResource, KubeSchema};
+use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 
-use crate::contribution::model::Cents;
+use crate::contribution::{Usage, model::Cents};
 
 /// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
 /// others are the inventory of article 6.2 (quantitative inventory per member).
@@ -90,4 +90,23 @@ pub struct Period {
     pub start: Date,
     /// Last day (YYYY-MM-DD).
     pub end: Date,
+}
+
+/// The engine's view of a record: what prices and inventories a member. It is
+/// also what the billing controller caches, a third of the object's size.
+impl From<UsageRecord> for Usage {
+    fn from(record: UsageRecord) -> Self {
+        let id = record.name_any();
+        let spec = record.spec;
+        Self {
+            id,
+            member: spec.member,
+            meter: spec.meter.as_str().into(),
+            quantity: spec.quantity,
+            exercise: spec.exercise,
+            amount_cents: spec.amount_cents,
+            reference: spec.evidence,
+            corrects: spec.corrects,
+        }
+    }
 }

@@ -10,7 +10,7 @@
 //! Issued statements are left alone) → status (Members' estimate and
 //! `Billable` condition). It runs after any change, debounced.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 
@@ -21,10 +21,10 @@ use futures::{
 use jiff::Zoned;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, ObjectMeta, PostParams},
+    api::{DeleteParams, PostParams},
     runtime::{
         events::EventType,
-        reflector::{ObjectRef, ReflectHandle, Store},
+        reflector::{Lookup, ObjectRef, ReflectHandle, Store},
         watcher,
     },
 };
@@ -37,12 +37,13 @@ use crate::{
         ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
         contribution_statement::StatementState, member::ContributionEstimate,
     },
+    contribution::Usage,
     controller::{
         Context,
         apply::apply_cached,
         chain,
         conditions::{condition, merge},
-        runtime::{self, Cacheable, MemberGuard, reflected, reflected_as},
+        runtime::{self, Cacheable, MemberGuard, SharedMember, reflected, reflected_as},
         status::apply_member_status,
     },
 };
@@ -58,7 +59,7 @@ const CONTROLLER: &str = "billing";
 #[derive(Clone, Debug)]
 struct Caches {
     members: Store<MemberGuard>,
-    usage: Store<UsageRecord>,
+    usage: Store<Usage>,
     services: Store<SharedService>,
     tariffs: Store<Tariff>,
     statements: Store<ContributionStatement>,
@@ -79,7 +80,7 @@ impl Caches {
 impl Caches {
     /// The Members this operator manages. One that does not deserialize
     /// cannot be priced.
-    fn members(&self) -> Vec<Member> {
+    fn members(&self) -> Vec<SharedMember> {
         runtime::readable_members(&self.members)
     }
 
@@ -108,18 +109,12 @@ pub async fn run(
     // Every watch event is a reason to recompute; the values themselves are
     // read from the caches.
     let (members, members_changes) = (members.reader(), members.map(|_| ()).boxed());
-    // About 22 records per Member and growing: only their name and spec are
-    // read, and the rest of their metadata was most of their size.
+    // About 22 records per Member and growing: only what the engine reads
+    // of them is kept.
     let (usage, usage_changes) = reflected_as(
-        Api::namespaced(client.clone(), &namespace),
+        Api::<UsageRecord>::namespaced(client.clone(), &namespace),
         all.clone(),
-        |record: &mut UsageRecord| {
-            record.metadata = ObjectMeta {
-                name: record.metadata.name.take(),
-                namespace: record.metadata.namespace.take(),
-                ..ObjectMeta::default()
-            };
-        },
+        Usage::from,
     );
     let usage_changes = usage_changes.map(|_| ()).boxed();
     let (services, services_changes) = cached(Api::all(client.clone()), all.clone());
@@ -267,10 +262,10 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
             );
         }
     }
-    for member in caches.members() {
+    for member in &ledger.members {
         writes += usize::from(
             write_member_status(
-                &member,
+                member,
                 ctx,
                 estimates.get(&member.name_any()),
                 errors.get(&member.name_any()),
@@ -383,4 +378,42 @@ async fn write_member_status(
     )
     .await?;
     Ok(true)
+}
+
+/// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
+/// all of them live in the operator's namespace, so the name alone keys them.
+impl Lookup for Usage {
+    type DynamicType = ();
+
+    fn kind(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as Resource>::kind(dyntype)
+    }
+
+    fn group(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as Resource>::group(dyntype)
+    }
+
+    fn version(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as Resource>::version(dyntype)
+    }
+
+    fn plural(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as Resource>::plural(dyntype)
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.id))
+    }
+
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
+    }
 }

@@ -5,20 +5,22 @@ use std::{collections::HashSet, sync::Arc};
 use kube::{ResourceExt, core::SelectorExt};
 
 use crate::{
-    api::{Member, SharedService, Tariff, UsageRecord},
+    api::{Member, SharedService, Tariff},
     contribution::{
-        self, AnnualReport, Input, MemberFacts, MemberSummary, Outcome, SharedCost, TariffGrid,
-        Usage,
+        self, AnnualReport, Input, MemberFacts, MemberSummary, Meter, Outcome, SharedCost,
+        TariffGrid, Usage,
     },
+    controller::runtime::SharedMember,
 };
 
 /// Every object that decides what members owe.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
-    pub members: Vec<Member>,
-    /// Shared with the operator's cache: tens of thousands at 1 000 Members,
-    /// not worth a copy per computation.
-    pub usage: Vec<Arc<UsageRecord>>,
+    pub members: Vec<SharedMember>,
+    /// The UsageRecords, as the engine reads them; shared with the billing
+    /// controller's cache: tens of thousands at 1 000 Members, not worth a
+    /// copy per computation.
+    pub usage: Vec<Arc<Usage>>,
     pub services: Vec<SharedService>,
     pub tariffs: Vec<Tariff>,
 }
@@ -61,11 +63,30 @@ impl Ledger {
             .map_or_else(TariffGrid::convention, |tariff| tariff.spec.grid.clone())
     }
 
+    /// The engine's facts for `exercise`, every record that can count in it.
     pub fn facts(&self, exercise: i16) -> Facts {
+        self.facts_with(exercise, |_| true)
+    }
+
+    /// The facts for `exercise` with the records of it `keep` keeps:
+    /// corrections always stay, since one filed in any exercise voids the
+    /// record it corrects.
+    fn facts_with(&self, exercise: i16, keep: impl Fn(&Usage) -> bool) -> Facts {
         Facts {
             grid: self.grid_for(exercise),
-            members: self.members.iter().map(member_facts).collect(),
-            usage: self.usage.iter().map(|record| usage_fact(record)).collect(),
+            members: self
+                .members
+                .iter()
+                .map(|member| member_facts(member))
+                .collect(),
+            usage: self
+                .usage
+                .iter()
+                .filter(|record| {
+                    record.corrects.is_some() || (record.exercise == exercise && keep(record))
+                })
+                .map(|record| (**record).clone())
+                .collect(),
             shared_costs: self
                 .services
                 .iter()
@@ -75,8 +96,11 @@ impl Ledger {
         }
     }
 
+    /// What each member owes for `exercise`. Inventory records weigh only
+    /// on the annual report: pricing leaves them out.
     pub fn compute(&self, exercise: i16) -> Outcome {
-        contribution::compute(&self.facts(exercise).input())
+        let billed = |record: &Usage| !matches!(record.meter, Meter::Inventory(_));
+        contribution::compute(&self.facts_with(exercise, billed).input())
     }
 
     /// The annual report of the exercise, each member's row of it, and the
@@ -146,19 +170,5 @@ fn member_facts(member: &Member) -> MemberFacts {
         has_it_department: spec.has_it_department,
         subscriptions: spec.subscriptions.clone(),
         tariff_override: spec.tariff_override.clone(),
-    }
-}
-
-fn usage_fact(record: &UsageRecord) -> Usage {
-    let spec = &record.spec;
-    Usage {
-        id: record.name_any(),
-        member: spec.member.clone(),
-        meter: spec.meter.as_str().into(),
-        quantity: spec.quantity,
-        exercise: spec.exercise,
-        amount_cents: spec.amount_cents,
-        reference: spec.evidence.clone(),
-        corrects: spec.corrects.clone(),
     }
 }

@@ -7,7 +7,12 @@ use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kube::{Api, ResourceExt, api::ListParams};
-use socle::{billing::Ledger, manifests::load_ledger, report::Page};
+use socle::{
+    api::{Member, UsageRecord},
+    billing::Ledger,
+    manifests::load_ledger,
+    report::Page,
+};
 
 use super::output::{self, CsvStyle, Titre};
 
@@ -133,18 +138,21 @@ async fn cluster_ledger(namespace: &str) -> Result<Ledger> {
         .context("connecting to the cluster (KUBECONFIG), or give --input DIR")?;
     let all = ListParams::default();
     Ok(Ledger {
-        members: Api::all(client.clone())
+        members: Api::<Member>::all(client.clone())
             .list(&all)
             .await
             .context("listing Members")?
-            .items,
+            .items
+            .into_iter()
+            .map(Into::into)
+            .collect(),
         usage: Api::namespaced(client.clone(), namespace)
             .list(&all)
             .await
             .with_context(|| format!("listing UsageRecords in {namespace}"))?
             .items
             .into_iter()
-            .map(Arc::new)
+            .map(|record: UsageRecord| Arc::new(record.into()))
             .collect(),
         services: Api::all(client.clone())
             .list(&all)

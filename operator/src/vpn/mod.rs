@@ -62,7 +62,7 @@ use crate::{
     api::{Member, SharedService},
     controller::{
         Categorized, Context,
-        runtime::{self, MemberGuard},
+        runtime::{self, MemberGuard, SharedMember},
     },
 };
 
@@ -109,7 +109,7 @@ impl VpnContext {
     }
 
     /// The Members of the cache that could be read.
-    fn all_members(&self) -> Vec<Member> {
+    fn all_members(&self) -> Vec<SharedMember> {
         runtime::readable_members(&self.members)
     }
 

@@ -8,6 +8,8 @@
 //! tunnel and the newcomer is refused, so an existing commune is never cut
 //! off by a mistake in someone else's manifest.
 
+use std::borrow::Borrow;
+
 use kube::ResourceExt;
 
 use super::cidr::Network;
@@ -60,7 +62,7 @@ pub enum InvalidVpn {
 pub fn plan(
     member: &Member,
     services: &[SharedService],
-    members: &[Member],
+    members: &[impl Borrow<Member>],
     cluster_cidrs: &[String],
 ) -> Result<VpnPlan, InvalidVpn> {
     let name = member.name_any();
@@ -183,12 +185,13 @@ fn check_overlaps(
 fn check_other_members(
     member: &Member,
     sites: &[Network],
-    members: &[Member],
+    members: &[impl Borrow<Member>],
 ) -> Result<(), InvalidVpn> {
     let name = member.name_any();
     let rank = |m: &Member| (m.creation_timestamp().map(|t| t.0), m.name_any());
     let mut earlier: Vec<&Member> = members
         .iter()
+        .map(Borrow::borrow)
         .filter(|other| other.name_any() != name && rank(other) < rank(member))
         .filter(|other| other.metadata.deletion_timestamp.is_none())
         .collect();
@@ -264,7 +267,7 @@ spec:
     #[test]
     fn a_valid_member_routes_the_pool_and_the_datacenter() {
         let allaire = member("allaire", "2026-01-01T00:00:00Z", "[192.168.10.0/24]");
-        let plan = plan(&allaire, &[gateway()], &[], &cluster()).unwrap();
+        let plan = plan(&allaire, &[gateway()], &[] as &[Member], &cluster()).unwrap();
         assert_eq!(plan.endpoint_host, "vpn.example.bzh");
         assert_eq!(plan.endpoint_port, 51820);
         assert_eq!(plan.gateway_namespace, "socle-vpn");
@@ -296,7 +299,7 @@ spec:
             ("[192.168.0.0/16, 192.168.1.0/24]", "of member x overlap"),
         ] {
             let x = member("x", "2026-01-01T00:00:00Z", sites);
-            let error = plan(&x, &[gateway()], &[], &cluster()).unwrap_err();
+            let error = plan(&x, &[gateway()], &[] as &[Member], &cluster()).unwrap_err();
             assert!(error.to_string().contains(expected), "{error}");
         }
     }
@@ -304,7 +307,7 @@ spec:
     #[test]
     fn a_missing_gateway_is_named() {
         let x = member("x", "2026-01-01T00:00:00Z", "[192.168.1.0/24]");
-        let error = plan(&x, &[], &[], &cluster()).unwrap_err();
+        let error = plan(&x, &[], &[] as &[Member], &cluster()).unwrap_err();
         assert!(error.to_string().contains("SharedService hub"), "{error}");
     }
 }

@@ -90,11 +90,11 @@ pub(super) fn check_tariffs(catalog: &mut Catalog<'_>, report: &mut Report) {
 /// exercise it cannot price.
 pub(super) fn check_engine(catalog: &Catalog<'_>, report: &mut Report) {
     let ledger = Ledger {
-        members: catalog.members(),
+        members: catalog.members().into_iter().map(Into::into).collect(),
         usage: catalog
             .usage
             .iter()
-            .map(|e| Arc::new(e.object.clone()))
+            .map(|e| Arc::new(e.object.clone().into()))
             .collect(),
         services: catalog.services(),
         tariffs: catalog.tariffs.iter().map(|e| e.object.clone()).collect(),
@@ -154,7 +154,7 @@ fn exercises(ledger: &Ledger) -> std::ops::RangeInclusive<i16> {
             years.extend(s.audit_report_date.map(Date::year));
         }
     }
-    years.extend(ledger.usage.iter().map(|u| u.spec.exercise));
+    years.extend(ledger.usage.iter().map(|u| u.exercise));
     years.extend(
         ledger
             .tariffs
