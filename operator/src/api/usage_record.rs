@@ -5,8 +5,10 @@
 //! the name is the idempotency key. A correction is a new record naming the
 //! one it corrects in `spec.corrects`.
 
+use std::borrow::Cow;
+
 use jiff::civil::Date;
-use kube::{CustomResource, KubeSchema, ResourceExt};
+use kube::{CustomResource, KubeSchema, ResourceExt, runtime::reflector::Lookup};
 use serde::{Deserialize, Serialize};
 
 use crate::contribution::{Usage, model::Cents};
@@ -93,7 +95,7 @@ pub struct Period {
 }
 
 /// The engine's view of a record: what prices and inventories a member. It is
-/// also what the billing controller caches, a third of the object's size.
+/// also what the billing controller caches of each record.
 impl From<UsageRecord> for Usage {
     fn from(record: UsageRecord) -> Self {
         let id = record.name_any();
@@ -108,5 +110,43 @@ impl From<UsageRecord> for Usage {
             reference: spec.evidence,
             corrects: spec.corrects,
         }
+    }
+}
+
+/// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
+/// all of them live in the operator's namespace, so the name alone keys them.
+impl Lookup for Usage {
+    type DynamicType = ();
+
+    fn kind(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as kube::Resource>::kind(dyntype)
+    }
+
+    fn group(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as kube::Resource>::group(dyntype)
+    }
+
+    fn version(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as kube::Resource>::version(dyntype)
+    }
+
+    fn plural(dyntype: &()) -> Cow<'_, str> {
+        <UsageRecord as kube::Resource>::plural(dyntype)
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.id))
+    }
+
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
     }
 }

@@ -10,7 +10,7 @@
 //! Issued statements are left alone) → status (Members' estimate and
 //! `Billable` condition). It runs after any change, debounced.
 
-use std::{borrow::Cow, collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 
@@ -24,7 +24,7 @@ use kube::{
     api::{DeleteParams, PostParams},
     runtime::{
         events::EventType,
-        reflector::{Lookup, ObjectRef, ReflectHandle, Store},
+        reflector::{ObjectRef, ReflectHandle, Store},
         watcher,
     },
 };
@@ -378,42 +378,4 @@ async fn write_member_status(
     )
     .await?;
     Ok(true)
-}
-
-/// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
-/// all of them live in the operator's namespace, so the name alone keys them.
-impl Lookup for Usage {
-    type DynamicType = ();
-
-    fn kind(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as Resource>::kind(dyntype)
-    }
-
-    fn group(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as Resource>::group(dyntype)
-    }
-
-    fn version(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as Resource>::version(dyntype)
-    }
-
-    fn plural(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as Resource>::plural(dyntype)
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.id))
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        None
-    }
 }
