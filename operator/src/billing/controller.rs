@@ -40,7 +40,7 @@ use crate::{
     contribution::Usage,
     controller::{
         Context,
-        apply::apply_cached,
+        apply::apply_over_live,
         chain,
         conditions::{condition, merge},
         runtime::{self, Cacheable, MemberGuard, SharedMember, reflected, reflected_as},
@@ -239,7 +239,7 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
             });
             if !unchanged {
                 writes +=
-                    usize::from(apply_cached(&ctx.client, &caches.statements, &desired).await?);
+                    usize::from(apply_over_live(&ctx.client, &desired, existing.as_deref()).await?);
             }
             if exercise == current {
                 estimates.insert(

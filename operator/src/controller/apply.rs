@@ -5,12 +5,12 @@
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
-    runtime::reflector::{ObjectRef, Store},
+    runtime::reflector::Store,
 };
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::labels;
+use super::{runtime, seen::Seen};
 
 /// The field manager of every socle write.
 pub const FIELD_MANAGER: &str = "socle";
@@ -34,7 +34,7 @@ where
 {
     let api = api_for::<K>(client, desired.meta().namespace.as_deref());
     let live = api.get_opt(&desired.name_any()).await?;
-    apply_over(&api, desired, live.as_ref()).await
+    apply_over(&api, desired, live.map(json).transpose()?).await
 }
 
 /// Applies `desired` unless the object as `cache` last saw it already
@@ -43,32 +43,46 @@ where
 /// watch then brings the object and its reconcile.
 pub async fn apply_cached<K>(
     client: &Client,
-    cache: &Store<K>,
+    cache: &Store<Seen<K>>,
     desired: &K,
-) -> Result<bool, kube::Error>
-where
-    K: Resource<DynamicType = ()> + Clone + Serialize,
-{
-    let api = api_for::<K>(client, desired.meta().namespace.as_deref());
-    let live = cache.get(&ObjectRef::from_obj(desired));
-    apply_over(&api, desired, live.as_deref()).await
-}
-
-async fn apply_over<K, L>(
-    api: &Api<DynamicObject>,
-    desired: &K,
-    live: Option<&L>,
 ) -> Result<bool, kube::Error>
 where
     K: Resource<DynamicType = ()> + Serialize,
-    L: Serialize,
 {
-    let wanted = serde_json::to_value(desired).map_err(kube::Error::SerdeError)?;
-    if let Some(live) = live {
-        let live = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
-        if contains(&live, &wanted) {
-            return Ok(false);
-        }
+    let api = api_for::<K>(client, desired.meta().namespace.as_deref());
+    let live = runtime::cached(cache, desired).map(|live| live.json());
+    apply_over(&api, desired, live).await
+}
+
+/// Applies `desired` unless `live`, the object as the caller already holds
+/// it, contains it.
+pub async fn apply_over_live<K>(
+    client: &Client,
+    desired: &K,
+    live: Option<&K>,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Serialize,
+{
+    let api = api_for::<K>(client, desired.meta().namespace.as_deref());
+    apply_over(&api, desired, live.map(json).transpose()?).await
+}
+
+fn json(object: impl Serialize) -> Result<Value, kube::Error> {
+    serde_json::to_value(object).map_err(kube::Error::SerdeError)
+}
+
+async fn apply_over<K>(
+    api: &Api<DynamicObject>,
+    desired: &K,
+    live: Option<Value>,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Serialize,
+{
+    let wanted = json(desired)?;
+    if live.is_some_and(|live| contains(&live, &wanted)) {
+        return Ok(false);
     }
     api.patch(
         &desired.name_any(),
@@ -83,29 +97,27 @@ where
 /// that are not in `keep`: what an earlier spec wanted and this one does not.
 pub async fn delete_orphans<K>(
     client: &Client,
-    cache: &Store<K>,
+    cache: &Store<Seen<K>>,
     namespace: &str,
     member: &str,
     keep: &[K],
 ) -> Result<usize, kube::Error>
 where
-    K: Resource<DynamicType = ()> + Clone,
+    K: Resource<DynamicType = ()>,
 {
     let api = api_for::<K>(client, Some(namespace));
     // Every reconcile scans the whole cache (thousands of objects at 1 000
     // Members): borrowed comparisons only, no copy of a name.
-    let orphans = cache.state().into_iter().filter(|object| {
-        let meta = object.meta();
-        meta.namespace.as_deref() == Some(namespace)
-            && object.labels().get(labels::MEMBER).map(String::as_str) == Some(member)
-            && !keep.iter().any(|kept| kept.meta().name == meta.name)
+    let orphans = cache.state().into_iter().filter(|seen| {
+        seen.namespace() == Some(namespace)
+            && seen.member() == Some(member)
+            && !keep
+                .iter()
+                .any(|kept| kept.meta().name.as_deref() == Some(seen.name()))
     });
     let mut deleted = 0;
     for orphan in orphans {
-        match api
-            .delete(&orphan.name_any(), &DeleteParams::default())
-            .await
-        {
+        match api.delete(orphan.name(), &DeleteParams::default()).await {
             Ok(_) => deleted += 1,
             // Already gone: the cache had not seen it go yet.
             Err(kube::Error::Api(status)) if status.code == 404 => {}

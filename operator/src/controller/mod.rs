@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod conditions;
 pub mod runtime;
+pub mod seen;
 pub mod status;
 pub mod telemetry;
 

@@ -15,10 +15,10 @@ use kube::{
         watcher,
     },
 };
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, warn};
 
-use super::{Context, chain};
+use super::{Context, chain, seen::Seen};
 use crate::{
     api::{Member, SharedService},
     labels,
@@ -227,6 +227,21 @@ where
     (store, changes)
 }
 
+/// [`reflected`], each object cached as [`Seen`]: for the kinds socle only
+/// compares with what it applies.
+pub fn reflected_seen<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<Seen<K>>,
+    impl Stream<Item = Result<Seen<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Cacheable + Serialize,
+{
+    reflected_as(api, config, |object| Seen::new(&object))
+}
+
 /// The cache of every SharedService, see [`reflected`].
 pub fn shared_services(
     client: &Client,
@@ -238,11 +253,15 @@ pub fn shared_services(
 }
 
 /// The live object a cache holds under `desired`'s name and namespace.
-pub fn cached<K>(store: &Store<K>, desired: &K) -> Option<Arc<K>>
+pub fn cached<K>(store: &Store<Seen<K>>, desired: &K) -> Option<Arc<Seen<K>>>
 where
-    K: Resource<DynamicType = ()> + Clone,
+    K: Resource<DynamicType = ()>,
 {
-    store.get(&ObjectRef::from_obj(desired))
+    let key = ObjectRef::new(&desired.name_any());
+    store.get(&match desired.meta().namespace.as_deref() {
+        Some(namespace) => key.within(namespace),
+        None => key,
+    })
 }
 
 /// Every SharedService, once the cache holds the first complete list: before
@@ -283,6 +302,14 @@ pub fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGu
         .labels()
         .get(labels::MEMBER)
         .map(|name| ObjectRef::new(name))
+}
+
+/// The Members whose labelled objects `changes` brings, for
+/// `Controller::reconcile_on`: what `by_member_label` is to typed objects.
+pub fn members_labelled<K: 'static>(
+    changes: impl Stream<Item = Result<Seen<K>, watcher::Error>> + Send + 'static,
+) -> impl Stream<Item = ObjectRef<MemberGuard>> + Send + 'static {
+    changes.filter_map(|change| std::future::ready(change.ok().and_then(Seen::member_ref)))
 }
 
 /// Polls a controller's results until it stops, logging the failures. A
@@ -336,7 +363,7 @@ pub fn report_synced<K>(
 /// forever — so each waiter asks again every 200 ms.
 pub async fn until_ready<K>(store: &Store<K>) -> bool
 where
-    K: Resource + Clone + 'static,
+    K: Lookup + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     loop {

@@ -55,7 +55,8 @@ use crate::{
         apply::{FIELD_MANAGER, apply_cached, delete_orphans},
         chain,
         conditions::{condition, merge, with_ready},
-        runtime::{self, MemberGuard, by_member_label, reflected},
+        runtime::{self, MemberGuard, members_labelled, reflected_seen},
+        seen::Seen,
         status::{READY_GATES, apply_member_status},
     },
     labels,
@@ -120,13 +121,13 @@ pub struct TenantContext {
 /// writing it, so that a converged tenant costs no request at all.
 #[derive(Debug)]
 struct TenantObjects {
-    namespaces: Store<Namespace>,
-    quotas: Store<ResourceQuota>,
-    limit_ranges: Store<LimitRange>,
-    policies: Store<NetworkPolicy>,
-    roles: Store<Role>,
-    bindings: Store<RoleBinding>,
-    claims: Store<PersistentVolumeClaim>,
+    namespaces: Store<Seen<Namespace>>,
+    quotas: Store<Seen<ResourceQuota>>,
+    limit_ranges: Store<Seen<LimitRange>>,
+    policies: Store<Seen<NetworkPolicy>>,
+    roles: Store<Seen<Role>>,
+    bindings: Store<Seen<RoleBinding>>,
+    claims: Store<Seen<PersistentVolumeClaim>>,
 }
 
 impl TenantObjects {
@@ -154,13 +155,14 @@ pub async fn run(
     let client = shared.client.clone();
     let (services, service_changes) = runtime::shared_services(&client);
     let ours = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
-    let (namespaces, namespace_changes) = reflected(Api::all(client.clone()), ours.clone());
-    let (quotas, quota_changes) = reflected(Api::all(client.clone()), ours.clone());
-    let (limit_ranges, limit_range_changes) = reflected(Api::all(client.clone()), ours.clone());
-    let (policies, policy_changes) = reflected(Api::all(client.clone()), ours.clone());
-    let (roles, role_changes) = reflected(Api::all(client.clone()), ours.clone());
-    let (bindings, binding_changes) = reflected(Api::all(client.clone()), ours.clone());
-    let (claims, claim_changes) = reflected(Api::all(client), ours);
+    let (namespaces, namespace_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
+    let (quotas, quota_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
+    let (limit_ranges, limit_range_changes) =
+        reflected_seen(Api::all(client.clone()), ours.clone());
+    let (policies, policy_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
+    let (roles, role_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
+    let (bindings, binding_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
+    let (claims, claim_changes) = reflected_seen(Api::all(client), ours);
     let health = shared.health.clone();
     let controller = runtime::member_controller(members);
     runtime::report_synced(health, CONTROLLER, controller.store());
@@ -181,13 +183,13 @@ pub async fn run(
     });
     let controller = controller
         .watches_stream(service_changes, by_service)
-        .watches_stream(namespace_changes, by_member_label)
-        .watches_stream(quota_changes, by_member_label)
-        .watches_stream(limit_range_changes, by_member_label)
-        .watches_stream(policy_changes, by_member_label)
-        .watches_stream(role_changes, by_member_label)
-        .watches_stream(binding_changes, by_member_label)
-        .watches_stream(claim_changes, by_member_label)
+        .reconcile_on(members_labelled(namespace_changes))
+        .reconcile_on(members_labelled(quota_changes))
+        .reconcile_on(members_labelled(limit_range_changes))
+        .reconcile_on(members_labelled(policy_changes))
+        .reconcile_on(members_labelled(role_changes))
+        .reconcile_on(members_labelled(binding_changes))
+        .reconcile_on(members_labelled(claim_changes))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
@@ -321,7 +323,7 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
     let volume = build::data_volume(plan).map(|mut volume| {
         // A claim's storage class is fixed at creation: keep the one it has,
         // even if the default (the Storage SharedService) changed since.
-        let live = runtime::cached(&objects.claims, &volume);
+        let live = runtime::cached(&objects.claims, &volume).and_then(|live| live.object());
         if let (Some(spec), Some(live_spec)) = (
             volume.spec.as_mut(),
             live.as_ref().and_then(|live| live.spec.as_ref()),
