@@ -53,8 +53,9 @@ fn run(build: Build, args: &[OsString], kubeconfig: &Path, tear_down: bool) -> R
     let bin = workspace_root().join("target").join(dir);
     let mut command = Command::new(bin.join("socle-bench"));
     command.arg("--socle").arg(bin.join("socle")).args(args);
-    // A control plane stopped right after needs no cleanup.
-    if tear_down {
+    // A control plane stopped right after needs no cleanup (unless the
+    // caller already said so: the flag may be given once only).
+    if tear_down && !args.iter().any(|arg| arg == "--no-cleanup") {
         command.arg("--no-cleanup");
     }
     eprintln!("xtask: {command:?}");
