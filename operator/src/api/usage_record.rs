@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use kube::{CustomResource, KubeSchema, ResourceExt, runtime::reflector::Lookup};
 use serde::{Deserialize, Serialize};
 
-use crate::contribution::{Usage, model::Cents};
+use crate::contribution::{Meter, Usage, model::Cents};
 
 /// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
 /// others are the inventory of article 6.2 (quantitative inventory per member).
@@ -100,14 +100,21 @@ impl From<UsageRecord> for Usage {
     fn from(record: UsageRecord) -> Self {
         let id = record.name_any();
         let spec = record.spec;
+        let meter = Meter::from(spec.meter.as_str());
+        // Only an invoice's reference is cited; the evidence of the other
+        // meters is for people reading the record, and tens of thousands of
+        // them would be kept in the billing cache for nothing.
+        let reference = (meter == Meter::PassThrough)
+            .then_some(spec.evidence)
+            .flatten();
         Self {
             id,
             member: spec.member,
-            meter: spec.meter.as_str().into(),
+            meter,
             quantity: spec.quantity,
             exercise: spec.exercise,
             amount_cents: spec.amount_cents,
-            reference: spec.evidence,
+            reference,
             corrects: spec.corrects,
         }
     }
