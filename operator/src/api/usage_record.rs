@@ -11,7 +11,10 @@ use jiff::civil::Date;
 use kube::{CustomResource, KubeSchema, ResourceExt, runtime::reflector::Lookup};
 use serde::{Deserialize, Serialize};
 
-use crate::contribution::{Meter, Usage, model::Cents};
+use crate::{
+    contribution::{Meter, Usage, model::Cents},
+    controller::seen::lookup_as,
+};
 
 /// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
 /// others are the inventory of article 6.2 (quantitative inventory per member).
@@ -123,37 +126,13 @@ impl From<UsageRecord> for Usage {
 /// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
 /// all of them live in the operator's namespace, so the name alone keys them.
 impl Lookup for Usage {
-    type DynamicType = ();
-
-    fn kind(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as kube::Resource>::kind(dyntype)
-    }
-
-    fn group(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as kube::Resource>::group(dyntype)
-    }
-
-    fn version(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as kube::Resource>::version(dyntype)
-    }
-
-    fn plural(dyntype: &()) -> Cow<'_, str> {
-        <UsageRecord as kube::Resource>::plural(dyntype)
-    }
+    lookup_as!(UsageRecord);
 
     fn name(&self) -> Option<Cow<'_, str>> {
         Some(Cow::Borrowed(&self.id))
     }
 
     fn namespace(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
         None
     }
 }
