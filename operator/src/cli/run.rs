@@ -69,7 +69,7 @@ pub struct RunArgs {
     pub leader_elect: bool,
     /// Seconds a leader's lease stays valid without renewal: how long a
     /// killed leader delays its successor.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..))]
     pub lease_seconds: u64,
     /// Identity in the Lease (the pod name in a cluster).
     #[arg(long, env = "POD_NAME")]
@@ -231,7 +231,11 @@ async fn lead(
         .with_namespace(&args.namespace)
         .with_identity(identity)
         .with_duration(args.lease_seconds)
-        .with_grace(args.lease_seconds / 3)
+        // The leader renews once a third of the lease has passed, so a renewal
+        // slowed by a busy API server has two thirds of the lease to land (the
+        // ratio of client-go's 10 s renew deadline to its 15 s lease). With
+        // only the last third, a 2 s stall on a loaded node lost the lease.
+        .with_grace(args.lease_seconds * 2 / 3)
         .with_field_manager("socle-leader-election")
         .build()
         .await
