@@ -7,20 +7,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::ensure;
-use k8s_openapi::jiff::{ToSpan, Zoned, civil::Date};
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    jiff::{ToSpan, Zoned, civil::Date},
+};
 use kube::{
     Api, Client, ResourceExt,
-    api::{ListParams, PostParams},
+    api::{ListParams, Patch, PatchParams, PostParams},
 };
+use serde_json::json;
 use socle::{
-    api::{ContributionStatement, Member, SharedService, UsageRecord},
+    api::{
+        ContributionStatement, Member, SharedService, UsageRecord,
+        contribution_statement::StatementState,
+    },
+    billing::statement::statement_name,
     contribution::{Line, Offer},
     controller::runtime::SharedMember,
     manifests::{load_ledger, read_files},
 };
 use socle_e2e::{
     TestScope, eventually,
-    examples::{CONVERGE, create_gateway, create_members, manifests, scoped, wait_until_ready},
+    examples::{
+        CONVERGE, create_gateway, create_members, manifests, scoped, tenant_only, wait_until_ready,
+    },
     operator::Operator,
 };
 
@@ -185,6 +195,119 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
     println!(
         "{} statements for 2026 equal the offline engine's, {total} cents in all",
         want.len()
+    );
+    operator.stop().await;
+    scope.cleanup().await;
+}
+
+/// The finance department's statements are theirs once Issued: a new fact
+/// for that member leaves its statement as issued (the API server would
+/// refuse the write anyway), while the other members' Drafts keep following
+/// their facts. A Draft under socle's name that the engine no longer
+/// produces is withdrawn; one made by hand under another name is left alone.
+#[tokio::test]
+async fn issued_statements_are_frozen_and_stale_drafts_withdrawn() {
+    let scope = TestScope::new("billing_issued").await;
+    let client = scope.client();
+    let operator = Operator::start_with_billing(&scope).await;
+    let namespace = operator.namespace().to_owned();
+    let statements = Api::<ContributionStatement>::namespaced(client.clone(), &namespace);
+    // Béganne has subscribed since 2025; Saint-Just here only from 2026, so
+    // it owes nothing for 2025.
+    let issued_member = tenant_only(&scope, "beganne");
+    let mut draft_member = tenant_only(&scope, "saint-just");
+    for subscription in &mut draft_member.spec.subscriptions {
+        subscription.effective_date = "2026-01-01".parse().unwrap();
+    }
+    let members = [issued_member.clone(), draft_member.clone()];
+    create_members(&client, &members).await;
+    wait_until_ready(&client, &scope, &members).await;
+    let (issued_name, draft_name, stale_name) = (
+        statement_name(&issued_member.name_any(), 2026),
+        statement_name(&draft_member.name_any(), 2026),
+        statement_name(&draft_member.name_any(), 2025),
+    );
+    let first_total = eventually(CONVERGE, || async {
+        statements.get(&issued_name).await?;
+        Ok(statements.get(&draft_name).await?.spec.total_cents)
+    })
+    .await;
+    assert!(
+        statements.get_opt(&stale_name).await.unwrap().is_none(),
+        "a member subscribed from 2026 has no 2025 statement"
+    );
+
+    // Finance issues Béganne's title.
+    let issued = statements
+        .patch(
+            &issued_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "state": "Issued", "titleNumber": "T-2026-0042", "issuedOn": "2026-11-30"
+            }})),
+        )
+        .await
+        .expect("issuing the statement");
+    // Two Drafts made by hand for a year Saint-Just owes nothing: one under
+    // the name socle gives statements, one under another.
+    let by_hand = |name: &str| {
+        let mut statement = issued.clone();
+        statement.metadata = ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        };
+        statement.spec.member = draft_member.name_any();
+        statement.spec.exercise = 2025;
+        statement.spec.state = StatementState::Draft;
+        statement.spec.title_number = None;
+        statement.spec.issued_on = None;
+        statement
+    };
+    let manual_name = format!("{stale_name}-correction");
+    for statement in [by_hand(&stale_name), by_hand(&manual_name)] {
+        statements
+            .create(&PostParams::default(), &statement)
+            .await
+            .expect("creating a Draft by hand");
+    }
+
+    // A Level-1 mission for each of them, beyond any bracket's allowance (at
+    // most 13 half-days), so it is billed.
+    let records = Api::<UsageRecord>::namespaced(client.clone(), &namespace);
+    for member in &members {
+        let record: UsageRecord = serde_json::from_value(json!({
+            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
+            "kind": "UsageRecord",
+            "metadata": {"name": format!("{}-mission", member.name_any()), "namespace": namespace},
+            "spec": {
+                "member": member.name_any(), "meter": "level1-half-days", "quantity": 20,
+                "unit": "half-day", "exercise": 2026,
+                "period": {"start": "2026-11-02", "end": "2026-11-13"},
+                "source": "dsi", "evidence": "MISSION-2026-117"
+            }
+        }))
+        .unwrap();
+        records
+            .create(&PostParams::default(), &record)
+            .await
+            .expect("creating a UsageRecord");
+    }
+    eventually(CONVERGE, || async {
+        let total = statements.get(&draft_name).await?.spec.total_cents;
+        ensure!(total > first_total, "the Draft still totals {total} cents");
+        ensure!(
+            statements.get_opt(&stale_name).await?.is_none(),
+            "the stale Draft {stale_name} is still there"
+        );
+        Ok(())
+    })
+    .await;
+    let now = statements.get(&issued_name).await.unwrap();
+    assert_eq!(now.spec, issued.spec, "the Issued statement changed");
+    assert!(
+        statements.get_opt(&manual_name).await.unwrap().is_some(),
+        "the Draft made by hand under its own name was deleted"
     );
     operator.stop().await;
     scope.cleanup().await;

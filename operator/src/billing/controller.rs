@@ -10,7 +10,11 @@
 //! Issued statements are left alone) → status (Members' estimate and
 //! `Billable` condition). It runs after any change, debounced.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::sync::Notify;
 
@@ -40,10 +44,13 @@ use crate::{
     contribution::Usage,
     controller::{
         Context,
-        apply::apply_over_live,
+        apply::apply_cached,
         chain,
         conditions::{condition, merge},
-        runtime::{self, Cacheable, MemberGuard, SharedMember, reflected, reflected_as},
+        runtime::{
+            self, Cacheable, MemberGuard, SharedMember, reflected, reflected_as, reflected_seen,
+        },
+        seen::Seen,
         status::apply_member_status,
     },
 };
@@ -62,7 +69,7 @@ struct Caches {
     usage: Store<Usage>,
     services: Store<SharedService>,
     tariffs: Store<Tariff>,
-    statements: Store<ContributionStatement>,
+    statements: Store<Seen<ContributionStatement>>,
     drills: Store<DrillReport>,
 }
 
@@ -119,8 +126,11 @@ pub async fn run(
     let usage_changes = usage_changes.map(|_| ()).boxed();
     let (services, services_changes) = cached(Api::all(client.clone()), all.clone());
     let (tariffs, tariffs_changes) = cached(Api::all(client.clone()), all.clone());
+    // Two per Member (last exercise and this one), each a few kilobytes
+    // typed: kept as the JSON they are compared with.
     let (statements, statements_changes) =
-        cached(Api::namespaced(client.clone(), &namespace), all.clone());
+        reflected_seen(Api::namespaced(client.clone(), &namespace), all.clone());
+    let statements_changes = statements_changes.map(|_| ()).boxed();
     let (drills, drills_changes) = cached(Api::namespaced(client, &namespace), all);
     let changes = stream::select_all([
         members_changes,
@@ -220,7 +230,7 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
     for exercise in [current - 1, current] {
         let deliberation = ledger.grid_for(exercise).deliberation;
         let outcome = ledger.compute(exercise);
-        let mut wanted = Vec::new();
+        let mut wanted = BTreeSet::new();
         for priced in &outcome.statements {
             let siret = caches
                 .members
@@ -228,18 +238,12 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
                 .and_then(|guard| guard.0.as_ref().ok()?.spec.siret.clone());
             let desired = statement::draft(priced, siret.as_deref(), &deliberation, &ctx.namespace);
             let name = desired.name_any();
-            wanted.push(name.clone());
-            let existing = caches
-                .statements
-                .get(&ObjectRef::new(&name).within(&ctx.namespace));
-            let unchanged = existing.as_ref().is_some_and(|existing| {
-                existing.spec.state == StatementState::Issued
-                    || (existing.spec == desired.spec
-                        && existing.metadata.labels == desired.metadata.labels)
-            });
-            if !unchanged {
+            wanted.insert(name.clone());
+            let issued = runtime::cached(&caches.statements, &desired)
+                .is_some_and(|existing| state(&existing) == Some(StatementState::Issued));
+            if !issued {
                 writes +=
-                    usize::from(apply_over_live(&ctx.client, &desired, existing.as_deref()).await?);
+                    usize::from(apply_cached(&ctx.client, &caches.statements, &desired).await?);
             }
             if exercise == current {
                 estimates.insert(
@@ -252,7 +256,7 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
                 );
             }
         }
-        writes += delete_unwanted_drafts(caches, ctx, exercise, &wanted).await?;
+        writes += delete_unwanted_drafts(&ledger, caches, ctx, exercise, &wanted).await?;
         if exercise == current {
             errors.extend(
                 outcome
@@ -308,28 +312,39 @@ async fn record_usage(
 /// Drafts of `exercise` the engine no longer produces, for Members this
 /// operator manages that still exist (e.g. a subscription whose dates were
 /// corrected). A deleted Member's Drafts are kept: what it owes for a year it
-/// was a member of is still owed (ruling 6).
+/// was a member of is still owed (ruling 6). Only statements under the name
+/// socle gives them are considered: one made by hand is not socle's to delete.
 async fn delete_unwanted_drafts(
+    ledger: &Ledger,
     caches: &Caches,
     ctx: &Context,
     exercise: i16,
-    wanted: &[String],
+    wanted: &BTreeSet<String>,
 ) -> Result<usize, kube::Error> {
     let api = Api::<ContributionStatement>::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut deleted = 0;
-    for existing in caches.statements.state() {
-        let managed = caches.manages(&existing.spec.member);
-        if existing.spec.exercise == exercise
-            && existing.spec.state == StatementState::Draft
-            && managed
-            && !wanted.contains(&existing.name_any())
-        {
-            api.delete(&existing.name_any(), &DeleteParams::default())
-                .await?;
+    for member in &ledger.members {
+        let name = statement::statement_name(&member.name_any(), exercise);
+        if wanted.contains(&name) {
+            continue;
+        }
+        let key = ObjectRef::new(&name).within(&ctx.namespace);
+        let draft = caches
+            .statements
+            .get(&key)
+            .is_some_and(|existing| state(&existing) == Some(StatementState::Draft));
+        if draft {
+            api.delete(&name, &DeleteParams::default()).await?;
             deleted += 1;
         }
     }
     Ok(deleted)
+}
+
+/// Where a cached statement stands: Issued ones are the finance
+/// department's, never touched again.
+fn state(statement: &Seen<ContributionStatement>) -> Option<StatementState> {
+    statement.object().map(|statement| statement.spec.state)
 }
 
 /// Applies the member's estimate and `Billable` condition, unless unchanged.
