@@ -11,7 +11,7 @@ use kube::{
     runtime::reflector::{Lookup, ObjectRef},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::runtime::MemberGuard;
 use crate::labels;
@@ -19,7 +19,10 @@ use crate::labels;
 /// A watched object reduced to its key, its Member label, and the rest as
 /// compact JSON, without what only the API server writes (status,
 /// managedFields, uid, resourceVersion, timestamps, generation): socle never
-/// applies those, so no comparison needs them.
+/// applies those, so no comparison needs them. Nor does the JSON repeat what
+/// the kind or the fields already say (apiVersion, kind, name, namespace,
+/// the Member label): [`Seen::json`] puts them back. Of a tenant object's
+/// 600 to 1 400 bytes, they are about 200.
 pub struct Seen<K> {
     name: String,
     namespace: Option<String>,
@@ -28,22 +31,29 @@ pub struct Seen<K> {
     kind: PhantomData<fn() -> K>,
 }
 
-impl<K: Resource + Serialize> Seen<K> {
+impl<K: Resource<DynamicType = ()> + Serialize> Seen<K> {
     pub fn new(object: &K) -> Self {
         let member = object.labels().get(labels::MEMBER).cloned();
         let mut json = serde_json::to_value(object).unwrap_or_default();
         if let Some(fields) = json.as_object_mut() {
-            fields.remove("status");
+            for implied in ["status", "apiVersion", "kind"] {
+                fields.remove(implied);
+            }
         }
         if let Some(meta) = json.get_mut("metadata").and_then(Value::as_object_mut) {
-            for server_written in [
+            for server_written_or_kept in [
                 "managedFields",
                 "uid",
                 "resourceVersion",
                 "creationTimestamp",
                 "generation",
+                "name",
+                "namespace",
             ] {
-                meta.remove(server_written);
+                meta.remove(server_written_or_kept);
+            }
+            if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
+                labels.remove(labels::MEMBER);
             }
         }
         let meta = object.meta();
@@ -57,10 +67,21 @@ impl<K: Resource + Serialize> Seen<K> {
     }
 }
 
-impl<K> Seen<K> {
+impl<K: Resource<DynamicType = ()>> Seen<K> {
     /// The object as JSON, to compare with what socle would apply.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.json).unwrap_or_default()
+        let mut json = serde_json::from_str(&self.json).unwrap_or_else(|_| json!({}));
+        json["apiVersion"] = K::api_version(&()).into();
+        json["kind"] = K::kind(&()).into();
+        let meta = &mut json["metadata"];
+        meta["name"] = self.name.as_str().into();
+        if let Some(namespace) = &self.namespace {
+            meta["namespace"] = namespace.as_str().into();
+        }
+        if let Some(member) = &self.member {
+            meta["labels"][labels::MEMBER] = member.as_str().into();
+        }
+        json
     }
 
     /// The object typed again, for the rare reconcile that reads a field.
@@ -68,9 +89,11 @@ impl<K> Seen<K> {
     where
         K: DeserializeOwned,
     {
-        serde_json::from_str(&self.json).ok()
+        serde_json::from_value(self.json()).ok()
     }
+}
 
+impl<K> Seen<K> {
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -183,6 +206,18 @@ mod tests {
         }))
         .unwrap();
         let seen = Seen::new(&quota);
+        for repeated in [
+            "ResourceQuota",
+            "socle-quota",
+            "commune-allaire",
+            "allaire\"",
+        ] {
+            assert!(
+                !seen.json.contains(repeated),
+                "{repeated} kept twice: {}",
+                seen.json
+            );
+        }
         assert_eq!(seen.name(), "socle-quota");
         assert_eq!(seen.namespace(), Some("commune-allaire"));
         assert_eq!(seen.member(), Some("allaire"));
