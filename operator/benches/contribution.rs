@@ -79,7 +79,7 @@ fn synthetic() -> Synthetic {
             let pass_through = i % 5 == 0;
             Usage {
                 id: format!("usage-{i:05}"),
-                member: format!("member-{:05}", i * 2),
+                member: format!("member-{:05}", i * 2).into(),
                 meter: if pass_through {
                     Meter::PassThrough
                 } else {

@@ -5,7 +5,7 @@
 //! the name is the idempotency key. A correction is a new record naming the
 //! one it corrects in `spec.corrects`.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::HashSet, sync::Arc};
 
 use jiff::civil::Date;
 use kube::{CustomResource, KubeSchema, ResourceExt, runtime::reflector::Lookup};
@@ -112,7 +112,7 @@ impl From<UsageRecord> for Usage {
             .flatten();
         Self {
             id,
-            member: spec.member,
+            member: spec.member.into(),
             meter,
             quantity: spec.quantity,
             exercise: spec.exercise,
@@ -120,6 +120,33 @@ impl From<UsageRecord> for Usage {
             reference,
             corrects: spec.corrects,
         }
+    }
+}
+
+/// The names the billing cache's records repeat, one allocation each: at
+/// 1 000 Members, 23 000 records name 1 000 Members and 8 meters. A deleted
+/// Member's name stays, a few bytes, until the operator restarts.
+#[derive(Debug, Default)]
+pub struct SharedNames(HashSet<Arc<str>>);
+
+impl SharedNames {
+    /// `record` as the engine reads it, its Member and meter names shared
+    /// with the records already seen.
+    pub fn usage(&mut self, record: UsageRecord) -> Usage {
+        let mut usage = Usage::from(record);
+        usage.member = self.share(&usage.member);
+        if let Meter::Inventory(meter) = &mut usage.meter {
+            *meter = self.share(meter);
+        }
+        usage
+    }
+
+    fn share(&mut self, name: &Arc<str>) -> Arc<str> {
+        if let Some(shared) = self.0.get(name) {
+            return shared.clone();
+        }
+        self.0.insert(name.clone());
+        name.clone()
     }
 }
 
@@ -134,5 +161,48 @@ impl Lookup for Usage {
 
     fn namespace(&self) -> Option<Cow<'_, str>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(name: &str, member: &str, meter: &str) -> UsageRecord {
+        serde_json::from_value(json!({
+            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
+            "kind": "UsageRecord",
+            "metadata": {"name": name, "namespace": "socle-system"},
+            "spec": {
+                "member": member, "meter": meter, "quantity": 31, "unit": "day",
+                "exercise": 2026, "period": {"start": "2026-01-01", "end": "2026-01-31"},
+                "source": "socle", "evidence": "namespace commune-allaire"
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_records_share_their_member_and_meter_names() {
+        let mut names = SharedNames::default();
+        let january = record("allaire-days-2026-01", "allaire", "subscription-days");
+        let february = record("allaire-days-2026-02", "allaire", "subscription-days");
+        let first = names.usage(january.clone());
+        let second = names.usage(february);
+        assert_eq!(first, Usage::from(january), "sharing changes no value");
+        assert!(Arc::ptr_eq(&first.member, &second.member));
+        let (Meter::Inventory(a), Meter::Inventory(b)) = (&first.meter, &second.meter) else {
+            panic!("inventory meters: {:?}, {:?}", first.meter, second.meter);
+        };
+        assert!(Arc::ptr_eq(a, b));
+        let other = names.usage(record(
+            "avessac-days-2026-01",
+            "avessac",
+            "subscription-days",
+        ));
+        assert!(!Arc::ptr_eq(&first.member, &other.member));
+        assert_eq!(&*other.member, "avessac");
     }
 }

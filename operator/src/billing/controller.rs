@@ -40,6 +40,7 @@ use crate::{
     api::{
         ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
         contribution_statement::StatementState, member::ContributionEstimate,
+        usage_record::SharedNames,
     },
     contribution::Usage,
     controller::{
@@ -117,11 +118,12 @@ pub async fn run(
     // read from the caches.
     let (members, members_changes) = (members.reader(), members.map(|_| ()).boxed());
     // About 22 records per Member and growing: only what the engine reads
-    // of them is kept.
+    // of them is kept, their names shared.
+    let mut names = SharedNames::default();
     let (usage, usage_changes) = reflected_as(
         Api::<UsageRecord>::namespaced(client.clone(), &namespace),
         all.clone(),
-        Usage::from,
+        move |record| names.usage(record),
     );
     let usage_changes = usage_changes.map(|_| ()).boxed();
     let (services, services_changes) = cached(Api::all(client.clone()), all.clone());

@@ -1,6 +1,8 @@
 //! What the engine computes from: plain facts read from the custom resources
 //! by the caller, with no Kubernetes type and nothing left to fetch.
 
+use std::sync::Arc;
+
 use super::model::{AllocationKey, Cents, Population, Subscription, TariffGrid, TariffOverride};
 
 /// One adherent, as its `Member` resource describes it.
@@ -32,8 +34,9 @@ pub enum Meter {
     /// refunded at cost (art. 2.3.4). The record carries the amount and the
     /// invoice reference.
     PassThrough,
-    /// Any other meter: recorded for the inventory, never billed.
-    Inventory(String),
+    /// Any other meter: recorded for the inventory, never billed. Shared:
+    /// a handful of meter names among tens of thousands of records.
+    Inventory(Arc<str>),
 }
 
 impl From<&str> for Meter {
@@ -42,7 +45,7 @@ impl From<&str> for Meter {
         match name {
             "level1-half-days" => Self::Level1HalfDays,
             "pass-through" => Self::PassThrough,
-            other => Self::Inventory(other.to_owned()),
+            other => Self::Inventory(other.into()),
         }
     }
 }
@@ -52,8 +55,9 @@ impl From<&str> for Meter {
 pub struct Usage {
     /// Record name, unique: the idempotency key.
     pub id: String,
-    /// `metadata.name` of the member the fact belongs to.
-    pub member: String,
+    /// `metadata.name` of the member the fact belongs to. Shared: each
+    /// member has a few dozen records a year.
+    pub member: Arc<str>,
     /// What is measured.
     pub meter: Meter,
     /// How much, in the meter's unit (whole half-days for Level 1).

@@ -23,9 +23,9 @@ pub fn inventory(usage: &[Usage], exercise: i16) -> BTreeMap<String, MeterTotals
     for record in counting(usage, exercise) {
         if let Meter::Inventory(meter) = &record.meter {
             let total = by_member
-                .entry(record.member.clone())
+                .entry(record.member.to_string())
                 .or_default()
-                .entry(meter.clone())
+                .entry(meter.to_string())
                 .or_default();
             // Saturating: an absurd sum shows as the largest count, never wrapped to a small one.
             *total = total.saturating_add(record.quantity);
@@ -41,7 +41,7 @@ mod tests {
     fn record(id: &str, member: &str, meter: &str, quantity: u64) -> Usage {
         Usage {
             id: id.to_owned(),
-            member: member.to_owned(),
+            member: member.into(),
             meter: Meter::from(meter),
             quantity,
             exercise: 2026,

@@ -86,7 +86,7 @@ mod tests {
     fn record(id: &str, quantity: u64, corrects: Option<&str>) -> Usage {
         Usage {
             id: id.to_owned(),
-            member: "allaire".to_owned(),
+            member: "allaire".into(),
             meter: Meter::Level1HalfDays,
             quantity,
             exercise: 2025,

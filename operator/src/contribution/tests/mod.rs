@@ -76,7 +76,7 @@ fn tariff_override(fixed: Option<Cents>, per_inhabitant: Option<Cents>) -> Tarif
 fn level1(id: &str, member: &str, half_days: u64, exercise: i16) -> Usage {
     Usage {
         id: id.to_owned(),
-        member: member.to_owned(),
+        member: member.into(),
         meter: Meter::Level1HalfDays,
         quantity: half_days,
         exercise,
