@@ -19,7 +19,7 @@ use std::{
 use tokio::sync::Notify;
 
 use futures::{
-    StreamExt,
+    Stream, StreamExt,
     stream::{self, BoxStream},
 };
 use jiff::Zoned;
@@ -49,7 +49,7 @@ use crate::{
         chain,
         conditions::{condition, merge},
         runtime::{
-            self, Cacheable, MemberGuard, SharedMember, reflected, reflected_as, reflected_seen,
+            self, MemberGuard, SharedMember, cloned, reflected, reflected_as, reflected_seen,
         },
         seen::Seen,
         status::apply_member_status,
@@ -97,14 +97,6 @@ impl Caches {
     }
 }
 
-fn cloned<K: kube::Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> Vec<K> {
-    store
-        .state()
-        .iter()
-        .map(|object| (**object).clone())
-        .collect()
-}
-
 /// Runs the statement controller until `shutdown` resolves.
 pub async fn run(
     ctx: Context,
@@ -116,7 +108,7 @@ pub async fn run(
     let all = watcher::Config::default();
     // Every watch event is a reason to recompute; the values themselves are
     // read from the caches.
-    let (members, members_changes) = (members.reader(), members.map(|_| ()).boxed());
+    let (members, members_changes) = (members.reader(), members);
     // About 22 records per Member and growing: only what the engine reads
     // of them is kept, their names shared.
     let mut names = SharedNames::default();
@@ -125,22 +117,20 @@ pub async fn run(
         all.clone(),
         move |record| names.usage(record),
     );
-    let usage_changes = usage_changes.map(|_| ()).boxed();
-    let (services, services_changes) = cached(Api::all(client.clone()), all.clone());
-    let (tariffs, tariffs_changes) = cached(Api::all(client.clone()), all.clone());
+    let (services, services_changes) = reflected(Api::all(client.clone()), all.clone());
+    let (tariffs, tariffs_changes) = reflected(Api::all(client.clone()), all.clone());
     // Two per Member (last exercise and this one), each a few kilobytes
     // typed: kept as the JSON they are compared with.
     let (statements, statements_changes) =
         reflected_seen(Api::namespaced(client.clone(), &namespace), all.clone());
-    let statements_changes = statements_changes.map(|_| ()).boxed();
-    let (drills, drills_changes) = cached(Api::namespaced(client, &namespace), all);
+    let (drills, drills_changes) = reflected(Api::namespaced(client, &namespace), all);
     let changes = stream::select_all([
-        members_changes,
-        usage_changes,
-        services_changes,
-        tariffs_changes,
-        statements_changes,
-        drills_changes,
+        signals(members_changes),
+        signals(usage_changes),
+        signals(services_changes),
+        signals(tariffs_changes),
+        signals(statements_changes),
+        signals(drills_changes),
     ]);
     let caches = Caches {
         members,
@@ -211,13 +201,10 @@ async fn settle(notify: &Notify) {
     }
 }
 
-/// A cache of `api`'s objects, and the stream of its changes.
-fn cached<K: Cacheable>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (Store<K>, BoxStream<'static, ()>) {
-    let (store, changes) = reflected(api, config);
-    (store, changes.map(|_| ()).boxed())
+/// A cache's changes as mere signals: the reconcile reads every value from
+/// the caches, whichever changed.
+fn signals<T>(changes: impl Stream<Item = T> + Send + 'static) -> BoxStream<'static, ()> {
+    changes.map(|_| ()).boxed()
 }
 
 async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {

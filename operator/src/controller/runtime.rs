@@ -271,7 +271,19 @@ where
 /// the operator is stopping; the reconcile then goes on with what there is.
 pub async fn all_services(store: &Store<SharedService>) -> Vec<SharedService> {
     until_ready(store).await;
-    store.state().iter().map(|s| (**s).clone()).collect()
+    cloned(store)
+}
+
+/// A copy of every object `store` holds, for a computation that owns them.
+pub fn cloned<K: Lookup + Clone>(store: &Store<K>) -> Vec<K>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .iter()
+        .map(|object| (**object).clone())
+        .collect()
 }
 
 /// Maps a changed SharedService to the Members that `depends_on` it, read
