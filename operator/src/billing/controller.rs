@@ -32,7 +32,7 @@ use kube::{
         watcher,
     },
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::{Ledger, metering, statement};
@@ -45,7 +45,7 @@ use crate::{
     contribution::Usage,
     controller::{
         Context,
-        apply::apply_cached,
+        apply::apply_over_live,
         chain,
         conditions::{condition, merge},
         runtime::{
@@ -228,11 +228,10 @@ async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
             let desired = statement::draft(priced, siret.as_deref(), &deliberation, &ctx.namespace);
             let name = desired.name_any();
             wanted.insert(name.clone());
-            let issued = runtime::cached(&caches.statements, &desired)
-                .is_some_and(|existing| state(&existing) == Some(StatementState::Issued));
-            if !issued {
-                writes +=
-                    usize::from(apply_cached(&ctx.client, &caches.statements, &desired).await?);
+            // Read once, for the Issued check and the comparison both.
+            let live = runtime::cached(&caches.statements, &desired).map(|seen| seen.json());
+            if live.as_ref().and_then(state) != Some(StatementState::Issued) {
+                writes += usize::from(apply_over_live(&ctx.client, &desired, live).await?);
             }
             if exercise == current {
                 estimates.insert(
@@ -321,7 +320,8 @@ async fn delete_unwanted_drafts(
         let draft = caches
             .statements
             .get(&key)
-            .is_some_and(|existing| state(&existing) == Some(StatementState::Draft));
+            .and_then(|existing| state(&existing.json()))
+            == Some(StatementState::Draft);
         if draft {
             api.delete(&name, &DeleteParams::default()).await?;
             deleted += 1;
@@ -332,8 +332,8 @@ async fn delete_unwanted_drafts(
 
 /// Where a cached statement stands: Issued ones are the finance
 /// department's, never touched again.
-fn state(statement: &Seen<ContributionStatement>) -> Option<StatementState> {
-    statement.object().map(|statement| statement.spec.state)
+fn state(statement: &Value) -> Option<StatementState> {
+    serde_json::from_value(statement["spec"]["state"].clone()).ok()
 }
 
 /// Applies the member's estimate and `Billable` condition, unless unchanged.

@@ -49,23 +49,22 @@ pub async fn apply_cached<K>(
 where
     K: Resource<DynamicType = ()> + Serialize,
 {
-    let api = api_for::<K>(client, desired.meta().namespace.as_deref());
     let live = runtime::cached(cache, desired).map(|live| live.json());
-    apply_over(&api, desired, live).await
+    apply_over_live(client, desired, live).await
 }
 
-/// Applies `desired` unless `live`, the object as the caller already holds
-/// it, contains it.
+/// Applies `desired` unless `live`, the object as the caller already read
+/// it (from a cache, as JSON), contains it.
 pub async fn apply_over_live<K>(
     client: &Client,
     desired: &K,
-    live: Option<&K>,
+    live: Option<Value>,
 ) -> Result<bool, kube::Error>
 where
     K: Resource<DynamicType = ()> + Serialize,
 {
     let api = api_for::<K>(client, desired.meta().namespace.as_deref());
-    apply_over(&api, desired, live.map(json).transpose()?).await
+    apply_over(&api, desired, live).await
 }
 
 fn json(object: impl Serialize) -> Result<Value, kube::Error> {
