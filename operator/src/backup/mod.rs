@@ -40,11 +40,7 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams},
     core::DeserializeGuard,
-    runtime::{
-        controller::Action,
-        reflector::{ReflectHandle, Store},
-        watcher,
-    },
+    runtime::{controller::Action, reflector::ReflectHandle, watcher},
 };
 use tracing::{info, instrument};
 
@@ -63,6 +59,7 @@ use crate::{
     controller::{
         Categorized, Context, Retry,
         apply::apply,
+        cache::Cache,
         runtime::{self, MemberGuard, by_member_label, reflected},
     },
     labels,
@@ -113,11 +110,11 @@ impl Categorized for Error {
 pub struct BackupContext {
     pub shared: Context,
     pub settings: BackupSettings,
-    pub services: Store<SharedService>,
+    pub services: Cache<SharedService>,
     /// socle's Schedules, as the watch last saw them.
-    schedules: Store<Schedule>,
+    schedules: Cache<Schedule>,
     /// socle's drill sandboxes, as the watch last saw them.
-    sandboxes: Store<Namespace>,
+    sandboxes: Cache<Namespace>,
 }
 
 /// The longest a member goes unlooked-at: backups completing are seen through
@@ -364,16 +361,12 @@ async fn delete_schedules(
 }
 
 /// The objects of `cache` labelled with `member`.
-fn of_member<K>(cache: &Store<K>, member: &Member) -> Vec<Arc<K>>
+fn of_member<K>(cache: &Cache<K>, member: &Member) -> Vec<Arc<K>>
 where
     K: Resource<DynamicType = ()> + Clone,
 {
     let name = member.name_any();
-    cache
-        .state()
-        .into_iter()
-        .filter(|object| object.labels().get(labels::MEMBER) == Some(&name))
-        .collect()
+    cache.matching(|object| object.labels().get(labels::MEMBER) == Some(&name))
 }
 
 /// `member=<name>,component=backup`.

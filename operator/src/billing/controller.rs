@@ -46,11 +46,10 @@ use crate::{
     controller::{
         Context,
         apply::apply_over_live,
+        cache::Cache,
         chain,
         conditions::{condition, merge},
-        runtime::{
-            self, MemberGuard, SharedMember, cloned, reflected, reflected_as, reflected_seen,
-        },
+        runtime::{self, MemberGuard, SharedMember, reflected, reflected_as, reflected_seen},
         seen::Seen,
         status::apply_member_status,
     },
@@ -67,11 +66,11 @@ const CONTROLLER: &str = "billing";
 #[derive(Clone, Debug)]
 struct Caches {
     members: Store<MemberGuard>,
-    usage: Store<Usage>,
-    services: Store<SharedService>,
-    tariffs: Store<Tariff>,
-    statements: Store<Seen<ContributionStatement>>,
-    drills: Store<DrillReport>,
+    usage: Cache<Usage>,
+    services: Cache<SharedService>,
+    tariffs: Cache<Tariff>,
+    statements: Cache<Seen<ContributionStatement>>,
+    drills: Cache<DrillReport>,
 }
 
 impl Caches {
@@ -79,8 +78,8 @@ impl Caches {
         Ledger {
             members: self.members(),
             usage: self.usage.state(),
-            services: cloned(&self.services),
-            tariffs: cloned(&self.tariffs),
+            services: self.services.cloned(),
+            tariffs: self.tariffs.cloned(),
         }
     }
 }
@@ -150,11 +149,11 @@ pub async fn run(
     };
     let work = async move {
         let _ = caches.members.wait_until_ready().await;
-        let _ = caches.usage.wait_until_ready().await;
-        let _ = caches.services.wait_until_ready().await;
-        let _ = caches.tariffs.wait_until_ready().await;
-        let _ = caches.statements.wait_until_ready().await;
-        let _ = caches.drills.wait_until_ready().await;
+        caches.usage.wait_until_ready().await;
+        caches.services.wait_until_ready().await;
+        caches.tariffs.wait_until_ready().await;
+        caches.statements.wait_until_ready().await;
+        caches.drills.wait_until_ready().await;
         ctx.health.synced(CONTROLLER);
         loop {
             let result = ctx
@@ -281,7 +280,9 @@ async fn record_usage(
     ctx: &Context,
     today: jiff::civil::Date,
 ) -> Result<usize, kube::Error> {
-    let drills: Vec<DrillReport> = cloned(&caches.drills)
+    let drills: Vec<DrillReport> = caches
+        .drills
+        .cloned()
         .into_iter()
         .filter(|drill| caches.manages(&drill.spec.member))
         .collect();
@@ -316,10 +317,9 @@ async fn delete_unwanted_drafts(
         if wanted.contains(&name) {
             continue;
         }
-        let key = ObjectRef::new(&name).within(&ctx.namespace);
         let draft = caches
             .statements
-            .get(&key)
+            .get(Some(&ctx.namespace), &name)
             .and_then(|existing| state(&existing.json()))
             == Some(StatementState::Draft);
         if draft {

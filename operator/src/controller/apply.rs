@@ -5,12 +5,11 @@
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
-    runtime::reflector::Store,
 };
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{runtime, seen::Seen};
+use super::{cache::Cache, runtime, seen::Seen};
 
 /// The field manager of every socle write.
 pub const FIELD_MANAGER: &str = "socle";
@@ -43,7 +42,7 @@ where
 /// watch then brings the object and its reconcile.
 pub async fn apply_cached<K>(
     client: &Client,
-    cache: &Store<Seen<K>>,
+    cache: &Cache<Seen<K>>,
     desired: &K,
 ) -> Result<bool, kube::Error>
 where
@@ -96,7 +95,7 @@ where
 /// that are not in `keep`: what an earlier spec wanted and this one does not.
 pub async fn delete_orphans<K>(
     client: &Client,
-    cache: &Store<Seen<K>>,
+    cache: &Cache<Seen<K>>,
     namespace: &str,
     member: &str,
     keep: &[K],
@@ -107,7 +106,7 @@ where
     let api = api_for::<K>(client, Some(namespace));
     // Every reconcile scans the whole cache (thousands of objects at 1 000
     // Members): borrowed comparisons only, no copy of a name.
-    let orphans = cache.state().into_iter().filter(|seen| {
+    let orphans = cache.matching(|seen| {
         seen.namespace() == Some(namespace)
             && seen.member() == Some(member)
             && !keep

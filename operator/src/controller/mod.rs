@@ -2,6 +2,7 @@
 //! categories and their retry policy, conditions, and server-side apply.
 
 pub mod apply;
+pub mod cache;
 pub mod conditions;
 pub mod runtime;
 pub mod seen;

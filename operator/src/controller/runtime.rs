@@ -18,7 +18,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, warn};
 
-use super::{Context, chain, seen::Seen};
+use super::{Context, cache::Cache, chain, seen::Seen};
 use crate::{
     api::{Member, SharedService},
     labels,
@@ -187,7 +187,7 @@ pub fn reflected<K>(
     api: Api<K>,
     config: watcher::Config,
 ) -> (
-    Store<K>,
+    Cache<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
@@ -206,15 +206,16 @@ pub fn reflected_as<K, T>(
     config: watcher::Config,
     mut into: impl FnMut(K) -> T + Send + 'static,
 ) -> (
-    Store<T>,
+    Cache<T>,
     impl Stream<Item = Result<T, watcher::Error>> + Send + 'static,
 )
 where
     K: Cacheable,
     T: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    let (store, writer) = reflector::store();
-    let cached = watcher(api, config)
+    let cache = Cache::default();
+    let writer = cache.clone();
+    let changes = watcher(api, config)
         .default_backoff()
         .map_ok(move |event| match event {
             watcher::Event::Apply(object) => watcher::Event::Apply(into(object)),
@@ -222,9 +223,10 @@ where
             watcher::Event::InitApply(object) => watcher::Event::InitApply(into(object)),
             watcher::Event::Init => watcher::Event::Init,
             watcher::Event::InitDone => watcher::Event::InitDone,
-        });
-    let changes = reflector::reflector(writer, cached).touched_objects();
-    (store, changes)
+        })
+        .inspect_ok(move |event| writer.apply(event))
+        .touched_objects();
+    (cache, changes)
 }
 
 /// [`reflected`], each object cached as [`Seen`]: for the kinds socle only
@@ -233,7 +235,7 @@ pub fn reflected_seen<K>(
     api: Api<K>,
     config: watcher::Config,
 ) -> (
-    Store<Seen<K>>,
+    Cache<Seen<K>>,
     impl Stream<Item = Result<Seen<K>, watcher::Error>> + Send + 'static,
 )
 where
@@ -246,44 +248,31 @@ where
 pub fn shared_services(
     client: &Client,
 ) -> (
-    Store<SharedService>,
+    Cache<SharedService>,
     impl Stream<Item = Result<SharedService, watcher::Error>> + Send + 'static,
 ) {
     reflected(Api::all(client.clone()), watcher::Config::default())
 }
 
 /// The live object a cache holds under `desired`'s name and namespace.
-pub fn cached<K>(store: &Store<Seen<K>>, desired: &K) -> Option<Arc<Seen<K>>>
+pub fn cached<K>(cache: &Cache<Seen<K>>, desired: &K) -> Option<Arc<Seen<K>>>
 where
     K: Resource<DynamicType = ()>,
 {
-    let key = ObjectRef::new(&desired.name_any());
-    store.get(&match desired.meta().namespace.as_deref() {
-        Some(namespace) => key.within(namespace),
-        None => key,
-    })
+    let meta = desired.meta();
+    cache.get(
+        meta.namespace.as_deref(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Every SharedService, once the cache holds the first complete list: before
 /// that, a service not seen yet would pass for one that does not exist, and
 /// every Member naming one would fail (a status write and a Warning Event
-/// each, then as many back) at each start of the operator. An error means
-/// the operator is stopping; the reconcile then goes on with what there is.
-pub async fn all_services(store: &Store<SharedService>) -> Vec<SharedService> {
-    until_ready(store).await;
-    cloned(store)
-}
-
-/// A copy of every object `store` holds, for a computation that owns them.
-pub fn cloned<K: Lookup + Clone>(store: &Store<K>) -> Vec<K>
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    store
-        .state()
-        .iter()
-        .map(|object| (**object).clone())
-        .collect()
+/// each, then as many back) at each start of the operator.
+pub async fn all_services(cache: &Cache<SharedService>) -> Vec<SharedService> {
+    cache.wait_until_ready().await;
+    cache.cloned()
 }
 
 /// Maps a changed SharedService to the Members that `depends_on` it, read

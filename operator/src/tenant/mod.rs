@@ -40,7 +40,7 @@ use kube::{
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalize, finalizer},
-        reflector::{ReflectHandle, Store},
+        reflector::ReflectHandle,
         watcher,
     },
 };
@@ -53,6 +53,7 @@ use crate::{
     controller::{
         Categorized, Context, Retry,
         apply::{FIELD_MANAGER, apply_cached, delete_orphans},
+        cache::Cache,
         chain,
         conditions::{condition, merge, with_ready},
         runtime::{self, MemberGuard, members_labelled, reflected_seen},
@@ -112,7 +113,7 @@ impl Categorized for Error {
 pub struct TenantContext {
     pub shared: Context,
     pub settings: TenantSettings,
-    pub services: Store<SharedService>,
+    pub services: Cache<SharedService>,
     objects: TenantObjects,
 }
 
@@ -121,13 +122,13 @@ pub struct TenantContext {
 /// writing it, so that a converged tenant costs no request at all.
 #[derive(Debug)]
 struct TenantObjects {
-    namespaces: Store<Seen<Namespace>>,
-    quotas: Store<Seen<ResourceQuota>>,
-    limit_ranges: Store<Seen<LimitRange>>,
-    policies: Store<Seen<NetworkPolicy>>,
-    roles: Store<Seen<Role>>,
-    bindings: Store<Seen<RoleBinding>>,
-    claims: Store<Seen<PersistentVolumeClaim>>,
+    namespaces: Cache<Seen<Namespace>>,
+    quotas: Cache<Seen<ResourceQuota>>,
+    limit_ranges: Cache<Seen<LimitRange>>,
+    policies: Cache<Seen<NetworkPolicy>>,
+    roles: Cache<Seen<Role>>,
+    bindings: Cache<Seen<RoleBinding>>,
+    claims: Cache<Seen<PersistentVolumeClaim>>,
 }
 
 impl TenantObjects {
@@ -135,13 +136,13 @@ impl TenantObjects {
     /// an object not seen yet would pass for a missing one and be applied
     /// again (a write per object at each start of the operator).
     async fn until_ready(&self) {
-        runtime::until_ready(&self.namespaces).await;
-        runtime::until_ready(&self.quotas).await;
-        runtime::until_ready(&self.limit_ranges).await;
-        runtime::until_ready(&self.policies).await;
-        runtime::until_ready(&self.roles).await;
-        runtime::until_ready(&self.bindings).await;
-        runtime::until_ready(&self.claims).await;
+        self.namespaces.wait_until_ready().await;
+        self.quotas.wait_until_ready().await;
+        self.limit_ranges.wait_until_ready().await;
+        self.policies.wait_until_ready().await;
+        self.roles.wait_until_ready().await;
+        self.bindings.wait_until_ready().await;
+        self.claims.wait_until_ready().await;
     }
 }
 

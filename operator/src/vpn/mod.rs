@@ -62,6 +62,7 @@ use crate::{
     api::{Member, SharedService},
     controller::{
         Categorized, Context,
+        cache::Cache,
         runtime::{self, MemberGuard, SharedMember},
     },
 };
@@ -82,7 +83,7 @@ pub const GATEWAY_LABEL: &str = "socle.redon-agglomeration.bzh/vpn-gateway";
 pub struct VpnContext {
     pub shared: Context,
     pub settings: VpnSettings,
-    pub services: Store<SharedService>,
+    pub services: Cache<SharedService>,
     pub members: Store<DeserializeGuard<Member>>,
     /// One lock per gateway: hub renderings of one gateway never interleave,
     /// so the last one written always saw every claim made before it.
@@ -114,11 +115,7 @@ impl VpnContext {
     }
 
     fn all_services(&self) -> Vec<SharedService> {
-        self.services
-            .state()
-            .iter()
-            .map(|s| (**s).clone())
-            .collect()
+        self.services.cloned()
     }
 }
 
@@ -165,7 +162,7 @@ async fn reconcile(
     // would flip to VpnReady=False (a status write and a Warning Event
     // each, then as many back) at each start of the operator. An error
     // means the operator is stopping: the reconcile then fails on its own.
-    runtime::until_ready(&ctx.services).await;
+    ctx.services.wait_until_ready().await;
     runtime::until_ready(&ctx.members).await;
     ctx.shared
         .metrics

@@ -1,0 +1,269 @@
+//! A watch cache that keys each object by its own namespace and name.
+//!
+//! Why not kube's reflector `Store`: it keys every object by an `ObjectRef` —
+//! 96 bytes, plus its own copies of the name and namespace — in a table that
+//! doubles as it grows. For the kinds socle caches by the hundred thousand
+//! (UsageRecords: about 22 a Member and a year), the keys cost more than the
+//! objects: at 10 000 Members, tens of MiB. Here the table holds one pointer
+//! per object, and lookups hash the name and namespace the object already
+//! carries. Same semantics as the `Store` for what socle reads: a relist
+//! replaces the contents when it completes, and the cache is ready after the
+//! first one.
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    sync::{Arc, RwLock},
+};
+
+use hashbrown::{HashTable, hash_table::Entry};
+use kube::runtime::{reflector::Lookup, watcher};
+use tokio::sync::watch;
+
+/// Objects of one kind as the last watch events left them; cheap to clone
+/// (every clone reads the same objects).
+#[derive(Debug)]
+pub struct Cache<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Cache<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared<T> {
+    objects: RwLock<Objects<T>>,
+    /// Whether a first list completed; every waiter sees it change.
+    ready: watch::Sender<bool>,
+}
+
+#[derive(Debug)]
+struct Objects<T> {
+    live: HashTable<Arc<T>>,
+    /// The list in progress (after `Init`), which replaces `live` at `InitDone`.
+    relisting: Option<HashTable<Arc<T>>>,
+    hasher: RandomState,
+}
+
+impl<T: Lookup> Default for Cache<T> {
+    fn default() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                objects: RwLock::new(Objects {
+                    live: HashTable::new(),
+                    relisting: None,
+                    hasher: RandomState::new(),
+                }),
+                ready: watch::Sender::new(false),
+            }),
+        }
+    }
+}
+
+impl<T: Lookup> Cache<T> {
+    /// The object named `name` in `namespace` (`None`: cluster-scoped).
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<T>> {
+        let objects = self.read();
+        let hash = objects.hasher.hash_one((namespace, name));
+        objects
+            .live
+            .find(hash, |cached| is(&**cached, namespace, name))
+            .cloned()
+    }
+
+    /// Every object, in no particular order.
+    pub fn state(&self) -> Vec<Arc<T>> {
+        self.read().live.iter().cloned().collect()
+    }
+
+    /// The objects for which `wanted` is true, without copying the others'
+    /// pointers out first: a reconcile looking for one Member's objects
+    /// scans thousands.
+    pub fn matching(&self, wanted: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        self.read()
+            .live
+            .iter()
+            .filter(|object| wanted(object))
+            .cloned()
+            .collect()
+    }
+
+    /// Returns once the first list has completed.
+    pub async fn wait_until_ready(&self) {
+        let mut ready = self.shared.ready.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects<T>> {
+        // Only a panic while writing poisons the lock, and a panic ends the
+        // operator (`panic = "abort"`).
+        self.shared
+            .objects
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<T: Lookup + Clone> Cache<T> {
+    /// Every object, copied out of the cache.
+    pub fn cloned(&self) -> Vec<T> {
+        self.read()
+            .live
+            .iter()
+            .map(|object| (**object).clone())
+            .collect()
+    }
+
+    /// Applies one watch event, as kube's reflector applies it to its store.
+    pub fn apply(&self, event: &watcher::Event<T>) {
+        let mut objects = self
+            .shared
+            .objects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Objects {
+            live,
+            relisting,
+            hasher,
+        } = &mut *objects;
+        match event {
+            watcher::Event::Apply(object) => insert(live, hasher, object),
+            watcher::Event::Delete(object) => {
+                let (namespace, name) = (object.namespace(), object.name());
+                let (namespace, name) = (namespace.as_deref(), name.as_deref().unwrap_or_default());
+                let hash = hasher.hash_one((namespace, name));
+                if let Ok(entry) = live.find_entry(hash, |cached| is(&**cached, namespace, name)) {
+                    entry.remove();
+                }
+            }
+            watcher::Event::Init => *relisting = Some(HashTable::new()),
+            watcher::Event::InitApply(object) => {
+                insert(relisting.get_or_insert_with(HashTable::new), hasher, object);
+            }
+            watcher::Event::InitDone => {
+                if let Some(listed) = relisting.take() {
+                    *live = listed;
+                }
+                drop(objects);
+                self.shared.ready.send_replace(true);
+            }
+        }
+    }
+}
+
+/// Whether `object` is the one named `name` in `namespace`.
+fn is<T: Lookup>(object: &T, namespace: Option<&str>, name: &str) -> bool {
+    object.name().as_deref() == Some(name) && object.namespace().as_deref() == namespace
+}
+
+fn hash_of<T: Lookup>(hasher: &RandomState, object: &T) -> u64 {
+    hasher.hash_one((
+        object.namespace().as_deref(),
+        object.name().as_deref().unwrap_or_default(),
+    ))
+}
+
+/// Adds `object`, or replaces the one of the same name.
+fn insert<T: Lookup + Clone>(table: &mut HashTable<Arc<T>>, hasher: &RandomState, object: &T) {
+    let hash = hash_of(hasher, object);
+    let (namespace, name) = (object.namespace(), object.name());
+    let (namespace, name) = (namespace.as_deref(), name.as_deref().unwrap_or_default());
+    let entry = table.entry(
+        hash,
+        |cached| is(&**cached, namespace, name),
+        |cached| hash_of(hasher, &**cached),
+    );
+    match entry {
+        Entry::Occupied(mut cached) => *cached.get_mut() = Arc::new(object.clone()),
+        Entry::Vacant(vacant) => {
+            vacant.insert(Arc::new(object.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
+
+    use super::*;
+
+    fn config_map(namespace: Option<&str>, name: &str, value: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: namespace.map(str::to_owned),
+                ..ObjectMeta::default()
+            },
+            data: Some([("value".to_owned(), value.to_owned())].into()),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn value(cache: &Cache<ConfigMap>, namespace: Option<&str>, name: &str) -> Option<String> {
+        let object = cache.get(namespace, name)?;
+        object.data.as_ref()?.get("value").cloned()
+    }
+
+    #[test]
+    fn events_add_replace_and_remove_by_namespace_and_name() {
+        let cache = Cache::default();
+        cache.apply(&watcher::Event::Apply(config_map(Some("a"), "x", "1")));
+        cache.apply(&watcher::Event::Apply(config_map(Some("b"), "x", "2")));
+        cache.apply(&watcher::Event::Apply(config_map(None, "x", "3")));
+        cache.apply(&watcher::Event::Apply(config_map(Some("a"), "x", "4")));
+        assert_eq!(value(&cache, Some("a"), "x").as_deref(), Some("4"));
+        assert_eq!(value(&cache, Some("b"), "x").as_deref(), Some("2"));
+        assert_eq!(value(&cache, None, "x").as_deref(), Some("3"));
+        assert_eq!(cache.state().len(), 3);
+
+        cache.apply(&watcher::Event::Delete(config_map(Some("b"), "x", "")));
+        assert_eq!(value(&cache, Some("b"), "x"), None);
+        assert_eq!(cache.state().len(), 2);
+        let in_a = cache.matching(|object| object.metadata.namespace.as_deref() == Some("a"));
+        assert_eq!(in_a.len(), 1);
+    }
+
+    #[test]
+    fn a_relist_replaces_everything_when_it_completes() {
+        let cache = Cache::default();
+        cache.apply(&watcher::Event::Apply(config_map(Some("a"), "gone", "1")));
+        cache.apply(&watcher::Event::Init);
+        cache.apply(&watcher::Event::InitApply(config_map(Some("a"), "kept", "2")));
+        // Until the list completes, readers see the last complete state.
+        assert_eq!(value(&cache, Some("a"), "gone").as_deref(), Some("1"));
+        assert_eq!(value(&cache, Some("a"), "kept"), None);
+        cache.apply(&watcher::Event::InitDone);
+        assert_eq!(value(&cache, Some("a"), "gone"), None);
+        assert_eq!(value(&cache, Some("a"), "kept").as_deref(), Some("2"));
+        assert_eq!(cache.cloned().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn every_waiter_wakes_when_the_first_list_completes() {
+        let cache = Cache::<ConfigMap>::default();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.wait_until_ready().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(waiters.iter().all(|waiter| !waiter.is_finished()));
+        cache.apply(&watcher::Event::Init);
+        cache.apply(&watcher::Event::InitDone);
+        for waiter in waiters {
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .expect("woken")
+                .expect("no panic");
+        }
+        // And a waiter that comes later returns at once.
+        cache.wait_until_ready().await;
+    }
+}
