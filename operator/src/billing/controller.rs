@@ -19,7 +19,7 @@ use std::{
 use tokio::sync::Notify;
 
 use futures::{
-    Stream, StreamExt,
+    Stream, StreamExt, TryStreamExt,
     stream::{self, BoxStream},
 };
 use jiff::Zoned;
@@ -61,6 +61,11 @@ const STATUS_MANAGER: &str = "socle-billing";
 pub const CONDITION: &str = "Billable";
 /// Name of this controller in metrics and readiness.
 const CONTROLLER: &str = "billing";
+/// UsageRecords created at once. One at a time, the first pass at 10 000
+/// Members (220 000 records) took 25 minutes, each create waiting for the
+/// last; a few in flight keep the API server busy without crowding out the
+/// tenants being provisioned, which priority and fairness serves beside them.
+const METERING_IN_FLIGHT: usize = 8;
 
 /// The caches the ledger is computed from.
 #[derive(Clone, Debug)]
@@ -287,15 +292,20 @@ async fn record_usage(
         .filter(|drill| caches.manages(&drill.spec.member))
         .collect();
     let api = Api::<UsageRecord>::namespaced(ctx.client.clone(), &ctx.namespace);
-    let mut created = 0;
-    for record in metering::due(ledger, &drills, today, &ctx.namespace) {
-        match api.create(&PostParams::default(), &record).await {
-            Ok(_) => created += 1,
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(error) => return Err(error),
+    let creates = metering::due(ledger, &drills, today, &ctx.namespace).map(|record| {
+        let api = &api;
+        async move {
+            match api.create(&PostParams::default(), &record).await {
+                Ok(_) => Ok(1),
+                Err(kube::Error::Api(status)) if status.code == 409 => Ok(0),
+                Err(error) => Err(error),
+            }
         }
-    }
-    Ok(created)
+    });
+    stream::iter(creates)
+        .buffer_unordered(METERING_IN_FLIGHT)
+        .try_fold(0, |created, new| std::future::ready(Ok(created + new)))
+        .await
 }
 
 /// Drafts of `exercise` the engine no longer produces, for Members this
