@@ -5,7 +5,7 @@
 //! the name is the idempotency key. A correction is a new record naming the
 //! one it corrects in `spec.corrects`.
 
-use std::{borrow::Cow, collections::HashSet, sync::Arc};
+use std::borrow::Cow;
 
 use jiff::civil::Date;
 use kube::{CustomResource, KubeSchema, ResourceExt, runtime::reflector::Lookup};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     contribution::{Meter, Usage, model::Cents},
-    controller::seen::lookup_as,
+    controller::{interner::Interner, seen::lookup_as},
 };
 
 /// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
@@ -123,31 +123,16 @@ impl From<UsageRecord> for Usage {
     }
 }
 
-/// The names the billing cache's records repeat, one allocation each: at
-/// 1 000 Members, 23 000 records name 1 000 Members and 8 meters. A deleted
-/// Member's name stays, a few bytes, until the operator restarts.
-#[derive(Debug, Default)]
-pub struct SharedNames(HashSet<Arc<str>>);
-
-impl SharedNames {
-    /// `record` as the engine reads it, its Member and meter names shared
-    /// with the records already seen.
-    pub fn usage(&mut self, record: UsageRecord) -> Usage {
-        let mut usage = Usage::from(record);
-        usage.member = self.share(&usage.member);
-        if let Meter::Inventory(meter) = &mut usage.meter {
-            *meter = self.share(meter);
-        }
-        usage
+/// `record` as the engine reads it, its Member and meter names shared
+/// through `names`: at 1 000 Members, 23 000 records name 1 000 Members and
+/// 8 meters.
+pub fn shared_usage(record: UsageRecord, names: &Interner) -> Usage {
+    let mut usage = Usage::from(record);
+    usage.member = names.share(&usage.member);
+    if let Meter::Inventory(meter) = &mut usage.meter {
+        *meter = names.share(meter);
     }
-
-    fn share(&mut self, name: &Arc<str>) -> Arc<str> {
-        if let Some(shared) = self.0.get(name) {
-            return shared.clone();
-        }
-        self.0.insert(name.clone());
-        name.clone()
-    }
+    usage
 }
 
 /// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
@@ -166,6 +151,8 @@ impl Lookup for Usage {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use serde_json::json;
 
     use super::*;
@@ -186,22 +173,21 @@ mod tests {
 
     #[test]
     fn cached_records_share_their_member_and_meter_names() {
-        let mut names = SharedNames::default();
+        let names = Interner::default();
         let january = record("allaire-days-2026-01", "allaire", "subscription-days");
         let february = record("allaire-days-2026-02", "allaire", "subscription-days");
-        let first = names.usage(january.clone());
-        let second = names.usage(february);
+        let first = shared_usage(january.clone(), &names);
+        let second = shared_usage(february, &names);
         assert_eq!(first, Usage::from(january), "sharing changes no value");
         assert!(Arc::ptr_eq(&first.member, &second.member));
         let (Meter::Inventory(a), Meter::Inventory(b)) = (&first.meter, &second.meter) else {
             panic!("inventory meters: {:?}, {:?}", first.meter, second.meter);
         };
         assert!(Arc::ptr_eq(a, b));
-        let other = names.usage(record(
-            "avessac-days-2026-01",
-            "avessac",
-            "subscription-days",
-        ));
+        let other = shared_usage(
+            record("avessac-days-2026-01", "avessac", "subscription-days"),
+            &names,
+        );
         assert!(!Arc::ptr_eq(&first.member, &other.member));
         assert_eq!(&*other.member, "avessac");
     }

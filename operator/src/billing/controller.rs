@@ -40,7 +40,7 @@ use crate::{
     api::{
         ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
         contribution_statement::StatementState, member::ContributionEstimate,
-        usage_record::SharedNames,
+        usage_record::shared_usage,
     },
     contribution::Usage,
     controller::{
@@ -49,6 +49,7 @@ use crate::{
         cache::Cache,
         chain,
         conditions::{condition, merge},
+        interner::Interner,
         runtime::{self, MemberGuard, SharedMember, reflected, reflected_as, reflected_seen},
         seen::Seen,
         status::apply_member_status,
@@ -114,19 +115,23 @@ pub async fn run(
     // read from the caches.
     let (members, members_changes) = (members.reader(), members);
     // About 22 records per Member and growing: only what the engine reads
-    // of them is kept, their names shared.
-    let mut names = SharedNames::default();
+    // of them is kept, their names shared (with the statements' too).
+    let texts = Interner::default();
+    let names = texts.clone();
     let (usage, usage_changes) = reflected_as(
         Api::<UsageRecord>::namespaced(client.clone(), &namespace),
         all.clone(),
-        move |record| names.usage(record),
+        move |record| shared_usage(record, &names),
     );
     let (services, services_changes) = reflected(Api::all(client.clone()), all.clone());
     let (tariffs, tariffs_changes) = reflected(Api::all(client.clone()), all.clone());
     // Two per Member (last exercise and this one), each a few kilobytes
     // typed: kept as the JSON they are compared with.
-    let (statements, statements_changes) =
-        reflected_seen(Api::namespaced(client.clone(), &namespace), all.clone());
+    let (statements, statements_changes) = reflected_seen(
+        Api::namespaced(client.clone(), &namespace),
+        all.clone(),
+        &texts,
+    );
     let (drills, drills_changes) = reflected(Api::namespaced(client, &namespace), all);
     let changes = stream::select_all([
         signals(members_changes),

@@ -234,7 +234,11 @@ mod tests {
         let cache = Cache::default();
         cache.apply(&watcher::Event::Apply(config_map(Some("a"), "gone", "1")));
         cache.apply(&watcher::Event::Init);
-        cache.apply(&watcher::Event::InitApply(config_map(Some("a"), "kept", "2")));
+        cache.apply(&watcher::Event::InitApply(config_map(
+            Some("a"),
+            "kept",
+            "2",
+        )));
         // Until the list completes, readers see the last complete state.
         assert_eq!(value(&cache, Some("a"), "gone").as_deref(), Some("1"));
         assert_eq!(value(&cache, Some("a"), "kept"), None);

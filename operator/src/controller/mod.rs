@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod cache;
 pub mod conditions;
+pub mod interner;
 pub mod runtime;
 pub mod seen;
 pub mod status;

@@ -18,7 +18,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, warn};
 
-use super::{Context, cache::Cache, chain, seen::Seen};
+use super::{Context, cache::Cache, chain, interner::Interner, seen::Seen};
 use crate::{
     api::{Member, SharedService},
     labels,
@@ -231,9 +231,11 @@ where
 
 /// [`reflected`], each object cached as [`Seen`]: for the kinds socle only
 /// compares with what it applies.
+/// `texts` shares what the objects repeat, across the caches given the same.
 pub fn reflected_seen<K>(
     api: Api<K>,
     config: watcher::Config,
+    texts: &Interner,
 ) -> (
     Cache<Seen<K>>,
     impl Stream<Item = Result<Seen<K>, watcher::Error>> + Send + 'static,
@@ -241,7 +243,8 @@ pub fn reflected_seen<K>(
 where
     K: Cacheable + Serialize,
 {
-    reflected_as(api, config, |object| Seen::new(&object))
+    let texts = texts.clone();
+    reflected_as(api, config, move |object| Seen::new(&object, &texts))
 }
 
 /// The cache of every SharedService, see [`reflected`].

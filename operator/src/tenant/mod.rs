@@ -56,6 +56,7 @@ use crate::{
         cache::Cache,
         chain,
         conditions::{condition, merge, with_ready},
+        interner::Interner,
         runtime::{self, MemberGuard, members_labelled, reflected_seen},
         seen::Seen,
         status::{READY_GATES, apply_member_status},
@@ -156,14 +157,18 @@ pub async fn run(
     let client = shared.client.clone();
     let (services, service_changes) = runtime::shared_services(&client);
     let ours = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
-    let (namespaces, namespace_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
-    let (quotas, quota_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
+    // One interner for the seven kinds: a tenant's objects share their labels.
+    let texts = Interner::default();
+    let (namespaces, namespace_changes) =
+        reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    let (quotas, quota_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
     let (limit_ranges, limit_range_changes) =
-        reflected_seen(Api::all(client.clone()), ours.clone());
-    let (policies, policy_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
-    let (roles, role_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
-    let (bindings, binding_changes) = reflected_seen(Api::all(client.clone()), ours.clone());
-    let (claims, claim_changes) = reflected_seen(Api::all(client), ours);
+        reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    let (policies, policy_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    let (roles, role_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    let (bindings, binding_changes) =
+        reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    let (claims, claim_changes) = reflected_seen(Api::all(client), ours, &texts);
     let health = shared.health.clone();
     let controller = runtime::member_controller(members);
     runtime::report_synced(health, CONTROLLER, controller.store());
