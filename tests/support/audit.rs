@@ -185,9 +185,23 @@ impl AuditMark {
         } else {
             self.offset
         };
-        file.seek(SeekFrom::Start(offset))?;
-        let mut text = String::new();
-        file.read_to_string(&mut text)?;
+        // The mark may fall inside a line the server was writing (a busy
+        // server writes while the mark is taken): that request ended before
+        // the mark. Read from the byte before the mark, and start after the
+        // first line end found there.
+        let start = offset.saturating_sub(1);
+        file.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let after_mark = if offset == 0 {
+            &bytes[..]
+        } else {
+            bytes
+                .iter()
+                .position(|&byte| byte == b'\n')
+                .map_or(&[][..], |end| &bytes[end + 1..])
+        };
+        let text = std::str::from_utf8(after_mark)?;
         // The last line may be half written; it is read next time.
         let complete = text.rfind('\n').map_or("", |end| &text[..end]);
         let mut events = Vec::new();
@@ -229,4 +243,50 @@ fn testenv_dir() -> PathBuf {
         .next()
         .and_then(|path| path.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| panic!("KUBECONFIG names no file: {HOW_TO_START}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn event_line(name: &str) -> String {
+        serde_json::json!({
+            "stage": "ResponseComplete",
+            "user": {"username": "socle-operator"},
+            "verb": "create",
+            "objectRef": {"resource": "usagerecords", "name": name},
+            "requestReceivedTimestamp": "2026-11-30T05:16:45.729925Z",
+        })
+        .to_string()
+            + "\n"
+    }
+
+    #[test]
+    fn a_mark_taken_inside_a_line_starts_at_the_next_one() {
+        let path = std::env::temp_dir().join(format!("socle-audit-{}.log", random_id()));
+        let (before, after) = (event_line("before"), event_line("after"));
+        let mut file = File::create(&path).unwrap();
+        file.write_all(before.as_bytes()).unwrap();
+        file.write_all(after.as_bytes()).unwrap();
+        let since = "2026-11-30T00:00:00Z".parse().unwrap();
+        let names = |offset: usize| {
+            let mark = AuditMark {
+                path: path.clone(),
+                offset: offset as u64,
+                since,
+            };
+            let events = mark.read().unwrap();
+            events
+                .into_iter()
+                .filter_map(|e| e.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(0), ["before", "after"]);
+        assert_eq!(names(before.len()), ["after"], "a mark between lines");
+        assert_eq!(names(10), ["after"], "a mark inside the first line");
+        assert_eq!(names(before.len() + 10), Vec::<String>::new());
+        std::fs::remove_file(&path).unwrap();
+    }
 }
