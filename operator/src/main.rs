@@ -3,6 +3,15 @@
 
 mod cli;
 
+/// jemalloc, for the same allocator in every build: under glibc's, the
+/// memory freed during a bulk provisioning stayed with the thread arenas that
+/// freed it — at 3 000 Members the operator's RSS peaked at twice its heap
+/// (BENCHMARKS.md) — and the image's static musl build would otherwise use
+/// musl's allocator, which is slower and is not the one the benchmarks
+/// measure. jemalloc returns freed pages to the system after a few seconds.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
