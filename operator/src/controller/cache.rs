@@ -11,6 +11,7 @@
 //! first one.
 
 use std::{
+    borrow::Cow,
     hash::{BuildHasher, RandomState},
     sync::{Arc, RwLock},
 };
@@ -68,7 +69,7 @@ impl<T: Lookup> Cache<T> {
     /// The object named `name` in `namespace` (`None`: cluster-scoped).
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<T>> {
         let objects = self.read();
-        let hash = objects.hasher.hash_one((namespace, name));
+        let hash = hash_key(&objects.hasher, namespace, name);
         objects
             .live
             .find(hash, |cached| is(&**cached, namespace, name))
@@ -134,10 +135,11 @@ impl<T: Lookup + Clone> Cache<T> {
         match event {
             watcher::Event::Apply(object) => insert(live, hasher, object),
             watcher::Event::Delete(object) => {
-                let (namespace, name) = (object.namespace(), object.name());
-                let (namespace, name) = (namespace.as_deref(), name.as_deref().unwrap_or_default());
-                let hash = hasher.hash_one((namespace, name));
-                if let Ok(entry) = live.find_entry(hash, |cached| is(&**cached, namespace, name)) {
+                let (namespace, name) = key(object);
+                let hash = hash_key(hasher, namespace.as_deref(), &name);
+                let found =
+                    live.find_entry(hash, |cached| is(&**cached, namespace.as_deref(), &name));
+                if let Ok(entry) = found {
                     entry.remove();
                 }
             }
@@ -156,27 +158,33 @@ impl<T: Lookup + Clone> Cache<T> {
     }
 }
 
-/// Whether `object` is the one named `name` in `namespace`.
-fn is<T: Lookup>(object: &T, namespace: Option<&str>, name: &str) -> bool {
-    object.name().as_deref() == Some(name) && object.namespace().as_deref() == namespace
+/// What `object` is keyed by: its namespace and name, borrowed from it.
+fn key<T: Lookup>(object: &T) -> (Option<Cow<'_, str>>, Cow<'_, str>) {
+    (object.namespace(), object.name().unwrap_or_default())
 }
 
-fn hash_of<T: Lookup>(hasher: &RandomState, object: &T) -> u64 {
-    hasher.hash_one((
-        object.namespace().as_deref(),
-        object.name().as_deref().unwrap_or_default(),
-    ))
+/// The one way a key hashes, for lookups and inserts alike.
+fn hash_key(hasher: &RandomState, namespace: Option<&str>, name: &str) -> u64 {
+    hasher.hash_one((namespace, name))
+}
+
+/// Whether `object` is the one named `name` in `namespace`.
+fn is<T: Lookup>(object: &T, namespace: Option<&str>, name: &str) -> bool {
+    let (its_namespace, its_name) = key(object);
+    its_name == name && its_namespace.as_deref() == namespace
 }
 
 /// Adds `object`, or replaces the one of the same name.
 fn insert<T: Lookup + Clone>(table: &mut HashTable<Arc<T>>, hasher: &RandomState, object: &T) {
-    let hash = hash_of(hasher, object);
-    let (namespace, name) = (object.namespace(), object.name());
-    let (namespace, name) = (namespace.as_deref(), name.as_deref().unwrap_or_default());
+    let (namespace, name) = key(object);
+    let hash = hash_key(hasher, namespace.as_deref(), &name);
     let entry = table.entry(
         hash,
-        |cached| is(&**cached, namespace, name),
-        |cached| hash_of(hasher, &**cached),
+        |cached| is(&**cached, namespace.as_deref(), &name),
+        |cached| {
+            let (namespace, name) = key(&**cached);
+            hash_key(hasher, namespace.as_deref(), &name)
+        },
     );
     match entry {
         Entry::Occupied(mut cached) => *cached.get_mut() = Arc::new(object.clone()),
