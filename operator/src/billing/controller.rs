@@ -292,9 +292,9 @@ async fn record_usage(
 ) -> Result<usize, kube::Error> {
     let drills: Vec<DrillReport> = caches
         .drills
-        .cloned()
-        .into_iter()
-        .filter(|drill| caches.manages(&drill.spec.member))
+        .matching(|drill| caches.manages(&drill.spec.member))
+        .iter()
+        .map(|drill| (**drill).clone())
         .collect();
     let api = Api::<UsageRecord>::namespaced(ctx.client.clone(), &ctx.namespace);
     let creates = metering::due(ledger, &drills, today, &ctx.namespace).map(|record| {
