@@ -215,6 +215,9 @@ async fn reconcile_member(
         Ok(member) => member,
         Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
     };
+    if ctx.shared.own_writes.outdated(member) {
+        return Ok(Action::await_change());
+    }
     // Its Schedule and sandboxes go with it (ownerReferences).
     if member.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -235,7 +238,7 @@ async fn reconcile_member(
             );
             let conditions = status::owned_conditions(member, vec![failed]);
             let backup = member.status.as_ref().and_then(|s| s.backup.clone());
-            status::write(&ctx.shared.client, member, &conditions, backup.as_ref()).await?;
+            status::write(&ctx.shared, member, &conditions, backup.as_ref()).await?;
             return Err(invalid.into());
         }
     };
@@ -282,7 +285,7 @@ async fn reconcile_member(
         ],
     );
     let backup = backup_status(&plan, latest_backup.as_ref(), &state);
-    status::write(&ctx.shared.client, member, &conditions, Some(&backup)).await?;
+    status::write(&ctx.shared, member, &conditions, Some(&backup)).await?;
     record_metrics(ctx, &plan, latest_backup.as_ref(), &state);
     Ok(Action::requeue(state.wake.map_or(RESYNC, |wake| {
         wake.clamp(Duration::from_secs(1), RESYNC)
@@ -436,7 +439,7 @@ async fn retire(member: &Member, ctx: &BackupContext) -> Result<Action, Error> {
                 .await?;
         }
     }
-    status::write(&ctx.shared.client, member, &[], None).await?;
+    status::write(&ctx.shared, member, &[], None).await?;
     ctx.settings.metrics.forget(&member.name_any());
     Ok(Action::await_change())
 }

@@ -3,13 +3,12 @@
 //! its own field manager, only when something changed.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::Client;
 use serde_json::json;
 
 use super::health::{BACKUP_READY, DRILL_HEALTHY};
 use crate::{
     api::{Member, member::BackupStatus},
-    controller::{conditions::merge, status::apply_member_status},
+    controller::{Context, conditions::merge, status::apply_member_status},
 };
 
 /// Field manager of the backup controller's status fields.
@@ -35,7 +34,7 @@ pub fn owned_conditions(member: &Member, new: Vec<Condition>) -> Vec<Condition> 
 /// Applies `conditions` and `backup` (both `None`/empty: this controller's
 /// fields are removed), unless the Member already shows them.
 pub async fn write(
-    client: &Client,
+    ctx: &Context,
     member: &Member,
     conditions: &[Condition],
     backup: Option<&BackupStatus>,
@@ -57,6 +56,6 @@ pub async fn write(
     if let Some(backup) = backup {
         patch["backup"] = serde_json::to_value(backup).map_err(kube::Error::SerdeError)?;
     }
-    apply_member_status(client, member, STATUS_MANAGER, patch).await?;
+    apply_member_status(ctx, member, STATUS_MANAGER, patch).await?;
     Ok(true)
 }

@@ -390,7 +390,7 @@ async fn write_member_status(
         .await;
     }
     apply_member_status(
-        &ctx.client,
+        ctx,
         member,
         STATUS_MANAGER,
         json!({ "contribution": estimate, "conditions": [billable] }),

@@ -12,7 +12,10 @@ pub mod telemetry;
 
 use std::{sync::Arc, time::Duration};
 
-use self::telemetry::{Health, Metrics};
+use self::{
+    status::OwnWrites,
+    telemetry::{Health, Metrics},
+};
 
 use kube::{
     Client, Resource,
@@ -38,6 +41,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Readiness of every controller's watches.
     pub health: Arc<Health>,
+    /// Member status writes the watch has not brought back yet.
+    pub own_writes: Arc<OwnWrites>,
 }
 
 impl std::fmt::Debug for Context {
@@ -61,6 +66,7 @@ impl Context {
             member_selector,
             metrics: Arc::default(),
             health: Arc::default(),
+            own_writes: Arc::default(),
         }
     }
 

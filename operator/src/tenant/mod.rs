@@ -222,6 +222,9 @@ async fn reconcile(
         Ok(member) => Arc::new(member.clone()),
         Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
     };
+    if ctx.shared.own_writes.outdated(&member) {
+        return Ok(Action::await_change());
+    }
     let api = Api::<Member>::all(ctx.shared.client.clone());
     let finalized = finalizer(&api, FINALIZER, member, |event| async {
         match event {
@@ -318,15 +321,18 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
 async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, kube::Error> {
     let (client, objects) = (&ctx.shared.client, &ctx.objects);
     objects.until_ready().await;
-    let namespace_written =
-        apply_cached(client, &objects.namespaces, &build::namespace(plan)).await?;
-    let quota = build::resource_quota(plan);
-    let limit_range = build::limit_range(plan);
-    let role = build::tenant_admin_role(plan);
-    let policies = build::network_policies(plan);
-    let bindings = build::role_bindings(plan);
+    let build::Tenant {
+        namespace,
+        quota,
+        limit_range,
+        role,
+        policies,
+        bindings,
+        volume,
+    } = build::tenant(plan);
+    let namespace_written = apply_cached(client, &objects.namespaces, &namespace).await?;
     // A volume removed from the spec is kept: data goes only at offboarding.
-    let volume = build::data_volume(plan).map(|mut volume| {
+    let volume = volume.map(|mut volume| {
         // A claim's storage class is fixed at creation: keep the one it has,
         // even if the default (the Storage SharedService) changed since.
         let live = runtime::cached(&objects.claims, &volume).and_then(|live| live.object());
@@ -483,7 +489,7 @@ async fn write_status(
         return Ok(());
     }
     apply_member_status(
-        &ctx.shared.client,
+        &ctx.shared,
         member,
         FIELD_MANAGER,
         json!({

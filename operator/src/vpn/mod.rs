@@ -178,6 +178,9 @@ async fn reconcile_member(
         Ok(member) => member.clone(),
         Err(invalid) => return Err(Error::Malformed(invalid.to_string())),
     };
+    if ctx.shared.own_writes.outdated(&member) {
+        return Ok(Action::await_change());
+    }
     let has_finalizer = member.finalizers().iter().any(|f| f == FINALIZER);
     let leaving = member.meta().deletion_timestamp.is_some() || member.spec.vpn.is_none();
     if leaving {

@@ -36,7 +36,7 @@ pub async fn offboard(member: &Member, ctx: &VpnContext) -> Result<(), Error> {
     let router = clean_router(member, ctx).await?;
     secrets::delete_member_key(client, namespace, &name).await?;
     if member.meta().deletion_timestamp.is_none() {
-        status::clear(client, member).await?;
+        status::clear(&ctx.shared, member).await?;
     }
     ctx.shared
         .event(

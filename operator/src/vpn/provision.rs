@@ -39,7 +39,7 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
                 InvalidVpn::Spec(_) => "InvalidSpec",
             };
             let failed = condition(READY, false, reason, invalid.to_string(), generation);
-            status::write(client, member, failed, None, None).await?;
+            status::write(&ctx.shared, member, failed, None, None).await?;
             return Err(invalid.into());
         }
     };
@@ -91,7 +91,7 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
         Ok(report) => report,
         Err(error) => {
             let failed = condition(READY, false, error.category(), chain(&error), generation);
-            status::write(client, member, failed, None, Some(vpn)).await?;
+            status::write(&ctx.shared, member, failed, None, Some(vpn)).await?;
             return Err(error);
         }
     };
@@ -119,7 +119,7 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
     let ready = ready_condition(&report, &mut vpn, &router, generation);
     let drift = drift_condition(member, ctx, &report, &router).await;
     let rotated = rotation::newly_recorded(&old, &vpn).then(|| rotated_note(&old, &vpn, &router));
-    status::write(client, member, ready, drift, Some(vpn)).await?;
+    status::write(&ctx.shared, member, ready, drift, Some(vpn)).await?;
     // After the status write: a reconcile that fails before it tells again.
     if let Some(note) = rotated {
         info!(router = %router, "key rotated");

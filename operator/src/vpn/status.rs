@@ -3,12 +3,11 @@
 //! manager, and only when something changed.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::Client;
 use serde_json::json;
 
 use crate::{
     api::{Member, member::VpnStatus},
-    controller::{conditions::merge, status::apply_member_status},
+    controller::{Context, conditions::merge, status::apply_member_status},
 };
 
 /// Field manager of the VPN controller's status writes.
@@ -21,7 +20,7 @@ pub const DRIFT: &str = "VpnDrift";
 /// Applies `ready`, `drift` (`None`: keep the current one) and `vpn`
 /// (`None`: keep the current one) unless they are what the Member shows.
 pub async fn write(
-    client: &Client,
+    ctx: &Context,
     member: &Member,
     ready: Condition,
     drift: Option<Condition>,
@@ -45,7 +44,7 @@ pub async fn write(
         return Ok(());
     }
     apply_member_status(
-        client,
+        ctx,
         member,
         MANAGER,
         json!({"conditions": owned, "vpn": vpn}),
@@ -55,7 +54,7 @@ pub async fn write(
 
 /// Removes the VPN controller's conditions and `status.vpn` (the member has
 /// no VPN any more).
-pub async fn clear(client: &Client, member: &Member) -> Result<(), kube::Error> {
+pub async fn clear(ctx: &Context, member: &Member) -> Result<(), kube::Error> {
     let status = member.status.clone().unwrap_or_default();
     let has_any = status.vpn.is_some()
         || status
@@ -65,5 +64,5 @@ pub async fn clear(client: &Client, member: &Member) -> Result<(), kube::Error> 
     if !has_any {
         return Ok(());
     }
-    apply_member_status(client, member, MANAGER, json!({"conditions": []})).await
+    apply_member_status(ctx, member, MANAGER, json!({"conditions": []})).await
 }

@@ -7,7 +7,14 @@ mod quota;
 mod rbac;
 mod storage;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{
+    api::{
+        core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota},
+        networking::v1::NetworkPolicy,
+        rbac::v1::{Role, RoleBinding},
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
 
 pub use self::{
     namespace::namespace,
@@ -17,6 +24,32 @@ pub use self::{
     storage::{DATA_VOLUME, data_volume},
 };
 use super::plan::TenantPlan;
+
+/// Every object of one tenant.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub namespace: Namespace,
+    pub quota: ResourceQuota,
+    pub limit_range: LimitRange,
+    pub role: Role,
+    pub policies: Vec<NetworkPolicy>,
+    pub bindings: Vec<RoleBinding>,
+    /// The data volume, when the member has storage.
+    pub volume: Option<PersistentVolumeClaim>,
+}
+
+/// The tenant `plan` describes.
+pub fn tenant(plan: &TenantPlan) -> Tenant {
+    Tenant {
+        namespace: namespace(plan),
+        quota: resource_quota(plan),
+        limit_range: limit_range(plan),
+        role: tenant_admin_role(plan),
+        policies: network_policies(plan),
+        bindings: role_bindings(plan),
+        volume: data_volume(plan),
+    }
+}
 
 /// Metadata of an object in the tenant namespace, with the tenant's labels.
 fn meta(plan: &TenantPlan, name: &str) -> ObjectMeta {
