@@ -1,34 +1,56 @@
-//! The raw ceiling: how many objects per second a minimal client can create
-//! by server-side apply on this API server — no reads, no logic, only
-//! applies of small ConfigMaps from parallel tasks.
+//! The raw ceiling: how fast a minimal client can server-side apply to this
+//! API server — no reads, no watches, no logic, only applies from parallel
+//! tasks. Measured twice: with small ConfigMaps (the API server's cheapest
+//! object), and with socle's own tenants, built by socle's builders and
+//! applied as socle applies them (the namespace, then the rest at once),
+//! without a finalizer, a status or any comparison.
 
 use std::{
-    sync::atomic::{AtomicUsize, Ordering},
+    future::Future,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::Result;
-use futures::future::try_join_all;
+use futures::{
+    FutureExt,
+    future::{BoxFuture, try_join_all},
+};
+use jiff::Zoned;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api, Client,
-    api::{ObjectMeta, Patch, PatchParams},
+    api::{ListParams, ObjectMeta, Patch, PatchParams},
 };
 use serde::Serialize;
+use socle::{
+    api::{Member, SharedService},
+    controller::apply::apply_over_live,
+    tenant::{
+        build::{self, Tenant},
+        plan::{self, TenantSettings},
+    },
+};
 
 /// What one concurrency level achieved.
 #[derive(Debug, Clone, Serialize)]
 pub struct CeilingSample {
     pub concurrency: usize,
+    /// ConfigMaps, or tenants.
     pub applied: usize,
+    /// Objects written (a tenant is several).
+    pub objects: usize,
     pub seconds: f64,
+    /// `applied` per second.
     pub per_second: f64,
 }
 
-/// Applies new ConfigMaps into `namespace` with `concurrency` tasks for
-/// `duration`, at each concurrency level, and reports each. The objects are
-/// left in the namespace (the caller deletes it).
-pub async fn measure(
+/// New ConfigMaps applied into `namespace` (left there: the caller deletes
+/// the namespace).
+pub async fn config_maps(
     client: &Client,
     namespace: &str,
     levels: &[usize],
@@ -36,19 +58,97 @@ pub async fn measure(
 ) -> Result<Vec<CeilingSample>> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
     let params = PatchParams::apply("socle-bench-ceiling").force();
+    at_each_level(levels, duration, |concurrency, task, i| {
+        let (api, params) = (&api, &params);
+        async move {
+            let name = format!("ceiling-c{concurrency}-t{task}-{i}");
+            api.patch(&name, params, &Patch::Apply(&config_map(&name)))
+                .await?;
+            Ok(1)
+        }
+    })
+    .await
+}
+
+/// The tenants of `members` (the hosted ones, in order) applied into
+/// namespaces named with `prefix`, with the cluster's SharedServices (the
+/// storage class), as the tenant controller builds them.
+pub async fn tenants(
+    client: &Client,
+    members: impl Iterator<Item = Member> + Send,
+    prefix: &str,
+    levels: &[usize],
+    duration: Duration,
+) -> Result<Vec<CeilingSample>> {
+    let services = Api::<SharedService>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let settings = TenantSettings {
+        namespace_prefix: prefix.to_owned(),
+        ..TenantSettings::default()
+    };
+    let today = Zoned::now().date();
+    let members = Mutex::new(members.filter(|member| plan::needs_tenant(member, today)));
+    let next_plan = || -> Result<plan::TenantPlan> {
+        let member = members
+            .lock()
+            .expect("no panic holds the lock")
+            .next()
+            .expect("synthetic Members never run out");
+        Ok(plan::plan(&member, &services, &settings, today)?)
+    };
+    at_each_level(levels, duration, |_, _, _| {
+        let plan = next_plan();
+        async move { apply_blindly(client, &build::tenant(&plan?)).await }
+    })
+    .await
+}
+
+/// Applies every object of `tenant` without reading anything; returns how
+/// many.
+async fn apply_blindly(client: &Client, tenant: &Tenant) -> Result<usize> {
+    apply_over_live(client, &tenant.namespace, None).await?;
+    let mut applies: Vec<BoxFuture<'_, kube::Result<bool>>> = vec![
+        apply_over_live(client, &tenant.quota, None).boxed(),
+        apply_over_live(client, &tenant.limit_range, None).boxed(),
+        apply_over_live(client, &tenant.role, None).boxed(),
+    ];
+    applies.extend(
+        (tenant.policies.iter()).map(|policy| apply_over_live(client, policy, None).boxed()),
+    );
+    applies.extend(
+        (tenant.bindings.iter()).map(|binding| apply_over_live(client, binding, None).boxed()),
+    );
+    applies.extend(
+        (tenant.volume.iter()).map(|volume| apply_over_live(client, volume, None).boxed()),
+    );
+    Ok(1 + try_join_all(applies).await?.len())
+}
+
+/// At each concurrency level, that many tasks call `apply(level, task, i)`
+/// (`i`: the task's i-th call) until `duration` has passed; `apply` returns
+/// how many objects it wrote.
+async fn at_each_level<F, Fut>(
+    levels: &[usize],
+    duration: Duration,
+    apply: F,
+) -> Result<Vec<CeilingSample>>
+where
+    F: Fn(usize, usize, usize) -> Fut,
+    Fut: Future<Output = Result<usize>>,
+{
     let mut samples = Vec::new();
     for &concurrency in levels {
-        let applied = AtomicUsize::new(0);
+        let (applied, objects) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let started = Instant::now();
         let deadline = started + duration;
         try_join_all((0..concurrency).map(|task| {
-            let (api, params, applied) = (&api, &params, &applied);
+            let (apply, applied, objects) = (&apply, &applied, &objects);
             async move {
                 let mut i = 0;
                 while Instant::now() < deadline {
-                    let name = format!("ceiling-c{concurrency}-t{task}-{i}");
-                    api.patch(&name, params, &Patch::Apply(&config_map(&name)))
-                        .await?;
+                    objects.fetch_add(apply(concurrency, task, i).await?, Ordering::Relaxed);
                     applied.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
@@ -62,6 +162,7 @@ pub async fn measure(
         samples.push(CeilingSample {
             concurrency,
             applied,
+            objects: objects.into_inner(),
             seconds,
             per_second: applied as f64 / seconds,
         });

@@ -16,8 +16,8 @@
 //!    window; its writes must be 0;
 //! 5. cold restart: the operator SIGKILLed and started again; `/readyz`,
 //!    every Member reconciled, writes (must be 0), peak RSS;
-//! 6. raw ceiling: small ConfigMaps server-side applied by bare parallel
-//!    tasks, the operator stopped;
+//! 6. raw ceilings, the operator stopped: bare parallel tasks server-side
+//!    apply small ConfigMaps, then tenants as socle builds them;
 //! 7. cleanup (Members unfinalized and deleted, namespaces deleted), unless
 //!    `--no-cleanup` on the last run.
 
@@ -178,7 +178,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     eprintln!("bench: operator ready in {operator_ready_seconds:.2} s");
 
     // 2. Bulk.
-    let bulk = members::synthetic(&scope, "m", 0..n);
+    let bulk: Vec<Member> = members::synthetic(&scope, "m", 0..n).collect();
     let names: Vec<String> = bulk.iter().map(ResourceExt::name_any).collect();
     let mark = AuditMark::now();
     let started = Instant::now();
@@ -279,14 +279,26 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     };
     operator.stop()?;
 
-    // 6. Raw ceiling, with the N Members' objects present.
-    let ceiling = ceiling::measure(
+    // 6. Raw ceilings, with the N Members' objects present.
+    let ceiling_seconds = Duration::from_secs(args.ceiling_seconds);
+    let ceiling =
+        ceiling::config_maps(&client, &namespace, &args.ceiling_concurrency, ceiling_seconds)
+            .await?;
+    // Tenants of Members that are never created, under the run's prefix:
+    // the cleanup deletes their namespaces with the others.
+    let tenant_ceiling = ceiling::tenants(
         &client,
-        &namespace,
+        members::synthetic(&scope, "c", 0..usize::MAX),
+        &setup.tenant_prefix,
         &args.ceiling_concurrency,
-        Duration::from_secs(args.ceiling_seconds),
+        ceiling_seconds,
     )
     .await?;
+    eprintln!(
+        "bench: raw ceilings: {:.0} ConfigMaps/s, {:.1} tenants/s",
+        report::best(&ceiling),
+        report::best(&tenant_ceiling)
+    );
     let load_after = load_average();
 
     // 7. Cleanup.
@@ -313,6 +325,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         peak_rss_mib,
         restart,
         ceiling,
+        tenant_ceiling,
     })
 }
 

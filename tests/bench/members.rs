@@ -1,6 +1,6 @@
 //! Synthetic Members: the 31 example communes (from INSEE's list of REDON
 //! Agglomération's communes) repeated round-robin, each copy renamed and
-//! given an INSEE code of its own.
+//! given an INSEE code of its own, made as they are needed.
 
 use std::ops::Range;
 
@@ -19,19 +19,21 @@ use socle_e2e::{TestScope, examples::examples};
 /// CRDs are installed, so the backup controller runs and retires nothing).
 /// What remains is each member's tenant (for the 26 in 31 that are hosted)
 /// and its contribution statements.
-pub fn synthetic(scope: &TestScope, tag: &str, range: Range<usize>) -> Vec<Member> {
+pub fn synthetic<'a>(
+    scope: &'a TestScope,
+    tag: &'a str,
+    range: Range<usize>,
+) -> impl Iterator<Item = Member> + Send + 'a {
     let examples = examples();
-    range
-        .map(|i| {
-            let mut member = examples[i % examples.len()].clone();
-            let base = member.name_any();
-            member.metadata.name = Some(scope.name(&format!("{base}-{tag}{i}")));
-            member.labels_mut().extend(scope.labels());
-            let departement: String = member.spec.insee_code.chars().take(2).collect();
-            member.spec.insee_code = format!("{departement}{:03}", i % 1000);
-            member.spec.vpn = None;
-            member.spec.backup = None;
-            member
-        })
-        .collect()
+    range.map(move |i| {
+        let mut member = examples[i % examples.len()].clone();
+        let base = member.name_any();
+        member.metadata.name = Some(scope.name(&format!("{base}-{tag}{i}")));
+        member.labels_mut().extend(scope.labels());
+        let departement: String = member.spec.insee_code.chars().take(2).collect();
+        member.spec.insee_code = format!("{departement}{:03}", i % 1000);
+        member.spec.vpn = None;
+        member.spec.backup = None;
+        member
+    })
 }

@@ -163,6 +163,7 @@ pub struct RunReport {
     pub peak_rss_mib: f64,
     pub restart: Restart,
     pub ceiling: Vec<CeilingSample>,
+    pub tenant_ceiling: Vec<CeilingSample>,
 }
 
 impl RunReport {
@@ -174,20 +175,39 @@ impl RunReport {
         writes / self.all_ready_seconds
     }
 
-    /// The best rate the raw client reached.
-    pub fn ceiling_per_second(&self) -> f64 {
-        self.ceiling
-            .iter()
-            .map(|sample| sample.per_second)
-            .fold(0.0, f64::max)
+    /// Tenants provisioned per second from the first create to the last
+    /// Member Ready.
+    pub fn tenants_per_second(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let tenants = self.tenants as f64;
+        tenants / self.all_ready_seconds
     }
+}
 
+/// The best rate a raw client reached.
+pub fn best(samples: &[CeilingSample]) -> f64 {
+    samples
+        .iter()
+        .map(|sample| sample.per_second)
+        .fold(0.0, f64::max)
+}
+
+/// Each level's rate, as `level: rate/s, …`.
+fn rates(samples: &[CeilingSample]) -> String {
+    samples
+        .iter()
+        .map(|s| format!("{}: {:.0}/s", s.concurrency, s.per_second))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RunReport {
     #[allow(clippy::too_many_lines)] // one row per figure, in the order of the run
     pub fn markdown(&self) -> String {
         let mut text = String::new();
         #[allow(clippy::cast_precision_loss)]
         let n = self.members as f64;
-        let ceiling = self.ceiling_per_second();
+        let (ceiling, tenant_ceiling) = (best(&self.ceiling), best(&self.tenant_ceiling));
         let rows: Vec<(String, String)> = vec![
             (
                 "operator start → `/readyz` (no Member yet)".into(),
@@ -239,6 +259,14 @@ impl RunReport {
                 ),
             ),
             (
+                "tenants provisioned/s during the bulk, share of the tenant ceiling".into(),
+                format!(
+                    "{:.1}/s of {tenant_ceiling:.1}/s: {:.0} %",
+                    self.tenants_per_second(),
+                    100.0 * self.tenants_per_second() / tenant_ceiling
+                ),
+            ),
+            (
                 format!(
                     "steady-state resync: every Member touched, all reconciled in {:.1} s, then {:.0} s quiet",
                     self.resync.reconciled_seconds, self.resync.window_seconds
@@ -273,11 +301,11 @@ impl RunReport {
             ),
             (
                 "raw ceiling: ConfigMaps server-side applied per second, by parallel tasks".into(),
-                self.ceiling
-                    .iter()
-                    .map(|s| format!("{}: {:.0}/s", s.concurrency, s.per_second))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                rates(&self.ceiling),
+            ),
+            (
+                "tenant ceiling: tenants server-side applied per second (the namespace, then its objects at once), by parallel tasks".into(),
+                rates(&self.tenant_ceiling),
             ),
         ];
         let _ = writeln!(
