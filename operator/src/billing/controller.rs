@@ -64,8 +64,8 @@ pub const CONDITION: &str = "Billable";
 const CONTROLLER: &str = "billing";
 /// UsageRecords created at once. One at a time, the first pass at 10 000
 /// Members (220 000 records) took 25 minutes, each create waiting for the
-/// last; a few in flight keep the API server busy without crowding out the
-/// tenants being provisioned, which priority and fairness serves beside them.
+/// last. Metering runs once a burst of changes has ended (see [`reconcile`]),
+/// so these do not compete with tenants being provisioned.
 const METERING_IN_FLIGHT: usize = 8;
 
 /// The caches the ledger is computed from.
@@ -165,10 +165,14 @@ pub async fn run(
         caches.statements.wait_until_ready().await;
         caches.drills.wait_until_ready().await;
         ctx.health.synced(CONTROLLER);
+        let mut settled = Settled::Quiet;
+        let mut metered = tokio::time::Instant::now();
         loop {
+            let meter =
+                settled == Settled::Quiet || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
             let result = ctx
                 .metrics
-                .timed(CONTROLLER, reconcile(&caches, &ctx))
+                .timed(CONTROLLER, reconcile(&caches, &ctx, meter))
                 .await;
             if let Err(error) = result {
                 ctx.metrics.failed(CONTROLLER, "KubeApi");
@@ -177,12 +181,19 @@ pub async fn run(
                 continue;
             }
             // A new exercise begins without any object changing: look again
-            // every ten minutes even when nothing happens.
+            // every ten minutes even when nothing happens — or soon, when
+            // metering waits for a burst to end.
+            let idle = if meter {
+                metered = tokio::time::Instant::now();
+                Duration::from_secs(600)
+            } else {
+                QUIET
+            };
             tokio::select! {
                 () = notify.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                () = tokio::time::sleep(idle) => {}
             }
-            settle(&notify).await;
+            settled = settle(&notify).await;
         }
     };
     tokio::select! {
@@ -192,12 +203,27 @@ pub async fn run(
     }
 }
 
+/// No change for this long ends a burst.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// Metering waits for a burst to end at most this long, so that Members
+/// that never stop changing are still metered.
+const METERING_DEFERRED_AT_MOST: Duration = Duration::from_secs(600);
+
+/// How a wait for changes to settle ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    /// [`QUIET`] without a change.
+    Quiet,
+    /// Changes still coming after [`LONGEST`](settle).
+    Busy,
+}
+
 /// Lets a burst of changes (a GitOps sync of 31 Members, or of thousands)
 /// land in the caches before computing once for all of them: returns after
 /// 300 ms without a change, or 5 s into a burst that goes on. Computing at
 /// each pause of a long burst took CPU the API server needed to provision.
-async fn settle(notify: &Notify) {
-    const QUIET: Duration = Duration::from_millis(300);
+async fn settle(notify: &Notify) -> Settled {
     const LONGEST: Duration = Duration::from_secs(5);
     let started = tokio::time::Instant::now();
     while started.elapsed() < LONGEST {
@@ -205,9 +231,10 @@ async fn settle(notify: &Notify) {
             .await
             .is_err()
         {
-            return;
+            return Settled::Quiet;
         }
     }
+    Settled::Busy
 }
 
 /// A cache's changes as mere signals: the reconcile reads every value from
@@ -216,11 +243,21 @@ fn signals<T>(changes: impl Stream<Item = T> + Send + 'static) -> BoxStream<'sta
     changes.map(|_| ()).boxed()
 }
 
-async fn reconcile(caches: &Caches, ctx: &Context) -> Result<(), kube::Error> {
+/// One computation of the whole ledger. `meter`: create the UsageRecords
+/// now due first. During a burst (a GitOps sync of thousands of Members)
+/// metering waits for it to end: the records are billed yearly, while the
+/// tenants being provisioned are waited for, and each record created
+/// beside them is a request the API server does not spend on a tenant.
+/// Estimates meanwhile price what is already recorded.
+async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), kube::Error> {
     let ledger = caches.ledger();
     let today = Zoned::now().date();
     let current = today.year();
-    let mut writes = record_usage(&ledger, caches, ctx, today).await?;
+    let mut writes = if meter {
+        record_usage(&ledger, caches, ctx, today).await?
+    } else {
+        0
+    };
     let mut estimates: BTreeMap<String, ContributionEstimate> = BTreeMap::new();
     let mut errors: BTreeMap<String, String> = BTreeMap::new();
     // Titles of N are issued early in N+1 (ruling 8): last year's Drafts stay
@@ -397,4 +434,33 @@ async fn write_member_status(
     )
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_in_the_changes_settles_quiet() {
+        let notify = Notify::new();
+        let started = tokio::time::Instant::now();
+        assert_eq!(settle(&notify).await, Settled::Quiet);
+        assert_eq!(started.elapsed(), QUIET);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_that_go_on_settle_busy() {
+        let notify = Arc::new(Notify::new());
+        let changes = {
+            let notify = notify.clone();
+            tokio::spawn(async move {
+                loop {
+                    notify.notify_one();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        assert_eq!(settle(&notify).await, Settled::Busy);
+        changes.abort();
+    }
 }
