@@ -29,6 +29,7 @@ use serde::Serialize;
 use socle::{
     api::{Member, SharedService},
     controller::apply::apply_over_live,
+    labels,
     tenant::{
         build::{self, Tenant},
         plan::{self, TenantSettings},
@@ -96,7 +97,12 @@ pub async fn tenants(
             .expect("no panic holds the lock")
             .next()
             .expect("synthetic Members never run out");
-        Ok(plan::plan(&member, &services, &settings, today)?)
+        let mut plan = plan::plan(&member, &services, &settings, today)?;
+        // Out of the operator's watches (it selects component=tenant): its
+        // caches and RSS hold only what it provisioned.
+        plan.labels
+            .insert(labels::COMPONENT.to_owned(), "bench-ceiling".to_owned());
+        Ok(plan)
     };
     at_each_level(levels, duration, |_, _, _| {
         let plan = next_plan();

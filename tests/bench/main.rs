@@ -9,15 +9,16 @@
 //! 2. bulk: N synthetic Members created at once, `--concurrency` creates in
 //!    flight, until a watch has seen every one Ready; apply→Ready per Member,
 //!    the operator's requests by verb from the API server's audit log;
-//! 3. probes: Members created one after the other with the N present, each
+//! 3. raw ceilings, right after the bulk with the operator frozen
+//!    (SIGSTOP): bare parallel tasks server-side apply small ConfigMaps,
+//!    then tenants as socle builds them;
+//! 4. probes: Members created one after the other with the N present, each
 //!    waited for: the latency a DSI engineer sees for one new adhesion;
-//! 4. steady-state resync: every Member touched (a label), every per-Member
+//! 5. steady-state resync: every Member touched (a label), every per-Member
 //!    controller seen reconciling them all (its `/metrics`), then a quiet
 //!    window; its writes must be 0;
-//! 5. cold restart: the operator SIGKILLed and started again; `/readyz`,
+//! 6. cold restart: the operator SIGKILLed and started again; `/readyz`,
 //!    every Member reconciled, writes (must be 0), peak RSS;
-//! 6. raw ceilings, the operator stopped: bare parallel tasks server-side
-//!    apply small ConfigMaps, then tenants as socle builds them;
 //! 7. cleanup (Members unfinalized and deleted, namespaces deleted), unless
 //!    `--no-cleanup` on the last run.
 
@@ -202,6 +203,30 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         bulk_requests.writes,
         operator.peak_rss_kib()?
     );
+    // 3. Raw ceilings, right after the bulk with its objects present, so that
+    // the machine is as busy as it was: this 2-core VM's speed varies from
+    // one quarter of an hour to the next. The operator is frozen meanwhile.
+    operator.pause()?;
+    let ceiling_seconds = Duration::from_secs(args.ceiling_seconds);
+    let ceiling =
+        ceiling::config_maps(&client, &namespace, &args.ceiling_concurrency, ceiling_seconds)
+            .await?;
+    // Tenants of Members that are never created, under the run's prefix:
+    // the cleanup deletes their namespaces with the others.
+    let tenant_ceiling = ceiling::tenants(
+        &client,
+        members::synthetic(&scope, "c", 0..usize::MAX),
+        &setup.tenant_prefix,
+        &args.ceiling_concurrency,
+        ceiling_seconds,
+    )
+    .await?;
+    operator.resume()?;
+    eprintln!(
+        "bench: raw ceilings: {:.0} ConfigMaps/s, {:.1} tenants/s",
+        report::best(&ceiling),
+        report::best(&tenant_ceiling)
+    );
     let settle_within = Duration::from_secs(60 * args.settle_minutes);
     let tail = settle(&client, &user, settle_within).await?;
     eprintln!(
@@ -209,7 +234,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         tail.as_secs_f64()
     );
 
-    // 3. Probes, one after the other.
+    // 4. Probes, one after the other.
     let mut probe_latencies = Vec::new();
     for member in members::synthetic(&scope, "p", n..n + args.probes) {
         let name = member.name_any();
@@ -226,7 +251,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     );
     settle(&client, &user, settle_within).await?;
 
-    // 4. Steady-state resync.
+    // 5. Steady-state resync.
     let total = n + args.probes;
     let before = operator.reconciles().await?;
     let mark = AuditMark::now();
@@ -252,7 +277,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         resync.requests.writes, resync.requests.total
     );
 
-    // 5. Cold restart.
+    // 6. Cold restart.
     operator.kill()?;
     let mark = AuditMark::now();
     let started = Instant::now();
@@ -279,26 +304,6 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     };
     operator.stop()?;
 
-    // 6. Raw ceilings, with the N Members' objects present.
-    let ceiling_seconds = Duration::from_secs(args.ceiling_seconds);
-    let ceiling =
-        ceiling::config_maps(&client, &namespace, &args.ceiling_concurrency, ceiling_seconds)
-            .await?;
-    // Tenants of Members that are never created, under the run's prefix:
-    // the cleanup deletes their namespaces with the others.
-    let tenant_ceiling = ceiling::tenants(
-        &client,
-        members::synthetic(&scope, "c", 0..usize::MAX),
-        &setup.tenant_prefix,
-        &args.ceiling_concurrency,
-        ceiling_seconds,
-    )
-    .await?;
-    eprintln!(
-        "bench: raw ceilings: {:.0} ConfigMaps/s, {:.1} tenants/s",
-        report::best(&ceiling),
-        report::best(&tenant_ceiling)
-    );
     let load_after = load_average();
 
     // 7. Cleanup.

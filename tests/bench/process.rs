@@ -151,17 +151,35 @@ impl OperatorProcess {
         Ok(())
     }
 
+    /// SIGSTOP: the operator is frozen, requests and watches left open,
+    /// until [`Self::resume`].
+    pub fn pause(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
     /// SIGTERM, as Kubernetes stops a pod; waits until it has exited.
     pub fn stop(mut self) -> Result<()> {
-        let status = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status()?;
-        if !status.success() {
-            bail!("kill {} failed", self.child.id());
-        }
+        self.signal("-TERM")?;
         let status = self.child.wait()?;
         if !status.success() {
             bail!("socle run exited with {status} after SIGTERM");
+        }
+        Ok(())
+    }
+}
+
+impl OperatorProcess {
+    fn signal(&self, signal: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill {signal} {} failed", self.child.id());
         }
         Ok(())
     }
