@@ -78,7 +78,8 @@ struct Args {
     quiet_seconds: u64,
     /// How long the operator may go on writing after the bulk before the
     /// run fails, in minutes: metering records ~22 facts per Member, 8 at a
-    /// time, so 10 000 Members took ~9.5 minutes after the bulk on 2 cores.
+    /// time, once the bulk is over, so 10 000 Members took ~16 minutes after
+    /// the bulk on 2 cores.
     #[arg(long, default_value_t = 5)]
     settle_minutes: u64,
     /// Parallel tasks of the raw-ceiling client; one measure per value.
