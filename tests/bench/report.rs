@@ -166,24 +166,6 @@ pub struct RunReport {
     pub tenant_ceiling: Vec<CeilingSample>,
 }
 
-impl RunReport {
-    /// The operator's write requests per second from the first create to
-    /// the last Member Ready.
-    pub fn writes_per_second(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
-        let writes = self.bulk_requests.writes as f64;
-        writes / self.all_ready_seconds
-    }
-
-    /// Tenants provisioned per second from the first create to the last
-    /// Member Ready.
-    pub fn tenants_per_second(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
-        let tenants = self.tenants as f64;
-        tenants / self.all_ready_seconds
-    }
-}
-
 /// The best rate a raw client reached.
 pub fn best(samples: &[CeilingSample]) -> f64 {
     samples
@@ -208,6 +190,9 @@ impl RunReport {
         #[allow(clippy::cast_precision_loss)]
         let n = self.members as f64;
         let (ceiling, tenant_ceiling) = (best(&self.ceiling), best(&self.tenant_ceiling));
+        // From the first create to the last Member Ready.
+        let writes_per_second = per(self.bulk_requests.writes, self.all_ready_seconds);
+        let tenants_per_second = per(self.tenants as u64, self.all_ready_seconds);
         let rows: Vec<(String, String)> = vec![
             (
                 "operator start → `/readyz` (no Member yet)".into(),
@@ -254,16 +239,16 @@ impl RunReport {
                 "operator writes/s during the bulk, share of the raw ceiling".into(),
                 format!(
                     "{:.0}/s of {ceiling:.0}/s: {:.0} %",
-                    self.writes_per_second(),
-                    100.0 * self.writes_per_second() / ceiling
+                    writes_per_second,
+                    100.0 * writes_per_second / ceiling
                 ),
             ),
             (
                 "tenants provisioned/s during the bulk, share of the tenant ceiling".into(),
                 format!(
                     "{:.1}/s of {tenant_ceiling:.1}/s: {:.0} %",
-                    self.tenants_per_second(),
-                    100.0 * self.tenants_per_second() / tenant_ceiling
+                    tenants_per_second,
+                    100.0 * tenants_per_second / tenant_ceiling
                 ),
             ),
             (
