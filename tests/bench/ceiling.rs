@@ -121,13 +121,22 @@ async fn apply_blindly(client: &Client, tenant: &Tenant) -> Result<usize> {
         apply_over_live(client, &tenant.role, None).boxed(),
     ];
     applies.extend(
-        (tenant.policies.iter()).map(|policy| apply_over_live(client, policy, None).boxed()),
+        tenant
+            .policies
+            .iter()
+            .map(|p| apply_over_live(client, p, None).boxed()),
     );
     applies.extend(
-        (tenant.bindings.iter()).map(|binding| apply_over_live(client, binding, None).boxed()),
+        tenant
+            .bindings
+            .iter()
+            .map(|b| apply_over_live(client, b, None).boxed()),
     );
     applies.extend(
-        (tenant.volume.iter()).map(|volume| apply_over_live(client, volume, None).boxed()),
+        tenant
+            .volume
+            .iter()
+            .map(|v| apply_over_live(client, v, None).boxed()),
     );
     Ok(1 + try_join_all(applies).await?.len())
 }

@@ -209,9 +209,13 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     // one quarter of an hour to the next. The operator is frozen meanwhile.
     operator.pause()?;
     let ceiling_seconds = Duration::from_secs(args.ceiling_seconds);
-    let ceiling =
-        ceiling::config_maps(&client, &namespace, &args.ceiling_concurrency, ceiling_seconds)
-            .await?;
+    let ceiling = ceiling::config_maps(
+        &client,
+        &namespace,
+        &args.ceiling_concurrency,
+        ceiling_seconds,
+    )
+    .await?;
     // Tenants of Members that are never created, under the run's prefix:
     // the cleanup deletes their namespaces with the others.
     let tenant_ceiling = ceiling::tenants(

@@ -168,8 +168,7 @@ pub async fn run(
         let mut settled = Settled::Quiet;
         let mut metered = tokio::time::Instant::now();
         loop {
-            let meter =
-                settled == Settled::Quiet || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
+            let meter = settled == Settled::Quiet || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
             let result = ctx
                 .metrics
                 .timed(CONTROLLER, reconcile(&caches, &ctx, meter))

@@ -101,9 +101,8 @@ impl OwnWrites {
 /// digit by digit. `None` if either is not such a number (no order known:
 /// the caller then never skips).
 fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
-    let decimal = |v: &str| {
-        !v.is_empty() && !v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit())
-    };
+    let decimal =
+        |v: &str| !v.is_empty() && !v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit());
     (decimal(a) && decimal(b)).then(|| a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
 }
 
