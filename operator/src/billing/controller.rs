@@ -182,8 +182,10 @@ pub async fn run(
             // A new exercise begins without any object changing: look again
             // every ten minutes even when nothing happens — or soon, when
             // metering waits for a burst to end.
-            let idle = if meter {
+            if meter {
                 metered = tokio::time::Instant::now();
+            }
+            let idle = if meter {
                 Duration::from_secs(600)
             } else {
                 QUIET

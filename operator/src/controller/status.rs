@@ -69,9 +69,11 @@ impl OwnWrites {
     /// Whether `cached` predates a write socle made to it. Once the cache
     /// holds that write (or a later version), the entry is dropped.
     pub fn outdated(&self, cached: &Member) -> bool {
+        // Every reconcile of every controller asks: borrow the name, and
+        // allocate nothing when socle has no write pending (the usual case).
         let mut versions = self.lock();
-        let name = cached.name_any();
-        let Some(written) = versions.get(&name) else {
+        let name = cached.meta().name.as_deref().unwrap_or_default();
+        let Some(written) = versions.get(name) else {
             return false;
         };
         let older = cached
@@ -81,7 +83,7 @@ impl OwnWrites {
             .and_then(|cached| compare_versions(cached, written))
             == Some(Ordering::Less);
         if !older {
-            versions.remove(&name);
+            versions.remove(name);
         }
         older
     }
