@@ -31,7 +31,10 @@ use crate::{
         DrillReport, Member, UsageRecord,
         usage_record::{Period, UsageRecordSpec},
     },
-    contribution::{Usage, model::Offer},
+    contribution::{
+        Usage,
+        model::{Offer, Subscription},
+    },
     controller::apply::quantity_nanos,
     labels,
 };
@@ -196,17 +199,7 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact> {
     while month < this_month {
         let end = month.last_of_month();
         for offer in [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet] {
-            let days = month
-                .series(1.day())
-                .take_while(|day| *day <= end)
-                .filter(|day| {
-                    member.spec.subscriptions.iter().any(|s| {
-                        s.offer == offer
-                            && s.effective_date <= *day
-                            && s.end_date.is_none_or(|last| last >= *day)
-                    })
-                })
-                .count();
+            let days = days_subscribed(&member.spec.subscriptions, offer, month);
             let name = member.name_any();
             let decisions: Vec<&str> = member
                 .spec
@@ -224,7 +217,7 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact> {
                 spec: spec(
                     &name,
                     "subscription-days",
-                    days as u64,
+                    days,
                     "day",
                     Period { start: month, end },
                     format!("{offer:?} ({})", decisions.join(", ")),
@@ -237,6 +230,25 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact> {
             .expect("a month within the calendar");
     }
     facts
+}
+
+/// Days of `month` (its first day) on which a subscription to `offer` is in
+/// force. Each subscription marks its days in a 31-bit mask, so overlapping
+/// subscriptions count a day once; walking the days one by one was most of
+/// a metering pass at 10 000 Members.
+fn days_subscribed(subscriptions: &[Subscription], offer: Offer, month: Date) -> u64 {
+    let last = month.last_of_month();
+    let days = subscriptions
+        .iter()
+        .filter(|s| s.offer == offer)
+        .filter_map(|s| {
+            let from = s.effective_date.max(month);
+            let to = s.end_date.map_or(last, |end| end.min(last));
+            // Bits `from.day() ..= to.day()`; u64 so that day 31 does not overflow.
+            (from <= to).then(|| (1u64 << (to.day() + 1)) - (1u64 << from.day()))
+        })
+        .fold(0, |mask, span| mask | span);
+    u64::from(days.count_ones())
 }
 
 /// The tenant's data volume, in whole GiB (rounded up), once it is provisioned.
@@ -606,5 +618,47 @@ spec:
             .unwrap();
         assert_eq!(drill.spec.quantity, 1);
         assert_eq!(drill.spec.period.start, date(2026, 2, 3));
+    }
+
+    /// A date within `year` and the year after, from a day number.
+    fn day_of(year: i16, day: i32) -> Date {
+        date(year, 1, 1).checked_add(day.days()).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The mask counts what walking the month day by day counts, for
+        /// any mix of offers, overlaps and open or closed subscriptions.
+        #[test]
+        fn days_subscribed_counts_each_day_in_force_once(
+            spans in proptest::collection::vec((0..3usize, 0..800i32, proptest::option::of(0..800i32)), 0..5),
+            month in 0..24i8,
+        ) {
+            let offers = [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet];
+            let subscriptions: Vec<Subscription> = spans
+                .iter()
+                .map(|&(offer, from, to)| Subscription {
+                    offer: offers[offer],
+                    effective_date: day_of(2025, from),
+                    end_date: to.map(|to| day_of(2025, to)),
+                    audit_report_date: None,
+                    decision: None,
+                })
+                .collect();
+            let month = date(2025 + i16::from(month / 12), month % 12 + 1, 1);
+            for offer in offers {
+                let walked = month
+                    .series(1.day())
+                    .take_while(|day| *day <= month.last_of_month())
+                    .filter(|day| {
+                        subscriptions.iter().any(|s| {
+                            s.offer == offer
+                                && s.effective_date <= *day
+                                && s.end_date.is_none_or(|last| last >= *day)
+                        })
+                    })
+                    .count();
+                proptest::prop_assert_eq!(days_subscribed(&subscriptions, offer, month), walked as u64);
+            }
+        }
     }
 }
