@@ -78,7 +78,7 @@ struct Args {
     quiet_seconds: u64,
     /// How long the operator may go on writing after the bulk before the
     /// run fails, in minutes: metering records ~22 facts per Member, 8 at a
-    /// time, once the bulk is over, so 10 000 Members took ~16 minutes after
+    /// time, once the bulk is over, so 10 000 Members took ~11 minutes after
     /// the bulk on 2 cores.
     #[arg(long, default_value_t = 5)]
     settle_minutes: u64,

@@ -171,9 +171,8 @@ impl OperatorProcess {
         }
         Ok(())
     }
-}
 
-impl OperatorProcess {
+    /// Sends `signal`, spelled as `kill` takes it (`-STOP`), to the operator.
     fn signal(&self, signal: &str) -> Result<()> {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
