@@ -35,8 +35,11 @@ use serde_json::{Value, json};
 use socle::{api::Member, labels::CONFIRM_OFFBOARDING};
 use socle_e2e::{
     AuditMark, TestScope, eventually,
-    examples::tenant_only,
-    install::{ScopedInstall, documents, find, helm, ids, kubectl, ok, run, workspace},
+    examples::{example, scoped, tenant_only},
+    install::{
+        ScopedInstall, apply_member_finalizers, documents, find, helm, ids, kubectl, ok, run,
+        workspace,
+    },
     install_socle_crds,
     operator::{Operator, release_claims},
 };
@@ -177,6 +180,11 @@ async fn chart_renders_what_the_api_server_accepts() {
             );
             find(&objects, "Tariff", "convention-cadre");
             find(&objects, "RoleBinding", &format!("{release}-vpn-hub"));
+            find(
+                &objects,
+                "MutatingAdmissionPolicyBinding",
+                &format!("{release}-member-finalizers"),
+            );
         } else {
             assert_eq!(deployment["spec"]["replicas"], 1);
             assert!(
@@ -187,6 +195,12 @@ async fn chart_renders_what_the_api_server_accepts() {
             );
             assert!(!objects.iter().any(|o| o["kind"] == "Tariff"));
             assert!(!objects.iter().any(|o| o["kind"] == "Service"));
+            // An operator with a memberSelector sets its own finalizers.
+            assert!(
+                !objects
+                    .iter()
+                    .any(|o| o["kind"] == "MutatingAdmissionPolicy")
+            );
         }
     }
     scope.cleanup().await;
@@ -233,11 +247,15 @@ async fn chart_and_manifests_install_the_same_operator() {
             "{kind} {name}"
         );
     }
-    for kind in [
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
+    for (kind, name) in [
+        ("ValidatingAdmissionPolicy", "socle-stays-in-its-namespaces"),
+        (
+            "ValidatingAdmissionPolicyBinding",
+            "socle-stays-in-its-namespaces",
+        ),
+        ("MutatingAdmissionPolicy", "socle-member-finalizers"),
+        ("MutatingAdmissionPolicyBinding", "socle-member-finalizers"),
     ] {
-        let name = "socle-stays-in-its-namespaces";
         assert_eq!(
             find(&chart, kind, name)["spec"],
             find(&manifests, kind, name)["spec"],
@@ -536,6 +554,111 @@ async fn admission_policy_keeps_socle_to_its_namespaces() {
         .await
         .expect_err("deleting a namespace socle did not create");
     assert_refused_by_policy(&refused);
+    scope.cleanup().await;
+}
+
+/// The shipped finalizer policy: the API server sets socle's finalizers as a
+/// Member is created (the VPN's only for a Member with a VPN), keeps the
+/// Member's own, and leaves updates alone, so that the operator's removal of
+/// its finalizers at offboarding stands. The operator's constants are the
+/// names the policy must write; the tenant controller, finding them there,
+/// provisions without writing to the Member's metadata.
+#[tokio::test]
+async fn finalizer_policy_sets_socle_s_finalizers_at_creation() {
+    let scope = TestScope::new("finalizer_policy").await;
+    let client = scope.client();
+    install_socle_crds(&client).await;
+    let with_vpn = scoped(&scope, example("allaire"), "vpn-datacenter");
+    assert!(with_vpn.spec.vpn.is_some());
+    apply_member_finalizers(&client, &scope, &with_vpn).await;
+    let members = Api::<Member>::all(client.clone());
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let created = members.create(&dry_run, &with_vpn).await.unwrap();
+    assert_eq!(
+        created.finalizers(),
+        [socle::tenant::FINALIZER, socle::vpn::FINALIZER]
+    );
+    // The scope's copy is bound to the scope's Members only.
+    let mut elsewhere = with_vpn.clone();
+    elsewhere.labels_mut().clear();
+    let created = members.create(&dry_run, &elsewhere).await.unwrap();
+    assert!(
+        created.finalizers().is_empty(),
+        "{:?}",
+        created.finalizers()
+    );
+
+    let mut kept = tenant_only(&scope, "bains-sur-oust");
+    kept.finalizers_mut().push("example.org/keep".to_owned());
+    let created = members.create(&PostParams::default(), &kept).await.unwrap();
+    assert_eq!(
+        created.finalizers(),
+        ["example.org/keep", socle::tenant::FINALIZER]
+    );
+    // An update is not mutated: the operator's offboarding removes its own.
+    let removed = json!({"metadata": {"finalizers": ["example.org/keep"]}});
+    let updated = members
+        .patch(
+            &kept.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&removed),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.finalizers(), ["example.org/keep"]);
+    let released = json!({"metadata": {"finalizers": null}});
+    members
+        .patch(
+            &kept.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&released),
+        )
+        .await
+        .unwrap();
+    members
+        .delete(&kept.name_any(), &DeleteParams::background())
+        .await
+        .unwrap();
+
+    // The tenant controller provisions a Member the policy finalized
+    // without patching it: its only Member write is the status.
+    let mark = AuditMark::now();
+    let operator = Operator::start(&scope).await;
+    let member = tenant_only(&scope, "pipriac");
+    members
+        .create(&PostParams::default(), &member)
+        .await
+        .unwrap();
+    eventually(CONVERGE, || async {
+        let live = members.get(&member.name_any()).await?;
+        let ready = live
+            .status
+            .map(|status| status.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .any(|c| c.type_ == "TenantReady" && c.status == "True");
+        ensure!(ready, "{} is not TenantReady yet", member.name_any());
+        Ok(())
+    })
+    .await;
+    let writes = mark.writes_by(&client, &operator.identity()).await;
+    let member_writes: Vec<String> = writes
+        .iter()
+        .filter(|event| event.resource == "members")
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        writes
+            .iter()
+            .filter(|event| event.resource == "members")
+            .all(|event| event.subresource.as_deref() == Some("status")),
+        "only status writes to Members: {member_writes:?}"
+    );
+    assert!(!member_writes.is_empty(), "the status is written");
+    operator.stop().await;
     scope.cleanup().await;
 }
 

@@ -88,6 +88,8 @@ create,update,patch,delete clusterrolebindings.rbac.authorization.k8s.io
 create,update,patch,delete validatingwebhookconfigurations.admissionregistration.k8s.io
 create,update,patch,delete mutatingwebhookconfigurations.admissionregistration.k8s.io
 create,update,patch,delete validatingadmissionpolicies.admissionregistration.k8s.io
+create,update,patch,delete mutatingadmissionpolicies.admissionregistration.k8s.io
+create,update,patch,delete mutatingadmissionpolicybindings.admissionregistration.k8s.io
 create,update,patch,delete,escalate roles.rbac.authorization.k8s.io in {own} named {socle}
 create,update,patch,delete rolebindings.rbac.authorization.k8s.io in {own} named {socle}
 # No way to cluster-admin nor to a commune's own rights.

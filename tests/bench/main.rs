@@ -8,7 +8,9 @@
 //! 1. `socle run` starts (no Member yet) until `/readyz`;
 //! 2. bulk: N synthetic Members created at once, `--concurrency` creates in
 //!    flight, until a watch has seen every one Ready; apply→Ready per Member,
-//!    the operator's requests by verb from the API server's audit log;
+//!    the operator's requests by verb from the API server's audit log. The
+//!    shipped policy that sets socle's finalizers at creation is in force,
+//!    as in an install;
 //! 3. raw ceilings, right after the bulk with the operator frozen
 //!    (SIGSTOP): bare parallel tasks server-side apply small ConfigMaps,
 //!    then tenants as socle builds them;
@@ -46,7 +48,7 @@ use kube::{
 use serde_json::json;
 use socle::api::Member;
 use socle_e2e::{
-    AuditMark, TestScope, install_socle_crds,
+    AuditMark, TestScope, install, install_socle_crds,
     operator::{force_delete, tenant_namespaces},
     username,
 };
@@ -179,8 +181,13 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     // later (a timeout) still leaves its figures in the output.
     eprintln!("bench: operator ready in {operator_ready_seconds:.2} s");
 
-    // 2. Bulk.
+    // 2. Bulk, with the shipped policy that sets socle's finalizers at each
+    // create, as installed (bound to this scope's Members only).
     let bulk: Vec<Member> = members::synthetic(&scope, "m", 0..n).collect();
+    let probe = members::synthetic(&scope, "m", 0..1)
+        .next()
+        .expect("one Member");
+    install::apply_member_finalizers(&client, &scope, &probe).await;
     let names: Vec<String> = bulk.iter().map(ResourceExt::name_any).collect();
     let mark = AuditMark::now();
     let started = Instant::now();

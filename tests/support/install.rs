@@ -6,19 +6,22 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::Stdio,
+    time::Duration,
 };
 
-use crate::{SCOPE_LABEL, TEST_LABEL, TestScope};
+use crate::{SCOPE_LABEL, TEST_LABEL, TestScope, eventually};
+use anyhow::ensure;
 use k8s_openapi::api::{
     authentication::v1::{TokenRequest, TokenRequestSpec},
     core::v1::ServiceAccount,
 };
 use kube::{
-    Api, Client, Config,
-    api::PostParams,
+    Api, Client, Config, ResourceExt,
+    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig, NamedAuthInfo},
 };
 use serde_json::Value;
+use socle::api::Member;
 use tokio::io::AsyncWriteExt;
 
 /// The helm release `xtask/src/tools.rs` builds; bump both together.
@@ -351,6 +354,11 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
     let inspector = scope.name(DRILL_INSPECTOR);
     documents(&rendered)
         .into_iter()
+        // The finalizer policy is left out: most tests run one controller
+        // alone (the VPN's, the backups'), and a tenant finalizer set at
+        // creation would hold their Members with no tenant controller to
+        // release it. It is tested on its own ([`apply_member_finalizers`]).
+        .filter(|object| !is_member_finalizers(object))
         .map(|mut object| {
             for (from, to) in &moves {
                 relocate(&mut object, from, to);
@@ -368,6 +376,64 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
             object
         })
         .collect()
+}
+
+/// One scope's copy of the shipped policy that sets socle's finalizers on
+/// new Members (`manifests/install/member-finalizers.yaml`): named and
+/// labelled for the scope, and bound to its Members only (a cluster-wide
+/// copy would put socle's finalizers on every other test's Members, which
+/// no operator of theirs would release). Returns once it is in force, as a
+/// dry-run create of `probe` (one of the scope's Members) shows.
+pub async fn apply_member_finalizers(client: &Client, scope: &TestScope, probe: &Member) {
+    let path = workspace().join("manifests/install/member-finalizers.yaml");
+    let yaml = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+    let params = PatchParams::apply("socle-e2e").force();
+    for mut object in documents(&yaml) {
+        assert!(is_member_finalizers(&object), "{}", id(&object));
+        let name = scope.name(object["metadata"]["name"].as_str().expect("a name"));
+        object["metadata"]["name"] = name.clone().into();
+        object["metadata"]["labels"] = serde_json::to_value(scope.labels()).expect("JSON");
+        if object["kind"] == "MutatingAdmissionPolicyBinding" {
+            let spec = &mut object["spec"];
+            spec["policyName"] = name.clone().into();
+            spec["matchResources"]["objectSelector"]["matchLabels"] =
+                serde_json::json!({SCOPE_LABEL: scope.id()});
+        }
+        let kind = object["kind"].as_str().expect("a kind").to_owned();
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            &kind,
+        ));
+        Api::<DynamicObject>::all_with(client.clone(), &resource)
+            .patch(&name, &params, &Patch::Apply(&object))
+            .await
+            .unwrap_or_else(|error| panic!("applying {kind} {name}: {error}"));
+    }
+    let members = Api::<Member>::all(client.clone());
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    eventually(Duration::from_secs(30), || async {
+        let created = members.create(&dry_run, probe).await?;
+        ensure!(
+            created
+                .finalizers()
+                .iter()
+                .any(|f| f == socle::tenant::FINALIZER),
+            "the finalizer policy is not in force yet"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// The finalizer policy or its binding.
+fn is_member_finalizers(object: &Value) -> bool {
+    object["kind"] == "MutatingAdmissionPolicy"
+        || object["kind"] == "MutatingAdmissionPolicyBinding"
 }
 
 /// The ClusterRole socle binds in drill sandboxes, as shipped.
