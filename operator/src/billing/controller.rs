@@ -169,8 +169,8 @@ pub async fn run(
         let mut settled = Settled::Quiet;
         let mut metered = tokio::time::Instant::now();
         loop {
-            let quiet = settled == Settled::Quiet && !provisioning(&caches.members());
-            let meter = quiet || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
+            let nothing_pending = settled == Settled::Quiet && !provisioning(&caches.members());
+            let meter = nothing_pending || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
             let result = ctx
                 .metrics
                 .timed(CONTROLLER, reconcile(&caches, &ctx, meter))
@@ -243,9 +243,10 @@ async fn settle(notify: &Notify) -> Settled {
 /// Whether a Member awaits the tenant controller's first word on its
 /// current spec (`status.observedGeneration` behind `metadata.generation`;
 /// one being deleted aside, whose status may wait days for the DSI's
-/// confirmation). Metering waits for none to: a pause in the changes is not
-/// enough, since a loaded API server itself pauses mid-bulk, and metering
-/// then created 2 300 to 4 100 records beside a bulk of 3 000 new Members.
+/// confirmation). Metering waits until none does: a pause in the changes is
+/// not enough, since a loaded API server itself pauses mid-bulk, and
+/// metering then created 2 300 to 4 100 records beside a bulk of 3 000 new
+/// Members.
 fn provisioning(members: &[SharedMember]) -> bool {
     members.iter().any(|member| {
         member.meta().deletion_timestamp.is_none()
