@@ -352,7 +352,17 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
         ),
     );
     let inspector = scope.name(DRILL_INSPECTOR);
-    documents(&rendered)
+    let objects = documents(&rendered);
+    // Every scoped install checks what a DSI's own overlay relies on: the
+    // shipped kustomizeconfig.yaml makes a nameSuffix follow the finalizer
+    // policy into its binding.
+    let policy = scope.name("socle-member-finalizers");
+    assert_eq!(
+        find(&objects, "MutatingAdmissionPolicyBinding", &policy)["spec"]["policyName"],
+        policy.as_str(),
+        "the binding names the renamed policy"
+    );
+    objects
         .into_iter()
         // The finalizer policy is left out: most tests run one controller
         // alone (the VPN's, the backups'), and a tenant finalizer set at
