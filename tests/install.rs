@@ -34,8 +34,8 @@ use kube::{
 use serde_json::{Value, json};
 use socle::{api::Member, labels::CONFIRM_OFFBOARDING};
 use socle_e2e::{
-    AuditMark, TestScope, eventually,
-    examples::{example, scoped, tenant_only},
+    AuditEvent, AuditMark, TestScope, eventually,
+    examples::{create_members, example, scoped, tenant_only, wait_until_ready},
     install::{
         ScopedInstall, apply_member_finalizers, documents, find, helm, ids, kubectl, ok, run,
         workspace,
@@ -599,25 +599,19 @@ async fn finalizer_policy_sets_socle_s_finalizers_at_creation() {
         ["example.org/keep", socle::tenant::FINALIZER]
     );
     // An update is not mutated: the operator's offboarding removes its own.
-    let removed = json!({"metadata": {"finalizers": ["example.org/keep"]}});
-    let updated = members
-        .patch(
-            &kept.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&removed),
-        )
-        .await
-        .unwrap();
+    let set_finalizers = |finalizers: Value| {
+        let patch = json!({"metadata": {"finalizers": finalizers}});
+        let (members, name) = (&members, kept.name_any());
+        async move {
+            members
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap()
+        }
+    };
+    let updated = set_finalizers(json!(["example.org/keep"])).await;
     assert_eq!(updated.finalizers(), ["example.org/keep"]);
-    let released = json!({"metadata": {"finalizers": null}});
-    members
-        .patch(
-            &kept.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&released),
-        )
-        .await
-        .unwrap();
+    set_finalizers(Value::Null).await;
     members
         .delete(&kept.name_any(), &DeleteParams::background())
         .await
@@ -628,34 +622,22 @@ async fn finalizer_policy_sets_socle_s_finalizers_at_creation() {
     let mark = AuditMark::now();
     let operator = Operator::start(&scope).await;
     let member = tenant_only(&scope, "pipriac");
-    members
-        .create(&PostParams::default(), &member)
-        .await
-        .unwrap();
-    eventually(CONVERGE, || async {
-        let live = members.get(&member.name_any()).await?;
-        let ready = live
-            .status
-            .map(|status| status.conditions)
-            .unwrap_or_default()
-            .into_iter()
-            .any(|c| c.type_ == "TenantReady" && c.status == "True");
-        ensure!(ready, "{} is not TenantReady yet", member.name_any());
-        Ok(())
-    })
-    .await;
+    create_members(&client, std::slice::from_ref(&member)).await;
+    wait_until_ready(&client, &scope, std::slice::from_ref(&member)).await;
     let writes = mark.writes_by(&client, &operator.identity()).await;
-    let member_writes: Vec<String> = writes
+    let member_writes: Vec<&AuditEvent> = writes
         .iter()
         .filter(|event| event.resource == "members")
-        .map(ToString::to_string)
         .collect();
     assert!(
-        writes
+        member_writes
             .iter()
-            .filter(|event| event.resource == "members")
             .all(|event| event.subresource.as_deref() == Some("status")),
-        "only status writes to Members: {member_writes:?}"
+        "only status writes to Members: {:?}",
+        member_writes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
     );
     assert!(!member_writes.is_empty(), "the status is written");
     operator.stop().await;
