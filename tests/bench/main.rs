@@ -320,6 +320,14 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
 
     // 7. Cleanup.
     if cleanup {
+        // The ceilings' tenants too: thousands of namespaces, which
+        // kube-controller-manager empties and removes at about one every 2 s
+        // on 2 cores (its client is limited to 20 requests/s, and it sweeps
+        // every namespaced kind of each namespace).
+        let namespaces = tenant_namespaces(&Api::all(client.clone()), &setup.tenant_prefix)
+            .await?
+            .len();
+        let timeout = Duration::from_secs(120 + 3 * u64::try_from(namespaces)?);
         force_delete(&client, &scope.selector(), &setup.tenant_prefix).await?;
         wait_gone(&client, &setup.tenant_prefix, timeout).await?;
         scope.cleanup().await;

@@ -3,9 +3,15 @@
 //! builds `socle` and the harness (`tests/bench`, binary `socle-bench`),
 //! and runs the harness with the testenv's credentials and audit log.
 
-use std::{ffi::OsString, path::Path, process::Command};
+use std::{
+    ffi::OsString,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{Context, Result, ensure};
+use serde_json::{Value, json};
 
 use crate::{cargo, testenv, workspace_root};
 
@@ -20,14 +26,87 @@ pub enum Build {
 }
 
 /// Runs the harness with `args` (see `socle-bench --help`).
+///
+/// On a control plane it starts itself, each `--members` size gets one of
+/// its own, started fresh and stopped after its run: a run leaves thousands
+/// of tenant namespaces (its own and the ceilings'), which
+/// kube-controller-manager deletes at about one every 2 s here, so waiting
+/// for them took longer than the runs, and leaving them would load the next
+/// size's measures. On a control plane that already runs, every size runs in
+/// it, one after the other, as the harness does (each run's objects deleted
+/// and waited for).
 pub fn bench(build: Build, args: &[OsString]) -> Result<()> {
-    let was_running = testenv::is_running()?;
-    let kubeconfig = testenv::up()?;
-    let result = run(build, args, &kubeconfig, !was_running);
-    if !was_running {
-        testenv::down()?;
+    if testenv::is_running()? {
+        return run(build, args, &testenv::kubeconfig_path(), false);
     }
+    let Some((sizes, json, args)) = per_size(args) else {
+        // One size: one control plane.
+        return on_fresh_control_plane(build, args);
+    };
+    let mut parts = Vec::new();
+    for size in sizes {
+        let mut run_args = args.clone();
+        run_args.push(format!("--members={size}").into());
+        if let Some(json) = &json {
+            let part = json.with_extension(format!("{size}.json"));
+            run_args.push(format!("--json={}", part.display()).into());
+            parts.push(part);
+        }
+        on_fresh_control_plane(build, &run_args)?;
+    }
+    match json {
+        Some(json) => merge_reports(&parts, &json),
+        None => Ok(()),
+    }
+}
+
+fn on_fresh_control_plane(build: Build, args: &[OsString]) -> Result<()> {
+    let kubeconfig = testenv::up()?;
+    let result = run(build, args, &kubeconfig, true);
+    testenv::down()?;
     result
+}
+
+/// When `args` ask for several sizes: each size, the `--json` path, and the
+/// other arguments.
+fn per_size(args: &[OsString]) -> Option<(Vec<String>, Option<PathBuf>, Vec<OsString>)> {
+    let mut members = None;
+    let mut json = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (text.to_string(), None),
+        };
+        let slot = match flag.as_str() {
+            "--members" => &mut members,
+            "--json" => &mut json,
+            _ => {
+                rest.push(arg.clone());
+                continue;
+            }
+        };
+        *slot = inline.or_else(|| args.next().map(|v| v.to_string_lossy().into_owned()));
+    }
+    let sizes: Vec<String> = members?.split(',').map(str::to_owned).collect();
+    (sizes.len() > 1).then(|| (sizes, json.map(PathBuf::from), rest))
+}
+
+/// One report of every size's runs, as one harness run would have written it.
+fn merge_reports(parts: &[PathBuf], json: &Path) -> Result<()> {
+    let mut machine = Value::Null;
+    let mut runs = Vec::new();
+    for part in parts {
+        let report: Value =
+            serde_json::from_slice(&fs::read(part).with_context(|| part.display().to_string())?)?;
+        machine = report["machine"].clone();
+        runs.extend(report["runs"].as_array().into_iter().flatten().cloned());
+        fs::remove_file(part)?;
+    }
+    let merged = json!({"machine": machine, "runs": runs});
+    fs::write(json, serde_json::to_vec_pretty(&merged)?).with_context(|| json.display().to_string())
 }
 
 fn run(build: Build, args: &[OsString], kubeconfig: &Path, tear_down: bool) -> Result<()> {
