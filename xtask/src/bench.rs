@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: the operator at scale on this machine's control
-//! plane. Starts the testenv when it does not run (and stops it afterwards),
-//! builds `socle` and the harness (`tests/bench`, binary `socle-bench`),
+//! plane. Starts a testenv for each `--members` size when none runs (and
+//! stops it after that size), builds `socle` and the harness (`tests/bench`, binary `socle-bench`),
 //! and runs the harness with the testenv's credentials and audit log.
 
 use std::{
@@ -150,4 +150,33 @@ fn run(build: Build, args: &[OsString], kubeconfig: &Path, tear_down: bool) -> R
         .context("running socle-bench")?;
     ensure!(status.success(), "socle-bench failed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<OsString> {
+        text.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn several_sizes_are_split_out_with_the_json_path_in_either_form() {
+        let (sizes, json, rest) = per_size(&args(
+            "--probes 5 --members 100,1000 --json=out/b.json --check",
+        ))
+        .expect("two sizes");
+        assert_eq!(sizes, ["100", "1000"]);
+        assert_eq!(json, Some(PathBuf::from("out/b.json")));
+        assert_eq!(rest, args("--probes 5 --check"));
+        let (_, json, rest) = per_size(&args("--members=20,30 --json b.json")).expect("two sizes");
+        assert_eq!(json, Some(PathBuf::from("b.json")));
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn one_size_or_none_is_left_to_the_harness() {
+        assert!(per_size(&args("--members 10000 --probes 100")).is_none());
+        assert!(per_size(&args("--probes 100")).is_none());
+    }
 }
