@@ -39,23 +39,23 @@ pub fn bench(build: Build, args: &[OsString]) -> Result<()> {
     if testenv::is_running()? {
         return run(build, args, &testenv::kubeconfig_path(), false);
     }
-    let Some((sizes, json, args)) = per_size(args) else {
+    let Some(sizes) = Sizes::split_out(args) else {
         // One size: one control plane.
         return on_fresh_control_plane(build, args);
     };
     let mut parts = Vec::new();
-    for size in sizes {
-        let mut run_args = args.clone();
+    for size in &sizes.each {
+        let mut run_args = sizes.rest.clone();
         run_args.push(format!("--members={size}").into());
-        if let Some(json) = &json {
+        if let Some(json) = &sizes.json {
             let part = json.with_extension(format!("{size}.json"));
             run_args.push(format!("--json={}", part.display()).into());
             parts.push(part);
         }
         on_fresh_control_plane(build, &run_args)?;
     }
-    match json {
-        Some(json) => merge_reports(&parts, &json),
+    match &sizes.json {
+        Some(json) => merge_reports(&parts, json),
         None => Ok(()),
     }
 }
@@ -67,31 +67,46 @@ fn on_fresh_control_plane(build: Build, args: &[OsString]) -> Result<()> {
     result
 }
 
-/// When `args` ask for several sizes: each size, the `--json` path, and the
-/// other arguments.
-fn per_size(args: &[OsString]) -> Option<(Vec<String>, Option<PathBuf>, Vec<OsString>)> {
-    let mut members = None;
-    let mut json = None;
-    let mut rest = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy();
-        let (flag, inline) = match text.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (text.to_string(), None),
-        };
-        let slot = match flag.as_str() {
-            "--members" => &mut members,
-            "--json" => &mut json,
-            _ => {
-                rest.push(arg.clone());
-                continue;
-            }
-        };
-        *slot = inline.or_else(|| args.next().map(|v| v.to_string_lossy().into_owned()));
+/// Several `--members` sizes, taken out of the harness's arguments.
+#[derive(Debug)]
+struct Sizes {
+    each: Vec<String>,
+    /// Where the merged report goes.
+    json: Option<PathBuf>,
+    /// The other arguments, for every size's run.
+    rest: Vec<OsString>,
+}
+
+impl Sizes {
+    /// `None` unless `args` ask for more than one size.
+    fn split_out(args: &[OsString]) -> Option<Self> {
+        let mut members = None;
+        let mut json = None;
+        let mut rest = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let text = arg.to_string_lossy();
+            let (flag, inline) = match text.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (text.to_string(), None),
+            };
+            let slot = match flag.as_str() {
+                "--members" => &mut members,
+                "--json" => &mut json,
+                _ => {
+                    rest.push(arg.clone());
+                    continue;
+                }
+            };
+            *slot = inline.or_else(|| args.next().map(|v| v.to_string_lossy().into_owned()));
+        }
+        let each: Vec<String> = members?.split(',').map(str::to_owned).collect();
+        (each.len() > 1).then(|| Self {
+            each,
+            json: json.map(PathBuf::from),
+            rest,
+        })
     }
-    let sizes: Vec<String> = members?.split(',').map(str::to_owned).collect();
-    (sizes.len() > 1).then(|| (sizes, json.map(PathBuf::from), rest))
 }
 
 /// One report of every size's runs, as one harness run would have written it.
@@ -162,21 +177,21 @@ mod tests {
 
     #[test]
     fn several_sizes_are_split_out_with_the_json_path_in_either_form() {
-        let (sizes, json, rest) = per_size(&args(
+        let sizes = Sizes::split_out(&args(
             "--probes 5 --members 100,1000 --json=out/b.json --check",
         ))
         .expect("two sizes");
-        assert_eq!(sizes, ["100", "1000"]);
-        assert_eq!(json, Some(PathBuf::from("out/b.json")));
-        assert_eq!(rest, args("--probes 5 --check"));
-        let (_, json, rest) = per_size(&args("--members=20,30 --json b.json")).expect("two sizes");
-        assert_eq!(json, Some(PathBuf::from("b.json")));
-        assert!(rest.is_empty());
+        assert_eq!(sizes.each, ["100", "1000"]);
+        assert_eq!(sizes.json, Some(PathBuf::from("out/b.json")));
+        assert_eq!(sizes.rest, args("--probes 5 --check"));
+        let sizes = Sizes::split_out(&args("--members=20,30 --json b.json")).expect("two sizes");
+        assert_eq!(sizes.json, Some(PathBuf::from("b.json")));
+        assert!(sizes.rest.is_empty());
     }
 
     #[test]
     fn one_size_or_none_is_left_to_the_harness() {
-        assert!(per_size(&args("--members 10000 --probes 100")).is_none());
-        assert!(per_size(&args("--probes 100")).is_none());
+        assert!(Sizes::split_out(&args("--members 10000 --probes 100")).is_none());
+        assert!(Sizes::split_out(&args("--probes 100")).is_none());
     }
 }
