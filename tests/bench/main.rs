@@ -184,10 +184,8 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     // 2. Bulk, with the shipped policy that sets socle's finalizers at each
     // create, as installed (bound to this scope's Members only).
     let bulk: Vec<Member> = members::synthetic(&scope, "m", 0..n).collect();
-    let probe = members::synthetic(&scope, "m", 0..1)
-        .next()
-        .expect("one Member");
-    install::apply_member_finalizers(&client, &scope, &probe).await;
+    let probe = bulk.first().context("--members must be at least 1")?;
+    install::apply_member_finalizers(&client, &scope, probe).await;
     let names: Vec<String> = bulk.iter().map(ResourceExt::name_any).collect();
     let mark = AuditMark::now();
     let started = Instant::now();
