@@ -40,6 +40,9 @@ enum Task {
     /// The local demo: control plane up, CRDs and the 31 communes applied, the
     /// operator provisioning them, and the exercise's contributions.
     Demo,
+    /// Build (first time) helm and kubectl for the end-to-end tests, and print
+    /// the variables that point the tests at them and at the running testenv.
+    Tools,
     /// Everything CI checks: fmt, clippy, CRD drift, unit tests, end-to-end
     /// tests, and the benchmark harness at 20 Members.
     Ci,
@@ -82,6 +85,13 @@ fn main() -> Result<()> {
         },
         Task::Crds { check } => crds(check),
         Task::Demo => demo::demo(),
+        Task::Tools => {
+            println!("export SOCLE_HELM={}", tools::ensure_helm()?.display());
+            println!("export SOCLE_KUBECTL={}", tools::ensure_kubectl()?.display());
+            println!("export SOCLE_TESTENV_DIR={}", testenv::state_dir().display());
+            testenv::print_env();
+            Ok(())
+        }
         Task::Ci => ci(),
         Task::Bench { args } => bench::bench(bench::Build::Release, &args),
     }

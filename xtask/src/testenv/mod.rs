@@ -134,19 +134,28 @@ pub fn up() -> Result<PathBuf> {
                 "--leader-elect=false".into(),
                 // Only what socle relies on: namespace finalization, garbage
                 // collection of owned objects, service accounts and their
-                // tokens, the aggregated admin/edit/view cluster roles, and
-                // the protection that keeps a claim until no pod uses it.
+                // tokens, the aggregated admin/edit/view cluster roles, the
+                // protection that keeps a claim until no pod uses it, and
+                // volumes: claims bound to volumes that a real provisioner
+                // creates, and deletes with their data when the reclaim
+                // policy says Delete.
                 "--controllers=namespace-controller,garbage-collector-controller,\
                  serviceaccount-controller,serviceaccount-token-controller,\
                  clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,\
-                 persistentvolumeclaim-protection-controller"
+                 persistentvolumeclaim-protection-controller,persistentvolume-binder-controller,\
+                 persistentvolume-protection-controller"
                     .into(),
+                // kube-controller-manager's own host-path provisioner: a
+                // directory under /tmp/hostpath_pv per volume, removed when
+                // a volume whose policy is Delete is released.
+                "--enable-hostpath-provisioner=true".into(),
                 "--service-account-private-key-file=service-account.key".into(),
                 "--root-ca-file=ca.crt".into(),
                 "--concurrent-gc-syncs=5".into(),
             ],
         )?);
-        process::wait_for_port(kcm_port, Duration::from_secs(60))
+        process::wait_for_port(kcm_port, Duration::from_secs(60))?;
+        install_storage_class()
     })();
     let state = State {
         kubernetes: KUBERNETES.into(),
@@ -293,6 +302,41 @@ pub async fn client() -> Result<kube::Client> {
     )
     .await?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// Name of the testenv's StorageClass: the class the example Storage
+/// SharedService names (`manifests/examples/shared-services.yaml`).
+pub const STORAGE_CLASS: &str = "standard";
+
+/// A StorageClass served by kube-controller-manager's host-path provisioner,
+/// reclaim policy Delete like most dynamic classes: a released volume's
+/// directory really goes, unless socle set the volume to Retain. Not the
+/// default class, so that only the claims that name it (directly or through
+/// a Storage SharedService) get a volume.
+fn install_storage_class() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let classes =
+            kube::Api::<k8s_openapi::api::storage::v1::StorageClass>::all(client().await?);
+        let class = json!({
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS},
+            "provisioner": "kubernetes.io/host-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        });
+        classes
+            .patch(
+                STORAGE_CLASS,
+                &kube::api::PatchParams::apply("socle-testenv"),
+                &kube::api::Patch::Apply(&class),
+            )
+            .await?;
+        Ok(())
+    })
 }
 
 /// Polls `/readyz` through a real client built from the kubeconfig just written.
