@@ -90,7 +90,7 @@ pub async fn tenants(
         ..TenantSettings::default()
     };
     let today = Zoned::now().date();
-    let members = Mutex::new(members.filter(|member| plan::needs_tenant(member, today)));
+    let members = Mutex::new(members.filter(|member| member.hosted_on(today)));
     let next_plan = || -> Result<plan::TenantPlan> {
         let member = members
             .lock()

@@ -5,13 +5,13 @@
 //! `hasItDepartment`, `subscriptions`, `tariffOverride`) are a contract shared
 //! with the GitOps repository and the finance exports: their names never change.
 
-use jiff::Timestamp;
+use jiff::{Timestamp, civil::Date};
 use k8s_openapi::apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::Condition};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::contribution::model::{Cents, Population, Subscription, TariffOverride};
+use crate::contribution::model::{Cents, Offer, Population, Subscription, TariffOverride};
 
 /// An adherent of the shared IT service: identity, population, adhesion
 /// history and, when hosted, its tenant, VPN and backup settings.
@@ -353,4 +353,35 @@ pub struct ContributionEstimate {
     /// Name of the ContributionStatement holding the lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+}
+
+/// What the adhesion history says on a given day: one reading for every
+/// controller (tenant, backup) and the tests.
+impl Member {
+    /// The offer in force on `day`: the highest of the active subscriptions
+    /// (SocleComplet > GroupementAchats > Audit).
+    pub fn offer_on(&self, day: Date) -> Option<Offer> {
+        self.spec
+            .subscriptions
+            .iter()
+            .filter(|s| s.effective_date <= day && s.end_date.is_none_or(|end| end >= day))
+            .map(|s| s.offer)
+            .max()
+    }
+
+    /// The last day in force, when every subscription has ended before `day`:
+    /// the commune has left (article 2.4). `None` while any runs or is to come.
+    pub fn left_on(&self, day: Date) -> Option<Date> {
+        let ends: Option<Vec<Date>> = self.spec.subscriptions.iter().map(|s| s.end_date).collect();
+        ends.and_then(|ends| ends.into_iter().max())
+            .filter(|last| *last < day)
+    }
+
+    /// Whether the member is hosted on `day`: it has not left, and it
+    /// declares a tenant or has the socle complet (whose level 3 is hosting
+    /// in the Datacenter).
+    pub fn hosted_on(&self, day: Date) -> bool {
+        self.left_on(day).is_none()
+            && (self.spec.tenant.is_some() || self.offer_on(day) == Some(Offer::SocleComplet))
+    }
 }

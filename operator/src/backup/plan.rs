@@ -18,7 +18,6 @@ use super::{
 use crate::{
     api::{Member, SharedService, shared_service::ServiceCategory},
     labels,
-    tenant::plan::needs_tenant,
 };
 
 /// Everything the builders and the drills need, checked.
@@ -69,7 +68,7 @@ pub fn plan(
         return Ok(None);
     };
     let name = member.name_any();
-    if !needs_tenant(member, today) {
+    if !member.hosted_on(today) {
         return Err(InvalidBackup(
             "spec.backup is set but the member is not hosted (no spec.tenant, no current SocleComplet subscription): there is nothing to back up".into(),
         ));
