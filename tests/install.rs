@@ -253,6 +253,11 @@ async fn chart_and_manifests_install_the_same_operator() {
             "ValidatingAdmissionPolicyBinding",
             "socle-stays-in-its-namespaces",
         ),
+        ("ValidatingAdmissionPolicy", "socle-tenant-namespaces"),
+        (
+            "ValidatingAdmissionPolicyBinding",
+            "socle-tenant-namespaces",
+        ),
         ("MutatingAdmissionPolicy", "socle-member-finalizers"),
         ("MutatingAdmissionPolicyBinding", "socle-member-finalizers"),
     ] {

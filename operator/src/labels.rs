@@ -21,3 +21,8 @@ pub const OFFBOARDING: &str = "socle.redon-agglomeration.bzh/offboarding";
 /// Put on a Member being deleted, with the member's name as value, to confirm
 /// that its tenant namespace and data may be deleted.
 pub const CONFIRM_OFFBOARDING: &str = "socle.redon-agglomeration.bzh/confirm-offboarding";
+/// Set by socle on a tenant namespace once its Member's offboarding is
+/// confirmed and every bound volume is verified `Retain`, with the member's
+/// name as value: the admission policy `socle-tenant-namespaces` lets only a
+/// namespace so marked be deleted, and only socle mark it.
+pub const OFFBOARDING_CONFIRMED: &str = "socle.redon-agglomeration.bzh/offboarding-confirmed";

@@ -374,6 +374,22 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
                 relocate(&mut object, from, to);
             }
             rename_bindable(&mut object, DRILL_INSPECTOR, &inspector);
+            if is_tenant_namespaces_policy(&object) {
+                // The shipped policy guards every tenant namespace in the
+                // cluster; the scope's copy only its own (other scopes' are
+                // their copies'), so that it refuses no other operator's
+                // confirmation mark.
+                object["spec"]["matchConditions"]
+                    .as_array_mut()
+                    .expect("the policy has matchConditions")
+                    .push(serde_json::json!({
+                        "name": "scope",
+                        "expression": format!(
+                            "oldObject.metadata.name.startsWith('{}')",
+                            scope.tenant_prefix()
+                        ),
+                    }));
+            }
             if object["kind"] == "ValidatingAdmissionPolicy" {
                 let text = serde_json::to_string(&object).expect("JSON");
                 assert!(
@@ -438,6 +454,14 @@ pub async fn apply_member_finalizers(client: &Client, scope: &TestScope, probe: 
         Ok(())
     })
     .await;
+}
+
+/// The policy that keeps tenant namespaces from an unconfirmed deletion.
+fn is_tenant_namespaces_policy(object: &Value) -> bool {
+    object["kind"] == "ValidatingAdmissionPolicy"
+        && object["metadata"]["name"]
+            .as_str()
+            .is_some_and(|name| name.starts_with("socle-tenant-namespaces"))
 }
 
 /// The finalizer policy or its binding.

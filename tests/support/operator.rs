@@ -13,6 +13,7 @@ use std::{
 use anyhow::{bail, ensure};
 use futures::{FutureExt, channel::oneshot};
 use k8s_openapi::api::{
+    admissionregistration::v1::ValidatingAdmissionPolicyBinding,
     core::v1::{Namespace, PersistentVolumeClaim},
     events::v1::Event,
 };
@@ -122,7 +123,7 @@ impl Operator {
         let settings = Settings {
             config: install.operator_config(&client).await,
             selector: scope.selector(),
-            prefix: format!("t{}-", scope.id()),
+            prefix: scope.tenant_prefix(),
             auditor_group: format!("socle-e2e:auditors-{}", scope.id()),
             namespace: install.namespace.clone(),
             billing,
@@ -493,13 +494,41 @@ pub async fn force_delete(client: &Client, selector: &str, prefix: &str) -> anyh
             Err(error) => errors.push(format!("deleting Member {name}: {error}")),
         }
     }
+    // The scope's copy of the policy that guards tenant namespaces refuses
+    // this shortcut past socle's offboarding: it goes first, and the API
+    // server may take a moment to stop applying it.
+    let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());
+    if let Err(error) = bindings
+        .delete_collection(
+            &DeleteParams::background(),
+            &ListParams::default().labels(selector),
+        )
+        .await
+    {
+        errors.push(format!(
+            "deleting the scope's admission policy bindings: {error}"
+        ));
+    }
     let namespaces = Api::<Namespace>::all(client.clone());
     for namespace in tenant_namespaces(&namespaces, prefix).await? {
-        if let Err(error) = namespaces
-            .delete(&namespace, &DeleteParams::background())
-            .await
-        {
-            errors.push(format!("deleting namespace {namespace}: {error}"));
+        let deleted = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match namespaces
+                    .delete(&namespace, &DeleteParams::background())
+                    .await
+                {
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        match deleted {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => errors.push(format!("deleting namespace {namespace}: {error}")),
+            Err(_) => errors.push(format!("deleting namespace {namespace}: still refused")),
         }
         if let Err(error) = release_claims(client, &namespace).await {
             errors.push(format!("releasing the claims of {namespace}: {error}"));

@@ -91,6 +91,11 @@ impl TestScope {
         name
     }
 
+    /// `t<id>-`: the prefix of the tenant namespaces of the scope's operator.
+    pub fn tenant_prefix(&self) -> String {
+        format!("t{}-", self.id)
+    }
+
     /// Metadata with the name [`name(base)`](Self::name) and the scope's labels.
     pub fn meta(&self, base: &str) -> ObjectMeta {
         ObjectMeta {

@@ -15,7 +15,9 @@
 //! (see the README).
 
 pub mod build;
+pub mod offboard;
 pub mod plan;
+pub mod status;
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,17 +26,13 @@ use futures::{
     future::{BoxFuture, try_join_all},
 };
 use jiff::Zoned;
-use k8s_openapi::{
-    api::{
-        core::v1::{LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, ResourceQuota},
-        networking::v1::NetworkPolicy,
-        rbac::v1::{Role, RoleBinding},
-    },
-    apimachinery::pkg::apis::meta::v1::Condition,
+use k8s_openapi::api::{
+    core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota},
+    networking::v1::NetworkPolicy,
+    rbac::v1::{Role, RoleBinding},
 };
 use kube::{
     Api, Resource, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
     core::DeserializeGuard,
     runtime::{
         controller::Action,
@@ -44,22 +42,20 @@ use kube::{
         watcher,
     },
 };
-use serde_json::json;
 use tracing::{info, instrument};
 
 use self::plan::{InvalidTenant, TenantPlan, TenantSettings};
 use crate::{
-    api::{Member, MemberStatus, SharedService, shared_service::ServiceCategory},
+    api::{Member, SharedService, shared_service::ServiceCategory},
     controller::{
         Categorized, Context, Retry,
-        apply::{FIELD_MANAGER, apply_cached, delete_orphans},
+        apply::{apply_cached, delete_orphans},
         cache::Cache,
         chain,
-        conditions::{condition, merge, with_ready},
+        conditions::condition,
         interner::Interner,
         runtime::{self, MemberGuard, members_labelled, reflected_seen},
         seen::Seen,
-        status::{READY_GATES, apply_member_status},
     },
     labels,
 };
@@ -82,6 +78,12 @@ pub enum Error {
     InvalidSpec(#[from] InvalidTenant),
     #[error("offboarding of {0} awaits confirmation: annotate the Member with {conf}={0}", conf = labels::CONFIRM_OFFBOARDING)]
     AwaitingConfirmation(String),
+    #[error("the confirmation {conf}={given:?} does not name the member {member:?}: nothing is deleted until it names it exactly", conf = labels::CONFIRM_OFFBOARDING)]
+    ConfirmationMismatch { member: String, given: String },
+    #[error(
+        "volume {0} still does not say persistentVolumeReclaimPolicy: Retain after socle set it; its tenant is not deleted"
+    )]
+    VolumeNotRetained(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
@@ -94,6 +96,8 @@ impl Categorized for Error {
             Self::Malformed(_) => "Malformed",
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::AwaitingConfirmation(_) => "AwaitingConfirmation",
+            Self::ConfirmationMismatch { .. } => "ConfirmationMismatch",
+            Self::VolumeNotRetained(_) => "VolumeNotRetained",
             Self::Kube(_) => "KubeApi",
             Self::Finalizer(_) => "Finalizer",
         }
@@ -101,10 +105,11 @@ impl Categorized for Error {
 
     fn retry(&self) -> Retry {
         match self {
-            Self::Malformed(_) | Self::InvalidSpec(_) | Self::AwaitingConfirmation(_) => {
-                Retry::AwaitChange
-            }
-            Self::Kube(_) | Self::Finalizer(_) => Retry::Backoff,
+            Self::Malformed(_)
+            | Self::InvalidSpec(_)
+            | Self::AwaitingConfirmation(_)
+            | Self::ConfirmationMismatch { .. } => Retry::AwaitChange,
+            Self::Kube(_) | Self::Finalizer(_) | Self::VolumeNotRetained(_) => Retry::Backoff,
         }
     }
 }
@@ -229,7 +234,11 @@ async fn reconcile(
     let finalized = finalizer(&api, FINALIZER, member, |event| async {
         match event {
             Finalize::Apply(member) => provision(&member, &ctx).await,
-            Finalize::Cleanup(member) => offboard(&member, &ctx).await,
+            // Boxed: offboarding is rare, and its future would make every
+            // reconcile's as large.
+            Finalize::Cleanup(member) => {
+                Box::pin(offboard::offboard(&member, &ctx, Zoned::now().date())).await
+            }
         }
     });
     ctx.shared
@@ -263,19 +272,14 @@ fn error_policy(
 async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error> {
     let today = Zoned::now().date();
     // Dereference and validate.
-    if !plan::needs_tenant(member, today) {
-        let status = tenant_status(
-            member,
-            None,
-            condition(
-                CONDITION,
-                true,
-                "NotHosted",
-                "the member is not hosted in the Datacenter",
-                member.meta().generation,
-            ),
-        );
-        write_status(member, ctx, status).await?;
+    if !member.hosted_on(today) {
+        // Leaving is a date: a tenant that outlived its subscriptions goes
+        // through the same offboarding as a deleted Member's.
+        let namespace = ctx.settings.namespace_of(&member.name_any());
+        if ctx.objects.namespaces.get(None, &namespace).is_some() {
+            return Box::pin(offboard::offboard(member, ctx, today)).await;
+        }
+        status::not_hosted(member, ctx, today).await?;
         return Ok(Action::requeue(Duration::from_secs(3600)));
     }
     let services = runtime::all_services(&ctx.services).await;
@@ -289,7 +293,7 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
                 invalid.0.clone(),
                 member.meta().generation,
             );
-            write_status(member, ctx, tenant_status(member, None, failed)).await?;
+            status::write_status(member, ctx, status::tenant_status(member, None, failed)).await?;
             return Err(invalid.into());
         }
     };
@@ -306,10 +310,10 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
         format!("namespace {} is isolated and bounded", plan.namespace),
         member.meta().generation,
     );
-    write_status(
+    status::write_status(
         member,
         ctx,
-        tenant_status(member, Some(plan.namespace.clone()), ok),
+        status::tenant_status(member, Some(plan.namespace.clone()), ok),
     )
     .await?;
     // Drift is seen through the watches; this is only a safety net.
@@ -331,6 +335,14 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
         volume,
     } = build::tenant(plan);
     let namespace_written = apply_cached(client, &objects.namespaces, &namespace).await?;
+    // An offboarding called off (the Member hosted again: its notice
+    // withdrawn, an endDate moved): the namespace no longer reads as leaving.
+    let called_off = runtime::cached(&objects.namespaces, &namespace)
+        .and_then(|live| live.object())
+        .is_some_and(|live| live.labels().contains_key(labels::OFFBOARDING));
+    if called_off {
+        offboard::call_off(client, &plan.namespace).await?;
+    }
     // A volume removed from the spec is kept: data goes only at offboarding.
     let volume = volume.map(|mut volume| {
         // A claim's storage class is fixed at creation: keep the one it has,
@@ -369,134 +381,8 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
     let (namespace, member) = (plan.namespace.as_str(), plan.member.as_str());
     let orphans = delete_orphans(client, &objects.policies, namespace, member, &policies).await?
         + delete_orphans(client, &objects.bindings, namespace, member, &bindings).await?;
-    Ok(usize::from(namespace_written) + written.into_iter().filter(|w| *w).count() + orphans)
-}
-
-/// Cleanup: a deleted Member's tenant is kept, marked as offboarding and its
-/// volumes set to Retain, until the DSI confirms; then the namespace goes.
-async fn offboard(member: &Member, ctx: &TenantContext) -> Result<Action, Error> {
-    let name = member.name_any();
-    let namespace_name = format!("{}{name}", ctx.settings.namespace_prefix);
-    let namespaces = Api::<Namespace>::all(ctx.shared.client.clone());
-    let Some(namespace) = namespaces.get_opt(&namespace_name).await? else {
-        return Ok(Action::await_change());
-    };
-    let confirmed = member.annotations().get(labels::CONFIRM_OFFBOARDING) == Some(&name);
-    if confirmed {
-        namespaces
-            .delete(&namespace_name, &kube::api::DeleteParams::default())
-            .await?;
-        ctx.shared
-            .event(
-                member,
-                EventType::Normal,
-                "OffboardingConfirmed",
-                format!(
-                    "namespace {namespace_name} and its volumes are being deleted, as confirmed"
-                ),
-            )
-            .await;
-        return Ok(Action::await_change());
-    }
-    retain_volumes(&namespace_name, ctx).await?;
-    if !namespace.labels().contains_key(labels::OFFBOARDING) {
-        let today = Zoned::now().date().to_string();
-        // Its own field manager: applied as `socle`, this lone label would
-        // withdraw every other label socle applied (Pod Security included).
-        let patch = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"labels": {labels::OFFBOARDING: today}}});
-        namespaces
-            .patch(
-                &namespace_name,
-                &PatchParams::apply(OFFBOARDING_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
-        let offboarding = condition(
-            "Offboarding",
-            true,
-            "AwaitingConfirmation",
-            format!(
-                "namespace {namespace_name} and its volumes are kept; annotate {}={name} to delete them",
-                labels::CONFIRM_OFFBOARDING
-            ),
-            member.meta().generation,
-        );
-        let mut status = member.status.clone().unwrap_or_default();
-        status.conditions = merge(&status.conditions, offboarding);
-        write_status(member, ctx, status).await?;
-    }
-    Err(Error::AwaitingConfirmation(name))
-}
-
-/// Bound volumes of the tenant get `persistentVolumeReclaimPolicy: Retain`,
-/// so that even a deleted claim leaves the commune's data on disk.
-async fn retain_volumes(namespace: &str, ctx: &TenantContext) -> Result<(), kube::Error> {
-    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.shared.client.clone(), namespace);
-    let volumes = Api::<PersistentVolume>::all(ctx.shared.client.clone());
-    for claim in claims.list(&ListParams::default()).await? {
-        let Some(volume) = claim.spec.and_then(|spec| spec.volume_name) else {
-            continue;
-        };
-        let patch = json!({"spec": {"persistentVolumeReclaimPolicy": "Retain"}});
-        volumes
-            .patch(&volume, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-    }
-    Ok(())
-}
-
-fn tenant_status(member: &Member, namespace: Option<String>, tenant: Condition) -> MemberStatus {
-    let mut status = member.status.clone().unwrap_or_default();
-    let generation = member.meta().generation;
-    status.conditions = with_ready(&merge(&status.conditions, tenant), &READY_GATES, generation);
-    status.namespace = namespace;
-    status.observed_generation = generation;
-    status
-}
-
-/// Condition types this controller owns in a Member's status.
-const OWNED_CONDITIONS: [&str; 3] = [CONDITION, "Ready", "Offboarding"];
-
-/// The conditions this controller owns, sorted by type.
-fn owned_conditions(conditions: &[Condition]) -> Vec<&Condition> {
-    let mut owned: Vec<&Condition> = conditions
-        .iter()
-        .filter(|c| OWNED_CONDITIONS.contains(&c.type_.as_str()))
-        .collect();
-    owned.sort_by(|a, b| a.type_.cmp(&b.type_));
-    owned
-}
-
-/// Writes the status through the status subresource, unless it is unchanged.
-/// Only the fields this controller owns are applied, so that the billing
-/// controller's `status.contribution` (another field manager) is left alone.
-async fn write_status(
-    member: &Member,
-    ctx: &TenantContext,
-    status: MemberStatus,
-) -> Result<(), kube::Error> {
-    // Only the owned fields, and conditions in any order: the API server
-    // keeps the list in the order the field managers applied their items
-    // (Billable, written by the billing controller, may come first), while
-    // `merge` sorts by type. Comparing the whole status wrote every hosted
-    // Member again at each resync once billing had written.
-    let live = member.status.clone().unwrap_or_default();
-    let owned = owned_conditions(&status.conditions);
-    if owned_conditions(&live.conditions) == owned
-        && live.namespace == status.namespace
-        && live.observed_generation == status.observed_generation
-    {
-        return Ok(());
-    }
-    apply_member_status(
-        &ctx.shared,
-        member,
-        FIELD_MANAGER,
-        json!({
-            "conditions": owned,
-            "namespace": status.namespace,
-            "observedGeneration": status.observed_generation,
-        }),
-    )
-    .await
+    Ok(usize::from(namespace_written)
+        + usize::from(called_off)
+        + written.into_iter().filter(|w| *w).count()
+        + orphans)
 }

@@ -10,7 +10,6 @@ use kube::ResourceExt;
 
 use crate::{
     api::{Member, SharedService, shared_service::ServiceCategory},
-    contribution::Offer,
     labels,
 };
 
@@ -53,6 +52,13 @@ pub struct TenantSettings {
     pub auditor_group: String,
 }
 
+impl TenantSettings {
+    /// The tenant namespace of `member`.
+    pub fn namespace_of(&self, member: &str) -> String {
+        format!("{}{member}", self.namespace_prefix)
+    }
+}
+
 impl Default for TenantSettings {
     fn default() -> Self {
         Self {
@@ -66,24 +72,6 @@ impl Default for TenantSettings {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
 pub struct InvalidTenant(pub String);
-
-/// The offer in force on `today`: the highest of the active subscriptions
-/// (SocleComplet > GroupementAchats > Audit).
-pub fn current_offer(member: &Member, today: Date) -> Option<Offer> {
-    member
-        .spec
-        .subscriptions
-        .iter()
-        .filter(|s| s.effective_date <= today && s.end_date.is_none_or(|end| end >= today))
-        .map(|s| s.offer)
-        .max()
-}
-
-/// Whether the member is hosted: it declares a tenant, or it has the socle
-/// complet (whose level 3 is hosting in the Datacenter).
-pub fn needs_tenant(member: &Member, today: Date) -> bool {
-    member.spec.tenant.is_some() || current_offer(member, today) == Some(Offer::SocleComplet)
-}
 
 /// Label-safe code of the article 7 population bracket.
 pub fn bracket_code(population: u32) -> &'static str {
@@ -113,7 +101,7 @@ pub fn plan(
 ) -> Result<TenantPlan, InvalidTenant> {
     let name = member.name_any();
     let spec = &member.spec;
-    let namespace = format!("{}{name}", settings.namespace_prefix);
+    let namespace = settings.namespace_of(&name);
     if namespace.len() > 63 {
         return Err(InvalidTenant(format!(
             "the tenant namespace {namespace} would exceed 63 characters: shorten metadata.name"
@@ -165,7 +153,8 @@ pub fn plan(
             "spec.tenant.adminGroups contains an empty group name".into(),
         ));
     }
-    let offer = current_offer(member, today)
+    let offer = member
+        .offer_on(today)
         .map_or_else(|| "None".to_owned(), |offer| format!("{offer:?}"));
     let labels = BTreeMap::from([
         (labels::MEMBER.to_owned(), name.clone()),
@@ -196,6 +185,7 @@ mod tests {
     use jiff::civil::date;
 
     use super::*;
+    use crate::contribution::Offer;
 
     fn member(yaml: &str) -> Member {
         serde_yaml::from_str(yaml).unwrap()
@@ -243,18 +233,35 @@ spec:
     #[test]
     fn the_offer_follows_the_calendar() {
         let allaire = member(ALLAIRE);
-        assert_eq!(current_offer(&allaire, date(2025, 1, 31)), None);
+        assert_eq!(allaire.offer_on(date(2025, 1, 31)), None);
+        assert_eq!(allaire.offer_on(date(2025, 3, 1)), Some(Offer::Audit));
         assert_eq!(
-            current_offer(&allaire, date(2025, 3, 1)),
-            Some(Offer::Audit)
-        );
-        assert_eq!(
-            current_offer(&allaire, date(2025, 9, 1)),
+            allaire.offer_on(date(2025, 9, 1)),
             Some(Offer::SocleComplet)
         );
+        assert_eq!(allaire.offer_on(date(2027, 9, 1)), Some(Offer::Audit));
+    }
+
+    #[test]
+    fn a_member_has_left_once_every_subscription_has_ended() {
+        let allaire = member(ALLAIRE);
         assert_eq!(
-            current_offer(&allaire, date(2027, 9, 1)),
-            Some(Offer::Audit)
+            allaire.left_on(date(2027, 9, 1)),
+            None,
+            "the audit has no end"
+        );
+        assert!(
+            allaire.hosted_on(date(2027, 9, 1)),
+            "its declared tenant, the audit still in force"
+        );
+        let mut leaving = allaire.clone();
+        leaving.spec.subscriptions[0].end_date = Some(date(2025, 12, 31));
+        assert_eq!(leaving.left_on(date(2027, 8, 31)), None, "its last day");
+        assert!(leaving.hosted_on(date(2027, 8, 31)));
+        assert_eq!(leaving.left_on(date(2027, 9, 1)), Some(date(2027, 8, 31)));
+        assert!(
+            !leaving.hosted_on(date(2027, 9, 1)),
+            "a declared tenant does not outlive the adhesion"
         );
     }
 

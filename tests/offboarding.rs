@@ -1,0 +1,530 @@
+//! Leaving without losing a byte (article 2.4), end to end on the real
+//! control plane with volumes that really bind and really delete: the
+//! testenv's StorageClass `standard` is kube-controller-manager's host-path
+//! provisioner, reclaim policy Delete, so a released volume's directory is
+//! removed unless socle set the volume to Retain.
+//!
+//! Each test writes a file into a commune's volume, offboards the commune in
+//! one order of events (kubectl: delete, then confirm; GitOps: confirm, then
+//! delete, with a restart of the operator in between; the `endDate`
+//! passing), and checks that once the namespace is gone the file is still on
+//! disk and the volume is `Retain`, labelled with the member.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, ensure};
+use k8s_openapi::api::{
+    core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim},
+    events::v1::Event,
+};
+use kube::{
+    Api, Client, Config, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use serde_json::json;
+use socle::api::Member;
+use socle_e2e::{
+    TestScope, eventually,
+    examples::{CONVERGE, condition, create_members, tenant_only, wait_until_ready},
+    operator::Operator,
+};
+
+const DOMAIN: &str = "socle.redon-agglomeration.bzh";
+/// The testenv's StorageClass (`xtask/src/testenv`): a real provisioner.
+const STORAGE_CLASS: &str = "standard";
+/// How long nothing may happen before a confirmation.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// A hosted commune whose data volume is bound, with a file written in it.
+struct Commune {
+    name: String,
+    namespace: String,
+    volume: String,
+    file: PathBuf,
+}
+
+const CONTENT: &str = "état civil 1792-2026\n";
+
+/// `example` made the scope's, its data volume on the real provisioner;
+/// created, Ready, its claim bound, and a file written into the volume's
+/// directory on this machine (there is no kubelet to mount it in a pod:
+/// the host-path volume *is* that directory).
+async fn hosted_commune(scope: &TestScope, operator: &Operator, example: &str) -> Commune {
+    let client = scope.client();
+    let mut member = tenant_only(scope, example);
+    let storage = member
+        .spec
+        .tenant
+        .as_mut()
+        .and_then(|tenant| tenant.storage.as_mut())
+        .expect("the example has a data volume");
+    storage.storage_class = Some(STORAGE_CLASS.into());
+    create_members(&client, std::slice::from_ref(&member)).await;
+    wait_until_ready(&client, scope, std::slice::from_ref(&member)).await;
+    let name = member.name_any();
+    let namespace = operator.tenant_namespace(&name);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace);
+    let volume = eventually(CONVERGE, || async {
+        let claim = claims.get("data").await?;
+        let phase = claim.status.as_ref().and_then(|s| s.phase.clone());
+        ensure!(phase.as_deref() == Some("Bound"), "claim data is {phase:?}");
+        claim
+            .spec
+            .and_then(|spec| spec.volume_name)
+            .context("a bound claim names its volume")
+    })
+    .await;
+    let live = Api::<PersistentVolume>::all(client.clone())
+        .get(&volume)
+        .await
+        .unwrap();
+    let spec = live.spec.expect("a volume spec");
+    assert_eq!(
+        spec.persistent_volume_reclaim_policy.as_deref(),
+        Some("Delete"),
+        "the provisioner's policy: without socle, releasing it deletes the data"
+    );
+    let directory = PathBuf::from(spec.host_path.expect("a host-path volume").path);
+    let file = directory.join("registre.txt");
+    std::fs::write(&file, CONTENT).unwrap();
+    Commune {
+        name,
+        namespace,
+        volume,
+        file,
+    }
+}
+
+impl Commune {
+    fn members(client: &Client) -> Api<Member> {
+        Api::all(client.clone())
+    }
+
+    async fn delete(&self, client: &Client) {
+        Self::members(client)
+            .delete(&self.name, &DeleteParams::background())
+            .await
+            .unwrap();
+    }
+
+    async fn confirm(&self, client: &Client, value: &str) {
+        Self::members(client)
+            .patch(
+                &self.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {
+                    format!("{DOMAIN}/confirm-offboarding"): value,
+                }}})),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The volume is Retain and labelled as the member's, and the file is
+    /// on disk as written.
+    async fn assert_data_kept(&self, client: &Client) {
+        let volume = Api::<PersistentVolume>::all(client.clone())
+            .get(&self.volume)
+            .await
+            .unwrap_or_else(|error| panic!("volume {} is gone: {error}", self.volume));
+        assert_eq!(
+            volume
+                .spec
+                .as_ref()
+                .and_then(|s| s.persistent_volume_reclaim_policy.as_deref()),
+            Some("Retain"),
+            "volume {}",
+            self.volume
+        );
+        assert_eq!(
+            volume.labels().get(&format!("{DOMAIN}/member")),
+            Some(&self.name),
+            "the volume says whose data it is"
+        );
+        assert!(
+            volume
+                .labels()
+                .contains_key(&format!("{DOMAIN}/offboarding")),
+            "the volume says when offboarding began: {:?}",
+            volume.labels()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&self.file).unwrap_or_else(|error| panic!(
+                "{} is gone from the disk: {error}",
+                self.file.display()
+            )),
+            CONTENT
+        );
+    }
+
+    /// Waits until the tenant namespace is gone.
+    async fn wait_namespace_gone(&self, client: &Client) {
+        let namespaces = Api::<Namespace>::all(client.clone());
+        eventually(CONVERGE, || async {
+            let namespace = namespaces.get_opt(&self.namespace).await?;
+            ensure!(
+                namespace.is_none(),
+                "namespace {} still there (phase {:?})",
+                self.namespace,
+                namespace.and_then(|n| n.status).and_then(|s| s.phase)
+            );
+            Ok(())
+        })
+        .await;
+    }
+
+    /// The volume is released (its claim gone with the namespace) and kept.
+    async fn wait_released(&self, client: &Client) {
+        let volumes = Api::<PersistentVolume>::all(client.clone());
+        eventually(CONVERGE, || async {
+            let volume = volumes.get(&self.volume).await?;
+            let phase = volume.status.and_then(|s| s.phase);
+            ensure!(phase.as_deref() == Some("Released"), "volume is {phase:?}");
+            Ok(())
+        })
+        .await;
+    }
+
+    /// What the test leaves: the retained volume and its directory, which
+    /// the DSI would hand back to the commune and then release.
+    async fn release_volume(&self, client: &Client) {
+        match Api::<PersistentVolume>::all(client.clone())
+            .delete(&self.volume, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(error) => panic!("deleting volume {}: {error}", self.volume),
+        }
+        if let Some(directory) = self.file.parent() {
+            let _ = std::fs::remove_dir_all(directory);
+        }
+    }
+}
+
+/// The Offboarding condition, once it is True.
+async fn offboarding(
+    client: &Client,
+    name: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    let members = Api::<Member>::all(client.clone());
+    eventually(CONVERGE, || async {
+        let member = members.get(name).await?;
+        let offboarding = condition(&member, "Offboarding").cloned();
+        ensure!(
+            offboarding.as_ref().is_some_and(|c| c.status == "True"),
+            "Offboarding is {offboarding:?}"
+        );
+        Ok(offboarding.unwrap())
+    })
+    .await
+}
+
+/// The kubectl order: `kubectl delete member`, then the confirmation. A
+/// confirmation that does not name the member exactly is refused loudly.
+#[tokio::test]
+async fn kubectl_order_deletion_then_confirmation_keeps_the_data() {
+    let scope = TestScope::new("offboarding_kubectl_order").await;
+    let operator = Operator::start(&scope).await;
+    let client = scope.client();
+    let commune = hosted_commune(&scope, &operator, "saint-perreux").await;
+
+    commune.delete(&client).await;
+    let waiting = offboarding(&client, &commune.name).await;
+    assert_eq!(waiting.reason, "AwaitingConfirmation");
+    assert!(
+        waiting.message.contains(&commune.volume) && waiting.message.contains("20Gi"),
+        "the condition says where the data is: {waiting:?}"
+    );
+    commune.assert_data_kept(&client).await;
+
+    // A typo in the confirmation: a Warning, a condition, nothing deleted.
+    let typo = commune.name.to_uppercase();
+    commune.confirm(&client, &typo).await;
+    let refused = eventually(CONVERGE, || async {
+        let member = Api::<Member>::all(client.clone())
+            .get(&commune.name)
+            .await?;
+        let offboarding = condition(&member, "Offboarding").cloned();
+        ensure!(
+            offboarding
+                .as_ref()
+                .is_some_and(|c| c.reason == "ConfirmationMismatch"),
+            "Offboarding is {offboarding:?}"
+        );
+        Ok(offboarding.unwrap())
+    })
+    .await;
+    assert!(
+        refused.message.contains(&typo) && refused.message.contains(&commune.volume),
+        "{refused:?}"
+    );
+    wait_for_warning(&client, &commune.name, "ConfirmationMismatch").await;
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        Api::<Namespace>::all(client.clone())
+            .get(&commune.namespace)
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none(),
+        "a mismatched confirmation deletes nothing"
+    );
+
+    commune.confirm(&client, &commune.name).await;
+    commune.wait_namespace_gone(&client).await;
+    commune.wait_released(&client).await;
+    commune.assert_data_kept(&client).await;
+    let confirmed = wait_for_event(&client, &commune.name, "OffboardingConfirmed").await;
+    assert!(
+        confirmed.contains(&commune.volume),
+        "the Event says where the data is: {confirmed}"
+    );
+    operator.stop().await;
+    commune.release_volume(&client).await;
+    scope.cleanup().await;
+}
+
+/// The GitOps order: the confirmation is merged first, then the file is
+/// removed (the Member deleted) — with the operator restarted in between.
+/// The volume is still set to Retain and verified before the namespace goes.
+#[tokio::test]
+async fn gitops_order_confirmation_then_deletion_keeps_the_data() {
+    let scope = TestScope::new("offboarding_gitops_order").await;
+    let mut operator = Operator::start(&scope).await;
+    let client = scope.client();
+    let commune = hosted_commune(&scope, &operator, "saint-perreux").await;
+
+    // A confirmation on a Member still in force does nothing by itself.
+    commune.confirm(&client, &commune.name).await;
+    tokio::time::sleep(QUIET).await;
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(&commune.namespace)
+        .await
+        .unwrap();
+    assert!(namespace.metadata.deletion_timestamp.is_none());
+
+    operator.restart().await;
+    commune.delete(&client).await;
+    commune.wait_namespace_gone(&client).await;
+    commune.wait_released(&client).await;
+    commune.assert_data_kept(&client).await;
+    operator.stop().await;
+    commune.release_volume(&client).await;
+    scope.cleanup().await;
+}
+
+/// Leaving is a date: once every subscription's `endDate` has passed, the
+/// tenant is kept and its volume retained until the DSI confirms; then the
+/// namespace goes and the Member stays, `Departed`, as the contractual
+/// record.
+#[tokio::test]
+async fn an_end_date_passing_offboards_the_tenant_and_the_member_stays() {
+    let scope = TestScope::new("offboarding_end_date").await;
+    let operator = Operator::start(&scope).await;
+    let client = scope.client();
+    let commune = hosted_commune(&scope, &operator, "saint-perreux").await;
+    let members = Api::<Member>::all(client.clone());
+
+    let yesterday = k8s_openapi::jiff::Zoned::now()
+        .date()
+        .yesterday()
+        .unwrap()
+        .to_string();
+    let mut subscriptions =
+        serde_json::to_value(&members.get(&commune.name).await.unwrap().spec.subscriptions)
+            .unwrap();
+    for subscription in subscriptions.as_array_mut().unwrap() {
+        subscription["endDate"] = json!(yesterday);
+    }
+    members
+        .patch(
+            &commune.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"subscriptions": subscriptions}})),
+        )
+        .await
+        .unwrap();
+    let waiting = offboarding(&client, &commune.name).await;
+    assert!(waiting.message.contains(&commune.volume), "{waiting:?}");
+    commune.assert_data_kept(&client).await;
+    let member = members.get(&commune.name).await.unwrap();
+    assert_eq!(
+        condition(&member, "TenantReady").map(|c| c.status.as_str()),
+        Some("False"),
+        "a tenant awaiting its offboarding is not in service"
+    );
+
+    commune.confirm(&client, &commune.name).await;
+    commune.wait_namespace_gone(&client).await;
+    commune.wait_released(&client).await;
+    commune.assert_data_kept(&client).await;
+    let departed = eventually(CONVERGE, || async {
+        let member = members.get(&commune.name).await?;
+        let departed = condition(&member, "Departed").cloned();
+        ensure!(
+            departed.as_ref().is_some_and(|c| c.status == "True"),
+            "Departed is {departed:?}"
+        );
+        Ok(member)
+    })
+    .await;
+    assert!(
+        departed.metadata.deletion_timestamp.is_none(),
+        "the Member stays as the record"
+    );
+    assert_eq!(
+        condition(&departed, "Ready").map(|c| c.status.as_str()),
+        Some("True"),
+        "{:?}",
+        departed.status
+    );
+    operator.stop().await;
+    commune.release_volume(&client).await;
+    scope.cleanup().await;
+}
+
+/// A mistaken `kubectl delete namespace` of a tenant is refused by the API
+/// server, for a DSI administrator (cluster-admin) and for the commune's
+/// own administrators; nor may the DSI mark the namespace as confirmed by
+/// hand, skipping socle's check of the volumes.
+#[tokio::test]
+async fn a_mistaken_namespace_deletion_is_refused() {
+    let scope = TestScope::new("offboarding_namespace_guard").await;
+    let operator = Operator::start(&scope).await;
+    let client = scope.client();
+    let commune = hosted_commune(&scope, &operator, "saint-perreux").await;
+
+    let dsi = impersonating("dsi-technicien", &["system:masters"]).await;
+    let admins = Api::<Member>::all(client.clone())
+        .get(&commune.name)
+        .await
+        .unwrap()
+        .spec
+        .tenant
+        .unwrap()
+        .admin_groups;
+    let commune_admin = impersonating("secretaire-de-mairie", &[admins[0].as_str()]).await;
+    // The scope's copy of the policy was applied when the operator started;
+    // the API server may still be loading it: dry runs (admission runs, the
+    // namespace stays) until it is in force.
+    eventually(CONVERGE, || async {
+        let dry_run = DeleteParams {
+            dry_run: true,
+            ..DeleteParams::default()
+        };
+        match Api::<Namespace>::all(dsi.clone())
+            .delete(&commune.namespace, &dry_run)
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok(()),
+            other => anyhow::bail!("the policy is not in force yet: {other:?}"),
+        }
+    })
+    .await;
+    let refusal = match Api::<Namespace>::all(dsi.clone())
+        .delete(&commune.namespace, &DeleteParams::default())
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.code == 403 => status.message,
+        other => panic!("a DSI administrator deleted the tenant namespace: {other:?}"),
+    };
+    assert!(
+        refusal.contains("article 2.4")
+            && refusal.contains(&format!("confirm-offboarding={}", commune.name)),
+        "the refusal says how to offboard: {refusal}"
+    );
+    let error = Api::<Namespace>::all(commune_admin)
+        .delete(&commune.namespace, &DeleteParams::default())
+        .await
+        .expect_err("a commune admin cannot delete its namespace");
+    assert!(
+        matches!(&error, kube::Error::Api(status) if status.code == 403),
+        "{error}"
+    );
+    let error = Api::<Namespace>::all(dsi)
+        .patch(
+            &commune.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {
+                format!("{DOMAIN}/offboarding-confirmed"): commune.name,
+            }}})),
+        )
+        .await
+        .expect_err("only socle marks a namespace confirmed");
+    assert!(
+        matches!(&error, kube::Error::Api(status) if status.code == 403 && status.message.contains("only socle")),
+        "{error}"
+    );
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(&commune.namespace)
+        .await
+        .unwrap();
+    assert!(namespace.metadata.deletion_timestamp.is_none());
+    commune.assert_claim_bound(&client).await;
+    operator.stop().await;
+    commune.release_volume(&client).await;
+    scope.cleanup().await;
+}
+
+impl Commune {
+    async fn assert_claim_bound(&self, client: &Client) {
+        let claim = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &self.namespace)
+            .get("data")
+            .await
+            .unwrap();
+        assert!(claim.metadata.deletion_timestamp.is_none());
+        assert_eq!(
+            claim.spec.and_then(|s| s.volume_name).as_deref(),
+            Some(self.volume.as_str())
+        );
+    }
+}
+
+/// A client for the test control plane acting as `user` in `groups`.
+async fn impersonating(user: &str, groups: &[&str]) -> Client {
+    let mut config = Config::infer().await.expect("a kubeconfig");
+    config.auth_info.impersonate = Some(user.to_owned());
+    config.auth_info.impersonate_groups = Some(groups.iter().map(|g| (*g).to_owned()).collect());
+    Client::try_from(config).expect("an impersonating client")
+}
+
+/// The note of the first Event `reason` about Member `member`.
+async fn wait_for_event(client: &Client, member: &str, reason: &str) -> String {
+    let events = Api::<Event>::namespaced(client.clone(), "default");
+    eventually(CONVERGE, || async {
+        events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|event| {
+                event.reason.as_deref() == Some(reason)
+                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
+            })
+            .and_then(|event| event.note)
+            .with_context(|| format!("no Event {reason} about {member} yet"))
+    })
+    .await
+}
+
+/// Like [`wait_for_event`], for a Warning.
+async fn wait_for_warning(client: &Client, member: &str, reason: &str) {
+    let events = Api::<Event>::namespaced(client.clone(), "default");
+    eventually(CONVERGE, || async {
+        let warned = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|event| {
+                event.reason.as_deref() == Some(reason)
+                    && event.type_.as_deref() == Some("Warning")
+                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
+            });
+        ensure!(warned, "no Warning {reason} about {member} yet");
+        Ok(())
+    })
+    .await;
+}
