@@ -1067,6 +1067,12 @@ const MISTAKES: &[Mistake] = &[
         expect: &["spec.subscriptions", "must not be before its effectiveDate"],
     },
     Mistake {
+        what: "notice date without the end date it announces",
+        base: Base::Allaire,
+        edits: &[("spec.subscriptions.0.noticeDate", "'2025-03-01'")],
+        expect: &["spec.subscriptions", "noticeDate", "article 2.4"],
+    },
+    Mistake {
         what: "audit report date on the SocleComplet subscription",
         base: Base::Allaire,
         edits: &[("spec.subscriptions.1.auditReportDate", "'2025-10-01'")],

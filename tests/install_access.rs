@@ -35,7 +35,7 @@ get,create,patch resourcequotas in {tenant}
 get,create,patch limitranges in {tenant}
 get,create,patch persistentvolumeclaims in {tenant}
 get,create,patch,delete networkpolicies.networking.k8s.io in {tenant}
-patch persistentvolumes
+get,patch persistentvolumes
 list,watch roles.rbac.authorization.k8s.io
 list,watch rolebindings.rbac.authorization.k8s.io
 get,create,patch,escalate,bind roles.rbac.authorization.k8s.io in {tenant} named socle-tenant-admin
@@ -108,7 +108,7 @@ create pods in {tenant}
 create pods/exec in {tenant}
 create deployments.apps in {own}
 get nodes
-get,delete persistentvolumes
+delete persistentvolumes
 # The DSI's records: socle never creates nor deletes a Member, only reads
 # grids and services, and only adds usage (records are immutable).
 create,delete members.socle.redon-agglomeration.bzh

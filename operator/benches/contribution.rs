@@ -31,6 +31,7 @@ fn subscription(offer: Offer, year: i16, month: i8) -> Subscription {
         offer,
         effective_date: date(year, month, 1),
         end_date: None,
+        notice_date: None,
         audit_report_date: (offer == Offer::Audit).then(|| date(year, month, 20)),
         decision: Some(format!("DEL-{year}-{month:02}")),
     }

@@ -214,3 +214,50 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Article 2.4, checked against a date: an `endDate` a few weeks after the
+/// day of the check is refused unless the day notice was given is recorded
+/// (`noticeDate`) and a full notice lies between them.
+#[test]
+fn an_end_date_closer_than_the_notice_is_refused_as_of_the_day_of_the_check() {
+    let repo = std::env::temp_dir().join(format!("socle-validate-notice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    copy_dir(&repository().join("manifests/examples"), &repo);
+    let member = repo.join("members/saint-perreux.yaml");
+    let original = std::fs::read_to_string(&member).unwrap();
+    let leaving = |notice: &str| {
+        original.replace(
+            "      effectiveDate: \"2025-01-01\"\n",
+            &format!(
+                "      effectiveDate: \"2025-01-01\"\n      endDate: \"2027-01-31\"\n{notice}"
+            ),
+        )
+    };
+    let check = |text: String| {
+        std::fs::write(&member, text).unwrap();
+        socle(&["validate", "--as-of", "2026-12-05", repo.to_str().unwrap()])
+    };
+    let without = check(leaving(""));
+    assert_eq!(without.status.code(), Some(1), "{}", stderr(&without));
+    let prefix = format!("{}/", repo.display());
+    assert_eq!(
+        stdout(&without).replace(&prefix, ""),
+        "members/saint-perreux.yaml:16: Member saint-perreux: spec.subscriptions[0].endDate: article 2.4: \
+         the SocleComplet subscription effective 2025-01-01 cannot end on 2027-01-31: notice given no earlier \
+         than 2026-12-05 runs 12 months, to 2027-12-04; if it was given before, record the day in noticeDate \
+         (a written agreement of both parties may shorten the notice: cite it in the annotation \
+         socle.redon-agglomeration.bzh/notice-agreement)\n"
+    );
+    let late = check(leaving("      noticeDate: \"2026-03-01\"\n"));
+    assert_eq!(late.status.code(), Some(1), "{}", stdout(&late));
+    assert!(
+        stdout(&late)
+            .contains("notice given on 2026-03-01 (noticeDate) runs 12 months, to 2027-02-28"),
+        "{}",
+        stdout(&late)
+    );
+    let given = check(leaving("      noticeDate: \"2026-01-31\"\n"));
+    std::fs::remove_dir_all(&repo).unwrap();
+    assert_eq!(stdout(&given), "");
+    assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
+}

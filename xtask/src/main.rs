@@ -87,8 +87,14 @@ fn main() -> Result<()> {
         Task::Demo => demo::demo(),
         Task::Tools => {
             println!("export SOCLE_HELM={}", tools::ensure_helm()?.display());
-            println!("export SOCLE_KUBECTL={}", tools::ensure_kubectl()?.display());
-            println!("export SOCLE_TESTENV_DIR={}", testenv::state_dir().display());
+            println!(
+                "export SOCLE_KUBECTL={}",
+                tools::ensure_kubectl()?.display()
+            );
+            println!(
+                "export SOCLE_TESTENV_DIR={}",
+                testenv::state_dir().display()
+            );
             testenv::print_env();
             Ok(())
         }

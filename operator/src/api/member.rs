@@ -70,6 +70,7 @@ pub struct MemberSpec {
     #[x_kube(validation = Rule::new("self.all(s, s.offer == 'Audit' || !has(s.auditReportDate))").message("auditReportDate is only allowed on Audit subscriptions"))]
     #[x_kube(validation = Rule::new("self.all(s, !has(s.endDate) || s.endDate >= s.effectiveDate)").message("a subscription's endDate (its last day in force) must not be before its effectiveDate"))]
     #[x_kube(validation = Rule::new("self.all(s, !has(s.auditReportDate) || s.auditReportDate >= s.effectiveDate)").message("an audit report cannot be delivered before the audit's effectiveDate"))]
+    #[x_kube(validation = Rule::new("self.all(s, !has(s.noticeDate) || (has(s.endDate) && s.noticeDate <= s.endDate))").message("article 2.4: a subscription's noticeDate (the day notice of termination was given) needs the endDate it announces, and comes before it"))]
     pub subscriptions: Vec<Subscription>,
     /// Prices decided by the pilotage commission when the grid cannot price the
     /// member (article 7.1 (*)).

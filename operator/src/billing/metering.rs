@@ -652,6 +652,7 @@ spec:
                     offer: offers[offer],
                     effective_date: day_of(2025, from),
                     end_date: to.map(|to| day_of(2025, to)),
+                    notice_date: None,
                     audit_report_date: None,
                     decision: None,
                 })

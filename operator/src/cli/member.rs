@@ -220,6 +220,7 @@ fn build(args: &NewArgs, display_name: String) -> Member {
                 offer,
                 effective_date: args.effective,
                 end_date: None,
+                notice_date: None,
                 audit_report_date: args.audit_report_date,
                 decision: Some(args.deliberation.clone()),
             }],

@@ -40,13 +40,22 @@ pub struct ValidateArgs {
         default_value = "10.96.0.0/12,10.244.0.0/16"
     )]
     pub cluster_cidrs: Vec<String>,
+    /// The day of the check (YYYY-MM-DD; default: today). A notice of
+    /// termination whose day is not recorded in `noticeDate` is counted
+    /// from it: an `endDate` closer than the notice is refused.
+    #[arg(long)]
+    pub as_of: Option<jiff::civil::Date>,
 }
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let options = Options {
+    let mut options = Options {
         tenant_prefix: args.tenant_prefix.clone(),
         cluster_cidrs: args.cluster_cidrs.clone(),
+        ..Options::default()
     };
+    if let Some(day) = args.as_of {
+        options.as_of = day;
+    }
     let validation = match validate::validate_dir(&args.dir, &options) {
         Ok(validation) => validation,
         Err(error) => {

@@ -58,6 +58,12 @@ pub struct Subscription {
     /// (article 2.4: twelve months of notice). Absent while the subscription runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_date: Option<Date>,
+    /// The day notice of termination was given (YYYY-MM-DD), article 2.4:
+    /// `endDate` is then at least the Tariff's `noticeMonths` (12 in the
+    /// convention) after it, unless a written agreement is cited. Without
+    /// it, `socle validate` counts the notice from the day it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_date: Option<Date>,
     /// Audit only: the day the audit report was delivered (YYYY-MM-DD). The audit
     /// is billed in the exercise of this date; without it, it is not billable yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -64,6 +64,9 @@ pub struct Options {
     pub tenant_prefix: String,
     /// The Datacenter's own networks (`socle run --cluster-cidrs`).
     pub cluster_cidrs: Vec<String>,
+    /// The day of the check: a notice of termination not recorded
+    /// (`noticeDate`) is counted from it (article 2.4).
+    pub as_of: jiff::civil::Date,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
         Self {
             tenant_prefix: "commune-".into(),
             cluster_cidrs: VpnSettings::default().cluster_cidrs,
+            as_of: jiff::Zoned::now().date(),
         }
     }
 }

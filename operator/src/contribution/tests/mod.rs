@@ -36,6 +36,7 @@ fn subscription(offer: Offer, effective: Date) -> Subscription {
         offer,
         effective_date: effective,
         end_date: None,
+        notice_date: None,
         audit_report_date: None,
         decision: Some(format!("DEL-{offer:?}")),
     }

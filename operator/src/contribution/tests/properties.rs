@@ -24,6 +24,7 @@ fn arb_subscription() -> impl Strategy<Value = Subscription> {
             offer,
             effective_date: effective,
             end_date: days.map(|days| effective.saturating_add(Span::new().days(days))),
+            notice_date: None,
             audit_report_date: report.filter(|_| offer == Offer::Audit),
             decision: Some("DEL".to_owned()),
         },

@@ -94,7 +94,7 @@ pub(crate) fn check(checked: &[Checked<'_>], options: &Options, report: &mut Rep
     references::check(&catalog, report);
     identity::check(&catalog, report);
     billing::check_tariffs(&mut catalog, report);
-    notice::check(&catalog, report);
+    notice::check(&catalog, options.as_of, report);
     hosting::check(&catalog, options, report);
     billing::check_engine(&catalog, report);
 }

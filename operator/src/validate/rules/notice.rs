@@ -1,12 +1,17 @@
 //! Article 2.4: a termination takes twelve months of notice ("préavis de
-//! douze mois"), unless both parties agree in writing to shorten it.
+//! douze mois"), unless both parties agree in writing to shorten it. The
+//! notice is the Tariff's `noticeMonths` for the exercise of `endDate` (12 in
+//! the convention); a subscription's `endDate` is its last day in force.
 //!
-//! The API records when a subscription ends (`endDate`, its last day in
-//! force) but not when notice was given, so the checkable rule is the one
-//! every notice implies: it cannot be given before the subscription takes
-//! effect, hence a subscription lasts at least the notice period —
-//! `endDate ≥ effectiveDate + notice − 1 day`, with the notice of the Tariff
-//! pricing the exercise of `endDate` (`noticeMonths`, 12 in the convention).
+//! Three readings of the same rule, each checked when it applies:
+//! - **the notice date recorded** (`noticeDate`): `endDate ≥ noticeDate +
+//!   notice − 1 day`;
+//! - **no notice date, the end still to come**: the notice cannot have been
+//!   given later than the day of the check (`--as-of`, today by default),
+//!   so `endDate ≥ as-of + notice − 1 day` — a notice given earlier is
+//!   recorded in `noticeDate`;
+//! - **always**: notice cannot be given before the subscription takes
+//!   effect, so `endDate ≥ effectiveDate + notice − 1 day`.
 //!
 //! Not a termination, so not checked: the end of an Audit (a one-off
 //! service), and a groupement d'achats ended when the member moves up to the
@@ -24,7 +29,7 @@ use crate::{
     validate::{NOTICE_AGREEMENT, Report, path::FieldPath},
 };
 
-pub(super) fn check(catalog: &Catalog<'_>, report: &mut Report) {
+pub(super) fn check(catalog: &Catalog<'_>, as_of: Date, report: &mut Report) {
     let ledger = Ledger {
         tariffs: catalog.tariffs.iter().map(|e| e.object.clone()).collect(),
         ..Ledger::default()
@@ -42,25 +47,47 @@ pub(super) fn check(catalog: &Catalog<'_>, report: &mut Report) {
                 continue;
             }
             let months = ledger.grid_for(end.year()).notice_months;
-            let Some(earliest) = earliest_end(subscription.effective_date, months) else {
+            let Some(message) = too_early(subscription, end, months, as_of) else {
                 continue;
             };
-            if end < earliest {
-                let path = FieldPath::root()
-                    .key("spec")
-                    .key("subscriptions")
-                    .index(index)
-                    .key("endDate");
-                entry.report(
-                    report,
-                    &path,
-                    format!(
-                        "article 2.4: the {:?} subscription effective {} cannot end on {end}: with {months} months of notice it ends on {earliest} at the earliest (a written agreement of both parties may shorten the notice: cite it in the annotation {NOTICE_AGREEMENT})",
-                        subscription.offer, subscription.effective_date
-                    ),
-                );
-            }
+            let path = FieldPath::root()
+                .key("spec")
+                .key("subscriptions")
+                .index(index)
+                .key("endDate");
+            entry.report(
+                report,
+                &path,
+                format!(
+                    "article 2.4: the {:?} subscription effective {} cannot end on {end}: {message} (a written agreement of both parties may shorten the notice: cite it in the annotation {NOTICE_AGREEMENT})",
+                    subscription.offer, subscription.effective_date
+                ),
+            );
         }
+    }
+}
+
+/// Why `end` comes before the notice has run, if it does: the first of the
+/// three readings (module doc) that it fails.
+fn too_early(subscription: &Subscription, end: Date, months: u8, as_of: Date) -> Option<String> {
+    let after = |start: Date| earliest_end(start, months).filter(|earliest| end < *earliest);
+    if let Some(earliest) = after(subscription.effective_date) {
+        return Some(format!(
+            "with {months} months of notice it ends on {earliest} at the earliest"
+        ));
+    }
+    match subscription.notice_date {
+        Some(notice) => after(notice).map(|earliest| {
+            format!(
+                "notice given on {notice} (noticeDate) runs {months} months, to {earliest}"
+            )
+        }),
+        None if end >= as_of => after(as_of).map(|earliest| {
+            format!(
+                "notice given no earlier than {as_of} runs {months} months, to {earliest}; if it was given before, record the day in noticeDate"
+            )
+        }),
+        None => None,
     }
 }
 
@@ -101,6 +128,46 @@ mod tests {
     use jiff::civil::date;
 
     use super::*;
+
+    fn socle_complet(effective: Date, end: Date, notice: Option<Date>) -> Subscription {
+        Subscription {
+            offer: Offer::SocleComplet,
+            effective_date: effective,
+            end_date: Some(end),
+            notice_date: notice,
+            audit_report_date: None,
+            decision: None,
+        }
+    }
+
+    #[test]
+    fn a_recorded_notice_runs_its_months_from_the_day_it_was_given() {
+        let as_of = date(2026, 12, 5);
+        let given = socle_complet(date(2025, 1, 1), date(2027, 3, 31), Some(date(2026, 4, 1)));
+        assert_eq!(too_early(&given, date(2027, 3, 31), 12, as_of), None);
+        let short = socle_complet(date(2025, 1, 1), date(2027, 3, 30), Some(date(2026, 4, 1)));
+        let message = too_early(&short, date(2027, 3, 30), 12, as_of).unwrap();
+        assert!(message.contains("notice given on 2026-04-01"), "{message}");
+        assert!(message.contains("2027-03-31"), "{message}");
+    }
+
+    #[test]
+    fn without_a_notice_date_the_notice_runs_from_the_day_of_the_check() {
+        let as_of = date(2026, 12, 5);
+        // A few weeks away: refused, saying to record the notice date.
+        let soon = socle_complet(date(2025, 1, 1), date(2027, 1, 31), None);
+        let message = too_early(&soon, date(2027, 1, 31), 12, as_of).unwrap();
+        assert!(
+            message.contains("2027-12-04") && message.contains("noticeDate"),
+            "{message}"
+        );
+        // A full notice from the day of the check: accepted.
+        let later = socle_complet(date(2025, 1, 1), date(2027, 12, 4), None);
+        assert_eq!(too_early(&later, date(2027, 12, 4), 12, as_of), None);
+        // Already over: only the effective date can be checked.
+        let past = socle_complet(date(2025, 1, 1), date(2026, 6, 30), None);
+        assert_eq!(too_early(&past, date(2026, 6, 30), 12, as_of), None);
+    }
 
     #[test]
     fn the_earliest_end_is_a_full_notice_after_the_start() {
