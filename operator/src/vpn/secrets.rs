@@ -11,7 +11,7 @@
 //! the API server keeps one key and the other reads it. The writes that
 //! move a rotation on are conditioned on the Secret's resourceVersion.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use jiff::Timestamp;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
@@ -57,7 +57,6 @@ pub enum KeyError {
 }
 
 /// A member's key and the state of its tunnel, as its Secret holds them.
-#[derive(Debug)]
 pub struct MemberKey {
     /// The key the router runs (the old one, while a rotation is under way).
     pub pair: KeyPair,
@@ -73,6 +72,27 @@ pub struct MemberKey {
     /// See [`CLEANUP_FAILING_SINCE`].
     pub cleanup_failing_since: Option<Timestamp>,
     resource_version: Option<String>,
+}
+
+/// Written by hand: the configuration last pushed holds the router's
+/// private key, and a derived `Debug` would print it in full (the key pairs
+/// redact their own).
+impl fmt::Debug for MemberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemberKey")
+            .field("pair", &self.pair)
+            .field("next", &self.next)
+            .field("rotation_request", &self.rotation_request)
+            .field("rotated_at", &self.rotated_at)
+            .field(
+                "last_pushed",
+                &self.last_pushed.as_ref().map(|_| "<redacted>"),
+            )
+            .field("router", &self.router)
+            .field("cleanup_failing_since", &self.cleanup_failing_since)
+            .field("resource_version", &self.resource_version)
+            .finish()
+    }
 }
 
 impl MemberKey {
@@ -368,4 +388,35 @@ fn data(secret: &Secret, key: &str) -> Option<Zeroizing<String>> {
 fn pair_of(secret: &Secret) -> Result<KeyPair, KeyError> {
     let text = data(secret, PRIVATE_KEY).unwrap_or_default();
     KeyPair::from_private(&text).map_err(|error| KeyError::Invalid(secret.name_any(), error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_key_never_shows_its_keys_or_the_configuration_pushed() {
+        let (pair, next) = (KeyPair::generate(), KeyPair::generate());
+        let config = format!("[Interface]\nPrivateKey = {}\n", pair.private_key());
+        let bytes = |text: &str| ByteString(text.as_bytes().to_vec());
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(member_secret("allaire")),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([
+                (PRIVATE_KEY.to_owned(), bytes(pair.private_key())),
+                (NEXT_PRIVATE_KEY.to_owned(), bytes(next.private_key())),
+                (LAST_PUSHED.to_owned(), bytes(&config)),
+            ])),
+            ..Secret::default()
+        };
+        let key = read_member_key(&secret).unwrap();
+        assert!(key.last_pushed.is_some());
+        let shown = format!("{key:?}");
+        for secret in [pair.private_key(), next.private_key(), "[Interface]"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains(pair.public_key()), "{shown}");
+    }
 }

@@ -104,12 +104,27 @@ impl client::Handler for Pinned {
 }
 
 /// What a command printed and how it ended.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Output {
     pub status: Option<u32>,
     /// May hold key material (a read of the router's config): never logged.
     pub stdout: Zeroizing<String>,
     pub stderr: String,
+}
+
+/// Written by hand: `stdout` may be a read of the router's configuration,
+/// private key included; `stderr` shows as messages show it.
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("status", &self.status)
+            .field(
+                "stdout",
+                &format_args!("<{} bytes redacted>", self.stdout.len()),
+            )
+            .field("stderr", &super::router::redact(&self.stderr))
+            .finish()
+    }
 }
 
 impl Output {
@@ -261,5 +276,25 @@ impl Transport for Session {
             .await
             .map_err(|_| SshError::Timeout(self.address.clone(), self.timeout))?
             .map_err(|error| SshError::Protocol(self.address.clone(), error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_never_shows_what_the_router_printed() {
+        // `wg show <interface> private-key` prints the key alone: no key
+        // name to redact it by.
+        let key = "cHJpdmF0ZS1rZXktb2YtYWxsYWlyZS0wMDAwMDAwMDA=";
+        let output = Output {
+            status: Some(1),
+            stdout: Zeroizing::new(format!("{key}\n")),
+            stderr: format!("PrivateKey = {key}"),
+        };
+        let shown = format!("{output:?}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(shown.contains("Some(1)"), "{shown}");
     }
 }

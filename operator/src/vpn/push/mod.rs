@@ -7,13 +7,14 @@
 //!
 //! [`remove`] takes socle's configuration off the router when a member leaves.
 
+use std::fmt;
+
 use super::{
     router::{Dialect, Script, diff, redact},
     ssh::{SshError, Transport},
 };
 
 /// What to push, and what socle knows of the router's past.
-#[derive(Debug)]
 pub struct Request<'a> {
     pub dialect: &'a dyn Dialect,
     pub interface: &'a str,
@@ -27,6 +28,22 @@ pub struct Request<'a> {
     pub public_key: &'a str,
     /// The peer the live interface must have.
     pub hub_public_key: &'a str,
+}
+
+/// Written by hand: both configurations hold the member's private key.
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("dialect", &self.dialect)
+            .field("interface", &self.interface)
+            .field("desired", &"<redacted>")
+            .field("last_pushed", &self.last_pushed.map(|_| "<redacted>"))
+            .field("dry_run", &self.dry_run)
+            .field("correct_drift", &self.correct_drift)
+            .field("public_key", &self.public_key)
+            .field("hub_public_key", &self.hub_public_key)
+            .finish()
+    }
 }
 
 /// What the push found and did.

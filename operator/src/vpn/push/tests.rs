@@ -181,3 +181,11 @@ async fn a_failed_removal_says_so() {
     assert!(message.contains("removal failed"), "{message}");
     assert!(message.contains("interface busy"), "{message}");
 }
+
+#[test]
+fn a_request_never_shows_the_configurations_it_carries() {
+    let wanted = desired();
+    let shown = format!("{:?}", request(&wanted, Some(&wanted)));
+    assert!(!shown.contains(fixture().private_key.as_str()), "{shown}");
+    assert!(shown.contains("member-public"), "{shown}");
+}
