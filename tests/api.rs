@@ -1125,6 +1125,19 @@ const MISTAKES: &[Mistake] = &[
         edits: &[("spec.tariffOverride.decision", "~")],
         expect: &["spec.tariffOverride.decision", "Required value"],
     },
+    // Member: tenant.
+    Mistake {
+        what: "every service account of the cluster as the tenant's admins",
+        base: Base::Allaire,
+        edits: &[(
+            "spec.tenant.adminGroups",
+            "[commune-allaire-admins, 'system:serviceaccounts']",
+        )],
+        expect: &[
+            "spec.tenant.adminGroups",
+            "must not name a Kubernetes system group",
+        ],
+    },
     // Member: VPN and backups.
     Mistake {
         what: "site network with a /33 prefix",

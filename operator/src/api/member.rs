@@ -133,7 +133,7 @@ pub struct Contact {
 }
 
 /// The member's tenant in the Datacenter cluster.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSpec {
     /// CPU quota (sum of requests), e.g. "4". Absent: a default by population bracket.
@@ -146,9 +146,11 @@ pub struct TenantSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<TenantStorage>,
     /// Groups of the commune's administrators (from the identity provider),
-    /// bound to the tenant-admin role in the tenant's namespace only.
+    /// bound to the tenant-admin role in the tenant's namespace only. Never
+    /// a Kubernetes system group (`system:…`).
     #[serde(default)]
     #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(g, !g.startsWith('system:'))").message("adminGroups must not name a Kubernetes system group (system:…): its members are not the commune's administrators (system:serviceaccounts is every pod of the cluster, system:authenticated every user); name the commune's group from the identity provider"))]
     pub admin_groups: Vec<String>,
 }
 

@@ -68,6 +68,10 @@ impl Default for TenantSettings {
     }
 }
 
+/// Prefix of the groups Kubernetes fills itself (service accounts, nodes,
+/// every authenticated user): never a commune's administrators.
+const SYSTEM_GROUPS: &str = "system:";
+
 /// A spec the tenant cannot be built from; the message names the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -152,6 +156,19 @@ pub fn plan(
         return Err(InvalidTenant(
             "spec.tenant.adminGroups contains an empty group name".into(),
         ));
+    }
+    // Kubernetes puts its own members in `system:` groups, whatever the
+    // identity provider says: bound here, system:serviceaccounts would make
+    // every pod of the cluster an admin of the tenant. The CRD refuses them
+    // too; this holds for a Member written before that rule.
+    if let Some(group) = tenant
+        .admin_groups
+        .iter()
+        .find(|group| group.starts_with(SYSTEM_GROUPS))
+    {
+        return Err(InvalidTenant(format!(
+            "spec.tenant.adminGroups: {group} is a Kubernetes system group ({SYSTEM_GROUPS}…), whose members are not the commune's administrators (system:serviceaccounts is every pod of the cluster, system:authenticated every user); name the commune's group from the identity provider"
+        )));
     }
     let offer = member
         .offer_on(today)
@@ -273,6 +290,21 @@ spec:
         ).unwrap());
         let error = plan(&allaire, &[], &TenantSettings::default(), date(2026, 1, 1)).unwrap_err();
         assert!(error.0.contains("SharedService nowhere"), "{error}");
+    }
+
+    #[test]
+    fn a_kubernetes_system_group_is_never_a_tenant_admin() {
+        let mut allaire = member(ALLAIRE);
+        let tenant = allaire.spec.tenant.as_mut().unwrap();
+        tenant.admin_groups.push("system:serviceaccounts".into());
+        let error = plan(&allaire, &[], &TenantSettings::default(), date(2026, 1, 1)).unwrap_err();
+        for part in [
+            "spec.tenant.adminGroups",
+            "system:serviceaccounts",
+            "every pod",
+        ] {
+            assert!(error.0.contains(part), "{part} not in {error}");
+        }
     }
 
     #[test]
