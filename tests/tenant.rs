@@ -1463,7 +1463,9 @@ fn access_checks(tenants: &[(String, String)], auditors: &str) -> Vec<Access> {
         ("", "secrets"),
         ("", "services"),
     ];
-    const BOUNDS: [(&str, &str); 5] = [
+    // DaemonSets run on every node of the Datacenter: no commune's to write.
+    const BOUNDS: [(&str, &str); 6] = [
+        ("apps", "daemonsets"),
         ("", "resourcequotas"),
         ("", "limitranges"),
         ("networking.k8s.io", "networkpolicies"),

@@ -26,3 +26,15 @@ pub const CONFIRM_OFFBOARDING: &str = "socle.redon-agglomeration.bzh/confirm-off
 /// name as value: the admission policy `socle-tenant-namespaces` lets only a
 /// namespace so marked be deleted, and only socle mark it.
 pub const OFFBOARDING_CONFIRMED: &str = "socle.redon-agglomeration.bzh/offboarding-confirmed";
+
+/// Pod Security admission `restricted`, enforced (and audited, warned) on
+/// every namespace where a commune's workloads run: its tenant and the
+/// sandboxes its backups are restored into. No privileges, host access or root.
+pub fn pod_security_restricted() -> [(String, String); 3] {
+    ["enforce", "audit", "warn"].map(|mode| {
+        (
+            format!("pod-security.kubernetes.io/{mode}"),
+            "restricted".to_owned(),
+        )
+    })
+}

@@ -14,13 +14,19 @@ use k8s_openapi::{
 };
 use kube::api::ObjectMeta;
 
-use crate::backup::{keys, plan::BackupPlan};
+use crate::{
+    backup::{keys, plan::BackupPlan},
+    labels,
+};
 
 /// The sandbox: labelled as a drill of the member, owned by the Member so
-/// that a deleted Member leaves no copy of its data behind.
+/// that a deleted Member leaves no copy of its data behind, and as locked as
+/// the tenant (Pod Security `restricted`) from its creation, before anything
+/// is restored into it: Velero keeps a namespace that exists as it is.
 pub fn sandbox_namespace(plan: &BackupPlan, drill: &str, owner: OwnerReference) -> Namespace {
     let mut labels = plan.labels.clone();
     labels.insert(keys::DRILL.to_owned(), drill.to_owned());
+    labels.extend(labels::pod_security_restricted());
     Namespace {
         metadata: ObjectMeta {
             name: Some(drill.to_owned()),
@@ -140,6 +146,22 @@ mod tests {
             serde_json::json!([{"kind": "ServiceAccount", "name": "socle",
                                 "namespace": "socle-system"}])
         );
+    }
+
+    #[test]
+    fn a_sandbox_enforces_the_tenant_s_pod_security() {
+        let owner = OwnerReference {
+            api_version: "socle.redon-agglomeration.bzh/v1alpha1".into(),
+            kind: "Member".into(),
+            name: "allaire".into(),
+            uid: "0".into(),
+            ..OwnerReference::default()
+        };
+        let sandbox = sandbox_namespace(&plan(), "drill-allaire-1", owner);
+        let labels = sandbox.metadata.labels.unwrap();
+        for (key, value) in labels::pod_security_restricted() {
+            assert_eq!(labels.get(&key), Some(&value), "{key}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::{
 
 use crate::{
     api::drill_report::{DrillCheck, Verdict},
-    backup::velero::RestoreStatus,
+    backup::{build::NOT_RESTORED, velero::RestoreStatus},
 };
 
 /// What a backup holds, as Velero lists it: `apiVersion/Kind` (`v1/ConfigMap`,
@@ -20,22 +20,24 @@ pub type ResourceList = BTreeMap<String, Vec<String>>;
 /// when the cluster does not serve that kind.
 pub type Inventory = BTreeMap<String, Option<BTreeSet<String>>>;
 
-/// Kinds a backup holds that are not compared, with why: Velero never
-/// restores Events nor finished Pods and Jobs; Endpoints and EndpointSlices
-/// are rebuilt by their controllers; socle leaves out what would act on
-/// production (see `build::NOT_RESTORED`).
-const NOT_COMPARED: [(&str, &str); 10] = [
+/// Kinds a backup holds that are not compared besides those a drill does not
+/// restore ([`NOT_RESTORED`]): Velero never restores Events nor finished Pods
+/// and Jobs; Endpoints and EndpointSlices are rebuilt by their controllers.
+const NOT_COMPARED: [(&str, &str); 6] = [
     ("", "Event"),
     ("events.k8s.io", "Event"),
     ("", "Pod"),
     ("batch", "Job"),
     ("", "Endpoints"),
     ("discovery.k8s.io", "EndpointSlice"),
-    ("networking.k8s.io", "NetworkPolicy"),
-    ("networking.k8s.io", "Ingress"),
-    ("gateway.networking.k8s.io", "HTTPRoute"),
-    ("cert-manager.io", "Certificate"),
 ];
+
+fn compared(group: &str, kind: &str) -> bool {
+    !NOT_COMPARED.contains(&(group, kind))
+        && !NOT_RESTORED
+            .iter()
+            .any(|left| left.group == group && left.kind == kind)
+}
 
 /// Most kinds given a check of their own; the schema allows 100 checks.
 const MAX_KIND_CHECKS: usize = 90;
@@ -58,7 +60,7 @@ pub fn expected(
     namespace: &str,
 ) -> (BTreeMap<String, BTreeSet<String>>, BTreeSet<String>) {
     let prefix = format!("{namespace}/");
-    let mut compared = BTreeMap::new();
+    let mut compared_kinds = BTreeMap::new();
     let mut left_out = BTreeSet::new();
     for (key, entries) in list {
         let names: BTreeSet<String> = entries
@@ -72,13 +74,13 @@ pub fn expected(
         let Some((group, _, kind)) = parse_key(key) else {
             continue;
         };
-        if NOT_COMPARED.contains(&(group, kind)) {
-            left_out.insert(kind.to_owned());
+        if compared(group, kind) {
+            compared_kinds.insert(key.clone(), names);
         } else {
-            compared.insert(key.clone(), names);
+            left_out.insert(kind.to_owned());
         }
     }
-    (compared, left_out)
+    (compared_kinds, left_out)
 }
 
 fn check(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> DrillCheck {

@@ -2,18 +2,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{api::core::v1::Namespace, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 
-use crate::tenant::plan::TenantPlan;
+use crate::{labels, tenant::plan::TenantPlan};
 
 /// The tenant namespace. Pod Security admission `restricted`: a commune's
 /// workloads run without privileges, host access or root.
 pub fn namespace(plan: &TenantPlan) -> Namespace {
     let mut labels = plan.labels.clone();
-    labels.extend(["enforce", "audit", "warn"].map(|mode| {
-        (
-            format!("pod-security.kubernetes.io/{mode}"),
-            "restricted".to_owned(),
-        )
-    }));
+    labels.extend(labels::pod_security_restricted());
     Namespace {
         metadata: ObjectMeta {
             name: Some(plan.namespace.clone()),

@@ -43,7 +43,9 @@ pub fn tenant_admin_role(plan: &TenantPlan) -> Role {
             rule(&[""], &["events", "resourcequotas", "limitranges"], read()),
             rule(
                 &["apps"],
-                &["deployments", "statefulsets", "replicasets", "daemonsets"],
+                // No DaemonSets: they run on every node of the Datacenter, and
+                // no commune runs a node agent (drills leave them out too).
+                &["deployments", "statefulsets", "replicasets"],
                 all(),
             ),
             rule(&["batch"], &["jobs", "cronjobs"], all()),
