@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube::{Resource, ResourceExt, runtime::events::EventType};
 use tracing::warn;
 
-use super::{Error, VpnContext, credentials, hub_sync, ipam, push, router, secrets, status};
+use super::{Error, VpnContext, credentials, hub_sync, ipam, plan, push, router, secrets, status};
 use crate::{api::Member, controller::chain};
 
 pub async fn offboard(member: &Member, ctx: &VpnContext) -> Result<(), Error> {
@@ -70,6 +70,7 @@ async fn clean_router(member: &Member, ctx: &VpnContext) -> Result<String, Error
         ));
     }
     let removal = async {
+        plan::check_interface(interface)?;
         let mut session = credentials::session(ctx, &spec).await?;
         let removed = push::remove(&mut session, dialect, interface).await;
         session.close().await;

@@ -7,12 +7,24 @@
 //! overlap, the one that came first (creation time, then name) keeps its
 //! tunnel and the newcomer is refused, so an existing commune is never cut
 //! off by a mistake in someone else's manifest.
+//!
+//! Every value that goes into a router's scripts is checked here against
+//! what it may hold, whatever the CRD schema already let through: the
+//! dialects write values as they are, into wg-quick files whose hooks run
+//! as root and into `uci batch` lines, so one newline or quote would add a
+//! command of its own (defence in depth). The plan's values are checked by
+//! [`plan`]; the operator's interface name and the keys by
+//! [`VpnPlan::tunnel`], the last step before a dialect writes them.
 
-use std::borrow::Borrow;
+use std::{
+    borrow::Borrow,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use kube::ResourceExt;
+use zeroize::Zeroizing;
 
-use super::cidr::Network;
+use super::{cidr::Network, router::Tunnel, secrets};
 use crate::api::{
     Member, SharedService,
     member::{RouterSpec, VpnSpec},
@@ -105,6 +117,22 @@ pub fn plan(
                 spec.gateway, settings.public_endpoint
             ))
         })?;
+    if endpoint_host.parse::<IpAddr>().is_err() && !is_dns_name(&endpoint_host) {
+        return Err(unfit(
+            &format!(
+                "SharedService {}: publicEndpoint's host {endpoint_host:?}",
+                spec.gateway
+            ),
+            "an IP address or a DNS name (letters, digits, '-' and '.')",
+        ));
+    }
+    // In the scripts' comments and in a uci description.
+    if !is_dns_name(&name) {
+        return Err(unfit(
+            &format!("metadata.name {name:?}"),
+            "a DNS name (letters, digits, '-' and '.')",
+        ));
+    }
     let sites = parse_sites(spec)?;
     let cluster: Vec<Network> = cluster_cidrs
         .iter()
@@ -129,6 +157,97 @@ pub fn plan(
         dry_run: spec.dry_run,
         correct_drift: spec.correct_drift,
     })
+}
+
+impl VpnPlan {
+    /// The router's side of the tunnel, with the member's `address`, the
+    /// key the router must run and the hub's public key. The addresses,
+    /// networks and ports are typed: they print as digits, dots, colons and
+    /// slashes only.
+    pub fn tunnel(
+        &self,
+        interface: &str,
+        private_key: Zeroizing<String>,
+        address: Ipv4Addr,
+        hub_public_key: &str,
+    ) -> Result<Tunnel, InvalidVpn> {
+        check_interface(interface)?;
+        if !is_wireguard_key(&private_key) {
+            // The value is a secret: never in a message.
+            return Err(unfit(
+                &format!(
+                    "the member's private key (Secret {})",
+                    secrets::member_secret(&self.member)
+                ),
+                "a WireGuard key (44 characters of base64)",
+            ));
+        }
+        if !is_wireguard_key(hub_public_key) {
+            return Err(unfit(
+                &format!("the hub's public key {hub_public_key:?}"),
+                "a WireGuard key (44 characters of base64)",
+            ));
+        }
+        Ok(Tunnel {
+            member: self.member.clone(),
+            interface: interface.to_owned(),
+            private_key,
+            address,
+            prefix: self.pool.prefix(),
+            hub_public_key: hub_public_key.to_owned(),
+            endpoint_host: self.endpoint_host.clone(),
+            endpoint_port: self.endpoint_port,
+            routed: self.routed.clone(),
+            sites: self.sites.clone(),
+        })
+    }
+}
+
+/// The WireGuard interface socle manages on routers (an operator setting)
+/// names a uci section and a file, and is an argument of `wg` and
+/// `wg-quick`: what a uci section name may hold, within Linux's 15
+/// characters, starting with a letter so that no command takes it for an
+/// option.
+pub fn check_interface(interface: &str) -> Result<(), InvalidVpn> {
+    let mut chars = interface.chars();
+    let fits = interface.len() <= 15
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if fits {
+        Ok(())
+    } else {
+        Err(unfit(
+            &format!("operator setting interface {interface:?}"),
+            "a letter then letters, digits or '_', 15 characters at most",
+        ))
+    }
+}
+
+/// A value refused from a router's script, naming where it comes from.
+fn unfit(what: &str, may_be: &str) -> InvalidVpn {
+    InvalidVpn::Spec(format!(
+        "{what} cannot go into a router's configuration: it may only be {may_be}"
+    ))
+}
+
+/// A DNS name: dot-separated labels of letters, digits and inner hyphens.
+fn is_dns_name(text: &str) -> bool {
+    text.len() <= 253
+        && text.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// WireGuard's text form of a key: 32 bytes of padded base64.
+fn is_wireguard_key(text: &str) -> bool {
+    text.len() == 44
+        && text.ends_with('=')
+        && text[..43]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
 }
 
 fn parse_sites(spec: &VpnSpec) -> Result<Vec<Network>, InvalidVpn> {
@@ -220,6 +339,7 @@ fn check_other_members(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vpn::keys::KeyPair;
 
     fn member(name: &str, created: &str, sites: &str) -> Member {
         serde_yaml::from_str(&format!(
@@ -301,6 +421,79 @@ spec:
             let x = member("x", "2026-01-01T00:00:00Z", sites);
             let error = plan(&x, &[gateway()], &[] as &[Member], &cluster()).unwrap_err();
             assert!(error.to_string().contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_that_would_add_a_line_to_a_router_script_is_refused() {
+        let x = member("x", "2026-01-01T00:00:00Z", "[192.168.1.0/24]");
+        for endpoint in [
+            // wg-quick runs PostUp hooks as root.
+            "vpn.example.bzh\nPostUp = touch /root/pwned:51820",
+            // Out of uci's quotes.
+            "vpn.example.bzh'\nset system.@system[0].hostname='pwned:51820",
+            "$(reboot):51820",
+        ] {
+            let mut hub = gateway();
+            hub.spec.vpn_gateway.as_mut().unwrap().public_endpoint = endpoint.into();
+            let error = plan(&x, &[hub], &[] as &[Member], &cluster()).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("SharedService hub: publicEndpoint"),
+                "{error}"
+            );
+        }
+        for endpoint in ["192.0.2.1:51820", "[fd00::1]:51820"] {
+            let mut hub = gateway();
+            hub.spec.vpn_gateway.as_mut().unwrap().public_endpoint = endpoint.into();
+            assert!(
+                plan(&x, &[hub], &[] as &[Member], &cluster()).is_ok(),
+                "{endpoint}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_interface_and_keys_are_checked_before_a_dialect_writes_them() {
+        let x = member("x", "2026-01-01T00:00:00Z", "[192.168.1.0/24]");
+        let plan = plan(&x, &[gateway()], &[] as &[Member], &cluster()).unwrap();
+        let (member, hub) = (KeyPair::generate(), KeyPair::generate());
+        let tunnel = |interface: &str, private: &str, hub: &str| {
+            plan.tunnel(
+                interface,
+                Zeroizing::new(private.to_owned()),
+                Ipv4Addr::new(10, 200, 0, 7),
+                hub,
+            )
+        };
+        let built = tunnel("socle0", member.private_key(), hub.public_key()).unwrap();
+        assert_eq!(built.endpoint(), "vpn.example.bzh:51820");
+        let broken = format!("{}\nPostUp = reboot", member.private_key());
+        for (interface, private, hub_key, expected) in [
+            (
+                "socle0 down; reboot",
+                member.private_key(),
+                hub.public_key(),
+                "interface",
+            ),
+            ("-h", member.private_key(), hub.public_key(), "interface"),
+            (
+                "socle0",
+                broken.as_str(),
+                hub.public_key(),
+                "private key (Secret vpn-member-x)",
+            ),
+            (
+                "socle0",
+                member.private_key(),
+                "x'\nset y='z",
+                "hub's public key",
+            ),
+        ] {
+            let error = tunnel(interface, private, hub_key).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+            assert!(!error.contains(member.private_key()), "{error}");
         }
     }
 

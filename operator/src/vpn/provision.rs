@@ -15,7 +15,7 @@ use super::{
     plan::{self, InvalidVpn, VpnPlan},
     push::{self, Action as Pushed, Report},
     rotation::{self, Step},
-    router::{self, Tunnel},
+    router,
     secrets::{self, MemberKey},
     status::{self, DRIFT, READY},
 };
@@ -33,15 +33,7 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
     let members = ctx.all_members();
     let plan = match plan::plan(member, &services, &members, &ctx.settings.cluster_cidrs) {
         Ok(plan) => plan,
-        Err(invalid) => {
-            let reason = match invalid {
-                InvalidVpn::Overlap(_) => "SiteOverlap",
-                InvalidVpn::Spec(_) => "InvalidSpec",
-            };
-            let failed = condition(READY, false, reason, invalid.to_string(), generation);
-            status::write(&ctx.shared, member, failed, None, None).await?;
-            return Err(invalid.into());
-        }
+        Err(invalid) => return Err(refuse(ctx, member, invalid).await),
     };
     // Keys, address, hub.
     let key = member_key(member, ctx, &plan).await?;
@@ -73,17 +65,14 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
         last_key_rotation: old.last_key_rotation,
     };
     // Build and push to the router: the next key, while a rotation is under way.
-    let tunnel = Tunnel {
-        member: plan.member.clone(),
-        interface: ctx.settings.interface.clone(),
-        private_key: Zeroizing::new(key.wanted().private_key().to_owned()),
+    let tunnel = match plan.tunnel(
+        &ctx.settings.interface,
+        Zeroizing::new(key.wanted().private_key().to_owned()),
         address,
-        prefix: plan.pool.prefix(),
-        hub_public_key: hub_public_key.clone(),
-        endpoint_host: plan.endpoint_host.clone(),
-        endpoint_port: plan.endpoint_port,
-        routed: plan.routed.clone(),
-        sites: plan.sites.clone(),
+        &hub_public_key,
+    ) {
+        Ok(tunnel) => tunnel,
+        Err(invalid) => return Err(refuse(ctx, member, invalid).await),
     };
     let dialect = router::dialect(plan.router.dialect);
     let desired = dialect.render(&tunnel);
@@ -128,6 +117,20 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
             .await;
     }
     Ok(Action::requeue(ctx.settings.drift_interval))
+}
+
+/// Says on the Member why its tunnel cannot be built; the error to return.
+async fn refuse(ctx: &VpnContext, member: &Member, invalid: InvalidVpn) -> Error {
+    let reason = match invalid {
+        InvalidVpn::Overlap(_) => "SiteOverlap",
+        InvalidVpn::Spec(_) => "InvalidSpec",
+    };
+    let generation = member.meta().generation;
+    let failed = condition(READY, false, reason, invalid.to_string(), generation);
+    match status::write(&ctx.shared, member, failed, None, None).await {
+        Ok(()) => invalid.into(),
+        Err(error) => error.into(),
+    }
 }
 
 /// The member's key; a rotation starts here when one was asked for.
