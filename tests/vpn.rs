@@ -13,14 +13,22 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, ResourceExt};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, PostParams},
+};
 use serde_json::json;
 use socle::{
     api::member::RouterDialect,
-    vpn::{cidr::Network, hub, ipam},
+    labels,
+    vpn::{
+        cidr::Network,
+        hub, ipam,
+        secrets::{self, KeyRemoval},
+    },
 };
 use socle_e2e::{
-    AuditMark, eventually,
+    AuditMark, TestScope, eventually,
     router::{Router, check_with_wg, wg},
 };
 
@@ -904,6 +912,56 @@ async fn offboarding_gives_up_on_an_unreachable_router_after_its_deadline() {
         "{warnings:?}"
     );
     fx.finish().await;
+}
+
+/// Offboarding deletes a member's key Secret by name only when its labels
+/// say it is socle's key of that member: a Secret someone else keeps under
+/// that name, or one labelled for another member, stays.
+#[tokio::test]
+async fn only_socles_key_of_the_member_is_deleted_by_its_name() {
+    let scope = TestScope::new("vpn_key_deletion").await;
+    let client = scope.client();
+    let namespace = scope.create_namespace("keys").await;
+    let api = Api::<Secret>::namespaced(client.clone(), &namespace);
+    let member = scope.name("elven");
+    let name = secrets::member_secret(&member);
+    let key_of = |of: &str| {
+        json!({
+            labels::MANAGED_BY: labels::MANAGER,
+            labels::COMPONENT: "vpn",
+            "socle.redon-agglomeration.bzh/vpn-key-of": "member",
+            labels::MEMBER: of,
+        })
+    };
+    for (what, mut own, expected) in [
+        ("someone else's", json!({}), KeyRemoval::NotOurs),
+        ("another member's", key_of("redon"), KeyRemoval::NotOurs),
+        ("this member's", key_of(&member), KeyRemoval::Deleted),
+    ] {
+        for (key, value) in scope.labels() {
+            own[key] = json!(value);
+        }
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": own},
+            "stringData": {"privateKey": "not socle's"},
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &secret).await.unwrap();
+        let removal = secrets::delete_member_key(&client, &namespace, &member)
+            .await
+            .unwrap();
+        assert_eq!(removal, expected, "{what}");
+        let left = api.get_opt(&name).await.unwrap();
+        assert_eq!(left.is_some(), expected == KeyRemoval::NotOurs, "{what}");
+        if left.is_some() {
+            api.delete(&name, &DeleteParams::default()).await.unwrap();
+        }
+    }
+    let removal = secrets::delete_member_key(&client, &namespace, &member)
+        .await
+        .unwrap();
+    assert_eq!(removal, KeyRemoval::Absent);
+    scope.cleanup().await;
 }
 
 /// Makes the operator reconcile `name` and checks that it read the router

@@ -48,14 +48,20 @@ pub fn claim_name(gateway: &str, address: Ipv4Addr) -> String {
     format!("vpn-ip-{gateway}-{}", address.to_string().replace('.', "-"))
 }
 
-/// Every claim of `gateway`'s pool.
+/// Every claim of `gateway`'s pool: socle's own only, by their labels, since
+/// an expired one is deleted by name.
 pub async fn claims(
     client: &Client,
     namespace: &str,
     gateway: &str,
 ) -> Result<Vec<Claim>, kube::Error> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
-    let selector = format!("{}=vpn,{GATEWAY_LABEL}={gateway}", labels::COMPONENT);
+    let selector = format!(
+        "{}=vpn,{}={},{GATEWAY_LABEL}={gateway}",
+        labels::COMPONENT,
+        labels::MANAGED_BY,
+        labels::MANAGER
+    );
     let list = api.list(&ListParams::default().labels(&selector)).await?;
     let mut claims: Vec<Claim> = list.items.iter().filter_map(read_claim).collect();
     claims.sort_by_key(|claim| claim.address);
@@ -110,8 +116,9 @@ pub async fn claim(
             if !expired {
                 continue;
             }
-            // Out of quarantine: delete it, on the condition that nobody
-            // changed it meanwhile, then compete for the name like anyone.
+            // Out of quarantine: delete it, on the condition that it is
+            // still the claim read (socle's, by the labels it was listed
+            // by), then compete for the name like anyone.
             let delete = DeleteParams {
                 preconditions: Some(Preconditions {
                     resource_version: claim.resource_version.clone(),

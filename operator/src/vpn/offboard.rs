@@ -13,13 +13,19 @@
 //!    `RouterCleanupAbandoned` saying it must be cleaned by hand: a
 //!    member's deletion never waits forever on a router that is gone. A
 //!    member in dry run gets nothing written, removal included.
-//! 3. The key Secret is deleted, and with it the router's key.
+//! 3. The key Secret is deleted, and with it the router's key — only if
+//!    its labels say it is socle's key of this member (a Warning Event says
+//!    when a Secret of that name is not).
 
 use jiff::{SignedDuration, Timestamp};
 use kube::{Resource, ResourceExt, runtime::events::EventType};
 use tracing::warn;
 
-use super::{Error, VpnContext, credentials, hub_sync, ipam, plan, push, router, secrets, status};
+use super::{
+    Error, VpnContext, credentials, hub_sync, ipam, plan, push, router,
+    secrets::{self, KeyRemoval},
+    status,
+};
 use crate::{api::Member, controller::chain};
 
 pub async fn offboard(member: &Member, ctx: &VpnContext) -> Result<(), Error> {
@@ -34,7 +40,19 @@ pub async fn offboard(member: &Member, ctx: &VpnContext) -> Result<(), Error> {
         }
     }
     let router = clean_router(member, ctx).await?;
-    secrets::delete_member_key(client, namespace, &name).await?;
+    if secrets::delete_member_key(client, namespace, &name).await? == KeyRemoval::NotOurs {
+        ctx.shared
+            .event(
+                member,
+                EventType::Warning,
+                "KeySecretNotOurs",
+                format!(
+                    "Secret {} of namespace {namespace} has the name of member {name}'s key, but not socle's labels for it: left in place, for a person to look at",
+                    secrets::member_secret(&name),
+                ),
+            )
+            .await;
+    }
     if member.meta().deletion_timestamp.is_none() {
         status::clear(&ctx.shared, member).await?;
     }

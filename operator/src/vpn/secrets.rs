@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions},
 };
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -318,21 +318,56 @@ async fn patch_member_secret(
         .await
 }
 
-/// Deletes the member's key: its router's tunnel can no longer authenticate.
+/// What became of a member's key Secret at offboarding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRemoval {
+    Deleted,
+    /// There was none.
+    Absent,
+    /// The Secret of that name is not socle's key of this member (see
+    /// [`is_key_of`]): left in place.
+    NotOurs,
+}
+
+/// Deletes the member's key: its router's tunnel can no longer
+/// authenticate. The name alone does not make a Secret socle's: it is
+/// read, its labels checked, and the delete conditioned on its uid, so that
+/// neither a Secret someone else keeps under that name nor one put there
+/// since the read is ever deleted (a replaced one fails the delete with a
+/// conflict, and offboarding tries again).
 pub async fn delete_member_key(
     client: &Client,
     namespace: &str,
     member: &str,
-) -> Result<(), kube::Error> {
+) -> Result<KeyRemoval, kube::Error> {
     let api = Api::<Secret>::namespaced(client.clone(), namespace);
-    match api
-        .delete(&member_secret(member), &DeleteParams::default())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+    let name = member_secret(member);
+    let Some(secret) = api.get_opt(&name).await? else {
+        return Ok(KeyRemoval::Absent);
+    };
+    if !is_key_of(&secret, member) {
+        return Ok(KeyRemoval::NotOurs);
+    }
+    let delete = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: secret.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&name, &delete).await {
+        Ok(_) => Ok(KeyRemoval::Deleted),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(KeyRemoval::Absent),
         Err(error) => Err(error),
     }
+}
+
+/// Whether `secret`'s labels say it is socle's key Secret of `member`, as
+/// [`member_key`] labels the ones it creates.
+fn is_key_of(secret: &Secret, member: &str) -> bool {
+    let labels = secret.labels();
+    let is = |key: &str, value: &str| labels.get(key).is_some_and(|found| found == value);
+    is(labels::MANAGED_BY, labels::MANAGER) && is(KEY_OF, "member") && is(labels::MEMBER, member)
 }
 
 async fn ensure(
