@@ -21,8 +21,9 @@ use k8s_openapi::{
     api::{
         apps::v1::Deployment,
         coordination::v1::Lease,
-        core::v1::{Namespace, PersistentVolumeClaim, Secret, ServiceAccount},
+        core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Secret, ServiceAccount},
         events::v1::Event,
+        networking::v1::NetworkPolicy,
         rbac::v1::{ClusterRoleBinding, Role, RoleBinding},
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
@@ -32,7 +33,11 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
-use socle::{api::Member, labels::CONFIRM_OFFBOARDING};
+use socle::{
+    api::Member,
+    backup::velero::{DownloadRequest, Restore, Schedule},
+    labels::CONFIRM_OFFBOARDING,
+};
 use socle_e2e::{
     AuditEvent, AuditMark, TestScope, eventually,
     examples::{create_members, example, scoped, tenant_only, wait_until_ready},
@@ -254,6 +259,11 @@ async fn chart_and_manifests_install_the_same_operator() {
             "socle-stays-in-its-namespaces",
         ),
         ("ValidatingAdmissionPolicy", "socle-tenant-namespaces"),
+        ("ValidatingAdmissionPolicy", "socle-issued-statements"),
+        (
+            "ValidatingAdmissionPolicyBinding",
+            "socle-issued-statements",
+        ),
         (
             "ValidatingAdmissionPolicyBinding",
             "socle-tenant-namespaces",
@@ -558,6 +568,201 @@ async fn admission_policy_keeps_socle_to_its_namespaces() {
         .delete(&bystander, &DeleteParams::default())
         .await
         .expect_err("deleting a namespace socle did not create");
+    assert_refused_by_policy(&refused);
+    scope.cleanup().await;
+}
+
+/// A compromised operator, with what RBAC grants it as shipped: its client,
+/// once the scope's copy of the admission policy is in force (a namespace of
+/// its own without Pod Security, the first thing it would try, is refused).
+async fn compromised_operator(scope: &TestScope) -> (Client, ScopedInstall) {
+    let client = scope.client();
+    install_socle_crds(&client).await;
+    socle_e2e::velero::install_velero_crds(&client).await;
+    let install = ScopedInstall::apply(scope).await;
+    let operator = install.operator_client(&client).await;
+    let unguarded: Namespace = serde_json::from_value(json!({
+        "metadata": {"name": scope.name("unguarded"), "labels": socles(scope.labels())},
+    }))
+    .unwrap();
+    let namespaces = Api::<Namespace>::all(operator.clone());
+    eventually(CONVERGE, || async {
+        let answer = namespaces.create(&dry_run(), &unguarded).await;
+        ensure!(
+            answer.is_err(),
+            "the admission policy is not in force yet: {answer:?}"
+        );
+        Ok(())
+    })
+    .await;
+    let refused = namespaces
+        .create(&PostParams::default(), &unguarded)
+        .await
+        .expect_err("a namespace without Pod Security");
+    assert_refused_by_policy(&refused);
+    (operator, install)
+}
+
+fn dry_run() -> PostParams {
+    PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    }
+}
+
+/// `labels` and socle's `app.kubernetes.io/managed-by`.
+fn socles(mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels.insert("app.kubernetes.io/managed-by".into(), "socle".into());
+    labels
+}
+
+/// What a compromised operator would try outside its tenants, each refused
+/// by the shipped admission policy: a namespace of its own without Pod
+/// Security, a NetworkPolicy deleted elsewhere, a volume set to Delete or
+/// rebound (setting one to Retain, what offboarding does, is allowed).
+#[tokio::test]
+async fn admission_policy_keeps_a_compromised_operator_from_namespaces_and_volumes() {
+    let scope = TestScope::new("admission_policy_compromised_namespaces").await;
+    let client = scope.client();
+    let (operator, _install) = compromised_operator(&scope).await;
+    // Another namespace's NetworkPolicy.
+    let bystander = scope.create_namespace("bystander").await;
+    let policy: NetworkPolicy = serde_json::from_value(json!({
+        "metadata": {"name": "allow-monitoring", "labels": scope.labels()},
+        "spec": {"podSelector": {}, "ingress": [{}]},
+    }))
+    .unwrap();
+    Api::<NetworkPolicy>::namespaced(client.clone(), &bystander)
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    let refused = Api::<NetworkPolicy>::namespaced(operator.clone(), &bystander)
+        .delete("allow-monitoring", &DeleteParams::default())
+        .await
+        .expect_err("deleting a NetworkPolicy outside socle's namespaces");
+    assert_refused_by_policy(&refused);
+    // A volume: only ever set to Retain, never to Delete nor rebound.
+    let volume_name = scope.name("volume");
+    let volume: PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": volume_name, "labels": scope.labels()},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": format!("/tmp/socle-e2e-{}", scope.id())},
+            "claimRef": {"namespace": bystander, "name": "data"},
+        },
+    }))
+    .unwrap();
+    Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &volume)
+        .await
+        .unwrap();
+    let volumes = Api::<PersistentVolume>::all(operator.clone());
+    for (attempt, patch) in [
+        (
+            "set to Delete",
+            json!({"spec": {"persistentVolumeReclaimPolicy": "Delete"}}),
+        ),
+        (
+            "rebound",
+            json!({"spec": {"claimRef": {"namespace": "kube-system", "name": "data"}}}),
+        ),
+    ] {
+        let refused = volumes
+            .patch(&volume_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect_err(attempt);
+        assert_refused_by_policy(&refused);
+    }
+    volumes
+        .patch(
+            &volume_name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"socle.redon-agglomeration.bzh/member": "x"}},
+                                 "spec": {"persistentVolumeReclaimPolicy": "Retain"}}),
+            ),
+        )
+        .await
+        .expect("keeping a volume is what socle does at offboarding");
+    scope.cleanup().await;
+}
+
+/// What a compromised operator would try with Velero and the drills, each
+/// refused by the shipped admission policy: a foreign Schedule adopted, a
+/// Restore into a production namespace, a backup's whole contents
+/// downloaded, the drill inspector (it reads Secrets) bound in a tenant.
+#[tokio::test]
+async fn admission_policy_keeps_a_compromised_operator_from_backups() {
+    let scope = TestScope::new("admission_policy_compromised_backups").await;
+    let client = scope.client();
+    let (operator, install) = compromised_operator(&scope).await;
+    // Velero: a foreign Schedule, a Restore into production, a backup's contents.
+    let velero = scope.create_namespace("velero").await;
+    let schedule: Schedule = serde_json::from_value(json!({
+        "metadata": {"name": scope.name("payroll"), "labels": scope.labels()},
+        "spec": {"schedule": "0 1 * * *", "template": {"includedNamespaces": ["payroll"]}},
+    }))
+    .unwrap();
+    Api::<Schedule>::namespaced(client.clone(), &velero)
+        .create(&PostParams::default(), &schedule)
+        .await
+        .unwrap();
+    let refused = Api::<Schedule>::namespaced(operator.clone(), &velero)
+        .patch(
+            &scope.name("payroll"),
+            &PatchParams::apply("socle").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "velero.io/v1", "kind": "Schedule",
+                "metadata": {"labels": socles(BTreeMap::new())},
+                "spec": {"schedule": "0 1 * * *", "template": {"includedNamespaces": ["commune-x"]}},
+            })),
+        )
+        .await
+        .expect_err("adopting a foreign Schedule");
+    assert_refused_by_policy(&refused);
+    let restore: Restore = serde_json::from_value(json!({
+        "metadata": {"name": scope.name("restore"), "labels": socles(scope.labels())},
+        "spec": {
+            "backupName": "commune-allaire-20260301",
+            "includedNamespaces": ["commune-allaire"],
+            "namespaceMapping": {"commune-allaire": "commune-bruc-sur-aff"},
+            "includeClusterResources": false,
+        },
+    }))
+    .unwrap();
+    let refused = Api::<Restore>::namespaced(operator.clone(), &velero)
+        .create(&dry_run(), &restore)
+        .await
+        .expect_err("a Restore into another commune's namespace");
+    assert_refused_by_policy(&refused);
+    let download: DownloadRequest = serde_json::from_value(json!({
+        "metadata": {"name": scope.name("download"), "labels": socles(scope.labels())},
+        "spec": {"target": {"kind": "BackupContents", "name": "commune-allaire-20260301"}},
+    }))
+    .unwrap();
+    let refused = Api::<DownloadRequest>::namespaced(operator.clone(), &velero)
+        .create(&dry_run(), &download)
+        .await
+        .expect_err("downloading a backup's whole contents");
+    assert_refused_by_policy(&refused);
+    // The drill inspector, which reads Secrets, bound in a tenant.
+    let tenant = managed_namespace(&scope, "commune").await;
+    let inspector = binding(
+        "socle-drill-inspector",
+        "ClusterRole",
+        &install.drill_inspector_role,
+        "socle:dsi-auditors",
+    );
+    let refused = Api::<RoleBinding>::namespaced(operator.clone(), &tenant)
+        .patch(
+            "socle-drill-inspector",
+            &PatchParams::apply("socle").force(),
+            &Patch::Apply(inspector),
+        )
+        .await
+        .expect_err("binding the drill inspector outside a sandbox");
     assert_refused_by_policy(&refused);
     scope.cleanup().await;
 }
