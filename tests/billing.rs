@@ -13,7 +13,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 use socle::{
@@ -248,6 +248,7 @@ async fn issued_statements_are_frozen_and_stale_drafts_withdrawn() {
         )
         .await
         .expect("issuing the statement");
+    assert_issued_cannot_be_deleted(&statements, &issued_name, "T-2026-0042").await;
     // Two Drafts made by hand for a year Saint-Just owes nothing: one under
     // the name socle gives statements, one under another.
     let by_hand = |name: &str| {
@@ -311,6 +312,34 @@ async fn issued_statements_are_frozen_and_stale_drafts_withdrawn() {
     );
     operator.stop().await;
     scope.cleanup().await;
+}
+
+/// A titre de recettes cannot be deleted, whoever asks (once the scope's
+/// copy of the shipped policy is in force: dry runs until then).
+async fn assert_issued_cannot_be_deleted(
+    statements: &Api<ContributionStatement>,
+    issued_name: &str,
+    title: &str,
+) {
+    let dry_run = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::default()
+    };
+    eventually(CONVERGE, || async {
+        let answer = statements.delete(issued_name, &dry_run).await;
+        ensure!(answer.is_err(), "the policy is not in force yet");
+        Ok(())
+    })
+    .await;
+    let refused = statements
+        .delete(issued_name, &DeleteParams::default())
+        .await
+        .expect_err("deleting an Issued statement");
+    assert!(
+        matches!(&refused, kube::Error::Api(status) if status.code == 403
+            && status.message.contains(&format!("is Issued (titre de recettes {title})"))),
+        "{refused}"
+    );
 }
 
 /// What the operator must have recorded for `member` by `today`, from its

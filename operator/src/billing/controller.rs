@@ -25,7 +25,7 @@ use futures::{
 use jiff::Zoned;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, PostParams},
+    api::{DeleteParams, PostParams, Preconditions},
     runtime::{
         events::EventType,
         reflector::{ObjectRef, ReflectHandle, Store},
@@ -393,12 +393,37 @@ async fn delete_unwanted_drafts(
             .get(Some(&ctx.namespace), &name)
             .and_then(|existing| state(&existing.json()))
             == Some(StatementState::Draft);
-        if draft {
-            api.delete(&name, &DeleteParams::default()).await?;
+        if draft && withdraw_draft(&api, &name).await? {
             deleted += 1;
         }
     }
     Ok(deleted)
+}
+
+/// Deletes the statement `name` if it is still a Draft, on the condition
+/// that it is the version just read: one issued since the cache saw it is
+/// never deleted (the API server refuses the stale precondition; the shipped
+/// admission policy refuses any deletion of an Issued statement too).
+async fn withdraw_draft(api: &Api<ContributionStatement>, name: &str) -> Result<bool, kube::Error> {
+    let Some(live) = api.get_opt(name).await? else {
+        return Ok(false);
+    };
+    if live.spec.state != StatementState::Draft {
+        return Ok(false);
+    }
+    let this_version = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: live.metadata.resource_version.clone(),
+            uid: live.metadata.uid.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &this_version).await {
+        Ok(_) => Ok(true),
+        // Changed since it was read: the next pass decides again.
+        Err(kube::Error::Api(status)) if status.code == 409 || status.is_not_found() => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 /// Where a cached statement stands: Issued ones are the finance
