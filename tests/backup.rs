@@ -394,6 +394,45 @@ async fn schedule(client: &Client, velero: &str, name: &str) -> anyhow::Result<S
         .await?)
 }
 
+/// A Velero Schedule that already has the name socle would give the member's
+/// is someone else's backup policy: socle says so (Warning Event) and leaves
+/// it exactly as it was, instead of taking it over.
+#[tokio::test]
+async fn a_foreign_schedule_is_not_taken_over() {
+    let world = World::start("backup_foreign_schedule", Duration::from_secs(60)).await;
+    let name = world.scope.name("allaire");
+    let namespace = format!("{}{name}", world.prefix);
+    let velero = world.velero.namespace().to_owned();
+    let schedules = Api::<Schedule>::namespaced(world.client.clone(), &velero);
+    let foreign: Schedule = serde_json::from_value(json!({
+        "metadata": {"name": namespace, "labels": world.scope.labels()},
+        "spec": {"schedule": "0 2 * * *", "template": {"includedNamespaces": ["payroll"]}},
+    }))
+    .unwrap();
+    let foreign = schedules
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    world
+        .member("allaire", json!({"tier": "Standard"}), json!({}))
+        .await;
+    eventually(CONVERGE, || async {
+        let events = events(&world.client, &name).await;
+        ensure!(
+            events
+                .iter()
+                .any(|e| e.starts_with("UnsafeDrill: ") && e.contains("is not socle's schedule")),
+            "events {events:?}"
+        );
+        Ok(())
+    })
+    .await;
+    let after = schedules.get(&namespace).await.unwrap();
+    assert_eq!(after.spec, foreign.spec, "the foreign Schedule was changed");
+    assert_eq!(after.labels(), foreign.labels());
+    world.stop().await;
+}
+
 /// The Schedule follows the tier: created with the tier's cron, TTL, target
 /// and file-system backup of the tenant namespace; changed with the tier and
 /// the RPO override; gone when the member has no tier any more.

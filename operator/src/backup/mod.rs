@@ -58,7 +58,7 @@ use crate::{
     api::{DrillReport, Member, SharedService, drill_report::Verdict, member::BackupStatus},
     controller::{
         Categorized, Context, Retry,
-        apply::apply,
+        apply::apply_over_live,
         cache::Cache,
         runtime::{self, MemberGuard, by_member_label, reflected},
     },
@@ -319,13 +319,33 @@ async fn apply_schedule(
     let owner = member
         .controller_owner_ref(&())
         .ok_or_else(|| Error::Malformed("the Member has no uid".into()))?;
-    let applied = match apply(client, &build::schedule(plan, owner)).await {
-        // The resource itself is unknown (not a missing object: SSA creates those).
+    let schedules = Api::<Schedule>::namespaced(client.clone(), &plan.velero_namespace);
+    let live = match schedules.get_opt(&plan.schedule).await {
+        // The resource itself is unknown (not a missing object: that is None).
         Err(kube::Error::Api(status)) if status.code == 404 => {
             return Err(Error::VeleroMissing(kube::Error::Api(status)));
         }
         other => other?,
     };
+    // A Schedule of that name that socle did not make for this member is
+    // someone else's backup policy: never taken over (the shipped admission
+    // policy refuses it too).
+    if let Some(live) = &live
+        && !is_members(live, member)
+    {
+        return Err(Unsafe(format!(
+            "Velero Schedule {}/{} exists and is not socle's schedule of {}: socle does not take it over; rename or remove it",
+            plan.velero_namespace,
+            plan.schedule,
+            member.name_any()
+        ))
+        .into());
+    }
+    let live = live
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(kube::Error::SerdeError)?;
+    let applied = apply_over_live(client, &build::schedule(plan, owner), live).await?;
     if applied {
         info!(schedule = %plan.schedule, cron = %plan.cron, "schedule applied");
     }
@@ -363,6 +383,13 @@ async fn delete_schedules(
     Ok(())
 }
 
+/// Whether `object` is labelled as socle's, for `member`.
+fn is_members<K: Resource>(object: &K, member: &Member) -> bool {
+    let labels = object.labels();
+    labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
+        && labels.get(labels::MEMBER) == Some(&member.name_any())
+}
+
 /// The objects of `cache` labelled with `member`.
 fn of_member<K>(cache: &Cache<K>, member: &Member) -> Vec<Arc<K>>
 where
@@ -372,14 +399,16 @@ where
     cache.matching(|object| object.labels().get(labels::MEMBER) == Some(&name))
 }
 
-/// `member=<name>,component=backup`.
+/// `member=<name>,component=backup,managed-by=socle`.
 fn member_selector(member: &Member) -> String {
     format!(
-        "{}={},{}={}",
+        "{}={},{}={},{}={}",
         labels::MEMBER,
         member.name_any(),
         labels::COMPONENT,
-        keys::COMPONENT
+        keys::COMPONENT,
+        labels::MANAGED_BY,
+        labels::MANAGER
     )
 }
 
@@ -406,7 +435,9 @@ async fn observe(
             })
         })
         .max_by_key(|backup| backup.completed_at);
-    let restores = Api::<Restore>::all(client.clone())
+    // Only where Velero runs: a Restore labelled alike in any other namespace
+    // (anyone may create one there) proves nothing about a drill.
+    let restores = Api::<Restore>::namespaced(client.clone(), &plan.velero_namespace)
         .list(&ListParams::default().labels(&selector))
         .await?
         .items;
