@@ -382,6 +382,70 @@ async fn overlapping_site_networks_are_refused() {
     fx.finish().await;
 }
 
+/// An older Member widening its site networks onto a newer one's is the
+/// one refused, with the condition on it: the newer keeps its tunnel and
+/// its place at the hub, and nothing is pushed to the older's router.
+#[tokio::test]
+async fn an_older_member_widening_onto_a_newer_one_is_refused_itself() {
+    let mut fx = Fixture::new("vpn_widening").await;
+    let (older_router, newer_router) = (Router::start(), Router::start());
+    // Named in creation order too: a tie of creation times goes the same way.
+    let older = fx
+        .member(
+            "arzal",
+            &older_router,
+            RouterDialect::Openwrt,
+            &["192.168.90.0/24"],
+        )
+        .await;
+    fx.wait_ready(&older, "Configured", PUSH).await;
+    let newer = fx
+        .member(
+            "bruc",
+            &newer_router,
+            RouterDialect::Openwrt,
+            &["192.168.91.0/24"],
+        )
+        .await;
+    fx.wait_ready(&newer, "Configured", PUSH).await;
+    let applies = older_router.steps("apply");
+
+    fx.patch_vpn(&older, json!({"siteCidrs": ["192.168.0.0/16"]}))
+        .await;
+    let refused = fx.wait_ready(&older, "SiteOverlap", PUSH).await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    for part in [
+        older.as_str(),
+        newer.as_str(),
+        "prefix 192.168.91.0/24",
+        "already routing",
+    ] {
+        assert!(message.contains(part), "{part} not in {message}");
+    }
+    assert_eq!(older_router.steps("apply"), applies, "nothing pushed");
+    // The newer one, reconciled again, keeps its tunnel and its hub peer.
+    poke(&fx, &newer).await;
+    eventually(PUSH, || async {
+        let config = hub_config(&fx).await;
+        ensure!(
+            !config.contains(&format!("# member {older}")),
+            "the hub still routes {older}: {config}"
+        );
+        ensure!(
+            config.contains(&format!("# member {newer}")) && config.contains(", 192.168.91.0/24"),
+            "{newer} is not at the hub: {config}"
+        );
+        Ok(())
+    })
+    .await;
+    let kept = fx.member_now(&newer).await;
+    assert_eq!(
+        condition(&kept, "VpnReady").map(|c| c.reason).as_deref(),
+        Some("Configured")
+    );
+    fx.finish().await;
+}
+
 /// A dry run shows the change, keys redacted, and changes nothing.
 #[tokio::test]
 async fn a_dry_run_shows_a_diff_and_changes_nothing() {

@@ -308,6 +308,11 @@ pub struct VpnStatus {
     /// The member's WireGuard public key (base64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// The site networks the hub was last given for this member. When two
+    /// members' site networks overlap, the one already holding the prefix
+    /// here keeps it and the member that changed is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub site_cidrs: Vec<String>,
     /// When the router configuration was last pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push: Option<Timestamp>,

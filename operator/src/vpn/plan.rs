@@ -4,9 +4,10 @@
 //! Site networks must not overlap the tunnel pool, the Datacenter's ranges,
 //! each other, or another member's sites: two town halls announcing the same
 //! prefix would steal each other's traffic at the hub. When two members
-//! overlap, the one that came first (creation time, then name) keeps its
-//! tunnel and the newcomer is refused, so an existing commune is never cut
-//! off by a mistake in someone else's manifest.
+//! overlap, the one the hub already routes the prefix to keeps it and the
+//! member that changed its networks, or arrives, is refused (see
+//! [`check_other_members`]), so an existing commune is never cut off by a
+//! mistake in someone else's manifest.
 //!
 //! Every value that goes into a router's scripts is checked here against
 //! what it may hold, whatever the CRD schema already let through: the
@@ -300,7 +301,18 @@ fn check_overlaps(
     Ok(())
 }
 
-/// The sites of members that came before this one must not overlap its own.
+/// No other member's site networks may overlap this one's. Of two that
+/// do, the one holding the prefix keeps it and the other is refused: a
+/// member holds a site network when its `status.vpn.siteCidrs` (what the hub
+/// was last given for it) covers it. So an older member widening its
+/// networks onto a newer one's is refused itself, with the condition on it,
+/// while the newer keeps its tunnel. Holding is read from status rather than
+/// told by timestamps: Kubernetes keeps no time of a spec change that two
+/// objects could be compared by (`generation` counts each object's own
+/// edits, managedFields times move with any edit, of any field), and the
+/// creation time says who came first, not who changed. When both or neither
+/// hold it (members arriving together, a status lost), the earlier member
+/// keeps it (creation time, then name).
 fn check_other_members(
     member: &Member,
     sites: &[Network],
@@ -308,25 +320,39 @@ fn check_other_members(
 ) -> Result<(), InvalidVpn> {
     let name = member.name_any();
     let rank = |m: &Member| (m.creation_timestamp().map(|t| t.0), m.name_any());
-    let mut earlier: Vec<&Member> = members
+    let mut others: Vec<&Member> = members
         .iter()
         .map(Borrow::borrow)
-        .filter(|other| other.name_any() != name && rank(other) < rank(member))
+        .filter(|other| other.name_any() != name)
         .filter(|other| other.metadata.deletion_timestamp.is_none())
         .collect();
-    earlier.sort_by_key(|m| rank(m));
-    for other in earlier {
+    others.sort_by_key(|m| rank(m));
+    for other in others {
         let Some(vpn) = &other.spec.vpn else { continue };
         let Ok(theirs) = parse_sites(vpn) else {
             continue;
         };
         for site in sites {
-            if let Some((their, prefix)) = theirs
-                .iter()
-                .find_map(|their| site.intersection(their).map(|p| (their, p)))
-            {
+            for their in &theirs {
+                let Some(prefix) = site.intersection(their) else {
+                    continue;
+                };
+                let (ours_held, theirs_held) = (holds(member, *site), holds(other, *their));
+                let theirs_to_keep = if ours_held == theirs_held {
+                    rank(other) < rank(member)
+                } else {
+                    theirs_held
+                };
+                if !theirs_to_keep {
+                    continue;
+                }
+                let why = if theirs_held && !ours_held {
+                    "the hub already routing it there"
+                } else {
+                    "being the earlier member"
+                };
                 return Err(InvalidVpn::Overlap(format!(
-                    "site network {site} of member {name} overlaps site network {their} of member {} (prefix {prefix}); {} keeps it, being the earlier member",
+                    "site network {site} of member {name} overlaps site network {their} of member {} (prefix {prefix}); {} keeps it, {why}",
                     other.name_any(),
                     other.name_any(),
                 )));
@@ -336,10 +362,24 @@ fn check_other_members(
     Ok(())
 }
 
+/// Whether the hub was last given `site` (or a network holding it) for `member`.
+fn holds(member: &Member, site: Network) -> bool {
+    let Some(vpn) = member.status.as_ref().and_then(|s| s.vpn.as_ref()) else {
+        return false;
+    };
+    vpn.site_cidrs
+        .iter()
+        .filter_map(|cidr| cidr.parse::<Network>().ok())
+        .any(|held| site.intersection(&held) == Some(site))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vpn::keys::KeyPair;
+    use crate::{
+        api::member::{MemberStatus, VpnStatus},
+        vpn::keys::KeyPair,
+    };
 
     fn member(name: &str, created: &str, sites: &str) -> Member {
         serde_yaml::from_str(&format!(
@@ -409,6 +449,59 @@ spec:
         assert!(message.contains("bains"), "{message}");
         assert!(message.contains("allaire"), "{message}");
         assert!(message.contains("prefix 192.168.10.0/24"), "{message}");
+    }
+
+    #[test]
+    fn an_older_member_widening_onto_a_newer_one_is_refused_itself() {
+        let held = |mut member: Member, sites: &[&str]| {
+            member.status = Some(MemberStatus {
+                vpn: Some(VpnStatus {
+                    site_cidrs: sites.iter().map(|s| (*s).to_owned()).collect(),
+                    ..VpnStatus::default()
+                }),
+                ..MemberStatus::default()
+            });
+            member
+        };
+        // Both had their tunnel; then Allaire, the older, widens its /24 to
+        // a /16 that holds Bains's network.
+        let older = held(
+            member("allaire", "2026-01-01T00:00:00Z", "[192.168.0.0/16]"),
+            &["192.168.10.0/24"],
+        );
+        let newer = held(
+            member("bains", "2026-02-01T00:00:00Z", "[192.168.20.0/24]"),
+            &["192.168.20.0/24"],
+        );
+        let all = [older.clone(), newer.clone()];
+        assert!(plan(&newer, &[gateway()], &all, &cluster()).is_ok());
+        let InvalidVpn::Overlap(message) =
+            plan(&older, &[gateway()], &all, &cluster()).unwrap_err()
+        else {
+            panic!("an overlap")
+        };
+        assert!(
+            message.contains("site network 192.168.0.0/16 of member allaire"),
+            "{message}"
+        );
+        assert!(
+            message.contains("bains keeps it, the hub already routing it there"),
+            "{message}"
+        );
+        // Narrowing within what it holds is no change to anyone else.
+        let narrowed = held(
+            member("allaire", "2026-01-01T00:00:00Z", "[192.168.10.0/25]"),
+            &["192.168.10.0/24"],
+        );
+        assert!(
+            plan(
+                &narrowed,
+                &[gateway()],
+                &[narrowed.clone(), newer],
+                &cluster()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
     let mut vpn = VpnStatus {
         tunnel_address: Some(format!("{address}/32")),
         public_key: Some(key.pair.public_key().to_owned()),
+        // What the hub now routes to the member, whatever becomes of the
+        // router: an overlap with another member is settled by it.
+        site_cidrs: plan.sites.iter().map(ToString::to_string).collect(),
         last_push: old.last_push,
         pending_diff: None,
         key_rotation_request: old.key_rotation_request.clone(),

@@ -5,8 +5,9 @@
 //! - the VPN, through [`vpn::plan::plan`]: the gateway exists, the site
 //!   networks parse and overlap neither each other, the tunnel pool nor the
 //!   Datacenter's ranges; and no two members' site networks overlap (the
-//!   controller refuses the later member, by creation time, which a
-//!   directory does not have: the message names both);
+//!   controller refuses the member that changed, or else the later one, by
+//!   status and creation time, which a directory does not have: the
+//!   message names both);
 //! - the backup target exists and the drill schedule is a cron expression
 //!   ([`backup::plan::parse_cron`]).
 
