@@ -43,7 +43,9 @@ use kube::{
     discovery::{Scope, verbs},
 };
 use serde_json::{Value, json};
-use socle::backup::velero::{Backup, DownloadRequest, Restore, SCHEDULE_NAME_LABEL, Schedule};
+use socle::backup::velero::{
+    Backup, BackupStorageLocation, DownloadRequest, Restore, SCHEDULE_NAME_LABEL, Schedule,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -189,6 +191,23 @@ impl VeleroStandIn {
                     let client = try_connect().await.expect("a client for the stand-in");
                     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
                     let base = format!("http://{}", listener.local_addr().expect("an address"));
+                    // The storage location the DSI would declare: a plain http
+                    // store at that address, from which socle accepts an http
+                    // download URL.
+                    let location = json!({
+                        "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+                        "metadata": {"name": "default"},
+                        "spec": {"provider": "aws", "objectStorage": {"bucket": "stand-in"},
+                                 "config": {"s3Url": base}},
+                    });
+                    Api::<BackupStorageLocation>::namespaced(client.clone(), &ns)
+                        .patch(
+                            "default",
+                            &PatchParams::apply("velero-stand-in"),
+                            &Patch::Apply(&location),
+                        )
+                        .await
+                        .expect("the stand-in's storage location");
                     tokio::spawn(serve(listener, shared.clone()));
                     let work = async {
                         loop {

@@ -299,6 +299,10 @@ pub struct BackupStorageLocationSpec {
     /// The bucket and how to reach it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_storage: Option<ObjectStorage>,
+    /// The object store plugin's settings; socle reads `s3Url`, the store's
+    /// address, to know whether the DSI runs it over plain http.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
 }
 
 /// Object storage of a BackupStorageLocation.
