@@ -4,6 +4,7 @@
 
 mod bench;
 mod crd_copies;
+mod debian;
 mod demo;
 mod go;
 mod testenv;
@@ -167,6 +168,7 @@ fn crds(check: bool) -> Result<()> {
 }
 
 fn ci() -> Result<()> {
+    debian::ensure_packages()?;
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
     cargo(
         &[

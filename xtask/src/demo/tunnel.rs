@@ -31,8 +31,12 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(90);
 pub struct DemoRouter(Option<Router>);
 
 impl DemoRouter {
-    /// Starts the router, or says what is missing and goes on without it.
+    /// Starts the router, installing OpenSSH and wireguard-tools if they are
+    /// missing; or says what is missing and goes on without it.
     pub fn start() -> Self {
+        if let Err(error) = crate::debian::ensure_packages() {
+            eprintln!("xtask: {error:#}");
+        }
         let missing = Router::missing_tools();
         if missing.is_empty() {
             let router = Router::start();

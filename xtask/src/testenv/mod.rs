@@ -127,32 +127,7 @@ pub fn up() -> Result<PathBuf> {
             "kube-controller-manager",
             &binaries.kube_controller_manager,
             &dir,
-            &[
-                "--kubeconfig=kubeconfig".into(),
-                "--bind-address=127.0.0.1".into(),
-                format!("--secure-port={kcm_port}"),
-                "--leader-elect=false".into(),
-                // Only what socle relies on: namespace finalization, garbage
-                // collection of owned objects, service accounts and their
-                // tokens, the aggregated admin/edit/view cluster roles, the
-                // protection that keeps a claim until no pod uses it, and
-                // volumes: claims bound to volumes that a real provisioner
-                // creates, and deletes with their data when the reclaim
-                // policy says Delete.
-                "--controllers=namespace-controller,garbage-collector-controller,\
-                 serviceaccount-controller,serviceaccount-token-controller,\
-                 clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,\
-                 persistentvolumeclaim-protection-controller,persistentvolume-binder-controller,\
-                 persistentvolume-protection-controller"
-                    .into(),
-                // kube-controller-manager's own host-path provisioner: a
-                // directory under /tmp/hostpath_pv per volume, removed when
-                // a volume whose policy is Delete is released.
-                "--enable-hostpath-provisioner=true".into(),
-                "--service-account-private-key-file=service-account.key".into(),
-                "--root-ca-file=ca.crt".into(),
-                "--concurrent-gc-syncs=5".into(),
-            ],
+            &controller_manager_args(kcm_port),
         )?);
         process::wait_for_port(kcm_port, Duration::from_secs(60))?;
         install_storage_class()
@@ -218,6 +193,35 @@ pub fn status() -> Result<()> {
 
 pub fn print_env() {
     println!("export KUBECONFIG={}", kubeconfig_path().display());
+}
+
+fn controller_manager_args(port: u16) -> Vec<String> {
+    vec![
+        "--kubeconfig=kubeconfig".into(),
+        "--bind-address=127.0.0.1".into(),
+        format!("--secure-port={port}"),
+        "--leader-elect=false".into(),
+        // Only what socle relies on: namespace finalization, garbage
+        // collection of owned objects, service accounts and their
+        // tokens, the aggregated admin/edit/view cluster roles, the
+        // protection that keeps a claim until no pod uses it, and
+        // volumes: claims bound to volumes that a real provisioner
+        // creates, and deletes with their data when the reclaim
+        // policy says Delete.
+        "--controllers=namespace-controller,garbage-collector-controller,\
+             serviceaccount-controller,serviceaccount-token-controller,\
+             clusterrole-aggregation-controller,root-ca-certificate-publisher-controller,\
+             persistentvolumeclaim-protection-controller,persistentvolume-binder-controller,\
+             persistentvolume-protection-controller"
+            .into(),
+        // kube-controller-manager's own host-path provisioner: a
+        // directory under /tmp/hostpath_pv per volume, removed when
+        // a volume whose policy is Delete is released.
+        "--enable-hostpath-provisioner=true".into(),
+        "--service-account-private-key-file=service-account.key".into(),
+        "--root-ca-file=ca.crt".into(),
+        "--concurrent-gc-syncs=5".into(),
+    ]
 }
 
 fn apiserver_args(etcd_port: u16, port: u16) -> Vec<String> {
