@@ -28,7 +28,6 @@
 
 mod ceiling;
 mod members;
-mod process;
 mod readiness;
 mod report;
 
@@ -50,11 +49,11 @@ use socle::api::Member;
 use socle_e2e::{
     AuditMark, TestScope, install, install_socle_crds,
     operator::{force_delete, tenant_namespaces},
+    process::{self, OperatorProcess, OperatorSetup},
     username,
 };
 
 use self::{
-    process::{OperatorProcess, OperatorSetup},
     readiness::ReadyWatch,
     report::{Machine, Percentiles, Requests, Restart, Resync, RunReport, load_average},
 };
@@ -161,7 +160,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         namespace: namespace.clone(),
         member_selector: scope.selector(),
         tenant_prefix: format!("b{}-", scope.id()),
-        log: process::log_path(&testenv, scope.id()),
+        log: process::log_path(&testenv, "socle-bench", scope.id()),
     };
     // Who the operator is in the audit log: the kubeconfig it is given.
     let operator = kube::Config::from_custom_kubeconfig(

@@ -23,6 +23,7 @@ mod eventually;
 pub mod examples;
 pub mod install;
 pub mod operator;
+pub mod process;
 mod scope;
 pub mod velero;
 

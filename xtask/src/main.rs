@@ -6,6 +6,7 @@ mod bench;
 mod crd_copies;
 mod debian;
 mod demo;
+mod faults;
 mod go;
 mod testenv;
 mod tools;
@@ -47,6 +48,13 @@ enum Task {
     /// Everything CI checks: fmt, clippy, CRD drift, unit tests, end-to-end
     /// tests, and the benchmark harness at 20 Members.
     Ci,
+    /// The fault suite: the operator, kube-apiserver and etcd killed under
+    /// load, then every invariant checked (on a control plane of its own
+    /// unless one runs). Arguments go to the harness (`--help` lists them).
+    Faults {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The operator at scale: N Members provisioned by `socle run` (release
     /// build) on the testenv; latencies, requests, RSS, the raw apply ceiling.
     /// Arguments go to the harness, e.g. `--members 100,1000 --json bench.json`
@@ -67,6 +75,10 @@ enum TestenvAction {
     Env,
     /// Say what runs.
     Status,
+    /// Kill one component (SIGKILL) and start it again with the same
+    /// arguments and data: `etcd`, `kube-apiserver` or
+    /// `kube-controller-manager`.
+    Restart { component: String },
 }
 
 fn main() -> Result<()> {
@@ -83,6 +95,7 @@ fn main() -> Result<()> {
                 Ok(())
             }
             TestenvAction::Status => testenv::status(),
+            TestenvAction::Restart { component } => testenv::restart(&component),
         },
         Task::Crds { check } => crds(check),
         Task::Demo => demo::demo(),
@@ -100,6 +113,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Ci => ci(),
+        Task::Faults { args } => faults::faults(&args),
         Task::Bench { args } => bench::bench(bench::Build::Release, &args),
     }
 }
@@ -232,8 +246,10 @@ fn ci() -> Result<()> {
         ]
         .map(std::ffi::OsString::from),
     );
+    // Last: it kills kube-apiserver and etcd, so nothing may run beside it.
+    let faults = faults::faults(&[]);
     if !was_running {
         testenv::down()?;
     }
-    result.and(harness)
+    result.and(harness).and(faults)
 }

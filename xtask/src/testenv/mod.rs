@@ -170,6 +170,29 @@ pub fn down() -> Result<()> {
     Ok(())
 }
 
+/// Kills one component of the running environment (SIGKILL, as a crash
+/// would) and starts it again with the same arguments and data; returns once
+/// the API server answers `/readyz` again. What the fault suite does to
+/// kube-apiserver and etcd under a running operator.
+pub fn restart(name: &str) -> Result<()> {
+    let mut state = read_state()?.context("testenv: nothing runs")?;
+    let dir = state_dir();
+    let component = state
+        .components
+        .iter_mut()
+        .find(|component| component.name == name)
+        .with_context(|| format!("testenv: no component {name}"))?;
+    let started = Instant::now();
+    *component = component.restart(&dir)?;
+    fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
+    wait_until_ready(&state.components, Duration::from_secs(90))?;
+    eprintln!(
+        "testenv: {name} killed and started again; API server ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub fn status() -> Result<()> {
     let Some(state) = read_state()? else {
         println!("testenv: not running");

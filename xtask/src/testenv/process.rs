@@ -19,6 +19,9 @@ pub struct Component {
     pub pid: u32,
     pub binary: PathBuf,
     pub log: PathBuf,
+    /// Its arguments, to start it again the same way ([`Component::restart`]).
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 impl Component {
@@ -27,7 +30,8 @@ impl Component {
     /// ran `up` does not take the control plane down with it.
     pub fn spawn(name: &str, binary: &Path, dir: &Path, args: &[String]) -> Result<Self> {
         let log = dir.join("logs").join(format!("{name}.log"));
-        let out = File::create(&log)?;
+        // Appended: a restarted component's log follows its first life's.
+        let out = File::options().create(true).append(true).open(&log)?;
         let child = Command::new(binary)
             .args(args)
             .current_dir(dir)
@@ -42,7 +46,23 @@ impl Component {
             pid: child.id(),
             binary: binary.into(),
             log,
+            args: args.to_vec(),
         })
+    }
+
+    /// SIGKILL (a crash: nothing flushed, nothing handed over), then the
+    /// same binary with the same arguments in `dir`.
+    pub fn restart(&self, dir: &Path) -> Result<Self> {
+        if self.is_running() {
+            Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status()?;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.is_running() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Self::spawn(&self.name, &self.binary, dir, &self.args)
     }
 
     /// True when the pid is alive and still runs our binary (pids get reused).

@@ -223,6 +223,6 @@ async fn get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
 }
 
 /// The path of the operator's log for run `id` in the testenv's logs.
-pub fn log_path(testenv: &Path, id: &str) -> PathBuf {
-    testenv.join("logs").join(format!("socle-bench-{id}.log"))
+pub fn log_path(testenv: &Path, tool: &str, id: &str) -> PathBuf {
+    testenv.join("logs").join(format!("{tool}-{id}.log"))
 }
