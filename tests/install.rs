@@ -24,13 +24,13 @@ use k8s_openapi::{
         core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Secret, ServiceAccount},
         events::v1::Event,
         networking::v1::NetworkPolicy,
-        rbac::v1::{ClusterRoleBinding, Role, RoleBinding},
+        rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions},
 };
 use serde_json::{Value, json};
 use socle::{
@@ -230,6 +230,7 @@ async fn chart_and_manifests_install_the_same_operator() {
     for (kind, name) in [
         ("ClusterRole", "socle"),
         ("ClusterRole", "socle-drill-inspector"),
+        ("ClusterRole", "socle-tenant-admin"),
         ("ClusterRole", "socle-vpn-hub"),
         ("Role", "socle"),
     ] {
@@ -423,6 +424,7 @@ async fn operator_identity_can_do_its_work_and_nothing_more() {
         gateway: &install.gateway_namespace,
         socle: &socle,
         inspector: &install.drill_inspector_role,
+        tenant_admin: &install.tenant_admin_role,
     };
     let mut wrong = Vec::new();
     for access in needed(&places) {
@@ -445,8 +447,9 @@ async fn operator_identity_can_do_its_work_and_nothing_more() {
 
 /// Tried for real with the operator's identity, through the API server's own
 /// RBAC escalation checks: no Secret of kube-system or of a commune, no
-/// cluster-admin anywhere, no Role but the tenant administrators', not its
-/// own Role, no CRD deletion, no other Lease.
+/// cluster-admin anywhere, no Role in a tenant (not even the tenant
+/// administrators', whose rules socle could only write with `escalate`), not
+/// its own Role, no CRD deletion, no other Lease.
 #[tokio::test]
 async fn operator_identity_is_refused_power_it_was_not_given() {
     let scope = TestScope::new("operator_identity_is_refused").await;
@@ -486,15 +489,26 @@ async fn operator_identity_is_refused_power_it_was_not_given() {
         .await
         .expect_err("binding cluster-admin in a tenant");
     assert_forbidden(&refused);
-    let refused = Api::<Role>::namespaced(operator.clone(), &tenant)
-        .patch(
-            "socle-extra",
-            &apply,
-            &Patch::Apply(workload_role("socle-extra")),
-        )
-        .await
-        .expect_err("a Role of another name than the administrators'");
-    assert_forbidden(&refused);
+    let ruleless = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "socle-tenant-admin"},
+    });
+    for (role, what) in [
+        (workload_role("socle-extra"), "a Role in a tenant"),
+        (
+            workload_role("socle-tenant-admin"),
+            "the administrators' Role, with rules socle does not hold (escalate)",
+        ),
+        (ruleless, "the administrators' Role, even without a rule"),
+    ] {
+        let name = role["metadata"]["name"].as_str().unwrap().to_owned();
+        let refused = Api::<Role>::namespaced(operator.clone(), &tenant)
+            .patch(&name, &apply, &Patch::Apply(role))
+            .await
+            .expect_err(what);
+        assert_forbidden(&refused);
+    }
     let own = scope.name("socle");
     let refused = Api::<Role>::namespaced(operator.clone(), &install.namespace)
         .patch(&own, &apply, &Patch::Apply(workload_role(&own)))
@@ -515,9 +529,10 @@ async fn operator_identity_is_refused_power_it_was_not_given() {
 }
 
 /// What RBAC cannot limit, the shipped admission policy does: outside the
-/// namespaces socle created, its ServiceAccount writes no tenant
-/// administrators' Role (which would grant it Secrets there), no binding, no
-/// label that would make a namespace look like socle's, and deletes nothing.
+/// namespaces socle created, its ServiceAccount binds no tenant
+/// administrators' ClusterRole (which grants Secrets there), no binding at
+/// all, no label that would make a namespace look like socle's, and deletes
+/// nothing; inside them, it binds nothing to itself but the drill inspector.
 #[tokio::test]
 async fn admission_policy_keeps_socle_to_its_namespaces() {
     let scope = TestScope::new("admission_policy_keeps_socle").await;
@@ -526,25 +541,43 @@ async fn admission_policy_keeps_socle_to_its_namespaces() {
     let operator = install.operator_client(&scope.client()).await;
     let apply = PatchParams::apply("socle").force();
     let bystander = scope.create_namespace("bystander").await;
-    let roles = Api::<Role>::namespaced(operator.clone(), &bystander);
-    let admin = workload_role("socle-tenant-admin");
+    let bindings = Api::<RoleBinding>::namespaced(operator.clone(), &bystander);
+    let admins = binding(
+        "socle-tenant-admin",
+        "ClusterRole",
+        &install.tenant_admin_role,
+        "commune-admins",
+    );
     // The policy takes effect a moment after it is created.
     eventually(CONVERGE, || async {
-        let answer = roles
+        let answer = bindings
             .patch(
                 "socle-tenant-admin",
                 &apply.clone().dry_run(),
-                &Patch::Apply(&admin),
+                &Patch::Apply(&admins),
             )
             .await;
         ensure!(answer.is_err(), "the admission policy is not in force yet");
         Ok(())
     })
     .await;
-    let refused = roles
-        .patch("socle-tenant-admin", &apply, &Patch::Apply(&admin))
+    let refused = bindings
+        .patch("socle-tenant-admin", &apply, &Patch::Apply(&admins))
         .await
-        .expect_err("the administrators' Role outside socle's namespaces");
+        .expect_err("the administrators' ClusterRole bound outside socle's namespaces");
+    assert_refused_by_policy(&refused);
+    // In a tenant, the same ClusterRole bound to socle's own identity.
+    let tenant = managed_namespace(&scope, "commune").await;
+    let mut to_itself = admins.clone();
+    to_itself["subjects"] = json!([{
+        "kind": "ServiceAccount",
+        "name": install.service_account,
+        "namespace": install.namespace,
+    }]);
+    let refused = Api::<RoleBinding>::namespaced(operator.clone(), &tenant)
+        .patch("socle-tenant-admin", &apply, &Patch::Apply(&to_itself))
+        .await
+        .expect_err("the administrators' ClusterRole bound to socle itself");
     assert_refused_by_policy(&refused);
     let auditors = binding(
         "socle-dsi-auditors",
@@ -854,11 +887,12 @@ async fn finalizer_policy_sets_socle_s_finalizers_at_creation() {
     scope.cleanup().await;
 }
 
-/// Tried for real with the operator's identity: what only `escalate`, `bind`
-/// and server-side apply's `create` make possible — the tenant
-/// administrators' Role (rights socle does not hold), the auditors' `view`
-/// binding, a gateway's hub Secret (which it may read back by name but not
-/// list) — and its Lease.
+/// Tried for real with the operator's identity: what only `bind` and
+/// server-side apply's `create` make possible — the bindings of the tenant
+/// administrators' ClusterRole and of the auditors' `view` (rights socle
+/// does not hold), the former replaced as the tenant controller replaces a
+/// stale one (read, then deleted by uid), a gateway's hub Secret (which it
+/// may read back by name but not list) — and its Lease.
 #[tokio::test]
 async fn operator_identity_writes_what_socle_writes() {
     let scope = TestScope::new("operator_identity_writes").await;
@@ -879,24 +913,32 @@ async fn operator_identity_writes_what_socle_writes() {
         .patch("socle-dsi-auditors", &apply, &Patch::Apply(auditors))
         .await
         .expect("binding view for the DSI's auditors");
-    Api::<Role>::namespaced(operator.clone(), &tenant)
-        .patch(
-            "socle-tenant-admin",
-            &apply,
-            &Patch::Apply(workload_role("socle-tenant-admin")),
-        )
-        .await
-        .expect("the tenant administrators' Role");
     let admins = binding(
         "socle-tenant-admin",
-        "Role",
-        "socle-tenant-admin",
+        "ClusterRole",
+        &install.tenant_admin_role,
         "commune-admins",
     );
-    bindings
+    let bound = bindings
         .patch("socle-tenant-admin", &apply, &Patch::Apply(admins))
         .await
-        .expect("binding the tenant administrators' Role");
+        .expect("binding the tenant administrators' ClusterRole");
+    let read = bindings
+        .get("socle-tenant-admin")
+        .await
+        .expect("reading the administrators' binding");
+    let delete = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: read.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    assert_eq!(read.uid(), bound.uid());
+    bindings
+        .delete("socle-tenant-admin", &delete)
+        .await
+        .expect("deleting the administrators' binding, by uid");
 
     let hubs = Api::<Secret>::namespaced(operator.clone(), &install.gateway_namespace);
     let hub = json!({
@@ -938,9 +980,11 @@ async fn operator_identity_writes_what_socle_writes() {
 
 /// The tenant controller of `socle run`, authenticated as the shipped
 /// ServiceAccount: it provisions a commune (namespace, quota, limits,
-/// policies, the administrators' Role it cannot hold itself, the auditors'
-/// `view` binding, the data volume), reports status and Events, and offboards
-/// it — and the API server refuses none of its requests.
+/// policies, the administrators' binding to the shipped ClusterRole, whose
+/// rights it does not hold itself, the auditors' `view` binding, the data
+/// volume), replaces an administrators' binding to an older socle's Role,
+/// reports status and Events, and offboards it — and the API server refuses
+/// none of its requests.
 #[tokio::test]
 async fn tenant_controller_runs_on_the_shipped_permissions() {
     let scope = TestScope::new("tenant_controller_shipped_permissions").await;
@@ -971,15 +1015,24 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
         Ok(())
     })
     .await;
-    let auditors = Api::<RoleBinding>::namespaced(client.clone(), &namespace)
+    let bindings = Api::<RoleBinding>::namespaced(client.clone(), &namespace);
+    let auditors = bindings
         .get("socle-dsi-auditors")
         .await
         .expect("the auditors' binding");
     assert_eq!(auditors.role_ref.name, "view");
-    let admin = Api::<Role>::namespaced(client.clone(), &namespace)
+    let admins = bindings
         .get("socle-tenant-admin")
         .await
-        .expect("the administrators' Role");
+        .expect("the administrators' binding");
+    assert_eq!(
+        (admins.role_ref.kind.as_str(), admins.role_ref.name.as_str()),
+        ("ClusterRole", operator.tenant_admin_role())
+    );
+    let admin = Api::<ClusterRole>::all(client.clone())
+        .get(operator.tenant_admin_role())
+        .await
+        .expect("the administrators' ClusterRole");
     let rules = admin.rules.unwrap_or_default();
     assert!(
         rules
@@ -988,6 +1041,7 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
             .any(|resource| resource == "secrets"),
         "the administrators may manage their Secrets, which socle may not: {rules:?}"
     );
+    replaces_an_older_socle_s_binding(&client, &namespace, &admins).await;
     Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace)
         .get("data")
         .await
@@ -1025,7 +1079,7 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
         .writes_by(&client, &identity)
         .await
         .iter()
-        .any(|event| event.resource == "roles" && event.code.is_some_and(|code| code < 300));
+        .any(|event| event.resource == "rolebindings" && event.code.is_some_and(|code| code < 300));
     operator.stop().await;
     assert!(worked, "the tenant controller wrote as {identity}");
     assert!(
@@ -1035,6 +1089,58 @@ async fn tenant_controller_runs_on_the_shipped_permissions() {
     );
     delete_events(&client, &name).await;
     scope.cleanup().await;
+}
+
+/// A tenant provisioned when socle wrote a Role in each tenant: its admins
+/// are bound to that Role, and a binding's roleRef cannot change. The tenant
+/// controller replaces the binding with `admins`, and leaves the Role alone
+/// (it may not touch one).
+async fn replaces_an_older_socle_s_binding(client: &Client, namespace: &str, admins: &RoleBinding) {
+    let bindings = Api::<RoleBinding>::namespaced(client.clone(), namespace);
+    let older_roles = Api::<Role>::namespaced(client.clone(), namespace);
+    let mut old_role = workload_role("socle-tenant-admin");
+    old_role["metadata"]["labels"] = json!(admins.labels());
+    older_roles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(old_role).unwrap(),
+        )
+        .await
+        .expect("the Role of an older socle");
+    let mut old_binding = binding(
+        "socle-tenant-admin",
+        "Role",
+        "socle-tenant-admin",
+        "commune-allaire-admins",
+    );
+    old_binding["metadata"]["labels"] = json!(admins.labels());
+    let old_binding: RoleBinding = serde_json::from_value(old_binding).unwrap();
+    // The operator puts its own binding back as soon as it is deleted.
+    let old_uid = eventually(CONVERGE, || async {
+        bindings
+            .delete("socle-tenant-admin", &DeleteParams::default())
+            .await
+            .ok();
+        Ok(bindings
+            .create(&PostParams::default(), &old_binding)
+            .await?
+            .uid())
+    })
+    .await;
+    eventually(CONVERGE, || async {
+        let live = bindings.get("socle-tenant-admin").await?;
+        ensure!(
+            live.role_ref == admins.role_ref && live.uid() != old_uid,
+            "still bound to {:?}",
+            live.role_ref
+        );
+        Ok(())
+    })
+    .await;
+    older_roles
+        .get("socle-tenant-admin")
+        .await
+        .expect("the older Role, left alone");
 }
 
 /// The requests of `identity` since `mark` that RBAC refused.

@@ -4,9 +4,10 @@
 //!
 //! One access per line: `verbs resource [in namespace] [named name]`, the
 //! resource as kubectl writes it (`plural[.group][/subresource]`), without a
-//! namespace for a cluster-wide access. `{own}`, `{gateway}`, `{socle}` and
-//! `{inspector}` are the installed copy's namespace, gateway namespace, own
-//! name and drill inspector ClusterRole;
+//! namespace for a cluster-wide access. `{own}`, `{gateway}`, `{socle}`,
+//! `{inspector}` and `{tenant_admin}` are the installed copy's namespace,
+//! gateway namespace, own name, drill inspector and tenant administrators'
+//! ClusterRoles;
 //! `{tenant}`, `{sandbox}` and `{velero}` stand for any such namespace (a
 //! review needs no namespace to exist).
 
@@ -36,12 +37,13 @@ get,create,patch limitranges in {tenant}
 get,create,patch persistentvolumeclaims in {tenant}
 get,create,patch,delete networkpolicies.networking.k8s.io in {tenant}
 get,patch persistentvolumes
-list,watch roles.rbac.authorization.k8s.io
+# The tenant's bindings (a stale admins' one is read, then deleted) of
+# ClusterRoles socle does not hold itself.
 list,watch rolebindings.rbac.authorization.k8s.io
-get,create,patch,escalate,bind roles.rbac.authorization.k8s.io in {tenant} named socle-tenant-admin
 get,create,patch,delete rolebindings.rbac.authorization.k8s.io in {tenant} named socle-tenant-admin
 get,create,patch,delete rolebindings.rbac.authorization.k8s.io in {tenant} named socle-dsi-auditors
 bind clusterroles.rbac.authorization.k8s.io in {tenant} named view
+bind clusterroles.rbac.authorization.k8s.io in {tenant} named {tenant_admin}
 # VPN: keys, pushed configurations, router credentials, address claims; the
 # hub Secret at each gateway.
 get,list,create,patch,delete secrets in {own}
@@ -97,8 +99,15 @@ bind clusterroles.rbac.authorization.k8s.io in {tenant} named cluster-admin
 bind clusterroles.rbac.authorization.k8s.io in {tenant} named admin
 bind clusterroles.rbac.authorization.k8s.io in {tenant} named edit
 bind clusterroles.rbac.authorization.k8s.io in {tenant} named system:controller:namespace-controller
+# No Role read or written at all, not even the tenant administrators' (a
+# shipped ClusterRole), and no `escalate` anywhere: socle writes no rule it
+# does not hold.
+escalate roles.rbac.authorization.k8s.io
+escalate,bind roles.rbac.authorization.k8s.io in {tenant} named socle-tenant-admin
+create,update,patch,delete roles.rbac.authorization.k8s.io in {tenant} named socle-tenant-admin
 escalate,bind roles.rbac.authorization.k8s.io in {tenant} named anything-else
 create,patch roles.rbac.authorization.k8s.io in {tenant} named anything-else
+list,watch roles.rbac.authorization.k8s.io
 impersonate users
 impersonate groups
 impersonate serviceaccounts
@@ -127,6 +136,7 @@ pub struct Places<'a> {
     pub gateway: &'a str,
     pub socle: &'a str,
     pub inspector: &'a str,
+    pub tenant_admin: &'a str,
 }
 
 /// One access the operator's ServiceAccount is asked about.
@@ -156,6 +166,7 @@ fn parse(table: &str, places: &Places<'_>) -> Vec<Access> {
         .replace("{gateway}", places.gateway)
         .replace("{socle}", places.socle)
         .replace("{inspector}", places.inspector)
+        .replace("{tenant_admin}", places.tenant_admin)
         .replace("{tenant}", "commune-allaire")
         .replace("{sandbox}", "drill-allaire-20260101")
         .replace("{velero}", "velero");

@@ -21,7 +21,7 @@ use k8s_openapi::{
         core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota},
         events::v1::Event,
         networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec},
-        rbac::v1::{Role, RoleBinding},
+        rbac::v1::{ClusterRole, RoleBinding},
     },
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::LabelSelector},
     jiff::{Zoned, civil::Date},
@@ -1053,12 +1053,13 @@ async fn check_rbac(
     admin_groups: &[String],
     findings: &mut Findings,
 ) {
-    let role = Api::<Role>::namespaced(client.clone(), ns)
-        .get_opt("socle-tenant-admin")
+    let admin_role = operator.tenant_admin_role();
+    let role = Api::<ClusterRole>::all(client.clone())
+        .get_opt(admin_role)
         .await
         .unwrap();
     match role {
-        None => findings.that(false, || format!("{ns}: no Role socle-tenant-admin")),
+        None => findings.that(false, || format!("no ClusterRole {admin_role}")),
         Some(role) => {
             let rules = role.rules.unwrap_or_default();
             let grants = |group: &str, resource: &str, verb: &str| {
@@ -1077,7 +1078,7 @@ async fn check_rbac(
             };
             for (group, resource) in [("", "pods"), ("", "secrets"), ("apps", "deployments")] {
                 findings.that(grants(group, resource, "create"), || {
-                    format!("{ns}: Role socle-tenant-admin does not let create {resource}")
+                    format!("ClusterRole {admin_role} does not let create {resource}")
                 });
             }
             for (group, resource) in [
@@ -1091,7 +1092,7 @@ async fn check_rbac(
                     .iter()
                     .any(|verb| grants(group, resource, verb));
                 findings.that(!writes, || {
-                    format!("{ns}: Role socle-tenant-admin lets write {resource}")
+                    format!("ClusterRole {admin_role} lets write {resource}")
                 });
             }
         }
@@ -1128,8 +1129,8 @@ async fn check_rbac(
         expected.insert(
             "socle-tenant-admin".to_owned(),
             (
-                "Role".to_owned(),
-                "socle-tenant-admin".to_owned(),
+                "ClusterRole".to_owned(),
+                admin_role.to_owned(),
                 admin_groups.iter().map(|g| format!("Group:{g}")).collect(),
             ),
         );
@@ -1243,14 +1244,6 @@ async fn inventory(client: &Client, namespace: &str) -> BTreeSet<(String, String
     all.extend(entries(
         "NetworkPolicy",
         Api::<NetworkPolicy>::namespaced(client.clone(), namespace)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items,
-    ));
-    all.extend(entries(
-        "Role",
-        Api::<Role>::namespaced(client.clone(), namespace)
             .list(&lp)
             .await
             .unwrap()

@@ -118,7 +118,6 @@ async fn apply_blindly(client: &Client, tenant: &Tenant) -> Result<usize> {
     let mut applies: Vec<BoxFuture<'_, kube::Result<bool>>> = vec![
         apply_over_live(client, &tenant.quota, None).boxed(),
         apply_over_live(client, &tenant.limit_range, None).boxed(),
-        apply_over_live(client, &tenant.role, None).boxed(),
     ];
     applies.extend(
         tenant

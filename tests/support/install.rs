@@ -183,6 +183,9 @@ pub struct ScopedInstall {
     /// The copy of the `socle-drill-inspector` ClusterRole, which the
     /// operator binds to itself in drill sandboxes.
     pub drill_inspector_role: String,
+    /// The copy of the `socle-tenant-admin` ClusterRole, which the operator
+    /// binds to each tenant's administrators.
+    pub tenant_admin_role: String,
 }
 
 impl ScopedInstall {
@@ -209,6 +212,7 @@ impl ScopedInstall {
             gateway_namespace,
             service_account: scope.name("socle"),
             drill_inspector_role: scope.name(DRILL_INSPECTOR),
+            tenant_admin_role: scope.name(TENANT_ADMIN),
             objects,
         }
     }
@@ -351,7 +355,6 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
             scope.name("socle")
         ),
     );
-    let inspector = scope.name(DRILL_INSPECTOR);
     let objects = documents(&rendered);
     // Every scoped install checks what a DSI's own overlay relies on: the
     // shipped kustomizeconfig.yaml makes a nameSuffix follow the finalizer
@@ -373,7 +376,9 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
             for (from, to) in &moves {
                 relocate(&mut object, from, to);
             }
-            rename_bindable(&mut object, DRILL_INSPECTOR, &inspector);
+            for bindable in [DRILL_INSPECTOR, TENANT_ADMIN] {
+                rename_bindable(&mut object, bindable, &scope.name(bindable));
+            }
             if is_policy(&object, "socle-tenant-namespaces") {
                 // The shipped policy guards every tenant namespace in the
                 // cluster; the scope's copy only its own (other scopes' are
@@ -476,10 +481,13 @@ fn is_member_finalizers(object: &Value) -> bool {
 
 /// The ClusterRole socle binds in drill sandboxes, as shipped.
 const DRILL_INSPECTOR: &str = "socle-drill-inspector";
+/// The ClusterRole socle binds to each tenant's administrators, as shipped.
+const TENANT_ADMIN: &str = "socle-tenant-admin";
 
 /// Kustomize's `nameSuffix` renames a ClusterRole but not the names rules
 /// grant `bind` on: `from` becomes `to` in every ClusterRole rule on
-/// `clusterroles`, so that the copy may bind its own copy of the role.
+/// `clusterroles`, so that the copy may bind its own copy of the role (and
+/// of no other scope's).
 fn rename_bindable(object: &mut Value, from: &str, to: &str) {
     if object["kind"] != "ClusterRole" {
         return;

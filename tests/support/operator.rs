@@ -67,6 +67,8 @@ struct Settings {
     selector: String,
     prefix: String,
     auditor_group: String,
+    /// The install's copy of the tenant administrators' ClusterRole.
+    admin_role: String,
     /// The operator's own namespace (Secrets, statements, usage).
     namespace: String,
     /// Whether the statement controller runs.
@@ -125,6 +127,7 @@ impl Operator {
             selector: scope.selector(),
             prefix: scope.tenant_prefix(),
             auditor_group: format!("socle-e2e:auditors-{}", scope.id()),
+            admin_role: install.tenant_admin_role.clone(),
             namespace: install.namespace.clone(),
             billing,
             metrics: Arc::default(),
@@ -179,6 +182,12 @@ impl Operator {
     /// The group of the DSI's auditors this operator grants read access to.
     pub fn auditor_group(&self) -> &str {
         &self.settings.auditor_group
+    }
+
+    /// The ClusterRole this operator binds to each tenant's administrators
+    /// (the install's copy of `socle-tenant-admin`).
+    pub fn tenant_admin_role(&self) -> &str {
+        &self.settings.admin_role
     }
 
     /// Offboards every Member of the scope (confirmed, then deleted), waits
@@ -307,6 +316,7 @@ impl Settings {
         let settings = TenantSettings {
             namespace_prefix: self.prefix,
             auditor_group: self.auditor_group,
+            admin_role: self.admin_role,
         };
         let stop = stop.map(drop).shared();
         let members = MemberWatch::new(&context);

@@ -60,6 +60,15 @@ pub struct RunArgs {
         default_value = "socle-drill-inspector"
     )]
     pub drill_inspector_role: String,
+    /// The ClusterRole socle binds to each tenant's administrators, in their
+    /// namespace only (manifests/install/clusterrole.yaml; the chart
+    /// prefixes its release).
+    #[arg(
+        long,
+        env = "SOCLE_TENANT_ADMIN_ROLE",
+        default_value = "socle-tenant-admin"
+    )]
+    pub tenant_admin_role: String,
     /// Address of the admin port: /metrics, /livez, /readyz.
     #[arg(long, env = "SOCLE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
@@ -183,6 +192,7 @@ async fn run_controllers(
     let tenant_settings = TenantSettings {
         namespace_prefix: args.tenant_prefix,
         auditor_group: args.auditor_group,
+        admin_role: args.tenant_admin_role,
     };
     let vpn_settings = VpnSettings {
         cluster_cidrs: args.cluster_cidrs,

@@ -25,8 +25,9 @@ use crate::labels;
 ///
 /// Every text is shared through an [`Interner`]: the labels (the same on
 /// every object of a tenant) apart from the rest, and the rest is the same
-/// for most objects from one tenant to the next (the policies, the role,
-/// the limit range). A tenant's ten objects were 5.4 KB of JSON each time.
+/// for most objects from one tenant to the next (the policies, the
+/// auditors' binding, the limit range). A tenant's ten objects were 5.4 KB
+/// of JSON each time.
 pub struct Seen<K> {
     name: Arc<str>,
     namespace: Option<Arc<str>>,

@@ -17,6 +17,7 @@
 pub mod build;
 pub mod offboard;
 pub mod plan;
+mod rebind;
 pub mod status;
 
 use std::{sync::Arc, time::Duration};
@@ -29,7 +30,7 @@ use jiff::Zoned;
 use k8s_openapi::api::{
     core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota},
     networking::v1::NetworkPolicy,
-    rbac::v1::{Role, RoleBinding},
+    rbac::v1::RoleBinding,
 };
 use kube::{
     Api, Resource, ResourceExt,
@@ -132,7 +133,6 @@ struct TenantObjects {
     quotas: Cache<Seen<ResourceQuota>>,
     limit_ranges: Cache<Seen<LimitRange>>,
     policies: Cache<Seen<NetworkPolicy>>,
-    roles: Cache<Seen<Role>>,
     bindings: Cache<Seen<RoleBinding>>,
     claims: Cache<Seen<PersistentVolumeClaim>>,
 }
@@ -146,7 +146,6 @@ impl TenantObjects {
         self.quotas.wait_until_ready().await;
         self.limit_ranges.wait_until_ready().await;
         self.policies.wait_until_ready().await;
-        self.roles.wait_until_ready().await;
         self.bindings.wait_until_ready().await;
         self.claims.wait_until_ready().await;
     }
@@ -162,7 +161,7 @@ pub async fn run(
     let client = shared.client.clone();
     let (services, service_changes) = runtime::shared_services(&client);
     let ours = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
-    // One interner for the seven kinds: a tenant's objects share their labels.
+    // One interner for the six kinds: a tenant's objects share their labels.
     let texts = Interner::default();
     let (namespaces, namespace_changes) =
         reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
@@ -170,7 +169,6 @@ pub async fn run(
     let (limit_ranges, limit_range_changes) =
         reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
     let (policies, policy_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
-    let (roles, role_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
     let (bindings, binding_changes) =
         reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
     let (claims, claim_changes) = reflected_seen(Api::all(client), ours, &texts);
@@ -187,7 +185,6 @@ pub async fn run(
             quotas,
             limit_ranges,
             policies,
-            roles,
             bindings,
             claims,
         },
@@ -198,7 +195,6 @@ pub async fn run(
         .reconcile_on(members_labelled(quota_changes))
         .reconcile_on(members_labelled(limit_range_changes))
         .reconcile_on(members_labelled(policy_changes))
-        .reconcile_on(members_labelled(role_changes))
         .reconcile_on(members_labelled(binding_changes))
         .reconcile_on(members_labelled(claim_changes))
         .graceful_shutdown_on(shutdown)
@@ -329,7 +325,6 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
         namespace,
         quota,
         limit_range,
-        role,
         policies,
         bindings,
         volume,
@@ -360,7 +355,6 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
     let mut applies: Vec<BoxFuture<'_, Result<bool, kube::Error>>> = vec![
         apply_cached(client, &objects.quotas, &quota).boxed(),
         apply_cached(client, &objects.limit_ranges, &limit_range).boxed(),
-        apply_cached(client, &objects.roles, &role).boxed(),
     ];
     applies.extend(
         policies
@@ -370,7 +364,7 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
     applies.extend(
         bindings
             .iter()
-            .map(|binding| apply_cached(client, &objects.bindings, binding).boxed()),
+            .map(|binding| rebind::apply_binding(client, &objects.bindings, binding).boxed()),
     );
     applies.extend(
         volume

@@ -26,8 +26,10 @@ pub struct TenantPlan {
     pub memory: Quantity,
     /// The data volume, when the member has storage.
     pub storage: Option<Storage>,
-    /// Groups bound to the tenant-admin role.
+    /// Groups bound to the tenant administrators' ClusterRole.
     pub admin_groups: Vec<String>,
+    /// The ClusterRole they are bound to, in this namespace only.
+    pub admin_role: String,
     /// Group of the DSI's auditors, granted read-only access.
     pub auditor_group: String,
     /// Namespaces of the Datacenter services the tenant talks to (VPN gateway…),
@@ -50,6 +52,9 @@ pub struct TenantSettings {
     pub namespace_prefix: String,
     /// Group of the DSI's auditors.
     pub auditor_group: String,
+    /// The ClusterRole bound to each tenant's administrators
+    /// (`socle-tenant-admin` as shipped; the chart prefixes its release).
+    pub admin_role: String,
 }
 
 impl TenantSettings {
@@ -64,6 +69,7 @@ impl Default for TenantSettings {
         Self {
             namespace_prefix: "commune-".into(),
             auditor_group: "socle:dsi-auditors".into(),
+            admin_role: "socle-tenant-admin".into(),
         }
     }
 }
@@ -192,6 +198,7 @@ pub fn plan(
         memory: tenant.memory.unwrap_or_else(|| Quantity(memory.into())),
         storage,
         admin_groups: tenant.admin_groups,
+        admin_role: settings.admin_role.clone(),
         auditor_group: settings.auditor_group.clone(),
         service_namespaces,
     })

@@ -40,7 +40,7 @@ impl ApiKind {
 /// tenant's peers (the VPN gateway, the commune's sites) despite the
 /// deny-all policy; Ingresses, HTTPRoutes and Certificates would compete
 /// with production for the commune's host names; a DaemonSet runs on every
-/// node — no commune runs one (the tenant-admin Role grants none), so one in
+/// node — no commune runs one (the tenant-admin ClusterRole grants none), so one in
 /// a backup came from elsewhere. Other workloads are restored, to show that
 /// they come back, under the sandbox's Pod Security `restricted` and with no
 /// network.

@@ -11,7 +11,7 @@ use k8s_openapi::{
     api::{
         core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota},
         networking::v1::NetworkPolicy,
-        rbac::v1::{Role, RoleBinding},
+        rbac::v1::RoleBinding,
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
@@ -20,7 +20,7 @@ pub use self::{
     namespace::namespace,
     network::network_policies,
     quota::{limit_range, resource_quota},
-    rbac::{role_bindings, tenant_admin_role},
+    rbac::role_bindings,
     storage::{DATA_VOLUME, data_volume},
 };
 use super::plan::TenantPlan;
@@ -31,7 +31,6 @@ pub struct Tenant {
     pub namespace: Namespace,
     pub quota: ResourceQuota,
     pub limit_range: LimitRange,
-    pub role: Role,
     pub policies: Vec<NetworkPolicy>,
     pub bindings: Vec<RoleBinding>,
     /// The data volume, when the member has storage.
@@ -44,7 +43,6 @@ pub fn tenant(plan: &TenantPlan) -> Tenant {
         namespace: namespace(plan),
         quota: resource_quota(plan),
         limit_range: limit_range(plan),
-        role: tenant_admin_role(plan),
         policies: network_policies(plan),
         bindings: role_bindings(plan),
         volume: data_volume(plan),
@@ -81,6 +79,7 @@ pub(crate) fn fixture() -> TenantPlan {
             class: Some("standard".into()),
         }),
         admin_groups: vec!["commune-allaire-admins".into()],
+        admin_role: "socle-tenant-admin".into(),
         auditor_group: "socle:dsi-auditors".into(),
         service_namespaces: vec!["socle-vpn-gateway".into()],
     }
