@@ -187,6 +187,7 @@ async fn a_wrong_host_key_and_refused_credentials_stop_the_push() {
     let wrong = fx
         .create_credentials(
             "stranger",
+            &fx.scope.name("cournon"),
             &router.username(),
             &stranger.client_private_key(),
         )
@@ -227,6 +228,75 @@ async fn a_wrong_host_key_and_refused_credentials_stop_the_push() {
         .await;
     }
     fx.finish().await;
+}
+
+/// A Member logs in to a router only with a credentials Secret labelled as
+/// its own. One naming another member's login (Redon's, on a host whose
+/// key it pinned itself) is refused before socle connects — that host sees
+/// no connection at all — with VpnReady=False CredentialsNotTied naming the
+/// Secret and the label to set, and a Warning Event; its own labelled
+/// Secret then works.
+#[tokio::test]
+async fn another_members_router_login_is_refused_before_connecting() {
+    let mut fx = Fixture::new("vpn_foreign_login").await;
+    let (redon_router, pinned) = (Router::start(), Router::start());
+    let redon = fx
+        .member(
+            "redon",
+            &redon_router,
+            RouterDialect::Openwrt,
+            &["192.168.150.0/24"],
+        )
+        .await;
+    fx.wait_ready(&redon, "Configured", PUSH).await;
+    let redon_login = credentials_of(&fx, &redon).await;
+    let intruder = fx
+        .member_with(
+            "rieux",
+            &pinned,
+            RouterDialect::Openwrt,
+            &["192.168.151.0/24"],
+            |spec| spec["router"]["credentialsSecret"] = json!(redon_login),
+        )
+        .await;
+    let refused = fx.wait_ready(&intruder, "CredentialsNotTied", PUSH).await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    assert!(message.contains(&redon_login), "{message}");
+    assert!(
+        message.contains(&format!("{}={intruder}", labels::MEMBER)),
+        "{message}"
+    );
+    eventually(PUSH, || async {
+        let warnings = warning_events(&fx, &intruder).await;
+        ensure!(
+            warnings
+                .iter()
+                .any(|(reason, note)| reason == "CredentialsNotTied" && note.contains(&redon_login)),
+            "no CredentialsNotTied Event yet: {warnings:?}"
+        );
+        Ok(())
+    })
+    .await;
+    assert_eq!(
+        pinned.connections(),
+        0,
+        "socle connected to the pinned host"
+    );
+    assert!(pinned.commands().is_empty());
+
+    // Its own login, labelled as its own by the fixture, works.
+    let own = fx.scope.name("router-rieux");
+    fx.patch_vpn(&intruder, json!({"router": {"credentialsSecret": own}}))
+        .await;
+    fx.wait_ready(&intruder, "Configured", PUSH).await;
+    assert!(pinned.connections() > 0, "the count of connections counts");
+    fx.finish().await;
+}
+
+/// The credentials Secret Member `name` names.
+async fn credentials_of(fx: &Fixture, name: &str) -> String {
+    let member = fx.member_now(name).await;
+    member.spec.vpn.unwrap().router.credentials_secret
 }
 
 /// A router command failing midway (after uci commit, at ifup) leaves the
@@ -823,6 +893,142 @@ async fn rotated(fx: &Fixture, router: &Router, name: &str, request: &str) -> (S
         "the rotation is over at the hub"
     );
     (public, private)
+}
+
+/// A router replaced by another (another address, port and host key): the
+/// old one is cleaned over SSH, the member's key is replaced — the hub
+/// lists the new public key alone, so the old router's key no longer works
+/// — and the new router, empty, is configured in full rather than taken for
+/// a router changed by hand; a RouterReplaced Event says so.
+#[tokio::test]
+async fn a_replaced_router_is_cleaned_and_the_new_one_gets_a_new_key() {
+    let mut fx = Fixture::new("vpn_replace").await;
+    let (first, second) = (Router::start(), Router::start());
+    let name = fx
+        .member(
+            "langon",
+            &first,
+            RouterDialect::Openwrt,
+            &["192.168.160.0/24"],
+        )
+        .await;
+    let ready = fx.wait_ready(&name, "Configured", PUSH).await;
+    let old_public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let old_private = member_key(&fx, &name).await;
+    assert_eq!(
+        first.live_public_key("socle0").as_deref(),
+        Some(old_public.as_str())
+    );
+
+    let (new_public, new_private) = replace_router(&fx, &name, &second, &old_public).await;
+    assert_eq!(
+        first.uci().trim(),
+        "",
+        "nothing of socle's left on the old router"
+    );
+    assert_eq!(
+        first.live_public_key("socle0"),
+        None,
+        "its interface is down"
+    );
+    let member = fx.member_now(&name).await;
+    let drift = condition(&member, "VpnDrift").unwrap();
+    assert_eq!(drift.reason, "NoDrift", "{}", drift.message);
+    let replaced = events_of_type(&fx, &name, "Normal").await;
+    assert!(
+        replaced
+            .iter()
+            .any(|(reason, note)| reason == "RouterReplaced"
+                && note.contains("interface socle0 removed from it")
+                && note.contains(&new_public)),
+        "{replaced:?}"
+    );
+    let secrets = [old_private, new_private];
+    assert_no_key_material(&fx, &secrets, &[&name], &[&first, &second]).await;
+    fx.finish().await;
+}
+
+/// A replaced router that cannot be reached any more does not hold up its
+/// replacement: an OldRouterNotCleaned Warning Event says it must be
+/// cleaned by hand, and the new router is configured with a new key, the
+/// old one gone from the hub.
+#[tokio::test]
+async fn an_unreachable_replaced_router_is_reported_and_the_new_one_configured() {
+    let mut fx = Fixture::new("vpn_replace_gone").await;
+    let (first, second) = (Router::start(), Router::start());
+    let name = fx
+        .member(
+            "bruc",
+            &first,
+            RouterDialect::Openwrt,
+            &["192.168.161.0/24"],
+        )
+        .await;
+    let ready = fx.wait_ready(&name, "Configured", PUSH).await;
+    let old_public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    drop(first);
+
+    replace_router(&fx, &name, &second, &old_public).await;
+    let warnings = warning_events(&fx, &name).await;
+    assert!(
+        warnings
+            .iter()
+            .any(|(reason, note)| reason == "OldRouterNotCleaned" && note.contains("by hand")),
+        "{warnings:?}"
+    );
+    fx.finish().await;
+}
+
+/// Points Member `name` at `router` (with a login of its own), then waits
+/// until that router runs a key other than `old_public` and the hub lists
+/// that key and not the old one. Returns the new (public, private) key.
+async fn replace_router(
+    fx: &Fixture,
+    name: &str,
+    router: &Router,
+    old_public: &str,
+) -> (String, String) {
+    let login = fx
+        .create_credentials(
+            "replacement",
+            name,
+            &router.username(),
+            &router.client_private_key(),
+        )
+        .await;
+    fx.patch_vpn(
+        name,
+        json!({"router": {
+            "port": router.port(),
+            "hostKey": router.host_key(),
+            "credentialsSecret": login,
+        }}),
+    )
+    .await;
+    let public = eventually(PUSH, || async {
+        let member = fx.member_now(name).await;
+        let ready = condition(&member, "VpnReady");
+        let public = member.status.and_then(|s| s.vpn).and_then(|v| v.public_key);
+        ensure!(
+            ready.is_some_and(|c| c.reason == "Configured")
+                && public.as_deref().is_some_and(|p| p != old_public)
+                && router.live_public_key("socle0") == public,
+            "the new router does not run a new key yet"
+        );
+        Ok(public.unwrap())
+    })
+    .await;
+    let config = hub_config(fx).await;
+    check_with_wg(&config, "hub-replaced");
+    assert!(
+        config.contains(&format!("PublicKey = {public}")),
+        "{config}"
+    );
+    assert!(
+        !config.contains(old_public),
+        "the old key is gone from the hub"
+    );
+    (public, member_key(fx, name).await)
 }
 
 /// Offboarding takes the tunnel off the router over SSH: a deleted Member's

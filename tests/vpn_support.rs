@@ -135,16 +135,14 @@ impl Fixture {
     ) -> String {
         let client = self.scope.client();
         let name = self.scope.name(base);
-        let credentials = format!("router-{name}");
-        let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": credentials, "namespace": self.operator_namespace, "labels": self.scope.labels()},
-            "stringData": {"username": router.username(), "privateKey": router.client_private_key()},
-        }))
-        .unwrap();
-        Api::<Secret>::namespaced(client.clone(), &self.operator_namespace)
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("creating the router credentials");
+        let credentials = self
+            .create_credentials(
+                &format!("router-{base}"),
+                &name,
+                &router.username(),
+                &router.client_private_key(),
+            )
+            .await;
         let mut vpn = json!({
             "gateway": self.gateway,
             "siteCidrs": sites,
@@ -179,17 +177,20 @@ impl Fixture {
         name
     }
 
-    /// A credentials Secret `<base>-<id>` for `username` with `private_key`;
-    /// returns its name.
+    /// A credentials Secret `<base>-<id>` of Member `member` (labelled as
+    /// its router login) for `username` with `private_key`; returns its name.
     pub async fn create_credentials(
         &self,
         base: &str,
+        member: &str,
         username: &str,
         private_key: &str,
     ) -> String {
         let name = self.scope.name(base);
+        let mut labels = self.scope.labels();
+        labels.insert(socle::labels::MEMBER.to_owned(), member.to_owned());
         let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": self.operator_namespace, "labels": self.scope.labels()},
+            "metadata": {"name": name, "namespace": self.operator_namespace, "labels": labels},
             "stringData": {"username": username, "privateKey": private_key},
         }))
         .unwrap();

@@ -102,6 +102,16 @@ impl Router {
             );
             thread::sleep(Duration::from_millis(50));
         }
+        // The connection above, logged before `start` returns, is then the
+        // one that `connections` leaves out.
+        while router.logged_connections() == 0 {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "sshd did not log the connection made to see it listening: {}",
+                router.sshd_log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
         router
     }
 
@@ -172,6 +182,17 @@ impl Router {
     /// sshd's log.
     pub fn sshd_log(&self) -> String {
         fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+
+    /// How many connections sshd accepted, besides the one [`Router::start`]
+    /// made to see it listening: its log says "Connection from" for each,
+    /// before any key exchange or login.
+    pub fn connections(&self) -> usize {
+        self.logged_connections().saturating_sub(1)
+    }
+
+    fn logged_connections(&self) -> usize {
+        self.sshd_log().matches("Connection from").count()
     }
 }
 

@@ -206,7 +206,9 @@ pub struct RouterSpec {
     #[schemars(regex(pattern = r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+$"))]
     pub host_key: String,
     /// Name of the Secret, in the operator's namespace, holding `username` and
-    /// `privateKey` (or `password`) for the router.
+    /// `privateKey` (or `password`) for the router. It must carry the label
+    /// socle.redon-agglomeration.bzh/member=<this member's name>: socle
+    /// refuses any other before connecting (VpnReady=False, CredentialsNotTied).
     #[schemars(length(min = 1, max = 253))]
     pub credentials_secret: String,
 }

@@ -13,6 +13,15 @@ pub enum Error {
     Invalid(#[from] InvalidVpn),
     #[error("router credentials: {0}")]
     Credentials(String),
+    #[error(
+        "router credentials: Secret {namespace}/{name} (spec.vpn.router.credentialsSecret) is not labelled {label}={member}, so socle did not connect: a router login is used only for the member its Secret is labelled for. If it is {member}'s router login, label it: kubectl label secret --namespace {namespace} {name} {label}={member}",
+        label = crate::labels::MEMBER
+    )]
+    CredentialsNotTied {
+        namespace: String,
+        name: String,
+        member: String,
+    },
     #[error("WireGuard keys: {0}")]
     Keys(#[from] KeyError),
     #[error("tunnel address: {0}")]
@@ -39,6 +48,7 @@ impl Categorized for Error {
             Self::Invalid(InvalidVpn::Spec(_)) => "InvalidSpec",
             Self::Invalid(InvalidVpn::Overlap(_)) => "SiteOverlap",
             Self::Credentials(_) => "RouterCredentials",
+            Self::CredentialsNotTied { .. } => "CredentialsNotTied",
             Self::RouterCleanup { .. } => "RouterCleanupFailed",
             Self::Keys(_) => "VpnKeys",
             Self::Ipam(IpamError::Exhausted { .. }) => "TunnelPoolExhausted",
@@ -72,6 +82,8 @@ impl Categorized for Error {
             )) => Retry::AwaitChange,
             // A failed router clean-up among them, whatever its cause:
             // offboarding must come back to give up in time (`offboard`).
+            // So are credentials not labelled as the member's: labelling the
+            // Secret does not change the Member.
             _ => Retry::Backoff,
         }
     }

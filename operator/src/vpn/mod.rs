@@ -19,7 +19,10 @@
 //! finalizer guards the external state: on offboarding the address goes to
 //! quarantine, the hub drops the peer and the router's tunnel is removed
 //! ([`offboard`]). A new value of the [`ROTATE_KEY`] annotation rotates the
-//! member's key at both ends ([`rotation`]).
+//! member's key at both ends ([`rotation`]); a new router gets a new key,
+//! after the old router is cleaned ([`replacement`]). A router is logged in
+//! to only with a credentials Secret labelled as its member's
+//! ([`credentials`]).
 
 pub mod cidr;
 mod credentials;
@@ -32,6 +35,7 @@ mod offboard;
 pub mod plan;
 mod provision;
 pub mod push;
+pub mod replacement;
 pub mod rotation;
 pub mod router;
 pub mod secrets;

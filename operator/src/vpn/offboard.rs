@@ -26,7 +26,10 @@ use super::{
     secrets::{self, KeyRemoval},
     status,
 };
-use crate::{api::Member, controller::chain};
+use crate::{
+    api::{Member, member::RouterSpec},
+    controller::chain,
+};
 
 pub async fn offboard(member: &Member, ctx: &VpnContext) -> Result<(), Error> {
     let name = member.name_any();
@@ -87,14 +90,7 @@ async fn clean_router(member: &Member, ctx: &VpnContext) -> Result<String, Error
             "router {router} left as it is (dry run): its interface {interface} is to be removed by hand"
         ));
     }
-    let removal = async {
-        plan::check_interface(interface)?;
-        let mut session = credentials::session(ctx, &spec).await?;
-        let removed = push::remove(&mut session, dialect, interface).await;
-        session.close().await;
-        Ok::<_, Error>(removed?)
-    };
-    let error = match removal.await {
+    let error = match remove_tunnel(ctx, &member.name_any(), &spec).await {
         Ok(true) => {
             return Ok(format!(
                 "interface {interface} removed from router {router}"
@@ -138,4 +134,20 @@ async fn clean_router(member: &Member, ctx: &VpnContext) -> Result<String, Error
     Ok(format!(
         "router {router} NOT cleaned (see the RouterCleanupAbandoned Event)"
     ))
+}
+
+/// Removes socle's interface from the router of `spec`, logged in with
+/// `member`'s credentials; `true` when there was one. Also how a replaced
+/// router is cleaned ([`super::replacement`]).
+pub async fn remove_tunnel(
+    ctx: &VpnContext,
+    member: &str,
+    spec: &RouterSpec,
+) -> Result<bool, Error> {
+    let interface = &ctx.settings.interface;
+    plan::check_interface(interface)?;
+    let mut session = credentials::session(ctx, member, spec).await?;
+    let removed = push::remove(&mut session, router::dialect(spec.dialect), interface).await;
+    session.close().await;
+    Ok(removed?)
 }

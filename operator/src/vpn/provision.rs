@@ -1,5 +1,6 @@
-//! The apply path of a Member with `spec.vpn`: validate, keys (and a
-//! requested rotation, see [`super::rotation`]), address, hub, router, status.
+//! The apply path of a Member with `spec.vpn`: validate, keys (a new one
+//! for a replaced router, see [`super::replacement`], and a requested
+//! rotation, see [`super::rotation`]), address, hub, router, status.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -14,6 +15,7 @@ use super::{
     Error, ROTATE_KEY, VpnContext, credentials, hub_sync, ipam,
     plan::{self, InvalidVpn, VpnPlan},
     push::{self, Action as Pushed, Report},
+    replacement,
     rotation::{self, Step},
     router,
     secrets::{self, MemberKey},
@@ -136,10 +138,12 @@ async fn refuse(ctx: &VpnContext, member: &Member, invalid: InvalidVpn) -> Error
     }
 }
 
-/// The member's key; a rotation starts here when one was asked for.
+/// The member's key: a new one when the router was replaced; a rotation
+/// starts here when one was asked for.
 async fn member_key(member: &Member, ctx: &VpnContext, plan: &VpnPlan) -> Result<MemberKey, Error> {
     let (client, namespace) = (&ctx.shared.client, &ctx.shared.namespace);
     let key = secrets::member_key(client, namespace, &plan.member).await?;
+    let key = replacement::replace_if_changed(member, ctx, plan, key).await?;
     let requested = member.annotations().get(ROTATE_KEY).map(String::as_str);
     let answered = key.rotation_request.as_deref();
     match rotation::step(requested, answered, key.next.is_some(), plan.dry_run) {
@@ -237,12 +241,19 @@ async fn push_to_router(
     hub_public_key: &str,
 ) -> Result<Report, Error> {
     let spec = &plan.router;
-    let mut session = credentials::session(ctx, spec).await?;
+    // Drift is a change to what socle pushed to this very router; one it
+    // pushed nothing to yet (a replacement seen in dry run) has none.
+    let last_pushed = key
+        .router
+        .as_ref()
+        .filter(|pushed_to| !replacement::is_other(pushed_to, spec))
+        .and(key.last_pushed.as_deref());
+    let mut session = credentials::session(ctx, &plan.member, spec).await?;
     let request = push::Request {
         dialect: router::dialect(spec.dialect),
         interface: &ctx.settings.interface,
         desired,
-        last_pushed: key.last_pushed.as_deref().map(String::as_str),
+        last_pushed: last_pushed.map(String::as_str),
         dry_run: plan.dry_run,
         correct_drift: plan.correct_drift,
         public_key: key.wanted().public_key(),

@@ -291,6 +291,46 @@ pub async fn finish_rotation(
     })
 }
 
+/// Gives the member a new key because its router was replaced
+/// ([`super::replacement`]): the old key goes at once (no rotation in two
+/// steps: the old router must not stay a peer meanwhile), a rotation under
+/// way is dropped (the new key answers its request), and so is the record
+/// of the old router and of what it was pushed, since the new router has
+/// been pushed nothing. Conditioned on the Secret being as `key` was read,
+/// so that one replacement never makes two keys.
+pub async fn replace_key(
+    client: &Client,
+    namespace: &str,
+    member: &str,
+    key: MemberKey,
+) -> Result<MemberKey, kube::Error> {
+    let pair = KeyPair::generate();
+    let now = Timestamp::now();
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": key.resource_version,
+            "annotations": {ROTATED_AT: now.to_string(), CLEANUP_FAILING_SINCE: null},
+        },
+        "data": {
+            PRIVATE_KEY: ByteString(pair.private_key().as_bytes().to_vec()),
+            NEXT_PRIVATE_KEY: null,
+            LAST_PUSHED: null,
+            ROUTER: null,
+        },
+    });
+    let secret = patch_member_secret(client, namespace, member, &patch).await?;
+    Ok(MemberKey {
+        pair,
+        next: None,
+        rotated_at: Some(now),
+        last_pushed: None,
+        router: None,
+        cleanup_failing_since: None,
+        resource_version: secret.resource_version(),
+        ..key
+    })
+}
+
 /// Records that removing the tunnel from the router fails since `since`.
 pub async fn record_cleanup_failing(
     client: &Client,
