@@ -101,7 +101,9 @@ impl DemoRouter {
         let secret: Secret = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": name, "namespace": OPERATOR_NAMESPACE},
+            // Tied to its member: socle logs in with no other commune's Secret.
+            "metadata": {"name": name, "namespace": OPERATOR_NAMESPACE,
+                         "labels": {"socle.redon-agglomeration.bzh/member": COMMUNE}},
             "stringData": {"username": router.username(), "privateKey": router.client_private_key()},
         }))?;
         Api::<Secret>::namespaced(client.clone(), OPERATOR_NAMESPACE)
