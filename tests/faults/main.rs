@@ -36,6 +36,7 @@ use kube::{
 use serde_json::json;
 use socle::{
     api::{ContributionStatement, Member, UsageRecord},
+    contribution::Offer,
     labels::CONFIRM_OFFBOARDING,
 };
 use socle_e2e::{
@@ -279,13 +280,17 @@ impl Suite {
         )
         .await
         .context("the Members did not all get Ready")?;
-        let exercise = k8s_openapi::jiff::Zoned::now().year();
+        // An annual subscription in force owes the exercise (ruling 6); an
+        // audit is billed only once its report is delivered (ruling 3).
+        let today = k8s_openapi::jiff::Zoned::now().date();
+        let exercise = today.year();
         let billed: Vec<String> = live
             .iter()
             .filter(|member| {
-                member
-                    .offer_on(k8s_openapi::jiff::Zoned::now().date())
-                    .is_some()
+                matches!(
+                    member.offer_on(today),
+                    Some(Offer::SocleComplet | Offer::GroupementAchats)
+                )
             })
             .map(ResourceExt::name_any)
             .collect();
