@@ -45,7 +45,7 @@ use socle_e2e::{
     install::ScopedInstall,
     install_socle_crds,
     operator::offboard_scope,
-    process::{self, OperatorProcess, OperatorSetup},
+    process::{OperatorProcess, OperatorSetup},
 };
 
 /// The testenv's StorageClass: kube-controller-manager's host-path provisioner.
@@ -94,17 +94,18 @@ async fn main() -> Result<()> {
         &kubeconfig,
         serde_yaml::to_string(&install.operator_kubeconfig(&client).await)?,
     )?;
-    let testenv = PathBuf::from(
-        std::env::var_os("SOCLE_TESTENV_DIR")
-            .context("SOCLE_TESTENV_DIR is not set (cargo xtask faults sets it)")?,
-    );
     let setup = OperatorSetup {
         binary: args.socle.clone(),
         kubeconfig,
         namespace: install.namespace.clone(),
         member_selector: scope.selector(),
         tenant_prefix: scope.tenant_prefix(),
-        log: process::log_path(&testenv, "socle-faults", scope.id()),
+        roles: Some((
+            install.tenant_admin_role.clone(),
+            install.drill_inspector_role.clone(),
+        )),
+        // Outside the testenv's directory, which goes with the testenv.
+        log: std::env::temp_dir().join(format!("socle-faults-{}.log", scope.id())),
     };
     let mut suite = Suite {
         client,
@@ -116,9 +117,12 @@ async fn main() -> Result<()> {
     let result = suite.run(&args).await;
     println!("{}", suite.report());
     if result.is_err() {
+        let log = std::fs::read_to_string(&suite.setup.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
         eprintln!(
-            "faults: the operator's log is {}",
-            suite.setup.log.display()
+            "faults: the last lines of the operator's log ({}):\n{}",
+            suite.setup.log.display(),
+            lines[lines.len().saturating_sub(30)..].join("\n")
         );
     }
     suite.scope.cleanup().await;

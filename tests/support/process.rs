@@ -26,6 +26,9 @@ pub struct OperatorSetup {
     pub namespace: String,
     pub member_selector: String,
     pub tenant_prefix: String,
+    /// The ClusterRoles it binds, when not the shipped names (a scope's
+    /// copy of the install renames them): tenant admins, drill inspector.
+    pub roles: Option<(String, String)>,
     pub log: PathBuf,
 }
 
@@ -56,6 +59,19 @@ impl OperatorProcess {
             .arg(&setup.tenant_prefix)
             .arg("--admin-address")
             .arg(admin.to_string())
+            .args(
+                setup
+                    .roles
+                    .iter()
+                    .flat_map(|(tenant_admin, drill_inspector)| {
+                        [
+                            "--tenant-admin-role",
+                            tenant_admin,
+                            "--drill-inspector-role",
+                            drill_inspector,
+                        ]
+                    }),
+            )
             .env("KUBECONFIG", &setup.kubeconfig)
             .env_remove("POD_NAMESPACE")
             .stdin(Stdio::null())
@@ -223,6 +239,6 @@ async fn get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
 }
 
 /// The path of the operator's log for run `id` in the testenv's logs.
-pub fn log_path(testenv: &Path, tool: &str, id: &str) -> PathBuf {
-    testenv.join("logs").join(format!("{tool}-{id}.log"))
+pub fn log_path(testenv: &Path, id: &str) -> PathBuf {
+    testenv.join("logs").join(format!("socle-bench-{id}.log"))
 }
