@@ -44,7 +44,7 @@ use socle_e2e::{
     examples::{examples, scoped, wait_until_ready},
     install::ScopedInstall,
     install_socle_crds,
-    operator::offboard_scope,
+    operator::{force_delete, offboard_scope},
     process::{OperatorProcess, OperatorSetup},
 };
 
@@ -116,7 +116,8 @@ async fn main() -> Result<()> {
     };
     let result = suite.run(&args).await;
     println!("{}", suite.report());
-    if result.is_err() {
+    if let Err(error) = &result {
+        eprintln!("faults: {error:#}");
         let log = std::fs::read_to_string(&suite.setup.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         eprintln!(
@@ -124,6 +125,16 @@ async fn main() -> Result<()> {
             suite.setup.log.display(),
             lines[lines.len().saturating_sub(30)..].join("\n")
         );
+        // No operator may be left to offboard them: gone without it.
+        if let Err(error) = force_delete(
+            &suite.client,
+            &suite.scope.selector(),
+            &suite.setup.tenant_prefix,
+        )
+        .await
+        {
+            eprintln!("faults: cleaning up: {error:#}");
+        }
     }
     suite.scope.cleanup().await;
     result
@@ -321,25 +332,41 @@ impl Suite {
             Ok(())
         })
         .await;
-        let records = Api::<UsageRecord>::namespaced(self.client.clone(), &self.setup.namespace)
-            .list(&ListParams::default())
-            .await?;
-        let mut facts: BTreeMap<(String, String, String, String), Vec<String>> = BTreeMap::new();
-        for record in records.iter().filter(|r| r.spec.corrects.is_none()) {
-            let spec = &record.spec;
-            facts
-                .entry((
-                    spec.member.clone(),
-                    spec.meter.clone(),
-                    spec.period.start.to_string(),
-                    spec.period.end.to_string(),
-                ))
-                .or_default()
-                .push(record.name_any());
-        }
-        let twice: Vec<_> = facts.iter().filter(|(_, names)| names.len() > 1).collect();
-        ensure!(twice.is_empty(), "usage facts recorded twice: {twice:?}");
-        ensure!(!facts.is_empty(), "nothing was metered");
+        // Metering follows the bulk once it has settled: every member that
+        // is billed has its facts, and none twice.
+        let records = Api::<UsageRecord>::namespaced(self.client.clone(), &self.setup.namespace);
+        eventually(CONVERGE, || async {
+            let mut facts: BTreeMap<(String, String, String, String), Vec<String>> =
+                BTreeMap::new();
+            for record in records.list(&ListParams::default()).await? {
+                if record.spec.corrects.is_some() {
+                    continue;
+                }
+                let spec = &record.spec;
+                facts
+                    .entry((
+                        spec.member.clone(),
+                        spec.meter.clone(),
+                        spec.period.start.to_string(),
+                        spec.period.end.to_string(),
+                    ))
+                    .or_default()
+                    .push(record.name_any());
+            }
+            let twice: Vec<_> = facts.iter().filter(|(_, names)| names.len() > 1).collect();
+            ensure!(twice.is_empty(), "usage facts recorded twice: {twice:?}");
+            let unmetered: Vec<&String> = billed
+                .iter()
+                .filter(|member| !facts.keys().any(|(m, ..)| m == *member))
+                .collect();
+            ensure!(
+                unmetered.is_empty(),
+                "{} billed members without a usage fact yet",
+                unmetered.len()
+            );
+            Ok(())
+        })
+        .await;
         Ok(())
     }
 
