@@ -10,8 +10,8 @@
 //!
 //! - every Member Ready;
 //! - exactly one ContributionStatement per member and exercise;
-//! - no usage fact recorded twice (one record per member, meter and period,
-//!   corrections aside);
+//! - no usage fact recorded twice (one record per member, meter, period and
+//!   evidence, corrections aside);
 //! - every volume of an offboarded commune kept (`Retain`), its file on disk.
 //!
 //! It kills kube-apiserver and etcd: it runs alone on its control plane,
@@ -336,7 +336,10 @@ impl Suite {
         // is billed has its facts, and none twice.
         let records = Api::<UsageRecord>::namespaced(self.client.clone(), &self.setup.namespace);
         eventually(CONVERGE, || async {
-            let mut facts: BTreeMap<(String, String, String, String), Vec<String>> =
+            // A fact: its member, meter, period and what it is evidence of
+            // (the offer of a subscription's days, the namespace of a
+            // volume): two records of one fact would bill it twice.
+            let mut facts: BTreeMap<(String, String, String, String, String), Vec<String>> =
                 BTreeMap::new();
             for record in records.list(&ListParams::default()).await? {
                 if record.spec.corrects.is_some() {
@@ -349,6 +352,7 @@ impl Suite {
                         spec.meter.clone(),
                         spec.period.start.to_string(),
                         spec.period.end.to_string(),
+                        spec.evidence.clone().unwrap_or_default(),
                     ))
                     .or_default()
                     .push(record.name_any());
