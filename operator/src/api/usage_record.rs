@@ -5,16 +5,11 @@
 //! the name is the idempotency key. A correction is a new record naming the
 //! one it corrects in `spec.corrects`.
 
-use std::borrow::Cow;
-
 use jiff::civil::Date;
-use kube::{CustomResource, KubeSchema, ResourceExt, runtime::reflector::Lookup};
+use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    contribution::{Meter, Usage, model::Cents},
-    controller::{interner::Interner, seen::lookup_as},
-};
+use crate::contribution::{Meter, Usage, model::Cents};
 
 /// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
 /// others are the inventory of article 6.2 (quantitative inventory per member).
@@ -120,75 +115,5 @@ impl From<UsageRecord> for Usage {
             reference,
             corrects: spec.corrects,
         }
-    }
-}
-
-/// `record` as the engine reads it, its Member and meter names shared
-/// through `names`: at 1 000 Members, 23 000 records name 1 000 Members and
-/// 8 meters.
-pub fn shared_usage(record: UsageRecord, names: &Interner) -> Usage {
-    let mut usage = Usage::from(record);
-    usage.member = names.share(&usage.member);
-    if let Meter::Inventory(meter) = &mut usage.meter {
-        *meter = names.share(meter);
-    }
-    usage
-}
-
-/// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
-/// all of them live in the operator's namespace, so the name alone keys them.
-impl Lookup for Usage {
-    lookup_as!(UsageRecord);
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.id))
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use serde_json::json;
-
-    use super::*;
-
-    fn record(name: &str, member: &str, meter: &str) -> UsageRecord {
-        serde_json::from_value(json!({
-            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
-            "kind": "UsageRecord",
-            "metadata": {"name": name, "namespace": "socle-system"},
-            "spec": {
-                "member": member, "meter": meter, "quantity": 31, "unit": "day",
-                "exercise": 2026, "period": {"start": "2026-01-01", "end": "2026-01-31"},
-                "source": "socle", "evidence": "namespace commune-allaire"
-            }
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn cached_records_share_their_member_and_meter_names() {
-        let names = Interner::default();
-        let january = record("allaire-days-2026-01", "allaire", "subscription-days");
-        let february = record("allaire-days-2026-02", "allaire", "subscription-days");
-        let first = shared_usage(january.clone(), &names);
-        let second = shared_usage(february, &names);
-        assert_eq!(first, Usage::from(january), "sharing changes no value");
-        assert!(Arc::ptr_eq(&first.member, &second.member));
-        let (Meter::Inventory(a), Meter::Inventory(b)) = (&first.meter, &second.meter) else {
-            panic!("inventory meters: {:?}, {:?}", first.meter, second.meter);
-        };
-        assert!(Arc::ptr_eq(a, b));
-        let other = shared_usage(
-            record("avessac-days-2026-01", "avessac", "subscription-days"),
-            &names,
-        );
-        assert!(!Arc::ptr_eq(&first.member, &other.member));
-        assert_eq!(&*other.member, "avessac");
     }
 }

@@ -35,12 +35,11 @@ use kube::{
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use super::{Ledger, metering, statement};
+use super::{Ledger, metering, statement, usage_cache::shared_usage};
 use crate::{
     api::{
         ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
         contribution_statement::StatementState, member::ContributionEstimate,
-        usage_record::shared_usage,
     },
     contribution::Usage,
     controller::{

@@ -9,5 +9,6 @@ pub mod controller;
 mod ledger;
 pub mod metering;
 pub mod statement;
+mod usage_cache;
 
 pub use ledger::{Facts, Ledger};
