@@ -2,7 +2,7 @@
 //! message saying which field to fix. Pure: the clock and the referenced
 //! SharedServices are passed in.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::LazyLock};
 
 use jiff::civil::Date;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -10,6 +10,7 @@ use kube::ResourceExt;
 
 use crate::{
     api::{Member, SharedService, shared_service::ServiceCategory},
+    contribution::model::TariffGrid,
     labels,
 };
 
@@ -83,24 +84,41 @@ const SYSTEM_GROUPS: &str = "system:";
 #[error("{0}")]
 pub struct InvalidTenant(pub String);
 
-/// Label-safe code of the article 7 population bracket.
-pub fn bracket_code(population: u32) -> &'static str {
-    match population {
-        0..1500 => "lt1500",
-        1500..3000 => "1500-2999",
-        3000..=8000 => "3000-8000",
-        _ => "gt8000",
+/// The convention's price grid (article 7): the one source of the
+/// population brackets, which also size a tenant's default quota.
+static GRID: LazyLock<TariffGrid> = LazyLock::new(TariffGrid::convention);
+
+/// Default quota of each bracket of [`GRID`], in its order: (CPU, memory)
+/// requests of the whole tenant.
+const QUOTA_BY_BRACKET: [(&str, &str); 4] =
+    [("2", "4Gi"), ("4", "8Gi"), ("8", "16Gi"), ("16", "32Gi")];
+
+/// The position of `population`'s bracket in [`GRID`] (the last one when the
+/// grid has a gap, which the convention's has not).
+fn bracket_index(population: u32) -> usize {
+    GRID.brackets
+        .iter()
+        .position(|b| {
+            b.min_population <= population && b.max_population.is_none_or(|max| population <= max)
+        })
+        .unwrap_or(GRID.brackets.len() - 1)
+}
+
+/// Label-safe code of the article 7 population bracket, from its bounds in
+/// the grid: `lt1500`, `1500-2999`, `3000-8000`, `gt8000`.
+pub fn bracket_code(population: u32) -> String {
+    let index = bracket_index(population);
+    let bracket = &GRID.brackets[index];
+    match (index, bracket.max_population) {
+        (0, Some(max)) => format!("lt{}", max + 1),
+        (_, Some(max)) => format!("{}-{max}", bracket.min_population),
+        (_, None) => format!("gt{}", bracket.min_population - 1),
     }
 }
 
 /// Quota defaults by bracket: (CPU, memory) requests of the whole tenant.
 fn default_quota(population: u32) -> (&'static str, &'static str) {
-    match population {
-        0..1500 => ("2", "4Gi"),
-        1500..3000 => ("4", "8Gi"),
-        3000..=8000 => ("8", "16Gi"),
-        _ => ("16", "32Gi"),
-    }
+    QUOTA_BY_BRACKET[bracket_index(population).min(QUOTA_BY_BRACKET.len() - 1)]
 }
 
 pub fn plan(
@@ -185,7 +203,7 @@ pub fn plan(
         (labels::OFFER.to_owned(), offer),
         (
             labels::BRACKET.to_owned(),
-            bracket_code(spec.population.count).to_owned(),
+            bracket_code(spec.population.count),
         ),
         (labels::COMPONENT.to_owned(), "tenant".to_owned()),
         (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
@@ -326,5 +344,10 @@ spec:
         ] {
             assert_eq!(bracket_code(population), code, "{population}");
         }
+        assert_eq!(
+            QUOTA_BY_BRACKET.len(),
+            GRID.brackets.len(),
+            "one default quota per bracket of the grid"
+        );
     }
 }
