@@ -2,8 +2,9 @@
 //!
 //! Pure: plain facts in ([`Input`]), statements out ([`Outcome`]), no
 //! Kubernetes type, no I/O, no clock, no floating point (money is integer
-//! euro cents). The rulings of `DESIGN.md` ("Rulings on the convention")
-//! are the specification; each is implemented in the module named for it:
+//! euro cents). The ten rulings on article 7 of the convention (the
+//! project's design brief; each is stated in its module's doc) are the
+//! specification; each is implemented in the module named for it:
 //!
 //! | ruling | module |
 //! |---|---|
