@@ -185,7 +185,16 @@ pub fn restart(name: &str) -> Result<()> {
     let started = Instant::now();
     *component = component.restart(&dir)?;
     fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
-    wait_until_ready(&state.components, Duration::from_secs(90))?;
+    if let Err(error) = wait_until_ready(&state.components, Duration::from_secs(90)) {
+        for component in &state.components {
+            eprintln!(
+                "--- last lines of {} ---\n{}",
+                component.name,
+                component.log_tail(20)
+            );
+        }
+        return Err(error);
+    }
     eprintln!(
         "testenv: {name} killed and started again; API server ready in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -62,7 +62,14 @@ impl Component {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        Self::spawn(&self.name, &self.binary, dir, &self.args)
+        let restarted = Self::spawn(&self.name, &self.binary, dir, &self.args)?;
+        // Until it has exec'd, /proc says the new process is still xtask:
+        // `is_running` must not mistake that moment for an exit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !restarted.is_running() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(restarted)
     }
 
     /// True when the pid is alive and still runs our binary (pids get reused).
