@@ -57,8 +57,10 @@ impl Component {
             Command::new("kill")
                 .args(["-KILL", &self.pid.to_string()])
                 .status()?;
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while self.is_running() && Instant::now() < deadline {
+            // Not `is_running`: an exiting process loses its exe link before
+            // it closes its sockets, and the new one must find its port free.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !self.has_exited() && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(20));
             }
         }
@@ -83,6 +85,15 @@ impl Component {
             .rsplit_once(") ")
             .is_some_and(|(_, rest)| rest.starts_with('Z'));
         exe == self.binary && !zombie
+    }
+
+    /// True once the process is gone or a zombie: it has closed its files
+    /// (sockets included) by then.
+    fn has_exited(&self) -> bool {
+        fs::read_to_string(format!("/proc/{}/stat", self.pid)).map_or(true, |stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
+        })
     }
 
     /// SIGTERM, then SIGKILL after ten seconds.
