@@ -124,7 +124,9 @@ fn merge_reports(parts: &[PathBuf], json: &Path) -> Result<()> {
     fs::write(json, serde_json::to_vec_pretty(&merged)?).with_context(|| json.display().to_string())
 }
 
-fn run(build: Build, args: &[OsString], kubeconfig: &Path, tear_down: bool) -> Result<()> {
+/// Builds `socle` and the harness `harness` (a binary of `tests/`), and
+/// returns the harness's command, given `--socle <the operator binary>`.
+pub fn harness_command(build: Build, harness: &str) -> Result<Command> {
     let mut cargo_args = vec!["build", "--quiet", "--locked"];
     let dir = match build {
         Build::Release => {
@@ -141,12 +143,18 @@ fn run(build: Build, args: &[OsString], kubeconfig: &Path, tear_down: bool) -> R
         "--bin",
         "socle",
         "--bin",
-        "socle-bench",
+        harness,
     ]);
     cargo(&cargo_args, &[])?;
     let bin = workspace_root().join("target").join(dir);
-    let mut command = Command::new(bin.join("socle-bench"));
-    command.arg("--socle").arg(bin.join("socle")).args(args);
+    let mut command = Command::new(bin.join(harness));
+    command.arg("--socle").arg(bin.join("socle"));
+    Ok(command)
+}
+
+fn run(build: Build, args: &[OsString], kubeconfig: &Path, tear_down: bool) -> Result<()> {
+    let mut command = harness_command(build, "socle-bench")?;
+    command.args(args);
     // A control plane stopped right after needs no cleanup (unless the
     // caller already said so: the flag may be given once only).
     if tear_down && !args.iter().any(|arg| arg == "--no-cleanup") {

@@ -3,35 +3,18 @@
 //! one started for it and stopped after. The harness kills kube-apiserver
 //! and etcd through `cargo xtask testenv restart`.
 
-use std::{ffi::OsString, process::Command};
+use std::ffi::OsString;
 
 use anyhow::{Context, Result, ensure};
 
-use crate::{cargo, testenv, workspace_root};
+use crate::{bench, testenv, workspace_root};
 
 pub fn faults(args: &[OsString]) -> Result<()> {
     let was_running = testenv::is_running()?;
     let kubeconfig = testenv::up()?;
     let result = (|| {
-        cargo(
-            &[
-                "build",
-                "--quiet",
-                "--locked",
-                "--package",
-                "socle",
-                "--package",
-                "socle-e2e",
-                "--bin",
-                "socle",
-                "--bin",
-                "socle-faults",
-            ],
-            &[],
-        )?;
-        let bin = workspace_root().join("target/debug");
-        let mut command = Command::new(bin.join("socle-faults"));
-        command.arg("--socle").arg(bin.join("socle")).args(args);
+        let mut command = bench::harness_command(bench::Build::Debug, "socle-faults")?;
+        command.args(args);
         eprintln!("xtask: {command:?}");
         let status = command
             .env("KUBECONFIG", &kubeconfig)

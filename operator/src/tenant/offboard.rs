@@ -153,35 +153,38 @@ pub(super) async fn offboard(
     }
 }
 
-/// Sets one of socle's offboarding labels on the namespace, under a field
-/// manager of its own: applied as `socle`, this lone label would withdraw
-/// every other label socle applied (Pod Security included).
+/// Sets one of socle's offboarding labels on the namespace. See
+/// [`apply_offboarding_labels`].
 async fn mark(
     namespaces: &Api<Namespace>,
     namespace: &str,
     key: &str,
     value: &str,
 ) -> Result<(), kube::Error> {
+    apply_offboarding_labels(namespaces, namespace, &json!({key: value})).await
+}
+
+/// Withdraws the offboarding mark of a tenant hosted again: applied with no
+/// label, the offboarding field manager gives up the ones it set.
+pub(super) async fn call_off(client: &kube::Client, namespace: &str) -> Result<(), kube::Error> {
+    let namespaces = Api::<Namespace>::all(client.clone());
+    apply_offboarding_labels(&namespaces, namespace, &json!({})).await
+}
+
+/// Applies exactly `labels` to the namespace under a field manager of their
+/// own: applied as `socle`, these lone labels would withdraw every other
+/// label socle applied (Pod Security included).
+async fn apply_offboarding_labels(
+    namespaces: &Api<Namespace>,
+    namespace: &str,
+    labels: &serde_json::Value,
+) -> Result<(), kube::Error> {
     let patch = json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": {key: value}},
+        "metadata": {"name": namespace, "labels": labels},
     });
     namespaces
-        .patch(
-            namespace,
-            &PatchParams::apply(OFFBOARDING_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Withdraws the offboarding mark of a tenant hosted again. Applied empty,
-/// the offboarding field manager gives up the label it set.
-pub(super) async fn call_off(client: &kube::Client, namespace: &str) -> Result<(), kube::Error> {
-    let patch = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
-    Api::<Namespace>::all(client.clone())
         .patch(
             namespace,
             &PatchParams::apply(OFFBOARDING_MANAGER).force(),
