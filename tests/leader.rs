@@ -36,8 +36,8 @@ async fn one_replica_leads_and_a_killed_leader_hands_over_within_the_lease() {
     let kubeconfig = std::env::temp_dir().join(format!("socle-leader-{}.kubeconfig", scope.id()));
     let text = serde_yaml::to_string(&install.operator_kubeconfig(&client).await).unwrap();
     std::fs::write(&kubeconfig, text).expect("writing the operator's kubeconfig");
-    let mut a = Replica::start(&scope, &namespace, &kubeconfig, "replica-a");
-    let mut b = Replica::start(&scope, &namespace, &kubeconfig, "replica-b");
+    let mut a = Replica::start(&scope, &install, &kubeconfig, "replica-a");
+    let mut b = Replica::start(&scope, &install, &kubeconfig, "replica-b");
     let leases = Api::<Lease>::namespaced(client.clone(), &namespace);
 
     // Exactly one leads, and it is the one the Lease names.
@@ -122,7 +122,7 @@ struct Replica {
 impl Replica {
     fn start(
         scope: &TestScope,
-        namespace: &str,
+        install: &ScopedInstall,
         kubeconfig: &std::path::Path,
         identity: &'static str,
     ) -> Self {
@@ -135,11 +135,14 @@ impl Replica {
             .args([
                 "run",
                 "--namespace",
-                namespace,
+                &install.namespace,
                 "--member-selector",
                 &scope.selector(),
             ])
-            .args(["--tenant-prefix", &format!("t{}-", scope.id())])
+            .args(["--tenant-prefix", &scope.tenant_prefix()])
+            // The scope's copies of the ClusterRoles socle binds.
+            .args(["--tenant-admin-role", &install.tenant_admin_role])
+            .args(["--drill-inspector-role", &install.drill_inspector_role])
             .args(["--admin-address", &format!("127.0.0.1:{port}")])
             .args([
                 "--lease-seconds",
