@@ -60,7 +60,9 @@ impl Component {
             // Not `is_running`: an exiting process loses its exe link before
             // it closes its sockets, and the new one must find its port free.
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !self.has_exited() && Instant::now() < deadline {
+            while !(self.has_exited() && self.ports().iter().all(|port| is_free(*port)))
+                && Instant::now() < deadline
+            {
                 thread::sleep(Duration::from_millis(20));
             }
         }
@@ -87,13 +89,30 @@ impl Component {
         exe == self.binary && !zombie
     }
 
-    /// True once the process is gone or a zombie: it has closed its files
-    /// (sockets included) by then.
+    /// True once the process is gone, or a zombie whose files (sockets
+    /// included) are closed. The zombie state alone is not enough: it is the
+    /// main thread's, and the files go only with the last of a Go program's
+    /// threads.
     fn has_exited(&self) -> bool {
-        fs::read_to_string(format!("/proc/{}/stat", self.pid)).map_or(true, |stat| {
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
-        })
+        let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return true;
+        };
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'));
+        zombie
+            && fs::read_dir(format!("/proc/{}/fd", self.pid))
+                .map_or(true, |mut files| files.next().is_none())
+    }
+
+    /// The loopback ports its arguments say it listens on (`--secure-port=N`,
+    /// `--listen-…-urls=http://127.0.0.1:N`).
+    fn ports(&self) -> Vec<u16> {
+        self.args
+            .iter()
+            .filter(|arg| arg.starts_with("--secure-port=") || arg.starts_with("--listen-"))
+            .filter_map(|arg| arg.rsplit([':', '=']).next()?.parse().ok())
+            .collect()
     }
 
     /// SIGTERM, then SIGKILL after ten seconds.
@@ -124,6 +143,11 @@ impl Component {
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
+}
+
+/// Whether nothing listens on `127.0.0.1:port`.
+fn is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 /// Waits until something accepts TCP connections on the port.
