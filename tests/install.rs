@@ -40,7 +40,7 @@ use socle::{
 };
 use socle_e2e::{
     AuditEvent, AuditMark, TestScope, eventually,
-    examples::{create_members, example, scoped, tenant_only, wait_until_ready},
+    examples::{create_members, example, scoped, tenant_only, wait_for_event, wait_until_ready},
     install::{
         ScopedInstall, apply_member_finalizers, documents, find, helm, ids, kubectl, ok, run,
         workspace,
@@ -1170,23 +1170,6 @@ async fn managed_namespace(scope: &TestScope, base: &str) -> String {
         .await
         .expect("creating a managed namespace");
     scope.name(base)
-}
-
-/// Waits for an Event of `reason` about the Member `member`; Events about
-/// cluster-scoped objects go to `default`.
-async fn wait_for_event(client: &Client, member: &str, reason: &str) {
-    let events = Api::<Event>::namespaced(client.clone(), "default");
-    eventually(CONVERGE, || async {
-        let found = events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .any(|event| regards(event, member) && event.reason.as_deref() == Some(reason));
-        ensure!(found, "no {reason} Event about {member} yet");
-        Ok(())
-    })
-    .await;
 }
 
 /// Deletes the Events about the Member `member`.

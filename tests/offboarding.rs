@@ -13,19 +13,18 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, ensure};
-use k8s_openapi::api::{
-    core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim},
-    events::v1::Event,
-};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, Client, Config, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams},
 };
 use serde_json::json;
 use socle::api::Member;
 use socle_e2e::{
     TestScope, eventually,
-    examples::{CONVERGE, condition, create_members, tenant_only, wait_until_ready},
+    examples::{
+        CONVERGE, condition, create_members, tenant_only, wait_for_event, wait_until_ready,
+    },
     operator::Operator,
 };
 
@@ -259,7 +258,8 @@ async fn kubectl_order_deletion_then_confirmation_keeps_the_data() {
         refused.message.contains(&typo) && refused.message.contains(&commune.volume),
         "{refused:?}"
     );
-    wait_for_warning(&client, &commune.name, "ConfirmationMismatch").await;
+    let warning = wait_for_event(&client, &commune.name, "ConfirmationMismatch").await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"), "{warning:?}");
     tokio::time::sleep(QUIET).await;
     assert!(
         Api::<Namespace>::all(client.clone())
@@ -276,7 +276,10 @@ async fn kubectl_order_deletion_then_confirmation_keeps_the_data() {
     commune.wait_namespace_gone(&client).await;
     commune.wait_released(&client).await;
     commune.assert_data_kept(&client).await;
-    let confirmed = wait_for_event(&client, &commune.name, "OffboardingConfirmed").await;
+    let confirmed = wait_for_event(&client, &commune.name, "OffboardingConfirmed")
+        .await
+        .note
+        .unwrap_or_default();
     assert!(
         confirmed.contains(&commune.volume),
         "the Event says where the data is: {confirmed}"
@@ -488,43 +491,4 @@ async fn impersonating(user: &str, groups: &[&str]) -> Client {
     config.auth_info.impersonate = Some(user.to_owned());
     config.auth_info.impersonate_groups = Some(groups.iter().map(|g| (*g).to_owned()).collect());
     Client::try_from(config).expect("an impersonating client")
-}
-
-/// The note of the first Event `reason` about Member `member`.
-async fn wait_for_event(client: &Client, member: &str, reason: &str) -> String {
-    let events = Api::<Event>::namespaced(client.clone(), "default");
-    eventually(CONVERGE, || async {
-        events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .find(|event| {
-                event.reason.as_deref() == Some(reason)
-                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
-            })
-            .and_then(|event| event.note)
-            .with_context(|| format!("no Event {reason} about {member} yet"))
-    })
-    .await
-}
-
-/// Like [`wait_for_event`], for a Warning.
-async fn wait_for_warning(client: &Client, member: &str, reason: &str) {
-    let events = Api::<Event>::namespaced(client.clone(), "default");
-    eventually(CONVERGE, || async {
-        let warned = events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .any(|event| {
-                event.reason.as_deref() == Some(reason)
-                    && event.type_.as_deref() == Some("Warning")
-                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
-            });
-        ensure!(warned, "no Warning {reason} about {member} yet");
-        Ok(())
-    })
-    .await;
 }

@@ -8,8 +8,8 @@ use std::{
     time::Duration,
 };
 
-use anyhow::ensure;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use anyhow::{Context as _, ensure};
+use k8s_openapi::{api::events::v1::Event, apimachinery::pkg::apis::meta::v1::Condition};
 use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, PostParams},
@@ -139,6 +139,25 @@ pub async fn wait_until_ready(
             names.len()
         );
         Ok(live)
+    })
+    .await
+}
+
+/// The first Event `reason` about the Member `member`, once there is one.
+/// Events about cluster-scoped objects go to `default`.
+pub async fn wait_for_event(client: &Client, member: &str, reason: &str) -> Event {
+    let events = Api::<Event>::namespaced(client.clone(), "default");
+    eventually(CONVERGE, || async {
+        events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|event| {
+                event.reason.as_deref() == Some(reason)
+                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
+            })
+            .with_context(|| format!("no Event {reason} about {member} yet"))
     })
     .await
 }
