@@ -172,6 +172,14 @@ impl Commune {
         .await;
     }
 
+    /// Once offboarded: the namespace is gone, the volume released, and the
+    /// data kept ([`Self::assert_data_kept`]).
+    async fn assert_gone_with_data_kept(&self, client: &Client) {
+        self.wait_namespace_gone(client).await;
+        self.wait_released(client).await;
+        self.assert_data_kept(client).await;
+    }
+
     /// The volume is released (its claim gone with the namespace) and kept.
     async fn wait_released(&self, client: &Client) {
         let volumes = Api::<PersistentVolume>::all(client.clone());
@@ -273,9 +281,7 @@ async fn kubectl_order_deletion_then_confirmation_keeps_the_data() {
     );
 
     commune.confirm(&client, &commune.name).await;
-    commune.wait_namespace_gone(&client).await;
-    commune.wait_released(&client).await;
-    commune.assert_data_kept(&client).await;
+    commune.assert_gone_with_data_kept(&client).await;
     let confirmed = wait_for_event(&client, &commune.name, "OffboardingConfirmed")
         .await
         .note
@@ -310,9 +316,7 @@ async fn gitops_order_confirmation_then_deletion_keeps_the_data() {
 
     operator.restart().await;
     commune.delete(&client).await;
-    commune.wait_namespace_gone(&client).await;
-    commune.wait_released(&client).await;
-    commune.assert_data_kept(&client).await;
+    commune.assert_gone_with_data_kept(&client).await;
     operator.stop().await;
     commune.release_volume(&client).await;
     scope.cleanup().await;
@@ -360,9 +364,7 @@ async fn an_end_date_passing_offboards_the_tenant_and_the_member_stays() {
     );
 
     commune.confirm(&client, &commune.name).await;
-    commune.wait_namespace_gone(&client).await;
-    commune.wait_released(&client).await;
-    commune.assert_data_kept(&client).await;
+    commune.assert_gone_with_data_kept(&client).await;
     let departed = eventually(CONVERGE, || async {
         let member = members.get(&commune.name).await?;
         let departed = condition(&member, "Departed").cloned();
