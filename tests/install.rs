@@ -30,12 +30,16 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions},
+    api::{
+        ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+        PostParams, Preconditions,
+    },
 };
 use serde_json::{Value, json};
 use socle::{
     api::Member,
     backup::velero::{DownloadRequest, Restore, Schedule},
+    controller::admission::{Holds, policy_holds},
     labels::CONFIRM_OFFBOARDING,
 };
 use socle_e2e::{
@@ -720,6 +724,45 @@ async fn admission_policy_keeps_a_compromised_operator_from_namespaces_and_volum
         .await
         .expect("keeping a volume is what socle does at offboarding");
     scope.cleanup().await;
+}
+
+/// The policies know socle by the ServiceAccount their bindings name; an
+/// install whose binding names another one leaves socle unchecked, and
+/// `socle run` says so at start from a dry run the policy must refuse.
+#[tokio::test]
+async fn socle_tells_whether_the_admission_policy_holds_it() {
+    let scope = TestScope::new("admission_policy_holds").await;
+    let client = scope.client();
+    let (operator, _install) = compromised_operator(&scope).await;
+    assert_eq!(policy_holds(&operator).await, Holds::Yes);
+    // The administrator is not socle: nothing holds it.
+    assert_eq!(policy_holds(&client).await, Holds::No);
+    // An install that lost socle's ServiceAccount (here: its binding looks
+    // for it in another namespace).
+    let binding = scope.name("socle-stays-in-its-namespaces");
+    Api::<DynamicObject>::all_with(client.clone(), &validating_binding())
+        .patch(
+            &binding,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"paramRef": {"namespace": "default"}}})),
+        )
+        .await
+        .unwrap();
+    eventually(CONVERGE, || async {
+        let holds = policy_holds(&operator).await;
+        ensure!(holds == Holds::No, "still {holds:?}");
+        Ok(())
+    })
+    .await;
+    scope.cleanup().await;
+}
+
+fn validating_binding() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+    ))
 }
 
 /// What a compromised operator would try with Velero and the drills, each

@@ -11,12 +11,16 @@ use socle::{
     admin,
     backup::{self, BackupCollector, BackupSettings},
     billing,
-    controller::{Context, runtime::MemberWatch},
+    controller::{
+        Context,
+        admission::{self, Holds},
+        runtime::MemberWatch,
+    },
     tenant::{self, plan::TenantSettings},
     vpn::{self, VpnSettings},
 };
 use tokio::{sync::watch::Receiver, task::JoinHandle};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Name of the Lease the replicas compete for, in the operator's namespace.
 const LEASE: &str = "socle-leader";
@@ -107,6 +111,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         args.namespace.clone(),
         args.member_selector.clone(),
     );
+    check_admission(&context).await;
     let shutdown = shutdown_signal().boxed().shared();
     // The admin port answers /livez while this replica waits for the lease.
     let admin = tokio::spawn(admin::serve(
@@ -172,6 +177,27 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     info!("socle operator stopped");
     Ok(())
+}
+
+/// Says loudly, and in a metric, when the shipped admission policy does not
+/// hold this operator (its binding names another ServiceAccount, or it is
+/// not installed): socle then runs with nothing but RBAC around it.
+async fn check_admission(context: &Context) {
+    let holds = admission::policy_holds(&context.client).await;
+    context.metrics.set_admission_holds(&holds);
+    match holds {
+        Holds::Yes => {
+            info!("the admission policy socle-stays-in-its-namespaces holds this operator")
+        }
+        Holds::No => error!(
+            "the admission policy socle-stays-in-its-namespaces does not hold this operator: \
+             it accepted a namespace without Pod Security. Install it, and make its binding's \
+             paramRef name this operator's ServiceAccount (SECURITY.md)"
+        ),
+        Holds::Unknown(why) => warn!(
+            "could not tell whether the admission policy socle-stays-in-its-namespaces holds this operator: {why}"
+        ),
+    }
 }
 
 /// Runs every controller until `stop`, then gives in-flight reconciles

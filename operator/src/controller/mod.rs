@@ -1,6 +1,7 @@
 //! What every controller shares: the client, the event recorder, the error
 //! categories and their retry policy, conditions, and server-side apply.
 
+pub mod admission;
 pub mod apply;
 pub mod cache;
 pub mod conditions;

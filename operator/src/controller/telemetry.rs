@@ -29,6 +29,7 @@ pub struct Metrics {
     duration: Family<ControllerLabel, Histogram>,
     writes: Family<ControllerLabel, Counter>,
     is_leader: Gauge,
+    admission_holds: Gauge,
 }
 
 impl Default for Metrics {
@@ -44,6 +45,7 @@ impl Default for Metrics {
         });
         let writes = Family::<ControllerLabel, Counter>::default();
         let is_leader = Gauge::default();
+        let admission_holds = Gauge::default();
         registry.register(
             "reconciles",
             "Reconciles run, by controller",
@@ -69,6 +71,11 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease",
             is_leader.clone(),
         );
+        registry.register(
+            "admission_policy_holds",
+            "1 when the admission policy socle-stays-in-its-namespaces refused the start's probe (it holds this operator), 0 when nothing refused it, -1 when the probe could not tell",
+            admission_holds.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconciles,
@@ -76,6 +83,7 @@ impl Default for Metrics {
             duration,
             writes,
             is_leader,
+            admission_holds,
         }
     }
 }
@@ -128,6 +136,15 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.is_leader.set(i64::from(leader));
+    }
+
+    pub fn set_admission_holds(&self, holds: &super::admission::Holds) {
+        use super::admission::Holds;
+        self.admission_holds.set(match holds {
+            Holds::Yes => 1,
+            Holds::No => 0,
+            Holds::Unknown(_) => -1,
+        });
     }
 
     /// Adds metrics computed at each scrape (e.g. the backup gauges).
