@@ -119,6 +119,7 @@ impl World {
         let prefix = format!("t{}-", scope.id());
         let settings = BackupSettings {
             namespace_prefix: prefix.clone(),
+            velero_namespace: velero.namespace().to_owned(),
             failed_sandbox_retention,
             drill_poll: Duration::from_millis(500),
             drill_inspector_role: install.drill_inspector_role.clone(),

@@ -115,12 +115,13 @@ async fn chart_renders_what_the_api_server_accepts() {
     install_socle_crds(&scope.client()).await;
     let namespace = scope.create_namespace("socle").await;
     let gateway = scope.create_namespace("gateway").await;
+    let velero = scope.create_namespace("velero").await;
     let release = scope.name("socle");
     let defaults = [
         "--set-json".to_owned(),
         format!("vpnGateway.namespaces=[\"{gateway}\"]"),
         "--set".to_owned(),
-        "vpnGateway.createNamespaces=false".to_owned(),
+        format!("vpnGateway.createNamespaces=false,veleroNamespace={velero}"),
     ];
     // Every branch of the templates: the defaults, then everything turned
     // around.
@@ -237,6 +238,7 @@ async fn chart_and_manifests_install_the_same_operator() {
         ("ClusterRole", "socle-tenant-admin"),
         ("ClusterRole", "socle-vpn-hub"),
         ("Role", "socle"),
+        ("Role", "socle-velero"),
     ] {
         assert_eq!(
             find(&chart, kind, name)["rules"],
@@ -248,6 +250,7 @@ async fn chart_and_manifests_install_the_same_operator() {
         ("ClusterRoleBinding", "socle"),
         ("RoleBinding", "socle"),
         ("RoleBinding", "socle-vpn-hub"),
+        ("RoleBinding", "socle-velero"),
     ] {
         let (chart, manifests) = (find(&chart, kind, name), find(&manifests, kind, name));
         assert_eq!(chart["roleRef"], manifests["roleRef"], "{kind} {name}");
@@ -429,6 +432,7 @@ async fn operator_identity_can_do_its_work_and_nothing_more() {
         socle: &socle,
         inspector: &install.drill_inspector_role,
         tenant_admin: &install.tenant_admin_role,
+        velero: &install.velero_namespace,
     };
     let mut wrong = Vec::new();
     for access in needed(&places) {
@@ -775,7 +779,7 @@ async fn admission_policy_keeps_a_compromised_operator_from_backups() {
     let client = scope.client();
     let (operator, install) = compromised_operator(&scope).await;
     // Velero: a foreign Schedule, a Restore into production, a backup's contents.
-    let velero = scope.create_namespace("velero").await;
+    let velero = install.velero_namespace.clone();
     let schedule: Schedule = serde_json::from_value(json!({
         "metadata": {"name": scope.name("payroll"), "labels": scope.labels()},
         "spec": {"schedule": "0 1 * * *", "template": {"includedNamespaces": ["payroll"]}},

@@ -4,12 +4,11 @@
 //!
 //! One access per line: `verbs resource [in namespace] [named name]`, the
 //! resource as kubectl writes it (`plural[.group][/subresource]`), without a
-//! namespace for a cluster-wide access. `{own}`, `{gateway}`, `{socle}`,
-//! `{inspector}` and `{tenant_admin}` are the installed copy's namespace,
-//! gateway namespace, own name, drill inspector and tenant administrators'
-//! ClusterRoles;
-//! `{tenant}`, `{sandbox}` and `{velero}` stand for any such namespace (a
-//! review needs no namespace to exist).
+//! namespace for a cluster-wide access. `{own}`, `{gateway}`, `{velero}`,
+//! `{socle}`, `{inspector}` and `{tenant_admin}` are the installed copy's
+//! namespace, gateway namespace, Velero namespace, own name, drill inspector
+//! and tenant administrators' ClusterRoles; `{tenant}` and `{sandbox}` stand
+//! for any such namespace (a review needs no namespace to exist).
 
 use std::fmt;
 
@@ -52,10 +51,10 @@ get,create,patch secrets in {gateway} named socle-vpn-hub-vpn-datacenter
 # Billing.
 get,list,watch,create usagerecords.socle.redon-agglomeration.bzh in {own}
 get,list,watch,create,patch,delete contributionstatements.socle.redon-agglomeration.bzh in {own}
-# Backups and drills.
-list,watch schedules.velero.io
-list,watch backups.velero.io
-list,watch restores.velero.io
+# Backups and drills, in Velero's namespace only.
+list,watch schedules.velero.io in {velero}
+list,watch backups.velero.io in {velero}
+list,watch restores.velero.io in {velero}
 get,create,patch,delete schedules.velero.io in {velero}
 create restores.velero.io in {velero}
 get,create,delete downloadrequests.velero.io in {velero}
@@ -82,6 +81,14 @@ get,list,watch,create,patch,delete secrets in {sandbox}
 get,list,watch,create,patch,delete secrets in {velero}
 list,watch secrets
 list,watch,delete secrets in {gateway}
+# Velero's objects only in Velero's namespace: no Schedule, Restore or
+# download request anywhere else, nothing cluster-wide.
+list,watch,create,patch,delete schedules.velero.io
+list,watch,create restores.velero.io
+create downloadrequests.velero.io
+create,patch,delete schedules.velero.io in default
+create restores.velero.io in {tenant}
+create downloadrequests.velero.io in default
 # Its powers stay as shipped: no CRD, ClusterRole, ClusterRoleBinding, webhook
 # or admission policy; not its own Role or bindings.
 create,update,patch,delete customresourcedefinitions.apiextensions.k8s.io named members.socle.redon-agglomeration.bzh
@@ -137,6 +144,7 @@ pub struct Places<'a> {
     pub socle: &'a str,
     pub inspector: &'a str,
     pub tenant_admin: &'a str,
+    pub velero: &'a str,
 }
 
 /// One access the operator's ServiceAccount is asked about.
@@ -169,7 +177,7 @@ fn parse(table: &str, places: &Places<'_>) -> Vec<Access> {
         .replace("{tenant_admin}", places.tenant_admin)
         .replace("{tenant}", "commune-allaire")
         .replace("{sandbox}", "drill-allaire-20260101")
-        .replace("{velero}", "velero");
+        .replace("{velero}", places.velero);
     let mut accesses = Vec::new();
     for line in table.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {

@@ -143,6 +143,7 @@ impl Replica {
             // The scope's copies of the ClusterRoles socle binds.
             .args(["--tenant-admin-role", &install.tenant_admin_role])
             .args(["--drill-inspector-role", &install.drill_inspector_role])
+            .args(["--velero-namespace", &install.velero_namespace])
             .args(["--admin-address", &format!("127.0.0.1:{port}")])
             .args([
                 "--lease-seconds",

@@ -160,7 +160,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         namespace: namespace.clone(),
         member_selector: scope.selector(),
         tenant_prefix: format!("b{}-", scope.id()),
-        roles: None,
+        renamed: None,
         log: process::log_path(&testenv, scope.id()),
     };
     // Who the operator is in the audit log: the kubeconfig it is given.

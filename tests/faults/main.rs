@@ -100,10 +100,7 @@ async fn main() -> Result<()> {
         namespace: install.namespace.clone(),
         member_selector: scope.selector(),
         tenant_prefix: scope.tenant_prefix(),
-        roles: Some((
-            install.tenant_admin_role.clone(),
-            install.drill_inspector_role.clone(),
-        )),
+        renamed: Some(install.renamed()),
         // Outside the testenv's directory, which goes with the testenv.
         log: std::env::temp_dir().join(format!("socle-faults-{}.log", scope.id())),
     };

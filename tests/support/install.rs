@@ -9,15 +9,17 @@ use std::{
     time::Duration,
 };
 
-use crate::{SCOPE_LABEL, TEST_LABEL, TestScope, eventually};
+use crate::{SCOPE_LABEL, TEST_LABEL, TestScope, eventually, process::Renamed};
 use anyhow::ensure;
 use k8s_openapi::api::{
     authentication::v1::{TokenRequest, TokenRequestSpec},
-    core::v1::ServiceAccount,
+    core::v1::{Namespace, ServiceAccount},
 };
 use kube::{
     Api, Client, Config, ResourceExt,
-    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
+    api::{
+        ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams, PostParams,
+    },
     config::{KubeConfigOptions, Kubeconfig, NamedAuthInfo},
 };
 use serde_json::Value;
@@ -178,6 +180,9 @@ pub struct ScopedInstall {
     pub namespace: String,
     /// The copy of `socle-vpn-gateway`.
     pub gateway_namespace: String,
+    /// The copy of `velero`, where the Role `socle-velero` is: the scope's
+    /// Velero namespace.
+    pub velero_namespace: String,
     /// The operator's ServiceAccount, in [`ScopedInstall::namespace`].
     pub service_account: String,
     /// The copy of the `socle-drill-inspector` ClusterRole, which the
@@ -195,6 +200,27 @@ impl ScopedInstall {
         let objects = scoped_manifests(scope).await;
         let namespace = scope.name("socle-system");
         let gateway_namespace = scope.name("socle-vpn-gateway");
+        // Velero's install makes its namespace, not socle's: the scope's
+        // stand-in may have made it already.
+        let velero_namespace = scope.name("velero");
+        let created = Api::<Namespace>::all(scope.client())
+            .create(
+                &PostParams::default(),
+                &Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(velero_namespace.clone()),
+                        labels: Some(scope.labels()),
+                        ..ObjectMeta::default()
+                    },
+                    ..Namespace::default()
+                },
+            )
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => panic!("creating namespace {velero_namespace}: {error}"),
+        }
         ok(
             &kubectl(),
             &[
@@ -210,6 +236,7 @@ impl ScopedInstall {
         Self {
             namespace,
             gateway_namespace,
+            velero_namespace,
             service_account: scope.name("socle"),
             drill_inspector_role: scope.name(DRILL_INSPECTOR),
             tenant_admin_role: scope.name(TENANT_ADMIN),
@@ -243,6 +270,15 @@ impl ScopedInstall {
     pub async fn operator_client(&self, client: &Client) -> Client {
         Client::try_from(self.operator_config(client).await)
             .expect("a client for the operator's identity")
+    }
+
+    /// What `socle run` must be told to work in this copy.
+    pub fn renamed(&self) -> Renamed {
+        Renamed {
+            tenant_admin_role: self.tenant_admin_role.clone(),
+            drill_inspector_role: self.drill_inspector_role.clone(),
+            velero_namespace: self.velero_namespace.clone(),
+        }
     }
 
     /// `system:serviceaccount:<namespace>:<name>`, as the audit log says.
@@ -331,6 +367,7 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
         }}],
         "resources": [
             format!("{manifests}/install"),
+            format!("{manifests}/velero-access"),
             format!("{manifests}/vpn-gateway"),
         ],
     });
@@ -345,6 +382,7 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
     let moves = [
         ("socle-system", scope.name("socle-system")),
         ("socle-vpn-gateway", scope.name("socle-vpn-gateway")),
+        ("velero", scope.name("velero")),
     ];
     let objects = documents(&rendered);
     // Every scoped install checks what a DSI's own overlay relies on: the

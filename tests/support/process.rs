@@ -26,10 +26,20 @@ pub struct OperatorSetup {
     pub namespace: String,
     pub member_selector: String,
     pub tenant_prefix: String,
-    /// The ClusterRoles it binds, when not the shipped names (a scope's
-    /// copy of the install renames them): tenant admins, drill inspector.
-    pub roles: Option<(String, String)>,
+    /// What a scope's copy of the install renames (`None`: the shipped names).
+    pub renamed: Option<Renamed>,
     pub log: PathBuf,
+}
+
+/// The names of a scope's copy of the install that `socle run` is told.
+#[derive(Debug, Clone)]
+pub struct Renamed {
+    /// The ClusterRole bound to tenant administrators.
+    pub tenant_admin_role: String,
+    /// The ClusterRole socle binds to itself in drill sandboxes.
+    pub drill_inspector_role: String,
+    /// Where socle's Velero rights are.
+    pub velero_namespace: String,
 }
 
 /// A running `socle run`.
@@ -59,19 +69,16 @@ impl OperatorProcess {
             .arg(&setup.tenant_prefix)
             .arg("--admin-address")
             .arg(admin.to_string())
-            .args(
-                setup
-                    .roles
-                    .iter()
-                    .flat_map(|(tenant_admin, drill_inspector)| {
-                        [
-                            "--tenant-admin-role",
-                            tenant_admin,
-                            "--drill-inspector-role",
-                            drill_inspector,
-                        ]
-                    }),
-            )
+            .args(setup.renamed.iter().flat_map(|renamed| {
+                [
+                    "--tenant-admin-role",
+                    &renamed.tenant_admin_role,
+                    "--drill-inspector-role",
+                    &renamed.drill_inspector_role,
+                    "--velero-namespace",
+                    &renamed.velero_namespace,
+                ]
+            }))
             .env("KUBECONFIG", &setup.kubeconfig)
             .env_remove("POD_NAMESPACE")
             .stdin(Stdio::null())

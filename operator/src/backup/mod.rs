@@ -152,7 +152,10 @@ pub async fn run(
     let (services, service_changes) = runtime::shared_services(&client);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
-    let (schedules, schedule_changes) = reflected(Api::all(client.clone()), ours.clone());
+    // socle's Velero rights end at Velero's namespace: so do its watches.
+    let velero = settings.velero_namespace.clone();
+    let (schedules, schedule_changes) =
+        reflected(Api::namespaced(client.clone(), &velero), ours.clone());
     let (sandboxes, sandbox_changes) = reflected(Api::all(client.clone()), ours.clone());
     let context = Arc::new(BackupContext {
         shared,
@@ -186,11 +189,15 @@ pub async fn run(
         .watches_stream(schedule_changes, by_member_label)
         .watches_stream(sandbox_changes, by_member_label)
         .watches(
-            Api::<Backup>::all(client.clone()),
+            Api::<Backup>::namespaced(client.clone(), &velero),
             ours.clone(),
             by_member_label,
         )
-        .watches(Api::<Restore>::all(client), ours, by_member_label)
+        .watches(
+            Api::<Restore>::namespaced(client, &velero),
+            ours,
+            by_member_label,
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
@@ -225,7 +232,7 @@ async fn reconcile_member(
     let services = runtime::all_services(&ctx.services).await;
     let today = Zoned::now().date();
     let generation = member.meta().generation;
-    let plan = match plan::plan(member, &services, &ctx.settings.namespace_prefix, today) {
+    let plan = match plan::plan(member, &services, &ctx.settings, today) {
         Ok(Some(plan)) => plan,
         Ok(None) => return retire(member, ctx).await,
         Err(invalid) => {

@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use kube::ResourceExt;
 
 use super::{
-    keys,
+    BackupSettings, keys,
     tier::{Targets, backup_cron},
 };
 use crate::{
@@ -61,7 +61,7 @@ pub fn parse_cron(expression: &str) -> Result<Cron, croner::errors::CronError> {
 pub fn plan(
     member: &Member,
     services: &[SharedService],
-    namespace_prefix: &str,
+    settings: &BackupSettings,
     today: Date,
 ) -> Result<Option<BackupPlan>, InvalidBackup> {
     let Some(spec) = &member.spec.backup else {
@@ -73,18 +73,27 @@ pub fn plan(
             "spec.backup is set but the member is not hosted (no spec.tenant, no current SocleComplet subscription): there is nothing to back up".into(),
         ));
     }
-    let namespace = format!("{namespace_prefix}{name}");
+    let namespace = format!("{}{name}", settings.namespace_prefix);
     if namespace.len() > 63 {
         return Err(InvalidBackup(format!(
             "the tenant namespace {namespace} would exceed 63 characters: shorten metadata.name"
         )));
     }
     let target = backup_target(spec.target.as_deref(), services)?;
-    let settings = target
+    let location = target
         .spec
         .backup_target
         .as_ref()
         .expect("backup_target() returns services with settings");
+    // socle's Velero rights are a Role in one namespace (SECURITY.md).
+    if location.velero_namespace != settings.velero_namespace {
+        return Err(InvalidBackup(format!(
+            "SharedService {}: spec.backupTarget.veleroNamespace is {}, but socle may act only in Velero's namespace {} (socle run --velero-namespace, and the Role socle-velero there): fix the SharedService, or move socle's Velero access",
+            target.name_any(),
+            location.velero_namespace,
+            settings.velero_namespace
+        )));
+    }
     let drill = match &spec.drill {
         None => None,
         Some(drill) => Some(parse_cron(&drill.schedule).map_err(|error| {
@@ -105,8 +114,8 @@ pub fn plan(
         member: name,
         schedule: namespace.clone(),
         namespace,
-        velero_namespace: settings.velero_namespace.clone(),
-        storage_location: settings.storage_location.clone(),
+        velero_namespace: location.velero_namespace.clone(),
+        storage_location: location.storage_location.clone(),
         targets,
         drill,
         volumes_expected: member
@@ -210,7 +219,7 @@ spec:
         let plan = plan(
             &member("{tier: Standard, drill: {schedule: '0 3 1 * *'}}"),
             &[target("minio")],
-            "commune-",
+            &BackupSettings::default(),
             date(2026, 3, 1),
         )
         .unwrap()
@@ -234,7 +243,7 @@ spec:
         let error = plan(
             &member("{tier: Critical}"),
             &[target("a"), target("b")],
-            "commune-",
+            &BackupSettings::default(),
             today,
         )
         .unwrap_err();
@@ -245,12 +254,18 @@ spec:
         let error = plan(
             &member("{tier: Critical, target: c}"),
             &[target("a")],
-            "commune-",
+            &BackupSettings::default(),
             today,
         )
         .unwrap_err();
         assert!(error.0.contains("SharedService c"), "{error}");
-        let error = plan(&member("{tier: Critical}"), &[], "commune-", today).unwrap_err();
+        let error = plan(
+            &member("{tier: Critical}"),
+            &[],
+            &BackupSettings::default(),
+            today,
+        )
+        .unwrap_err();
         assert!(
             error
                 .0
@@ -260,11 +275,33 @@ spec:
     }
 
     #[test]
+    fn a_target_outside_socle_s_velero_namespace_is_refused() {
+        let settings = BackupSettings {
+            velero_namespace: "sauvegardes".into(),
+            ..BackupSettings::default()
+        };
+        let error = plan(
+            &member("{tier: Critical}"),
+            &[target("a")],
+            &settings,
+            date(2026, 3, 1),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .0
+                .contains("spec.backupTarget.veleroNamespace is velero")
+                && error.0.contains("Velero's namespace sauvegardes"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_bad_drill_schedule_names_the_field() {
         let error = plan(
             &member("{tier: Critical, drill: {schedule: '61 * * * *'}}"),
             &[target("a")],
-            "commune-",
+            &BackupSettings::default(),
             date(2026, 3, 1),
         )
         .unwrap_err();
@@ -276,7 +313,7 @@ spec:
         let mut allaire = member("{tier: Critical}");
         allaire.spec.backup = None;
         assert!(
-            plan(&allaire, &[], "commune-", date(2026, 3, 1))
+            plan(&allaire, &[], &BackupSettings::default(), date(2026, 3, 1))
                 .unwrap()
                 .is_none()
         );

@@ -10,6 +10,10 @@ pub struct BackupSettings {
     /// Prefix of tenant namespaces, the tenant controller's: `commune-` gives
     /// `commune-allaire`. The namespace backed up is prefix + member name.
     pub namespace_prefix: String,
+    /// Velero's namespace, the only one where socle may read and write
+    /// Velero's objects (the Role `socle-velero` there). A BackupTarget
+    /// SharedService naming another is refused.
+    pub velero_namespace: String,
     /// How long the sandbox of a failed drill is kept for inspection before
     /// socle deletes it. A passed drill's sandbox goes at once.
     pub failed_sandbox_retention: Duration,
@@ -28,6 +32,7 @@ impl Default for BackupSettings {
     fn default() -> Self {
         Self {
             namespace_prefix: "commune-".into(),
+            velero_namespace: "velero".into(),
             failed_sandbox_retention: Duration::from_secs(24 * 3600),
             drill_poll: Duration::from_secs(5),
             drill_inspector_role: "socle-drill-inspector".into(),

@@ -73,6 +73,10 @@ pub struct RunArgs {
         default_value = "socle-tenant-admin"
     )]
     pub tenant_admin_role: String,
+    /// Velero's namespace: socle watches and writes Velero's objects there
+    /// only (manifests/velero-access: the Role socle-velero).
+    #[arg(long, env = "SOCLE_VELERO_NAMESPACE", default_value = "velero")]
+    pub velero_namespace: String,
     /// Address of the admin port: /metrics, /livez, /readyz.
     #[arg(long, env = "SOCLE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
@@ -209,6 +213,7 @@ async fn run_controllers(
 ) {
     let backup_settings = BackupSettings {
         namespace_prefix: args.tenant_prefix.clone(),
+        velero_namespace: args.velero_namespace,
         drill_inspector_role: args.drill_inspector_role,
         ..BackupSettings::default()
     };

@@ -45,7 +45,7 @@ mod tests {
     use super::*;
     use crate::{
         api::{Member, SharedService},
-        backup::plan::plan,
+        backup::{BackupSettings, plan::plan},
     };
 
     #[test]
@@ -78,9 +78,14 @@ spec:
 ",
         )
         .unwrap();
-        let plan = plan(&member, &[target], "commune-", date(2026, 3, 1))
-            .unwrap()
-            .unwrap();
+        let plan = plan(
+            &member,
+            &[target],
+            &BackupSettings::default(),
+            date(2026, 3, 1),
+        )
+        .unwrap()
+        .unwrap();
         let owner = OwnerReference {
             api_version: "socle.redon-agglomeration.bzh/v1alpha1".into(),
             kind: "Member".into(),
