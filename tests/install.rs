@@ -246,20 +246,7 @@ async fn chart_and_manifests_install_the_same_operator() {
             "{kind} {name}: the chart and manifests/ must grant the same"
         );
     }
-    for (kind, name) in [
-        ("ClusterRoleBinding", "socle"),
-        ("RoleBinding", "socle"),
-        ("RoleBinding", "socle-vpn-hub"),
-        ("RoleBinding", "socle-velero"),
-    ] {
-        let (chart, manifests) = (find(&chart, kind, name), find(&manifests, kind, name));
-        assert_eq!(chart["roleRef"], manifests["roleRef"], "{kind} {name}");
-        assert_eq!(chart["subjects"], manifests["subjects"], "{kind} {name}");
-        assert_eq!(
-            chart["metadata"]["namespace"], manifests["metadata"]["namespace"],
-            "{kind} {name}"
-        );
-    }
+    same_bindings(&chart, &manifests);
     for (kind, name) in [
         ("ValidatingAdmissionPolicy", "socle-stays-in-its-namespaces"),
         (
@@ -320,6 +307,25 @@ async fn chart_and_manifests_install_the_same_operator() {
         manifests_pod["securityContext"]["seccompProfile"]["type"],
         "RuntimeDefault"
     );
+}
+
+/// The chart and manifests/ bind the same roles to the same subjects, in the
+/// same namespaces.
+fn same_bindings(chart: &[Value], manifests: &[Value]) {
+    for (kind, name) in [
+        ("ClusterRoleBinding", "socle"),
+        ("RoleBinding", "socle"),
+        ("RoleBinding", "socle-vpn-hub"),
+        ("RoleBinding", "socle-velero"),
+    ] {
+        let (chart, manifests) = (find(chart, kind, name), find(manifests, kind, name));
+        assert_eq!(chart["roleRef"], manifests["roleRef"], "{kind} {name}");
+        assert_eq!(chart["subjects"], manifests["subjects"], "{kind} {name}");
+        assert_eq!(
+            chart["metadata"]["namespace"], manifests["metadata"]["namespace"],
+            "{kind} {name}"
+        );
+    }
 }
 
 #[tokio::test]

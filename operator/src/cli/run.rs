@@ -191,12 +191,12 @@ async fn check_admission(context: &Context) {
     context.metrics.set_admission_holds(&holds);
     match holds {
         Holds::Yes => {
-            info!("the admission policy socle-stays-in-its-namespaces holds this operator")
+            info!("the admission policy socle-stays-in-its-namespaces holds this operator");
         }
         Holds::No => error!(
             "the admission policy socle-stays-in-its-namespaces does not hold this operator: \
              it accepted a namespace without Pod Security. Install it, and make its binding's \
-             paramRef name this operator's ServiceAccount (SECURITY.md)"
+             parameter select this operator's ServiceAccount (SECURITY.md)"
         ),
         Holds::Unknown(why) => warn!(
             "could not tell whether the admission policy socle-stays-in-its-namespaces holds this operator: {why}"
