@@ -19,6 +19,18 @@ pub const BACKUP_READY: &str = "BackupReady";
 /// Condition type: restores are proven by a recent successful drill.
 pub const DRILL_HEALTHY: &str = "DrillHealthy";
 
+/// `BackupReady` while the API server does not serve Velero's API: a
+/// Member that asks for backups gets none, and says so.
+pub fn velero_not_installed(generation: Option<i64>) -> Condition {
+    condition(
+        BACKUP_READY,
+        false,
+        "VeleroNotInstalled",
+        "Velero is not installed (the API server does not serve velero.io/v1): no backup is taken; install Velero, and socle schedules this member's backups at once",
+        generation,
+    )
+}
+
 /// `BackupReady` from the live Schedule's Velero phase and validation errors.
 pub fn backup_ready(
     plan: &BackupPlan,

@@ -42,7 +42,7 @@ use kube::{
     core::DeserializeGuard,
     runtime::{controller::Action, reflector::ReflectHandle, watcher},
 };
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use self::{
     drill::{CompletedBackup, DrillState, Observed, Unsafe},
@@ -142,8 +142,9 @@ pub async fn run(
         loop {
             tokio::select! {
                 () = shutdown.clone() => return,
-                // The Member watch waits for every subscriber: keep up.
-                Some(_) = members.next() => {}
+                // The Member watch waits for every subscriber: keep up, and
+                // let each Member that asks for backups say it has none.
+                Some(guard) = members.next() => say_velero_is_missing(&shared, &guard).await,
                 _ = poll.tick() => if velero::served(&client).await { break },
             }
         }
@@ -201,6 +202,21 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
+}
+
+/// `BackupReady=False` (`VeleroNotInstalled`) on a Member with
+/// `spec.backup`, written once (an unchanged status is not written again).
+async fn say_velero_is_missing(ctx: &Context, guard: &MemberGuard) {
+    let Ok(member) = &guard.0 else { return };
+    if member.spec.backup.is_none() || member.meta().deletion_timestamp.is_some() {
+        return;
+    }
+    let missing = health::velero_not_installed(member.meta().generation);
+    let conditions = status::owned_conditions(member, vec![missing]);
+    let backup = member.status.as_ref().and_then(|s| s.backup.clone());
+    if let Err(error) = status::write(ctx, member, &conditions, backup.as_ref()).await {
+        warn!(member = %member.name_any(), error = %crate::controller::chain(&error), "cannot say that Velero is missing");
+    }
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
