@@ -111,15 +111,16 @@ pub fn compile(dir: &Path, dest: &Path, args: &[&str], what: &str) -> Result<()>
     let mut tail = Vec::new();
     for line in BufReader::new(child.stderr.take().context("no stderr")?).lines() {
         let line = line?;
-        // `go: downloading …` lines are not packages.
+        // `go: downloading …` lines are not packages (and must not repeat
+        // the last count: `go install` downloads hundreds of modules).
         if !line.starts_with("go: ") {
             compiled += 1;
-        }
-        if compiled.is_multiple_of(250) {
-            eprintln!(
-                "tools: {what}: {compiled} packages compiled ({}s)",
-                started.elapsed().as_secs()
-            );
+            if compiled.is_multiple_of(250) {
+                eprintln!(
+                    "tools: {what}: {compiled} packages compiled ({}s)",
+                    started.elapsed().as_secs()
+                );
+            }
         }
         tail.push(line);
         if tail.len() > 40 {
