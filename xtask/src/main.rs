@@ -67,8 +67,13 @@ enum Task {
 
 #[derive(Debug, Subcommand)]
 enum TestenvAction {
-    /// Build (first time) and start the control plane; print the kubeconfig path.
-    Up,
+    /// Build (first time) and start the control plane and Velero's server
+    /// over an S3 store (versitygw); print the kubeconfig path.
+    Up {
+        /// The control plane alone: no versitygw, no Velero.
+        #[arg(long)]
+        no_velero: bool,
+    },
     /// Stop the processes `up` started and remove their state.
     Down,
     /// Print `export KUBECONFIG=…` for the running environment.
@@ -76,24 +81,25 @@ enum TestenvAction {
     /// Say what runs.
     Status,
     /// Kill one component (SIGKILL) and start it again with the same
-    /// arguments and data: `etcd`, `kube-apiserver` or
-    /// `kube-controller-manager`.
+    /// arguments and data: `etcd`, `kube-apiserver`,
+    /// `kube-controller-manager`, `versitygw` or `velero`.
     Restart { component: String },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Testenv { action } => match action {
-            TestenvAction::Up => {
-                let kubeconfig = testenv::up()?;
+            TestenvAction::Up { no_velero } => {
+                let kubeconfig = testenv::up(if no_velero {
+                    testenv::Backups::None
+                } else {
+                    testenv::Backups::Velero
+                })?;
                 println!("export KUBECONFIG={}", kubeconfig.display());
                 Ok(())
             }
             TestenvAction::Down => testenv::down(),
-            TestenvAction::Env => {
-                testenv::print_env();
-                Ok(())
-            }
+            TestenvAction::Env => testenv::print_env(),
             TestenvAction::Status => testenv::status(),
             TestenvAction::Restart { component } => testenv::restart(&component),
         },
@@ -109,8 +115,7 @@ fn main() -> Result<()> {
                 "export SOCLE_TESTENV_DIR={}",
                 testenv::state_dir().display()
             );
-            testenv::print_env();
-            Ok(())
+            testenv::print_env()
         }
         Task::Ci => ci(),
         Task::Faults { args } => faults::faults(&args),
@@ -210,7 +215,7 @@ fn ci() -> Result<()> {
     cargo(&["build", "--package", "socle", "--locked"], &[])?;
     let socle = workspace_root().join("target/debug/socle");
     let was_running = testenv::is_running()?;
-    let kubeconfig = testenv::up()?;
+    let kubeconfig = testenv::up(testenv::Backups::Velero)?;
     // The e2e tests mostly wait on controllers, not on the CPU.
     let result = cargo(
         &[

@@ -31,7 +31,7 @@ type Edit<'a> = &'a dyn Fn(&mut DynamicObject);
 const EXERCISE: &str = "2026";
 
 pub fn demo() -> Result<()> {
-    let kubeconfig = testenv::up()?;
+    let kubeconfig = testenv::up(testenv::Backups::Velero)?;
     cargo(&["build", "--quiet", "--package", "socle"], &[])?;
     let socle = workspace_root().join("target/debug/socle");
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,10 +1,12 @@
-//! `cargo xtask testenv up | down | env | status`: a real control plane
-//! (etcd, kube-apiserver, kube-controller-manager) on 127.0.0.1, built from
-//! the Go module proxy and cached, started on free ports, no Docker.
+//! `cargo xtask testenv up | down | env | status | restart`: a real control
+//! plane (etcd, kube-apiserver, kube-controller-manager) on 127.0.0.1, and
+//! Velero's server over an S3 store (versitygw), built from the Go module
+//! proxy and cached, started on free ports, no Docker.
 
 mod build;
 mod pki;
 mod process;
+mod velero;
 
 use std::{
     fs,
@@ -37,12 +39,29 @@ pub fn operator_kubeconfig_path() -> PathBuf {
     state_dir().join("operator.kubeconfig")
 }
 
+/// Velero's server's kubeconfig (user `velero-server`).
+fn velero_kubeconfig_path() -> PathBuf {
+    state_dir().join("velero.kubeconfig")
+}
+
 /// What `up` wrote and `down`/`status` read.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct State {
     kubernetes: String,
     components: Vec<Component>,
     apiserver_port: u16,
+    /// Absent when started with `--no-velero`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    velero: Option<velero::State>,
+}
+
+/// What `up` starts besides the control plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backups {
+    /// Velero's server and its S3 store (versitygw).
+    Velero,
+    /// The control plane alone.
+    None,
 }
 
 fn read_state() -> Result<Option<State>> {
@@ -60,13 +79,19 @@ pub fn is_running() -> Result<bool> {
     Ok(read_state()?.is_some_and(|state| state.components.iter().all(Component::is_running)))
 }
 
-/// Starts the control plane, or says it already runs. Returns the kubeconfig path.
-pub fn up() -> Result<PathBuf> {
+/// Starts the control plane (and Velero, unless `Backups::None`), or says it
+/// already runs. Returns the kubeconfig path.
+pub fn up(backups: Backups) -> Result<PathBuf> {
     if let Some(state) = read_state()? {
         if state.components.iter().all(Component::is_running) {
             eprintln!(
-                "testenv: already running on https://127.0.0.1:{}",
-                state.apiserver_port
+                "testenv: already running on https://127.0.0.1:{}{}",
+                state.apiserver_port,
+                match (&state.velero, backups) {
+                    (None, Backups::Velero) =>
+                        " without Velero (started with --no-velero; `down` first to get it)",
+                    _ => "",
+                }
             );
             return Ok(kubeconfig_path());
         }
@@ -74,68 +99,35 @@ pub fn up() -> Result<PathBuf> {
         down()?;
     }
     let binaries = ensure_binaries()?;
+    let velero_binaries = match backups {
+        Backups::Velero => Some(velero::ensure_binaries()?),
+        Backups::None => None,
+    };
     let started = Instant::now();
     let dir = state_dir();
     fs::create_dir_all(dir.join("logs"))?;
-    let client = pki::generate(&dir)?;
-    let [etcd_port, peer_port, apiserver_port, kcm_port] = free_ports()?;
-    write_kubeconfig(
-        &kubeconfig_path(),
-        &client.ca,
-        &client.admin,
-        apiserver_port,
-    )?;
-    write_kubeconfig(
-        &operator_kubeconfig_path(),
-        &client.ca,
-        &client.operator,
-        apiserver_port,
-    )?;
+    let ports = free_ports()?;
+    let apiserver_port = ports[2];
+    write_kubeconfigs(&pki::generate(&dir)?, apiserver_port)?;
     fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
 
     let mut components = Vec::new();
-    let result = (|| {
-        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
-        components.push(Component::spawn(
-            "etcd",
-            &binaries.etcd,
-            &dir,
-            &[
-                "--data-dir=etcd".into(),
-                format!("--listen-client-urls={etcd_url}"),
-                format!("--advertise-client-urls={etcd_url}"),
-                format!("--listen-peer-urls={peer_url}"),
-                format!("--initial-advertise-peer-urls={peer_url}"),
-                format!("--initial-cluster=default={peer_url}"),
-                // Tests throw the data away; fsync would only slow every write.
-                "--unsafe-no-fsync".into(),
-                "--log-level=warn".into(),
-            ],
-        )?);
-        process::wait_for_port(etcd_port, Duration::from_secs(30))?;
-
-        components.push(Component::spawn(
-            "kube-apiserver",
-            &binaries.kube_apiserver,
-            &dir,
-            &apiserver_args(etcd_port, apiserver_port),
-        )?);
-        wait_until_ready(&components, Duration::from_secs(90))?;
-
-        components.push(Component::spawn(
-            "kube-controller-manager",
-            &binaries.kube_controller_manager,
-            &dir,
-            &controller_manager_args(kcm_port),
-        )?);
-        process::wait_for_port(kcm_port, Duration::from_secs(60))?;
-        install_storage_class()
-    })();
+    let mut velero_state = None;
+    let result = start_control_plane(&binaries, &dir, ports, &mut components).and_then(|()| {
+        eprintln!(
+            "testenv: Kubernetes {KUBERNETES} ready in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        if let Some(binaries) = &velero_binaries {
+            velero_state = Some(velero::start(&dir, binaries, &mut components)?);
+        }
+        Ok(())
+    });
     let state = State {
         kubernetes: KUBERNETES.into(),
         components,
         apiserver_port,
+        velero: velero_state,
     };
     fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
     if let Err(error) = result {
@@ -147,13 +139,75 @@ pub fn up() -> Result<PathBuf> {
             );
         }
         down()?;
-        return Err(error.context("the control plane did not start"));
+        return Err(error.context("the test environment did not start"));
     }
     eprintln!(
-        "testenv: Kubernetes {KUBERNETES} ready on https://127.0.0.1:{apiserver_port} in {:.1}s",
+        "testenv: ready on https://127.0.0.1:{apiserver_port} in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     Ok(kubeconfig_path())
+}
+
+/// The admin's, the operator's and Velero's kubeconfigs.
+fn write_kubeconfigs(client: &pki::ClientMaterial, apiserver_port: u16) -> Result<()> {
+    for (path, user) in [
+        (kubeconfig_path(), &client.admin),
+        (operator_kubeconfig_path(), &client.operator),
+        (velero_kubeconfig_path(), &client.velero),
+    ] {
+        write_kubeconfig(&path, &client.ca, user, apiserver_port)?;
+    }
+    Ok(())
+}
+
+/// etcd, kube-apiserver (ready) and kube-controller-manager, on the ports
+/// `[etcd, etcd peer, kube-apiserver, kube-controller-manager]`; then the
+/// StorageClass. `components` gets each process as soon as it runs.
+fn start_control_plane(
+    binaries: &build::Binaries,
+    dir: &Path,
+    [etcd_port, peer_port, apiserver_port, kcm_port]: [u16; 4],
+    components: &mut Vec<Component>,
+) -> Result<()> {
+    let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    components.push(Component::spawn(
+        "etcd",
+        &binaries.etcd,
+        dir,
+        &[
+            "--data-dir=etcd".into(),
+            format!("--listen-client-urls={etcd_url}"),
+            format!("--advertise-client-urls={etcd_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=default={peer_url}"),
+            // Tests throw the data away; fsync would only slow every write.
+            "--unsafe-no-fsync".into(),
+            "--log-level=warn".into(),
+        ],
+        None,
+    )?);
+    process::wait_for_port(etcd_port, Duration::from_secs(30))?;
+
+    components.push(Component::spawn(
+        "kube-apiserver",
+        &binaries.kube_apiserver,
+        dir,
+        &apiserver_args(etcd_port, apiserver_port),
+        None,
+    )?);
+    wait_until_ready(components, Duration::from_secs(90))?;
+
+    components.push(Component::spawn(
+        "kube-controller-manager",
+        &binaries.kube_controller_manager,
+        dir,
+        &controller_manager_args(kcm_port),
+        None,
+    )?);
+    process::wait_for_port(kcm_port, Duration::from_secs(60))?;
+    install_storage_class()
 }
 
 /// Stops exactly the processes `up` started, by pid, and removes their state.
@@ -171,9 +225,10 @@ pub fn down() -> Result<()> {
 }
 
 /// Kills one component of the running environment (SIGKILL, as a crash
-/// would) and starts it again with the same arguments and data; returns once
-/// the API server answers `/readyz` again. What the fault suite does to
-/// kube-apiserver and etcd under a running operator.
+/// would) and starts it again with the same arguments, environment and data;
+/// returns once the API server answers `/readyz` again and the component
+/// listens on its ports. What the fault suite does to kube-apiserver and
+/// etcd under a running operator.
 pub fn restart(name: &str) -> Result<()> {
     let mut state = read_state()?.context("testenv: nothing runs")?;
     let dir = state_dir();
@@ -184,8 +239,14 @@ pub fn restart(name: &str) -> Result<()> {
         .with_context(|| format!("testenv: no component {name}"))?;
     let started = Instant::now();
     *component = component.restart(&dir)?;
+    let ports = component.ports();
     fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
-    if let Err(error) = wait_until_ready(&state.components, Duration::from_secs(90)) {
+    let ready = wait_until_ready(&state.components, Duration::from_secs(90)).and_then(|()| {
+        ports
+            .iter()
+            .try_for_each(|port| process::wait_for_port(*port, Duration::from_secs(60)))
+    });
+    if let Err(error) = ready {
         for component in &state.components {
             eprintln!(
                 "--- last lines of {} ---\n{}",
@@ -196,7 +257,7 @@ pub fn restart(name: &str) -> Result<()> {
         return Err(error);
     }
     eprintln!(
-        "testenv: {name} killed and started again; API server ready in {:.1}s",
+        "testenv: {name} killed and started again; ready in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -220,11 +281,34 @@ pub fn status() -> Result<()> {
         println!("  {:<24} pid {:<8} {health}", component.name, component.pid);
     }
     println!("  kubeconfig: {}", kubeconfig_path().display());
+    if let Some(velero) = &state.velero {
+        println!(
+            "  velero: namespace {}, bucket {} at {} (S3 credentials: {}; objects under {})",
+            velero.namespace,
+            velero.bucket,
+            velero.s3_url,
+            velero.credentials_file.display(),
+            velero.store_dir.display()
+        );
+    }
     Ok(())
 }
 
-pub fn print_env() {
+/// `export KUBECONFIG=…`, and where Velero's store is when it runs: its S3
+/// endpoint and bucket, the AWS credentials file with its keys (a path: the
+/// keys are never printed), and Velero's namespace.
+pub fn print_env() -> Result<()> {
     println!("export KUBECONFIG={}", kubeconfig_path().display());
+    if let Some(velero) = read_state()?.and_then(|state| state.velero) {
+        println!("export SOCLE_VELERO_NAMESPACE={}", velero.namespace);
+        println!("export SOCLE_S3_URL={}", velero.s3_url);
+        println!("export SOCLE_S3_BUCKET={}", velero.bucket);
+        println!(
+            "export SOCLE_S3_CREDENTIALS_FILE={}",
+            velero.credentials_file.display()
+        );
+    }
+    Ok(())
 }
 
 fn controller_manager_args(port: u16) -> Vec<String> {

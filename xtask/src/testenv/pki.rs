@@ -1,6 +1,6 @@
 //! The test environment's own certificate authority: a CA, the API server's
-//! serving certificate, client certificates for the admin and for the
-//! operator (both O=system:masters for now), and the
+//! serving certificate, client certificates for the admin, the operator and
+//! Velero's server (all O=system:masters for now), and the
 //! service-account signing key. Generated anew at every `up`, never reused.
 
 use std::{fs, path::Path};
@@ -27,6 +27,8 @@ pub struct ClientMaterial {
     pub admin: Identity,
     /// `socle-operator`: the operator, so the audit log tells its requests apart.
     pub operator: Identity,
+    /// `velero-server`: `velero server`, for the same reason.
+    pub velero: Identity,
 }
 
 fn client_identity(common_name: &str, ca: &Issuer<'_, KeyPair>) -> Result<Identity> {
@@ -94,5 +96,6 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
         ca: ca_cert.pem(),
         admin: client_identity("socle-testenv-admin", &ca)?,
         operator: client_identity("socle-operator", &ca)?,
+        velero: client_identity("velero-server", &ca)?,
     })
 }

@@ -2,7 +2,9 @@
 
 use std::{
     fs::{self, File},
+    io::Write as _,
     net::TcpStream,
+    os::unix::fs::OpenOptionsExt as _,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -22,18 +24,78 @@ pub struct Component {
     /// Its arguments, to start it again the same way ([`Component::restart`]).
     #[serde(default)]
     pub args: Vec<String>,
+    /// The environment it gets besides xtask's own, to start it again the
+    /// same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Env>,
+}
+
+/// Environment variables of a component, kept in a file of `NAME=value`
+/// lines that only its owner may read (they may be secrets, such as an S3
+/// store's keys): `state.json` names the file and the variables, never their
+/// values, which are read from the file at each start.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Env {
+    pub file: PathBuf,
+    pub names: Vec<String>,
+}
+
+impl Env {
+    /// Writes `vars` to `file`, mode 0600 from its creation.
+    pub fn write(file: &Path, vars: &[(&str, &str)]) -> Result<Self> {
+        let _ = fs::remove_file(file);
+        let mut out = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)
+            .with_context(|| format!("creating {}", file.display()))?;
+        for (name, value) in vars {
+            anyhow::ensure!(!value.contains('\n'), "the value of {name} spans lines");
+            writeln!(out, "{name}={value}")?;
+        }
+        Ok(Self {
+            file: file.into(),
+            names: vars.iter().map(|(name, _)| (*name).to_owned()).collect(),
+        })
+    }
+
+    /// The variables, with their values read from the file.
+    fn read(&self) -> Result<Vec<(String, String)>> {
+        let text = fs::read_to_string(&self.file)
+            .with_context(|| format!("reading {}", self.file.display()))?;
+        self.names
+            .iter()
+            .map(|name| {
+                let value = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name.as_str())?.strip_prefix('='))
+                    .with_context(|| format!("{} sets no {name}", self.file.display()))?;
+                Ok((name.clone(), value.to_owned()))
+            })
+            .collect()
+    }
 }
 
 impl Component {
-    /// Starts `binary` in `dir` with its output in `dir/logs/<name>.log`. The
-    /// process gets its own process group so that a Ctrl-C in the terminal that
-    /// ran `up` does not take the control plane down with it.
-    pub fn spawn(name: &str, binary: &Path, dir: &Path, args: &[String]) -> Result<Self> {
+    /// Starts `binary` in `dir` with its output in `dir/logs/<name>.log`, and
+    /// `env` besides xtask's environment. The process gets its own process
+    /// group so that a Ctrl-C in the terminal that ran `up` does not take the
+    /// control plane down with it.
+    pub fn spawn(
+        name: &str,
+        binary: &Path,
+        dir: &Path,
+        args: &[String],
+        env: Option<&Env>,
+    ) -> Result<Self> {
         let log = dir.join("logs").join(format!("{name}.log"));
         // Appended: a restarted component's log follows its first life's.
         let out = File::options().create(true).append(true).open(&log)?;
+        let vars = env.map(Env::read).transpose()?.unwrap_or_default();
         let child = Command::new(binary)
             .args(args)
+            .envs(vars)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -47,6 +109,7 @@ impl Component {
             binary: binary.into(),
             log,
             args: args.to_vec(),
+            env: env.cloned(),
         })
     }
 
@@ -54,9 +117,7 @@ impl Component {
     /// same binary with the same arguments in `dir`.
     pub fn restart(&self, dir: &Path) -> Result<Self> {
         if self.is_running() {
-            Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
-                .status()?;
+            self.signal_group("-KILL")?;
             // Not `is_running`: an exiting process loses its exe link before
             // it closes its sockets, and the new one must find its port free.
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -66,7 +127,7 @@ impl Component {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        let restarted = Self::spawn(&self.name, &self.binary, dir, &self.args)?;
+        let restarted = Self::spawn(&self.name, &self.binary, dir, &self.args, self.env.as_ref())?;
         // Until it has exec'd, /proc says the new process is still xtask:
         // `is_running` must not mistake that moment for an exit.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -106,11 +167,18 @@ impl Component {
     }
 
     /// The loopback ports its arguments say it listens on (`--secure-port=N`,
-    /// `--listen-…-urls=http://127.0.0.1:N`).
-    fn ports(&self) -> Vec<u16> {
+    /// `--listen-…-urls=http://127.0.0.1:N`, versitygw's `--port=127.0.0.1:N`,
+    /// velero's `--metrics-address=127.0.0.1:N`).
+    pub fn ports(&self) -> Vec<u16> {
+        const FLAGS: [&str; 4] = [
+            "--secure-port=",
+            "--listen-",
+            "--port=",
+            "--metrics-address=",
+        ];
         self.args
             .iter()
-            .filter(|arg| arg.starts_with("--secure-port=") || arg.starts_with("--listen-"))
+            .filter(|arg| FLAGS.iter().any(|flag| arg.starts_with(flag)))
             .filter_map(|arg| arg.rsplit([':', '=']).next()?.parse().ok())
             .collect()
     }
@@ -124,9 +192,7 @@ impl Component {
             if !self.is_running() {
                 return Ok(());
             }
-            Command::new("kill")
-                .args([signal, &self.pid.to_string()])
-                .status()?;
+            self.signal_group(signal)?;
             let deadline = Instant::now() + grace;
             while self.is_running() && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(50));
@@ -135,6 +201,18 @@ impl Component {
         if self.is_running() {
             bail!("{} (pid {}) survived SIGKILL", self.name, self.pid);
         }
+        Ok(())
+    }
+
+    /// Sends `signal` to the component's process group: the process and
+    /// whatever it started (Velero's plugins are processes of its own, which
+    /// outlive a killed server otherwise), as a container's end would. The
+    /// group is the component's alone: [`Component::spawn`] made it its
+    /// leader, and the callers checked that the pid is still ours.
+    fn signal_group(&self, signal: &str) -> Result<()> {
+        Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.pid)])
+            .status()?;
         Ok(())
     }
 
