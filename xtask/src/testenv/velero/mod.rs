@@ -75,8 +75,7 @@ pub fn start(
     let store_dir = dir.join("s3");
     let tmp = dir.join("tmp");
     let home = dir.join("home");
-    // Its owner's alone: the keys' files are 0600, but Velero writes the
-    // Secret's copy under `tmp/` readable by its group.
+    // Its owner's alone, whatever Velero and versitygw write in it.
     fs::DirBuilder::new().mode(0o700).create(&dir)?;
     for path in [&store_dir, &tmp, &home] {
         fs::create_dir_all(path)?;
@@ -117,14 +116,19 @@ pub fn start(
         install_objects(&client, &keys, &s3_url).await
     })?;
 
-    // Velero keeps the credentials it reads from the Secret in
-    // `$TMPDIR/credentials`, its plugins put their sockets in `$TMPDIR`, and
-    // it adds the features of `$HOME/.config/velero/config.json` to
+    // The credentials file stands for the Secret as a `velero install`
+    // mounts it (`/credentials/cloud`, named by this variable); the aws
+    // plugin inherits it. Velero's plugins put their sockets in `$TMPDIR`,
+    // and it adds the features of `$HOME/.config/velero/config.json` to
     // `--features`: both inside the state directory, the developer's own
     // configuration left out.
     let velero_env = Env::write(
         &dir.join("velero.env"),
-        &[("TMPDIR", path_str(&tmp)?), ("HOME", path_str(&home)?)],
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", path_str(&credentials_file)?),
+            ("TMPDIR", path_str(&tmp)?),
+            ("HOME", path_str(&home)?),
+        ],
     )?;
     components.push(Component::spawn(
         "velero",
@@ -239,6 +243,9 @@ async fn install_objects(client: &Client, keys: &s3::Keys, s3_url: &str) -> Resu
     Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
         .patch(NAMESPACE, &params, &Patch::Apply(&namespace))
         .await?;
+    // What `velero install --secret-file` makes and mounts into the server's
+    // pod; the server here reads the same keys from the state directory's
+    // credentials file, the mount's stand-in.
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": labels},
@@ -256,8 +263,12 @@ async fn install_objects(client: &Client, keys: &s3::Keys, s3_url: &str) -> Resu
             "provider": "aws",
             "default": true,
             "objectStorage": {"bucket": BUCKET},
-            // Velero hands the plugin the Secret's key as a credentials file.
-            "credential": {"name": SECRET, "key": SECRET_KEY},
+            // No `credential`: the plugin reads the server's own
+            // credentials file, as in a `velero install`. With a credential,
+            // Velero rewrites its copy of the Secret (truncate, then write)
+            // each time a controller needs it, and a plugin reading it
+            // meanwhile finds no keys: the backup sync failed so once in a
+            // few minutes, when it met the store validation.
             "config": {
                 "region": s3::REGION,
                 "s3ForcePathStyle": "true",
