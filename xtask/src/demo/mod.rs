@@ -97,7 +97,7 @@ pub fn demo() -> Result<()> {
         runtime.block_on(router.show(&client))?;
     }
     println!(
-        "\nCapabilities (Velero is not installed here, so backups cannot be ready on this machine; only {} has a VPN, to its emulated router):",
+        "\nCapabilities (Velero's server runs here, over an S3 store, versitygw; only {} has a VPN, to its emulated router):",
         tunnel::COMMUNE
     );
     runtime.block_on(print_capabilities(&client))?;
@@ -410,9 +410,8 @@ async fn wait_for_crds(client: &Client) -> Result<()> {
 }
 
 /// Polls until every Member has `TenantReady` and `Billable` true; returns
-/// how many Members there are. (`Ready` also gates on backups, which this
-/// machine cannot provide since Velero is not installed, and on the VPN of
-/// the one commune that has one here — see `print_capabilities`.)
+/// how many Members there are. (`Ready` also gates on backups and on the VPN
+/// of the one commune that has one here — see `print_capabilities`.)
 async fn wait_until_provisioned(client: &Client, timeout: Duration) -> Result<usize> {
     let resource = socle_resource("Member", "members");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
