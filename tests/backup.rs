@@ -4,12 +4,19 @@
 //! that restore into an isolated sandbox, check what came back, measure RTO
 //! and RPO, and leave a DrillReport.
 //!
-//! Velero's controller cannot run here: `VeleroStandIn` (tests/support),
-//! a test stand-in, takes the backups and carries out the restores on real
-//! objects. Each test runs its own backup controller for its scope's
-//! Members, with its own tenant prefix and Velero namespace, as the
-//! ServiceAccount of the scope's copy of the shipped install (in whose
-//! namespace the DrillReports go), with only its permissions; the tenant
+//! Velero is real: the testenv's `velero server` (`cargo xtask testenv up`)
+//! takes the backups into its S3 store (versitygw, on 127.0.0.1) and carries
+//! out the drills' restores. Two tests keep `VeleroStandIn` (tests/support),
+//! for what real Velero cannot be made to do on demand here: hold every
+//! backup in progress, and end a restore PartiallyFailed with an object
+//! lost. Velero's Backups and Restores of the tests stay in the namespace
+//! `velero` (deleting a Backup object would only see Velero sync it back
+//! from the bucket); the testenv goes with them.
+//!
+//! Each test runs its own backup controller for its scope's
+//! Members, with its own tenant prefix, as the ServiceAccount of the
+//! scope's copy of the shipped install (in whose namespace the DrillReports
+//! go), with only its permissions; the tenant
 //! namespace is made by the test, as the tenant controller would.
 
 use std::{
@@ -36,7 +43,10 @@ use kube::{
 use serde_json::{Value, json};
 use socle::{
     api::{DrillReport, Member, SharedService, drill_report::Verdict},
-    backup::{self, BackupSettings, velero::Schedule},
+    backup::{
+        self, BackupSettings,
+        velero::{Restore, Schedule},
+    },
     controller::{Context, runtime::MemberWatch},
 };
 use socle_e2e::{
@@ -52,11 +62,40 @@ const CONVERGE: Duration = Duration::from_secs(60);
 /// For a drill to run through (a scheduled one waits for the next minute).
 const DRILL: Duration = Duration::from_secs(120);
 
-/// One test's world: its stand-in Velero, its backup controller, its target.
+/// Which Velero a test's world runs against.
+enum Velero {
+    /// `velero server` of the testenv (`cargo xtask testenv up`), over its
+    /// S3 store, acting on the namespace `velero`.
+    Real,
+    /// The stand-in, for what real Velero cannot be made to do on demand
+    /// here: hold its backups, or end a restore PartiallyFailed.
+    StandIn(VeleroStandIn),
+}
+
+/// Velero's namespace in the testenv.
+const REAL_VELERO: &str = "velero";
+
+impl Velero {
+    fn namespace(&self) -> &str {
+        match self {
+            Self::Real => REAL_VELERO,
+            Self::StandIn(stand_in) => stand_in.namespace(),
+        }
+    }
+
+    fn stand_in(&self) -> &VeleroStandIn {
+        match self {
+            Self::StandIn(stand_in) => stand_in,
+            Self::Real => panic!("this test needs the stand-in"),
+        }
+    }
+}
+
+/// One test's world: its Velero, its backup controller, its target.
 struct World {
     scope: TestScope,
     client: Client,
-    velero: VeleroStandIn,
+    velero: Velero,
     prefix: String,
     operator_namespace: String,
     target: String,
@@ -95,12 +134,26 @@ impl Drop for OperatorThread {
 }
 
 impl World {
-    async fn start(test: &str, failed_sandbox_retention: Duration) -> Self {
+    /// A world with the stand-in Velero.
+    async fn with_stand_in(test: &str, failed_sandbox_retention: Duration) -> Self {
         let scope = TestScope::new(test).await;
+        let velero = Velero::StandIn(VeleroStandIn::start(&scope).await);
+        Self::start(scope, velero, failed_sandbox_retention).await
+    }
+
+    /// A world with the testenv's `velero server`.
+    async fn with_velero(test: &str, failed_sandbox_retention: Duration) -> Self {
+        let scope = TestScope::new(test).await;
+        Self::start(scope, Velero::Real, failed_sandbox_retention).await
+    }
+
+    async fn start(scope: TestScope, velero: Velero, failed_sandbox_retention: Duration) -> Self {
         let client = scope.client();
         install_socle_crds(&client).await;
-        let velero = VeleroStandIn::start(&scope).await;
-        let install = ScopedInstall::apply(&scope).await;
+        let install = match &velero {
+            Velero::Real => ScopedInstall::apply_in_velero(&scope, REAL_VELERO).await,
+            Velero::StandIn(_) => ScopedInstall::apply(&scope).await,
+        };
         let config = install.operator_config(&client).await;
         let operator_namespace = install.namespace.clone();
         let target = scope.name("sauvegardes");
@@ -109,7 +162,7 @@ impl World {
             "metadata": {"name": target, "labels": scope.labels()},
             "spec": {"displayName": "Sauvegardes", "category": "BackupTarget", "serviceLevel": 3,
                      "hosting": "Datacenter",
-                     "backupTarget": {"veleroNamespace": velero.namespace(), "storageLocation": "default"}},
+                     "backupTarget": {"veleroNamespace": install.velero_namespace, "storageLocation": "default"}},
         }))
         .unwrap();
         Api::<SharedService>::all(client.clone())
@@ -119,7 +172,7 @@ impl World {
         let prefix = format!("t{}-", scope.id());
         let settings = BackupSettings {
             namespace_prefix: prefix.clone(),
-            velero_namespace: velero.namespace().to_owned(),
+            velero_namespace: install.velero_namespace.clone(),
             failed_sandbox_retention,
             drill_poll: Duration::from_millis(500),
             drill_inspector_role: install.drill_inspector_role.clone(),
@@ -400,7 +453,7 @@ async fn schedule(client: &Client, velero: &str, name: &str) -> anyhow::Result<S
 /// it exactly as it was, instead of taking it over.
 #[tokio::test]
 async fn a_foreign_schedule_is_not_taken_over() {
-    let world = World::start("backup_foreign_schedule", Duration::from_secs(60)).await;
+    let world = World::with_velero("backup_foreign_schedule", Duration::from_secs(60)).await;
     let name = world.scope.name("allaire");
     let namespace = format!("{}{name}", world.prefix);
     let velero = world.velero.namespace().to_owned();
@@ -439,7 +492,7 @@ async fn a_foreign_schedule_is_not_taken_over() {
 /// the RPO override; gone when the member has no tier any more.
 #[tokio::test]
 async fn the_velero_schedule_follows_the_member_s_tier() {
-    let world = World::start("backup_schedule", Duration::from_secs(60)).await;
+    let world = World::with_velero("backup_schedule", Duration::from_secs(60)).await;
     let (member, namespace) = world
         .member("allaire", json!({"tier": "Standard"}), json!({}))
         .await;
@@ -586,7 +639,7 @@ fn check_passed_report(report: &DrillReport, namespace: &str, name: &str) {
 /// leaves the tenant's own objects untouched.
 #[tokio::test]
 async fn a_scheduled_drill_proves_the_backup_and_leaves_evidence() {
-    let world = World::start("backup_drill_passes", Duration::from_secs(60)).await;
+    let world = World::with_velero("backup_drill_passes", Duration::from_secs(60)).await;
     let (member, namespace) = world
         .member(
             "redon",
@@ -607,15 +660,33 @@ async fn a_scheduled_drill_proves_the_backup_and_leaves_evidence() {
     let spec = &report.spec;
     check_passed_report(&report, &namespace, &name);
 
-    // Isolated before anything came in; the tenant's ingress policy stayed out.
-    let restores = world.velero.restores();
+    // Velero restored the tenant into the sandbox only, without the
+    // tenant's ingress policy.
+    let restores = Api::<Restore>::namespaced(world.client.clone(), REAL_VELERO)
+        .list(&ListParams::default().labels(&format!("{DOMAIN}/member={name}")))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(restores.len(), 1);
-    assert!(restores[0].isolated_first, "{restores:?}");
-    assert_eq!(restores[0].target, spec.sandbox_namespace);
-    assert!(
-        !restores[0].created.contains_key("NetworkPolicy"),
-        "{restores:?}"
+    let restore = &restores[0];
+    assert_eq!(
+        restore.spec.namespace_mapping,
+        BTreeMap::from([(namespace.clone(), spec.sandbox_namespace.clone())])
     );
+    assert!(
+        restore
+            .spec
+            .excluded_resources
+            .iter()
+            .any(|kind| kind.starts_with("networkpolicies")),
+        "{:?}",
+        restore.spec.excluded_resources
+    );
+    assert_eq!(
+        restore.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Completed")
+    );
+    assert_eq!(restore.spec.backup_name, spec.backup);
 
     eventually(CONVERGE, || async {
         let live = world.get(&name).await;
@@ -675,8 +746,8 @@ async fn a_scheduled_drill_proves_the_backup_and_leaves_evidence() {
 #[allow(clippy::too_many_lines)] // one story, told in order
 async fn a_failed_drill_says_why_and_keeps_its_sandbox_for_a_while() {
     let retention = Duration::from_secs(20);
-    let world = World::start("backup_drill_fails", retention).await;
-    world.velero.fail_next_restore(RestoreFault {
+    let world = World::with_stand_in("backup_drill_fails", retention).await;
+    world.velero.stand_in().fail_next_restore(RestoreFault {
         phase: "PartiallyFailed".into(),
         drop: vec![("ConfigMap".into(), "settings".into())],
     });
@@ -795,8 +866,8 @@ async fn a_failed_drill_says_why_and_keeps_its_sandbox_for_a_while() {
 /// the pending request is answered.
 #[tokio::test]
 async fn without_a_completed_backup_the_condition_says_so_then_the_drill_runs() {
-    let world = World::start("backup_no_backup", Duration::from_secs(60)).await;
-    world.velero.hold_backups(true);
+    let world = World::with_stand_in("backup_no_backup", Duration::from_secs(60)).await;
+    world.velero.stand_in().hold_backups(true);
     let (member, _) = world
         .member(
             "sixt",
@@ -824,12 +895,12 @@ async fn without_a_completed_backup_the_condition_says_so_then_the_drill_runs() 
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        world.velero.restores().is_empty(),
+        world.velero.stand_in().restores().is_empty(),
         "a restore was attempted"
     );
     assert!(world.reports(&name).await.is_empty());
 
-    world.velero.hold_backups(false);
+    world.velero.stand_in().hold_backups(false);
     let report = world.report(&name, 1).await;
     assert_eq!(
         report.spec.verdict,
@@ -864,7 +935,7 @@ async fn without_a_completed_backup_the_condition_says_so_then_the_drill_runs() 
 /// again asks for nothing, a new value for another drill.
 #[tokio::test]
 async fn an_on_demand_drill_runs_once_per_request() {
-    let world = World::start("backup_on_demand", Duration::from_secs(60)).await;
+    let world = World::with_velero("backup_on_demand", Duration::from_secs(60)).await;
     let (member, _) = world
         .member(
             "peillac",

@@ -53,7 +53,7 @@ get,list,watch,create usagerecords.socle.redon-agglomeration.bzh in {own}
 get,list,watch,create,patch,delete contributionstatements.socle.redon-agglomeration.bzh in {own}
 # Backups and drills, in Velero's namespace only.
 list,watch schedules.velero.io in {velero}
-list,watch backups.velero.io in {velero}
+list,watch,create backups.velero.io in {velero}
 list,watch restores.velero.io in {velero}
 get,create,patch,delete schedules.velero.io in {velero}
 create restores.velero.io in {velero}
@@ -84,6 +84,7 @@ list,watch,delete secrets in {gateway}
 # Velero's objects only in Velero's namespace: no Schedule, Restore or
 # download request anywhere else, nothing cluster-wide.
 list,watch,create,patch,delete schedules.velero.io
+list,watch,create backups.velero.io
 list,watch,create restores.velero.io
 create downloadrequests.velero.io
 create,patch,delete schedules.velero.io in default

@@ -3,8 +3,8 @@
 //! cannot run here (no object storage, no node agent).
 //!
 //! The stand-in does what socle relies on Velero for, on real objects:
-//! - a Schedule gets its first Backup at once (as Velero does without
-//!   `skipImmediately`), Enabled in its status;
+//! - a Schedule is Enabled in its status, and takes no Backup at once (as
+//!   Velero 1.18, which waits for the first cron time);
 //! - a Backup is carried out by reading every namespaced kind (discovery) in
 //!   its included namespaces and keeping the objects in memory, then marked
 //!   Completed with item counts;
@@ -43,9 +43,7 @@ use kube::{
     discovery::{Scope, verbs},
 };
 use serde_json::{Value, json};
-use socle::backup::velero::{
-    Backup, BackupStorageLocation, DownloadRequest, Restore, SCHEDULE_NAME_LABEL, Schedule,
-};
+use socle::backup::velero::{Backup, BackupStorageLocation, DownloadRequest, Restore, Schedule};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -271,28 +269,10 @@ async fn tick(client: &Client, ns: &str, base: &str, state: &Mutex<State>) -> an
     let backups = Api::<Backup>::namespaced(client.clone(), ns);
     for schedule in schedules.list(&ListParams::default()).await? {
         let name = schedule.name_any();
-        let taken = backups
-            .list_metadata(&ListParams::default().labels(&format!("{SCHEDULE_NAME_LABEL}={name}")))
-            .await?;
-        if taken.items.is_empty() {
-            let now = Timestamp::now();
-            let mut labels = schedule
-                .spec
-                .template
-                .metadata
-                .clone()
-                .unwrap_or_default()
-                .labels;
-            labels.insert(SCHEDULE_NAME_LABEL.into(), name.clone());
-            let backup = json!({
-                "apiVersion": "velero.io/v1", "kind": "Backup",
-                "metadata": {"name": format!("{name}-{}", now.strftime("%Y%m%d%H%M%S")), "labels": labels},
-                "spec": schedule.spec.template,
-            });
-            backups
-                .create(&PostParams::default(), &serde_json::from_value(backup)?)
-                .await?;
-            let status = json!({"status": {"phase": "Enabled", "lastBackup": seconds(now)}});
+        // Velero takes a new Schedule's first Backup at its first cron time
+        // (socle asks for one at once): the stand-in only accepts it.
+        if schedule.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Enabled") {
+            let status = json!({"status": {"phase": "Enabled"}});
             schedules
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&status))
                 .await?;

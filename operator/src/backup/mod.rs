@@ -38,7 +38,7 @@ use jiff::{Timestamp, Zoned};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, ListParams},
+    api::{DeleteParams, ListParams, PostParams},
     core::DeserializeGuard,
     runtime::{controller::Action, reflector::ReflectHandle, watcher},
 };
@@ -267,6 +267,9 @@ async fn reconcile_member(
     };
     let schedule = apply_schedule(member, &plan, ctx).await?;
     let observed = observe(&plan, member, ctx).await?;
+    if !observed.any_backup {
+        take_first_backup(member, &plan, ctx).await?;
+    }
     let now = Timestamp::now();
     let has_backup = observed.latest_backup.is_some();
     let latest_backup = observed.latest_backup.clone();
@@ -474,10 +477,45 @@ async fn observe(
         .items;
     Ok(Observed {
         latest_backup,
+        any_backup: !backups.items.is_empty(),
         restores,
         reports,
         sandboxes,
     })
+}
+
+/// Asks Velero for the Schedule's first backup now (see
+/// [`build::first_backup`]); one already asked for is left alone.
+async fn take_first_backup(
+    member: &Member,
+    plan: &BackupPlan,
+    ctx: &BackupContext,
+) -> Result<(), kube::Error> {
+    let backup = build::first_backup(plan);
+    let created = Api::<Backup>::namespaced(ctx.shared.client.clone(), &plan.velero_namespace)
+        .create(&PostParams::default(), &backup)
+        .await;
+    match created {
+        Ok(_) => {
+            ctx.shared.metrics.wrote(CONTROLLER, 1);
+            ctx.shared
+                .event(
+                    member,
+                    kube::runtime::events::EventType::Normal,
+                    "FirstBackup",
+                    format!(
+                        "asked Velero for the first backup of {} now ({}/{}) rather than at the schedule's first time",
+                        plan.namespace,
+                        plan.velero_namespace,
+                        backup.name_any()
+                    ),
+                )
+                .await;
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// A member without `spec.backup`: no Schedule, no sandbox, no status.

@@ -10,5 +10,5 @@ pub use self::{
     report::{DrillEvidence, drill_report},
     restore::{DrillStart, NOT_RESTORED, download_request, restore},
     sandbox::{deny_all, inspector_binding, sandbox_namespace},
-    schedule::schedule,
+    schedule::{first_backup, schedule},
 };

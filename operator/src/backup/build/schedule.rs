@@ -5,7 +5,7 @@ use kube::api::ObjectMeta;
 
 use crate::backup::{
     plan::BackupPlan,
-    velero::{BackupSpec, Schedule, ScheduleSpec, TemplateMetadata},
+    velero::{Backup, BackupSpec, SCHEDULE_NAME_LABEL, Schedule, ScheduleSpec, TemplateMetadata},
 };
 
 /// The Schedule backing up the tenant namespace, in the Velero namespace of
@@ -20,20 +20,45 @@ pub fn schedule(plan: &BackupPlan, owner: OwnerReference) -> Schedule {
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },
-        spec: ScheduleSpec {
-            schedule: plan.cron.clone(),
-            template: BackupSpec {
-                // Backups carry the member's labels, so that socle sees them.
-                metadata: Some(TemplateMetadata {
-                    labels: plan.labels.clone(),
-                }),
-                included_namespaces: vec![plan.namespace.clone()],
-                storage_location: Some(plan.storage_location.clone()),
-                ttl: Some(plan.targets.ttl()),
-                default_volumes_to_fs_backup: Some(true),
-            },
-            use_owner_references_in_backup: Some(false),
+        spec: schedule_spec(plan),
+        status: None,
+    }
+}
+
+fn schedule_spec(plan: &BackupPlan) -> ScheduleSpec {
+    ScheduleSpec {
+        schedule: plan.cron.clone(),
+        template: BackupSpec {
+            // Backups carry the member's labels, so that socle sees them.
+            metadata: Some(TemplateMetadata {
+                labels: plan.labels.clone(),
+            }),
+            included_namespaces: vec![plan.namespace.clone()],
+            storage_location: Some(plan.storage_location.clone()),
+            ttl: Some(plan.targets.ttl()),
+            default_volumes_to_fs_backup: Some(true),
         },
+        use_owner_references_in_backup: Some(false),
+    }
+}
+
+/// The Backup `velero backup create --from-schedule` makes: the Schedule's
+/// template, labelled as the Schedule's own Backups. Velero takes a new
+/// Schedule's first backup only at its first cron time, up to a day later
+/// for the Essential tier, so socle asks for this one at once; its name,
+/// the Schedule's with `-first`, makes asking twice harmless.
+pub fn first_backup(plan: &BackupPlan) -> Backup {
+    let schedule = schedule_spec(plan);
+    let mut labels = plan.labels.clone();
+    labels.insert(SCHEDULE_NAME_LABEL.to_owned(), plan.schedule.clone());
+    Backup {
+        metadata: ObjectMeta {
+            name: Some(format!("{}-first", plan.schedule)),
+            namespace: Some(plan.velero_namespace.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec: schedule.template,
         status: None,
     }
 }
@@ -94,7 +119,21 @@ spec:
             controller: Some(true),
             block_owner_deletion: None,
         };
+        let first = first_backup(&plan);
         let schedule = serde_json::to_value(schedule(&plan, owner)).unwrap();
+        // The first backup is one of the Schedule's, taken now.
+        assert_eq!(
+            first.metadata.name.as_deref(),
+            Some("commune-allaire-first")
+        );
+        assert_eq!(
+            serde_json::to_value(&first.spec).unwrap(),
+            schedule["spec"]["template"]
+        );
+        assert_eq!(
+            first.metadata.labels.as_ref().unwrap()[SCHEDULE_NAME_LABEL],
+            "commune-allaire"
+        );
         assert_eq!(schedule["apiVersion"], "velero.io/v1");
         assert_eq!(schedule["metadata"]["namespace"], "velero");
         assert_eq!(schedule["metadata"]["name"], "commune-allaire");

@@ -65,6 +65,8 @@ pub struct CompletedBackup {
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
     pub latest_backup: Option<CompletedBackup>,
+    /// Whether the Schedule has any Backup yet, whatever its phase.
+    pub any_backup: bool,
     /// The member's drill Restores.
     pub restores: Vec<Restore>,
     /// The member's DrillReports.
@@ -110,6 +112,7 @@ pub async fn drive(
         restores,
         mut reports,
         sandboxes,
+        ..
     } = observed;
     let mut state = DrillState::default();
     let reported =
