@@ -38,6 +38,11 @@ pub struct Component {
 pub struct Env {
     pub file: PathBuf,
     pub names: Vec<String>,
+    /// Prefixes of xtask's own variables the component must not inherit
+    /// (a developer's `AWS_PROFILE` or `AWS_ACCESS_KEY_ID` would win over
+    /// the credentials file given to Velero's plugin).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset_prefixes: Vec<String>,
 }
 
 impl Env {
@@ -57,7 +62,28 @@ impl Env {
         Ok(Self {
             file: file.into(),
             names: vars.iter().map(|(name, _)| (*name).to_owned()).collect(),
+            unset_prefixes: Vec::new(),
         })
+    }
+
+    /// Also keeps xtask's variables whose names start with `prefix` from the
+    /// component.
+    pub fn unsetting(mut self, prefix: &str) -> Self {
+        self.unset_prefixes.push(prefix.to_owned());
+        self
+    }
+
+    /// xtask's variables the component must not inherit.
+    fn unset(&self) -> Vec<std::ffi::OsString> {
+        std::env::vars_os()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                let name = name.to_string_lossy();
+                self.unset_prefixes
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix.as_str()))
+            })
+            .collect()
     }
 
     /// The variables, with their values read from the file.
@@ -93,7 +119,11 @@ impl Component {
         // Appended: a restarted component's log follows its first life's.
         let out = File::options().create(true).append(true).open(&log)?;
         let vars = env.map(Env::read).transpose()?.unwrap_or_default();
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        for name in env.map(Env::unset).unwrap_or_default() {
+            command.env_remove(name);
+        }
+        let child = command
             .args(args)
             .envs(vars)
             .current_dir(dir)

@@ -92,7 +92,9 @@ pub fn start(
             ("ROOT_ACCESS_KEY_ID", keys.access_key_id.as_str()),
             ("ROOT_SECRET_ACCESS_KEY", keys.secret_access_key.as_str()),
         ],
-    )?;
+    )?
+    // Its settings all have a `VGW_` variable besides their flag.
+    .unsetting("VGW_");
     components.push(Component::spawn(
         "versitygw",
         &binaries.versitygw,
@@ -118,7 +120,7 @@ pub fn start(
 
     // The credentials file stands for the Secret as a `velero install`
     // mounts it (`/credentials/cloud`, named by this variable); the aws
-    // plugin inherits it. Velero's plugins put their sockets in `$TMPDIR`,
+    // plugin inherits it, and no other `AWS_` variable of the developer's. Velero's plugins put their sockets in `$TMPDIR`,
     // and it adds the features of `$HOME/.config/velero/config.json` to
     // `--features`: both inside the state directory, the developer's own
     // configuration left out.
@@ -129,7 +131,8 @@ pub fn start(
             ("TMPDIR", path_str(&tmp)?),
             ("HOME", path_str(&home)?),
         ],
-    )?;
+    )?
+    .unsetting("AWS_");
     components.push(Component::spawn(
         "velero",
         &binaries.velero,
