@@ -1,9 +1,10 @@
 //! `cargo xtask demo`: the whole story on this machine — a real control
 //! plane, the CRDs, the 31 communes of REDON Agglomération, the operator
 //! provisioning them and keeping their statements, one commune's tunnel
-//! pushed to a router emulated on this machine ([`tunnel`]), and what each
-//! owes.
+//! pushed to a router emulated on this machine ([`tunnel`]), one commune's
+//! backup restored by a drill ([`drill`]), and what each owes.
 
+mod drill;
 mod tunnel;
 
 use std::{
@@ -62,6 +63,7 @@ pub fn demo() -> Result<()> {
         &std::fs::read_to_string(workspace_root().join("manifests/vpn-gateway/namespace.yaml"))?,
         &|_| {},
     ))?;
+    runtime.block_on(drill::storage_location(&client))?;
     let left_out = Cell::new(0);
     let applied = runtime.block_on(apply_dir(
         &client,
@@ -96,11 +98,7 @@ pub fn demo() -> Result<()> {
         ));
         runtime.block_on(router.show(&client))?;
     }
-    println!(
-        "\nCapabilities (Velero's server runs here, over an S3 store, versitygw; only {} has a VPN, to its emulated router):",
-        tunnel::COMMUNE
-    );
-    runtime.block_on(print_capabilities(&client))?;
+    runtime.block_on(capabilities_and_drill(&client))?;
 
     step(&format!(
         "the operator's statements for {EXERCISE}, checked against the offline engine"
@@ -446,6 +444,20 @@ fn condition<'a>(member: &'a DynamicObject, type_: &str) -> Option<&'a serde_jso
 
 fn has_true(member: &DynamicObject, type_: &str) -> bool {
     condition(member, type_).is_some_and(|c| c["status"] == "True")
+}
+
+/// What every Member shows, then one commune's backup restored by a drill.
+async fn capabilities_and_drill(client: &Client) -> Result<()> {
+    println!(
+        "\nCapabilities (Velero's server runs here, over an S3 store, versitygw; only {} has a VPN, to its emulated router):",
+        tunnel::COMMUNE
+    );
+    print_capabilities(client).await?;
+    step(&format!(
+        "the first backup of {}, by Velero into its S3 store, restored by a drill into a sandbox",
+        drill::COMMUNE
+    ));
+    drill::show(client, "socle-system", Duration::from_secs(180)).await
 }
 
 /// How many Members have each capability condition true, with the reason
