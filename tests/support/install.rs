@@ -195,14 +195,13 @@ pub struct ScopedInstall {
 
 impl ScopedInstall {
     /// Renders the copy for `scope` and applies it (server-side, as
-    /// `socle-e2e`); applying it again is a no-op.
+    /// `socle-e2e`); applying it again is a no-op. Its Velero namespace is
+    /// the scope's own (made if missing), where no Velero runs but a
+    /// stand-in's.
     pub async fn apply(scope: &TestScope) -> Self {
-        let objects = scoped_manifests(scope).await;
-        let namespace = scope.name("socle-system");
-        let gateway_namespace = scope.name("socle-vpn-gateway");
+        let velero_namespace = scope.name("velero");
         // Velero's install makes its namespace, not socle's: the scope's
         // stand-in may have made it already.
-        let velero_namespace = scope.name("velero");
         let created = Api::<Namespace>::all(scope.client())
             .create(
                 &PostParams::default(),
@@ -221,6 +220,16 @@ impl ScopedInstall {
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(error) => panic!("creating namespace {velero_namespace}: {error}"),
         }
+        Self::apply_in_velero(scope, &velero_namespace).await
+    }
+
+    /// [`ScopedInstall::apply`] with socle's Velero access in
+    /// `velero_namespace`, which exists: `velero`, where the testenv's
+    /// `velero server` runs.
+    pub async fn apply_in_velero(scope: &TestScope, velero_namespace: &str) -> Self {
+        let objects = scoped_manifests(scope, velero_namespace).await;
+        let namespace = scope.name("socle-system");
+        let gateway_namespace = scope.name("socle-vpn-gateway");
         ok(
             &kubectl(),
             &[
@@ -236,7 +245,7 @@ impl ScopedInstall {
         Self {
             namespace,
             gateway_namespace,
-            velero_namespace,
+            velero_namespace: velero_namespace.to_owned(),
             service_account: scope.name("socle"),
             drill_inspector_role: scope.name(DRILL_INSPECTOR),
             tenant_admin_role: scope.name(TENANT_ADMIN),
@@ -351,7 +360,7 @@ fn stream(objects: &[Value]) -> String {
 /// `kubectl kustomize` of an overlay of `manifests/install` and
 /// `manifests/vpn-gateway` that suffixes every name and labels every object
 /// with the scope; then the two namespaces moved into the scope's.
-async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
+async fn scoped_manifests(scope: &TestScope, velero_namespace: &str) -> Vec<Value> {
     // Kustomize takes no absolute path: the overlay names manifests/ relative to itself.
     let overlay = std::env::temp_dir().join(format!("socle-install-{}", scope.id()));
     std::fs::create_dir_all(&overlay).expect("creating the overlay directory");
@@ -382,7 +391,7 @@ async fn scoped_manifests(scope: &TestScope) -> Vec<Value> {
     let moves = [
         ("socle-system", scope.name("socle-system")),
         ("socle-vpn-gateway", scope.name("socle-vpn-gateway")),
-        ("velero", scope.name("velero")),
+        ("velero", velero_namespace.to_owned()),
     ];
     let objects = documents(&rendered);
     // Every scoped install checks what a DSI's own overlay relies on: the
