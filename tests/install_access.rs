@@ -53,7 +53,7 @@ get,list,watch,create usagerecords.socle.redon-agglomeration.bzh in {own}
 get,list,watch,create,patch,delete contributionstatements.socle.redon-agglomeration.bzh in {own}
 # Backups and drills, in Velero's namespace only.
 list,watch schedules.velero.io in {velero}
-list,watch,create backups.velero.io in {velero}
+get,list,watch,create backups.velero.io in {velero}
 list,watch restores.velero.io in {velero}
 get,create,patch,delete schedules.velero.io in {velero}
 create restores.velero.io in {velero}

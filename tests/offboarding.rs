@@ -16,10 +16,13 @@ use anyhow::{Context as _, ensure};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, Client, Config, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-use socle::api::Member;
+use socle::{
+    api::{Member, SharedService},
+    backup::velero::Backup,
+};
 use socle_e2e::{
     TestScope, eventually,
     examples::{
@@ -49,8 +52,19 @@ const CONTENT: &str = "état civil 1792-2026\n";
 /// directory on this machine (there is no kubelet to mount it in a pod:
 /// the host-path volume *is* that directory).
 async fn hosted_commune(scope: &TestScope, operator: &Operator, example: &str) -> Commune {
+    hosted_commune_with(scope, operator, example, |_| {}).await
+}
+
+/// [`hosted_commune`], its Member changed by `edit` first.
+async fn hosted_commune_with(
+    scope: &TestScope,
+    operator: &Operator,
+    example: &str,
+    edit: impl FnOnce(&mut Member),
+) -> Commune {
     let client = scope.client();
     let mut member = tenant_only(scope, example);
+    edit(&mut member);
     let storage = member
         .spec
         .tenant
@@ -493,4 +507,143 @@ async fn impersonating(user: &str, groups: &[&str]) -> Client {
     config.auth_info.impersonate = Some(user.to_owned());
     config.auth_info.impersonate_groups = Some(groups.iter().map(|g| (*g).to_owned()).collect());
     Client::try_from(config).expect("an impersonating client")
+}
+
+/// A BackupTarget of the scope on the testenv's Velero, with its storage
+/// location `location`; the member asks for backups there.
+async fn backup_target(scope: &TestScope, location: &str) -> String {
+    let name = scope.name("sauvegardes");
+    let service: SharedService = serde_json::from_value(json!({
+        "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "SharedService",
+        "metadata": {"name": name, "labels": scope.labels()},
+        "spec": {"displayName": "Sauvegardes", "category": "BackupTarget", "serviceLevel": 3,
+                 "hosting": "Datacenter",
+                 "backupTarget": {"veleroNamespace": "velero", "storageLocation": location}},
+    }))
+    .unwrap();
+    Api::<SharedService>::all(scope.client())
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    name
+}
+
+fn with_backups(target: String) -> impl FnOnce(&mut Member) {
+    move |member| {
+        member.spec.backup =
+            Some(serde_json::from_value(json!({"tier": "Standard", "target": target})).unwrap());
+    }
+}
+
+/// A commune with backups leaves an exit backup (article 2.4): once the
+/// offboarding is confirmed, Velero's own server takes a last backup of the
+/// tenant into its S3 store, and only once it completed does the namespace
+/// go; the Event names it.
+#[tokio::test]
+async fn a_commune_with_backups_leaves_an_exit_backup_before_its_namespace_goes() {
+    let scope = TestScope::new("offboarding_exit_backup").await;
+    let operator = Operator::start_with_velero(&scope).await;
+    let client = scope.client();
+    let target = backup_target(&scope, "default").await;
+    let commune = hosted_commune_with(&scope, &operator, "peillac", with_backups(target)).await;
+    commune.confirm(&client, &commune.name).await;
+    commune.delete(&client).await;
+    commune.assert_gone_with_data_kept(&client).await;
+    let exit = format!("{}-exit", commune.namespace);
+    let backup = Api::<Backup>::namespaced(client.clone(), "velero")
+        .get(&exit)
+        .await
+        .unwrap();
+    let status = backup.status.clone().unwrap_or_default();
+    assert_eq!(status.phase.as_deref(), Some("Completed"), "{status:?}");
+    assert_eq!(
+        backup.spec.included_namespaces,
+        std::slice::from_ref(&commune.namespace)
+    );
+    assert_eq!(backup.spec.ttl.as_deref(), Some("8760h0m0s"));
+    assert!(
+        backup
+            .labels()
+            .contains_key(&format!("{DOMAIN}/exit-backup")),
+        "{:?}",
+        backup.labels()
+    );
+    // Velero wrote it before the namespace went: its items are the tenant's.
+    let items = status.progress.map_or(0, |p| p.items_backed_up);
+    assert!(items > 0, "the exit backup holds {items} items");
+    let confirmed = wait_for_event(&client, &commune.name, "OffboardingConfirmed")
+        .await
+        .note
+        .unwrap_or_default();
+    assert!(
+        confirmed.contains(&format!("exit backup velero/{exit}")),
+        "the Event names the exit backup: {confirmed}"
+    );
+    operator.stop().await;
+    commune.release_volume(&client).await;
+    scope.cleanup().await;
+}
+
+/// An exit backup Velero refuses (its storage location does not exist):
+/// the namespace is kept, the Offboarding condition and a Warning say why
+/// and what to do, and the data stays. Once the DSI mends it as told (the
+/// right location, the failed backup deleted), socle takes another and the
+/// offboarding ends.
+#[tokio::test]
+async fn a_failed_exit_backup_keeps_the_namespace_and_says_why() {
+    let scope = TestScope::new("offboarding_exit_backup_fails").await;
+    let operator = Operator::start_with_velero(&scope).await;
+    let client = scope.client();
+    let target = backup_target(&scope, "nowhere").await;
+    let commune = hosted_commune_with(&scope, &operator, "peillac", with_backups(target)).await;
+    commune.confirm(&client, &commune.name).await;
+    commune.delete(&client).await;
+    let members = Api::<Member>::all(client.clone());
+    let failed = eventually(CONVERGE, || async {
+        let member = members.get(&commune.name).await?;
+        let offboarding = condition(&member, "Offboarding").cloned();
+        ensure!(
+            offboarding
+                .as_ref()
+                .is_some_and(|c| c.reason == "ExitBackupFailed"),
+            "Offboarding is {offboarding:?}"
+        );
+        Ok(offboarding.unwrap())
+    })
+    .await;
+    let exit = format!("{}-exit", commune.namespace);
+    assert!(
+        failed.message.contains(&exit)
+            && failed.message.contains("FailedValidation")
+            && failed.message.contains(&commune.volume),
+        "{failed:?}"
+    );
+    let warning = wait_for_event(&client, &commune.name, "ExitBackupFailed").await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"), "{warning:?}");
+    tokio::time::sleep(QUIET).await;
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(&commune.namespace)
+        .await
+        .expect("the namespace is kept");
+    assert!(namespace.metadata.deletion_timestamp.is_none());
+    commune.assert_data_kept(&client).await;
+
+    Api::<SharedService>::all(client.clone())
+        .patch(
+            &scope.name("sauvegardes"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backupTarget": {"storageLocation": "default"}}})),
+        )
+        .await
+        .unwrap();
+    // Refused by Velero, it never reached the bucket: deleting the object
+    // is all `velero backup delete` would do.
+    Api::<Backup>::namespaced(client.clone(), "velero")
+        .delete(&exit, &DeleteParams::default())
+        .await
+        .unwrap();
+    commune.assert_gone_with_data_kept(&client).await;
+    operator.stop().await;
+    commune.release_volume(&client).await;
+    scope.cleanup().await;
 }

@@ -71,6 +71,8 @@ struct Settings {
     admin_role: String,
     /// The operator's own namespace (Secrets, statements, usage).
     namespace: String,
+    /// Where its Velero access is (exit backups).
+    velero_namespace: String,
     /// Whether the statement controller runs.
     billing: bool,
     /// The controllers' metrics, kept across restarts.
@@ -109,19 +111,27 @@ impl Operator {
     /// Installs socle's CRDs (server-side apply, idempotent; never deleted)
     /// and starts the tenant controller for `scope`.
     pub async fn start(scope: &TestScope) -> Self {
-        Self::start_in(scope, false).await
+        let install = ScopedInstall::apply(scope).await;
+        Self::start_in(scope, install, false).await
+    }
+
+    /// Like [`Operator::start`], its Velero access in the testenv's Velero
+    /// namespace, where `velero server` takes the exit backups.
+    pub async fn start_with_velero(scope: &TestScope) -> Self {
+        let install = ScopedInstall::apply_in_velero(scope, "velero").await;
+        Self::start_in(scope, install, false).await
     }
 
     /// Like [`Operator::start`], with the statement controller (statements,
     /// estimates, metering) writing in [`Operator::namespace`].
     pub async fn start_with_billing(scope: &TestScope) -> Self {
-        Self::start_in(scope, true).await
+        let install = ScopedInstall::apply(scope).await;
+        Self::start_in(scope, install, true).await
     }
 
-    async fn start_in(scope: &TestScope, billing: bool) -> Self {
+    async fn start_in(scope: &TestScope, install: ScopedInstall, billing: bool) -> Self {
         let client = scope.client();
         install_crds(&client).await;
-        let install = ScopedInstall::apply(scope).await;
         let settings = Settings {
             config: install.operator_config(&client).await,
             selector: scope.selector(),
@@ -129,6 +139,7 @@ impl Operator {
             auditor_group: format!("socle-e2e:auditors-{}", scope.id()),
             admin_role: install.tenant_admin_role.clone(),
             namespace: install.namespace.clone(),
+            velero_namespace: install.velero_namespace.clone(),
             billing,
             metrics: Arc::default(),
         };
@@ -317,6 +328,8 @@ impl Settings {
             namespace_prefix: self.prefix,
             auditor_group: self.auditor_group,
             admin_role: self.admin_role,
+            velero_namespace: self.velero_namespace,
+            ..TenantSettings::default()
         };
         let stop = stop.map(drop).shared();
         let members = MemberWatch::new(&context);

@@ -27,3 +27,7 @@ pub const KEEP_UNTIL: &str = "socle.redon-agglomeration.bzh/keep-until";
 
 /// Prefix of every drill's name and sandbox namespace.
 pub const DRILL_PREFIX: &str = "drill-";
+
+/// On the exit backup of a departing member (article 2.4), taken before its
+/// tenant namespace is deleted: the date the offboarding was confirmed.
+pub const EXIT: &str = "socle.redon-agglomeration.bzh/exit-backup";

@@ -128,7 +128,7 @@ pub fn plan(
 }
 
 /// The BackupTarget service named by `spec.backup.target`, or the only one.
-fn backup_target<'a>(
+pub fn backup_target<'a>(
     name: Option<&str>,
     services: &'a [SharedService],
 ) -> Result<&'a SharedService, InvalidBackup> {

@@ -117,6 +117,12 @@ pub struct BackupStatus {
     /// Warnings met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<u32>,
+    /// Why Velero refused the Backup (`FailedValidation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_errors: Vec<String>,
+    /// Why it failed (`Failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
 }
 
 /// Items of a Backup.

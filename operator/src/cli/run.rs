@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// only (manifests/velero-access: the Role socle-velero).
     #[arg(long, env = "SOCLE_VELERO_NAMESPACE", default_value = "velero")]
     pub velero_namespace: String,
+    /// How long Velero keeps a departing commune's exit backup, in days
+    /// (the convention names no period: a year, as the Critical tier keeps
+    /// its backups).
+    #[arg(long, env = "SOCLE_EXIT_BACKUP_RETENTION_DAYS", default_value_t = socle::tenant::plan::EXIT_BACKUP_RETENTION_DAYS)]
+    pub exit_backup_retention_days: u32,
     /// Address of the admin port: /metrics, /livez, /readyz.
     #[arg(long, env = "SOCLE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
@@ -213,7 +218,7 @@ async fn run_controllers(
 ) {
     let backup_settings = BackupSettings {
         namespace_prefix: args.tenant_prefix.clone(),
-        velero_namespace: args.velero_namespace,
+        velero_namespace: args.velero_namespace.clone(),
         drill_inspector_role: args.drill_inspector_role,
         ..BackupSettings::default()
     };
@@ -224,6 +229,8 @@ async fn run_controllers(
         namespace_prefix: args.tenant_prefix,
         auditor_group: args.auditor_group,
         admin_role: args.tenant_admin_role,
+        velero_namespace: args.velero_namespace,
+        exit_backup_retention_days: args.exit_backup_retention_days,
     };
     let vpn_settings = VpnSettings {
         cluster_cidrs: args.cluster_cidrs,

@@ -15,6 +15,7 @@
 //! (see the README).
 
 pub mod build;
+pub mod exit_backup;
 pub mod offboard;
 pub mod plan;
 mod rebind;
@@ -85,6 +86,12 @@ pub enum Error {
         "volume {0} still does not say persistentVolumeReclaimPolicy: Retain after socle set it; its tenant is not deleted"
     )]
     VolumeNotRetained(String),
+    #[error("{0}; the tenant namespace is kept")]
+    ExitBackupFailed(String),
+    /// Not a failure: a Member's finalizer stays only while its cleanup
+    /// errs, and the namespace must outlive the exit backup.
+    #[error("the exit backup {0} is not complete yet; the tenant namespace is kept")]
+    ExitBackupInProgress(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
@@ -99,6 +106,8 @@ impl Categorized for Error {
             Self::AwaitingConfirmation(_) => "AwaitingConfirmation",
             Self::ConfirmationMismatch { .. } => "ConfirmationMismatch",
             Self::VolumeNotRetained(_) => "VolumeNotRetained",
+            Self::ExitBackupFailed(_) => "ExitBackupFailed",
+            Self::ExitBackupInProgress(_) => "ExitBackupInProgress",
             Self::Kube(_) => "KubeApi",
             Self::Finalizer(_) => "Finalizer",
         }
@@ -110,7 +119,13 @@ impl Categorized for Error {
             | Self::InvalidSpec(_)
             | Self::AwaitingConfirmation(_)
             | Self::ConfirmationMismatch { .. } => Retry::AwaitChange,
-            Self::Kube(_) | Self::Finalizer(_) | Self::VolumeNotRetained(_) => Retry::Backoff,
+            // A failed exit backup is mended in Velero (deleted, for socle
+            // to take another), which no watch of the Member shows.
+            Self::Kube(_)
+            | Self::Finalizer(_)
+            | Self::VolumeNotRetained(_)
+            | Self::ExitBackupFailed(_)
+            | Self::ExitBackupInProgress(_) => Retry::Backoff,
         }
     }
 }
@@ -260,6 +275,7 @@ fn error_policy(
         error,
         match error {
             Error::AwaitingConfirmation(_) => (EventType::Normal, "OffboardingPending"),
+            Error::ExitBackupInProgress(_) => (EventType::Normal, "ExitBackupInProgress"),
             _ => (EventType::Warning, error.category()),
         },
     )

@@ -6,10 +6,15 @@
 //! 1. every volume bound to a claim of the tenant is set to `Retain`,
 //!    labelled with the member and the date, then read again and verified;
 //! 2. the namespace is marked as offboarding (the date it began);
-//! 3. only when the Member carries the confirmation (its own name) is the
-//!    namespace marked confirmed — the mark without which the admission
-//!    policy `socle-tenant-namespaces` refuses its deletion, and which only
-//!    socle may set — and then deleted, with a precondition on its uid.
+//! 3. only when the Member carries the confirmation (its own name), and its
+//!    exit backup has completed ([`super::exit_backup`], for a member with
+//!    backups), is the namespace marked confirmed — the mark without which
+//!    the admission policy `socle-tenant-namespaces` refuses its deletion,
+//!    and which only socle may set — and then deleted, with a precondition
+//!    on its uid.
+//!
+//! While it waits (for the confirmation, the exit backup) offboarding errs,
+//! so that a deleted Member keeps its finalizer.
 //!
 //! Step 3 runs only after step 1 verified every volume in the same pass: a
 //! confirmation that arrives first waits for it like any other.
@@ -25,7 +30,12 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{Error, OFFBOARDING_MANAGER, TenantContext, status};
+use super::{
+    Error, OFFBOARDING_MANAGER, TenantContext,
+    exit_backup::{ExitBackup, exit_backup_of},
+    status,
+};
+
 use crate::{api::Member, labels};
 
 /// A volume kept for a departing commune: where its data is.
@@ -90,6 +100,7 @@ pub(super) async fn offboard(
     let data = describe(&kept);
     match confirmation(member) {
         Confirmation::Given => {
+            let saved = exit_backup_taken(member, &namespace_name, &data, today, ctx).await?;
             mark(
                 &namespaces,
                 &namespace_name,
@@ -111,7 +122,7 @@ pub(super) async fn offboard(
                     EventType::Normal,
                     "OffboardingConfirmed",
                     format!(
-                        "namespace {namespace_name} is being deleted, as confirmed; the commune's data stays on {data}"
+                        "namespace {namespace_name} is being deleted, as confirmed; the commune's data stays on {data}{saved}"
                     ),
                 )
                 .await;
@@ -151,6 +162,58 @@ pub(super) async fn offboard(
             Err(error)
         }
     }
+}
+
+/// The exit backup, before the namespace may go ([`super::exit_backup`]):
+/// what the confirmation Event adds about it once it is taken; an error
+/// (which keeps the namespace, and the Member's finalizer) until then.
+async fn exit_backup_taken(
+    member: &Member,
+    namespace_name: &str,
+    data: &str,
+    today: Date,
+    ctx: &TenantContext,
+) -> Result<String, Error> {
+    Ok(
+        match exit_backup_of(member, namespace_name, &today.to_string(), ctx).await? {
+            ExitBackup::Completed(backup) => format!(
+                "; its exit backup {backup} is kept {} days",
+                ctx.settings.exit_backup_retention_days
+            ),
+            ExitBackup::NotSubscribed => {
+                "; no exit backup: the member has no spec.backup".to_owned()
+            }
+            ExitBackup::Running(phase) => {
+                let message = format!(
+                    "namespace {namespace_name} is kept until its exit backup completes (Velero: {phase}); the commune's data stays on {data}"
+                );
+                status::offboarding(member, ctx, namespace_name, "ExitBackupInProgress", message)
+                    .await?;
+                return Err(Error::ExitBackupInProgress(format!(
+                    "{}/{}",
+                    ctx.settings.velero_namespace,
+                    super::exit_backup::exit_backup_name(namespace_name)
+                )));
+            }
+            ExitBackup::Failed(why) => {
+                let message = format!(
+                    "{why}; namespace {namespace_name} is kept, and so is the commune's data on {data}"
+                );
+                status::offboarding(
+                    member,
+                    ctx,
+                    namespace_name,
+                    "ExitBackupFailed",
+                    message.clone(),
+                )
+                .await?;
+                ctx.shared
+                    .event(member, EventType::Warning, "ExitBackupFailed", message)
+                    .await;
+                return Err(Error::ExitBackupFailed(why));
+            }
+        },
+    )
 }
 
 /// Sets one of socle's offboarding labels on the namespace. See
