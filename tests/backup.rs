@@ -45,7 +45,7 @@ use socle::{
     api::{DrillReport, Member, SharedService, drill_report::Verdict},
     backup::{
         self, BackupSettings,
-        velero::{Restore, Schedule},
+        velero::{Backup, BackupStorageLocation, Restore, Schedule},
     },
     controller::{Context, runtime::MemberWatch},
 };
@@ -221,7 +221,9 @@ impl World {
         let namespace = format!("{}{name}", self.prefix);
         self.tenant(&namespace).await;
         let mut backup = backup;
-        backup["target"] = json!(self.target);
+        if backup.get("target").is_none() {
+            backup["target"] = json!(self.target);
+        }
         let member: Member = serde_json::from_value(json!({
             "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "Member",
             "metadata": {"name": name, "labels": self.scope.labels(), "annotations": annotations},
@@ -998,5 +1000,96 @@ async fn an_on_demand_drill_runs_once_per_request() {
         Ok(())
     })
     .await;
+    world.stop().await;
+}
+
+/// A storage location Velero cannot use (its bucket does not exist): the
+/// member's BackupReady says so, naming the location and Velero's reason,
+/// and neither a backup nor a drill is started, even on demand.
+#[tokio::test]
+async fn an_unavailable_storage_location_is_shown_and_no_drill_starts() {
+    let world = World::with_velero("backup_storage_unavailable", Duration::from_secs(60)).await;
+    let name = world.scope.name("unreachable");
+    let mut raw = serde_json::to_value(
+        Api::<DynamicObject>::namespaced_with(
+            world.client.clone(),
+            REAL_VELERO,
+            &kube::api::ApiResource::erase::<BackupStorageLocation>(&()),
+        )
+        .get("default")
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    // socle reads only part of a location: the rest (provider, default) is
+    // copied as Velero wrote it.
+    raw["spec"]["objectStorage"]["bucket"] = json!(name);
+    raw["spec"]["default"] = json!(false);
+    let location = json!({
+        "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+        "metadata": {"name": name, "labels": world.scope.labels()},
+        "spec": raw["spec"],
+    });
+    create(&world.client, REAL_VELERO, location).await;
+    let target = world.scope.name("sauvegardes-ailleurs");
+    let service: SharedService = serde_json::from_value(json!({
+        "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "SharedService",
+        "metadata": {"name": target, "labels": world.scope.labels()},
+        "spec": {"displayName": "Ailleurs", "category": "BackupTarget", "serviceLevel": 3,
+                 "hosting": "Datacenter",
+                 "backupTarget": {"veleroNamespace": REAL_VELERO, "storageLocation": name}},
+    }))
+    .unwrap();
+    Api::<SharedService>::all(world.client.clone())
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    let (member, _) = world
+        .member(
+            "glenac",
+            json!({"tier": "Standard", "target": target}),
+            json!({format!("{DOMAIN}/drill-now"): "1"}),
+        )
+        .await;
+    let member = member.name_any();
+    let ready = eventually(CONVERGE, || async {
+        let ready = world.condition(&member, "BackupReady").await;
+        ensure!(
+            ready
+                .as_ref()
+                .is_some_and(|c| c.reason == "StorageUnavailable"),
+            "BackupReady {ready:?}"
+        );
+        Ok(ready.unwrap())
+    })
+    .await;
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains(&format!("{REAL_VELERO}/{name} is Unavailable")),
+        "{}",
+        ready.message
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let selector = ListParams::default().labels(&format!("{DOMAIN}/member={member}"));
+    assert!(
+        Api::<Restore>::namespaced(world.client.clone(), REAL_VELERO)
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a drill started"
+    );
+    assert!(
+        Api::<Backup>::namespaced(world.client.clone(), REAL_VELERO)
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a backup was asked for"
+    );
     world.stop().await;
 }

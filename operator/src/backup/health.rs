@@ -31,6 +31,22 @@ pub fn velero_not_installed(generation: Option<i64>) -> Condition {
     )
 }
 
+/// `BackupReady` when the member's storage location is missing or Velero
+/// cannot reach it (`why`): no backup can be written nor read, and no drill
+/// starts until it is back.
+pub fn storage_unavailable(plan: &BackupPlan, why: &str, generation: Option<i64>) -> Condition {
+    condition(
+        BACKUP_READY,
+        false,
+        "StorageUnavailable",
+        format!(
+            "Velero's storage location {}/{} {why}: no backup of {} can be written or restored, and no drill starts until it is back",
+            plan.velero_namespace, plan.storage_location, plan.namespace
+        ),
+        generation,
+    )
+}
+
 /// `BackupReady` from the live Schedule's Velero phase and validation errors.
 pub fn backup_ready(
     plan: &BackupPlan,

@@ -48,7 +48,7 @@ use self::{
     drill::{CompletedBackup, DrillState, Observed, Unsafe},
     health::{DrillView, backup_ready, drill_healthy},
     plan::{BackupPlan, InvalidBackup},
-    velero::{Backup, Restore, SCHEDULE_NAME_LABEL, Schedule},
+    velero::{Backup, BackupStorageLocation, Restore, SCHEDULE_NAME_LABEL, Schedule},
 };
 pub use self::{
     metrics::{BackupCollector, BackupMetrics, DrillFacts, MemberBackupSample},
@@ -120,6 +120,10 @@ pub struct BackupContext {
 /// The longest a member goes unlooked-at: backups completing are seen through
 /// the watches, this is only a safety net.
 const RESYNC: Duration = Duration::from_secs(600);
+
+/// How often an unavailable storage location is looked at again (Velero
+/// checks it every minute by default).
+const STORAGE_POLL: Duration = Duration::from_secs(30);
 
 /// How often the API server is asked whether Velero is installed yet.
 const VELERO_POLL: Duration = Duration::from_secs(10);
@@ -266,6 +270,13 @@ async fn reconcile_member(
         }
     };
     let schedule = apply_schedule(member, &plan, ctx).await?;
+    if let Some(why) = storage_unavailable(&plan, ctx).await? {
+        let unavailable = health::storage_unavailable(&plan, &why, generation);
+        let conditions = status::owned_conditions(member, vec![unavailable]);
+        let backup = member.status.as_ref().and_then(|s| s.backup.clone());
+        status::write(&ctx.shared, member, &conditions, backup.as_ref()).await?;
+        return Ok(Action::requeue(STORAGE_POLL));
+    }
     let observed = observe(&plan, member, ctx).await?;
     if !observed.any_backup {
         take_first_backup(member, &plan, ctx).await?;
@@ -482,6 +493,30 @@ async fn observe(
         reports,
         sandboxes,
     })
+}
+
+/// Why the plan's storage location cannot be used, if it cannot: missing,
+/// or marked Unavailable by Velero. A location Velero has not checked yet
+/// is given the benefit of the doubt.
+async fn storage_unavailable(
+    plan: &BackupPlan,
+    ctx: &BackupContext,
+) -> Result<Option<String>, kube::Error> {
+    let locations =
+        Api::<BackupStorageLocation>::namespaced(ctx.shared.client.clone(), &plan.velero_namespace);
+    let Some(location) = locations.get_opt(&plan.storage_location).await? else {
+        return Ok(Some("does not exist".into()));
+    };
+    let status = location.status.unwrap_or_default();
+    Ok((status.phase.as_deref() == Some("Unavailable")).then(|| {
+        format!(
+            "is Unavailable ({})",
+            status
+                .message
+                .as_deref()
+                .unwrap_or("Velero gives no reason")
+        )
+    }))
 }
 
 /// Asks Velero for the Schedule's first backup now (see

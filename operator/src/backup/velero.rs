@@ -290,15 +290,16 @@ pub struct DownloadRequestStatus {
     pub expiration: Option<Timestamp>,
 }
 
-/// A Velero `BackupStorageLocation`: read only for the CA of its object
-/// storage, which signed download URLs point to.
+/// A Velero `BackupStorageLocation`: read for the CA of its object storage,
+/// which signed download URLs point to, and for whether Velero can reach it.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[kube(
     group = "velero.io",
     version = "v1",
     kind = "BackupStorageLocation",
     namespaced,
-    schema = "disabled"
+    schema = "disabled",
+    status = "BackupStorageLocationStatus"
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupStorageLocationSpec {
@@ -309,6 +310,21 @@ pub struct BackupStorageLocationSpec {
     /// address, to know whether the DSI runs it over plain http.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
+}
+
+/// What Velero found when it last checked a BackupStorageLocation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStorageLocationStatus {
+    /// `Available` or `Unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Why it is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When Velero last checked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_validation_time: Option<Timestamp>,
 }
 
 /// Object storage of a BackupStorageLocation.
