@@ -26,7 +26,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{bail, ensure};
+use anyhow::{Context as _, bail, ensure};
 use futures::{FutureExt, channel::oneshot};
 use k8s_openapi::{
     api::{
@@ -53,7 +53,7 @@ use socle_e2e::{
     TestScope, eventually,
     install::ScopedInstall,
     operator::release_claims,
-    velero::{RestoreFault, VeleroStandIn},
+    velero::{RestoreFault, VeleroStandIn, bucket_dir},
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -1090,6 +1090,70 @@ async fn an_unavailable_storage_location_is_shown_and_no_drill_starts() {
             .items
             .is_empty(),
         "a backup was asked for"
+    );
+    world.stop().await;
+}
+
+/// A completed backup whose objects were deleted from the bucket: the drill
+/// that restores it fails, and its report names the backup and why.
+#[tokio::test]
+async fn a_backup_lost_from_the_bucket_fails_its_drill_and_says_which() {
+    let world = World::with_velero("backup_lost_from_bucket", Duration::from_secs(60)).await;
+    let (member, _) = world
+        .member("cournon", json!({"tier": "Standard"}), json!({}))
+        .await;
+    let name = member.name_any();
+    let backups = Api::<Backup>::namespaced(world.client.clone(), REAL_VELERO);
+    let selector = ListParams::default().labels(&format!("{DOMAIN}/member={name}"));
+    let backup =
+        eventually(CONVERGE, || async {
+            let completed =
+                backups.list(&selector).await?.items.into_iter().find(|b| {
+                    b.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Completed")
+                });
+            completed
+                .map(|b| b.name_any())
+                .context("no completed backup yet")
+        })
+        .await;
+    let objects = bucket_dir().join("backups").join(&backup);
+    assert!(
+        objects.is_dir(),
+        "{} is not in the bucket",
+        objects.display()
+    );
+    std::fs::remove_dir_all(&objects).unwrap();
+    world
+        .patch(
+            &name,
+            json!({"metadata": {"annotations": {format!("{DOMAIN}/drill-now"): "1"}}}),
+        )
+        .await;
+    let report = world.report(&name, 1).await;
+    let spec = &report.spec;
+    assert_eq!(spec.verdict, Verdict::Failed, "{:#?}", spec.checks);
+    assert_eq!(spec.backup, backup);
+    let failed: Vec<String> = spec
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Failed)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    // Velero's own words: which object of which backup is missing.
+    assert!(
+        failed
+            .iter()
+            .any(|check| check.starts_with("restore finished: Failed")
+                && check.contains(&format!("backups/{backup}/"))
+                && check.contains("NoSuchKey")),
+        "{failed:#?}"
+    );
+    // And what did not come back, by name.
+    assert!(
+        failed
+            .iter()
+            .any(|check| check.starts_with("Secret count") && check.contains("db-credentials")),
+        "{failed:#?}"
     );
     world.stop().await;
 }

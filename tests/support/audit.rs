@@ -232,7 +232,7 @@ pub async fn username(client: &Client) -> String {
 
 /// The test environment's state directory: `$SOCLE_TESTENV_DIR`, or the
 /// directory of `$KUBECONFIG`.
-fn testenv_dir() -> PathBuf {
+pub(crate) fn testenv_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SOCLE_TESTENV_DIR") {
         return dir.into();
     }

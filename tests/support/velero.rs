@@ -629,3 +629,10 @@ pub async fn wait_for_restores(
     })
     .await
 }
+
+/// The testenv's bucket `velero` as versitygw keeps it on disk
+/// (`xtask/src/testenv/velero`): one directory per object key prefix, so a
+/// backup's objects are under `backups/<backup>/`.
+pub fn bucket_dir() -> std::path::PathBuf {
+    crate::audit::testenv_dir().join("velero/s3/velero")
+}
