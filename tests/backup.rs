@@ -45,12 +45,14 @@ use socle::{
     api::{DrillReport, Member, SharedService, drill_report::Verdict},
     backup::{
         self, BackupSettings,
+        settings::DRILL_REPORTS_KEPT,
         velero::{Backup, BackupStorageLocation, Restore, Schedule},
     },
     controller::{Context, runtime::MemberWatch},
 };
 use socle_e2e::{
     TestScope, eventually,
+    examples::wait_for_event,
     install::ScopedInstall,
     operator::release_claims,
     velero::{RestoreFault, VeleroStandIn, bucket_dir},
@@ -138,16 +140,33 @@ impl World {
     async fn with_stand_in(test: &str, failed_sandbox_retention: Duration) -> Self {
         let scope = TestScope::new(test).await;
         let velero = Velero::StandIn(VeleroStandIn::start(&scope).await);
-        Self::start(scope, velero, failed_sandbox_retention).await
+        Self::start(scope, velero, failed_sandbox_retention, DRILL_REPORTS_KEPT).await
     }
 
     /// A world with the testenv's `velero server`.
     async fn with_velero(test: &str, failed_sandbox_retention: Duration) -> Self {
         let scope = TestScope::new(test).await;
-        Self::start(scope, Velero::Real, failed_sandbox_retention).await
+        Self::start(
+            scope,
+            Velero::Real,
+            failed_sandbox_retention,
+            DRILL_REPORTS_KEPT,
+        )
+        .await
     }
 
-    async fn start(scope: TestScope, velero: Velero, failed_sandbox_retention: Duration) -> Self {
+    /// [`World::with_velero`], keeping `kept` DrillReports per member.
+    async fn with_velero_keeping(test: &str, kept: u32) -> Self {
+        let scope = TestScope::new(test).await;
+        Self::start(scope, Velero::Real, Duration::from_secs(60), kept).await
+    }
+
+    async fn start(
+        scope: TestScope,
+        velero: Velero,
+        failed_sandbox_retention: Duration,
+        drill_reports_kept: u32,
+    ) -> Self {
         let client = scope.client();
         install_socle_crds(&client).await;
         let install = match &velero {
@@ -174,6 +193,7 @@ impl World {
             namespace_prefix: prefix.clone(),
             velero_namespace: install.velero_namespace.clone(),
             failed_sandbox_retention,
+            drill_reports_kept,
             drill_poll: Duration::from_millis(500),
             drill_inspector_role: install.drill_inspector_role.clone(),
             ..BackupSettings::default()
@@ -937,7 +957,7 @@ async fn without_a_completed_backup_the_condition_says_so_then_the_drill_runs() 
 /// again asks for nothing, a new value for another drill.
 #[tokio::test]
 async fn an_on_demand_drill_runs_once_per_request() {
-    let world = World::with_velero("backup_on_demand", Duration::from_secs(60)).await;
+    let world = World::with_velero_keeping("backup_on_demand", 1).await;
     let (member, _) = world
         .member(
             "peillac",
@@ -978,8 +998,28 @@ async fn an_on_demand_drill_runs_once_per_request() {
     // Drill names have a one-second resolution.
     tokio::time::sleep(Duration::from_secs(1)).await;
     annotate("b").await;
-    let second = world.report(&name, 2).await;
-    assert_ne!(first.name_any(), second.name_any());
+    // One report kept: the second drill's replaces the first's.
+    let second = eventually(DRILL, || async {
+        let reports = world.reports(&name).await;
+        ensure!(
+            reports.len() == 1 && reports[0].name_any() != first.name_any(),
+            "reports {:?}",
+            reports
+                .iter()
+                .map(ResourceExt::name_any)
+                .collect::<Vec<_>>()
+        );
+        Ok(reports[0].clone())
+    })
+    .await;
+    let pruned = wait_for_event(&world.client, &name, "DrillReportsPruned").await;
+    assert!(
+        pruned
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains(&first.name_any())),
+        "{pruned:?}"
+    );
     eventually(CONVERGE, || async {
         let live = world.get(&name).await;
         let backup = live

@@ -205,7 +205,7 @@ pub fn drill_healthy(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn plan() -> BackupPlan {
@@ -217,7 +217,8 @@ mod tests {
         }
     }
 
-    fn report(verdict: &str, rto: u64, failed: &[&str]) -> DrillReport {
+    /// A report of the example plan's member, named `drill-allaire-1`.
+    pub(in crate::backup) fn report(verdict: &str, rto: u64, failed: &[&str]) -> DrillReport {
         let checks: Vec<_> = ["restore finished", "RTO", "RPO"]
             .iter()
             .map(|name| {

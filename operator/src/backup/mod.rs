@@ -323,6 +323,7 @@ async fn reconcile_member(
     );
     let backup = backup_status(&plan, latest_backup.as_ref(), &state);
     status::write(&ctx.shared, member, &conditions, Some(&backup)).await?;
+    prune_reports(member, &state.reports, ctx).await?;
     record_metrics(ctx, &plan, latest_backup.as_ref(), &state);
     Ok(Action::requeue(state.wake.map_or(RESYNC, |wake| {
         wake.clamp(Duration::from_secs(1), RESYNC)
@@ -495,6 +496,57 @@ async fn observe(
     })
 }
 
+/// The reports beyond the newest `kept` (`reports` is oldest first).
+fn beyond(reports: &[DrillReport], kept: u32) -> &[DrillReport] {
+    let kept = usize::try_from(kept.max(1)).unwrap_or(usize::MAX);
+    &reports[..reports.len().saturating_sub(kept)]
+}
+
+/// Deletes the member's oldest DrillReports beyond the count kept, each
+/// with a precondition on its uid, and says so in an Event.
+async fn prune_reports(
+    member: &Member,
+    reports: &[DrillReport],
+    ctx: &BackupContext,
+) -> Result<(), kube::Error> {
+    let old = beyond(reports, ctx.settings.drill_reports_kept);
+    if old.is_empty() {
+        return Ok(());
+    }
+    let api = Api::<DrillReport>::namespaced(ctx.shared.client.clone(), &ctx.shared.namespace);
+    for report in old {
+        let only_this_one = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: report.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&report.name_any(), &only_this_one).await {
+            Ok(_) => ctx.shared.metrics.wrote(CONTROLLER, 1),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error),
+        }
+    }
+    ctx.shared
+        .event(
+            member,
+            kube::runtime::events::EventType::Normal,
+            "DrillReportsPruned",
+            format!(
+                "{} DrillReport(s) older than the newest {} deleted: {}",
+                old.len(),
+                ctx.settings.drill_reports_kept,
+                old.iter()
+                    .map(ResourceExt::name_any)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .await;
+    Ok(())
+}
+
 /// Why the plan's storage location cannot be used, if it cannot: missing,
 /// or marked Unavailable by Velero. A location Velero has not checked yet
 /// is given the benefit of the doubt.
@@ -605,4 +657,29 @@ fn record_metrics(
         latest.map(|b| b.completed_at),
         drill,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str) -> DrillReport {
+        let mut report = health::tests::report("Passed", 60, &[]);
+        report.metadata.name = Some(name.to_owned());
+        report
+    }
+
+    #[test]
+    fn the_oldest_reports_beyond_the_count_go_and_the_latest_always_stays() {
+        let reports: Vec<DrillReport> = ["a", "b", "c"].map(report).into();
+        let names = |kept| {
+            beyond(&reports, kept)
+                .iter()
+                .map(ResourceExt::name_any)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(2), ["a"]);
+        assert_eq!(names(3), Vec::<String>::new());
+        assert_eq!(names(0), ["a", "b"], "the latest stays even at 0");
+    }
 }

@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use super::metrics::BackupMetrics;
 
+/// DrillReports kept per member unless the DSI says otherwise: two years of
+/// monthly drills, the evidence of two annual reports.
+pub const DRILL_REPORTS_KEPT: u32 = 24;
+
 /// What `socle run` passes to [`super::run`].
 #[derive(Clone, Debug)]
 pub struct BackupSettings {
@@ -17,6 +21,9 @@ pub struct BackupSettings {
     /// How long the sandbox of a failed drill is kept for inspection before
     /// socle deletes it. A passed drill's sandbox goes at once.
     pub failed_sandbox_retention: Duration,
+    /// How many DrillReports of each member are kept: the oldest beyond
+    /// this go (the latest, which `DrillHealthy` and the status name, stays).
+    pub drill_reports_kept: u32,
     /// How often a running drill is looked at, besides the watches.
     pub drill_poll: Duration,
     /// The read-only ClusterRole socle binds to itself in each drill
@@ -34,6 +41,7 @@ impl Default for BackupSettings {
             namespace_prefix: "commune-".into(),
             velero_namespace: "velero".into(),
             failed_sandbox_retention: Duration::from_secs(24 * 3600),
+            drill_reports_kept: DRILL_REPORTS_KEPT,
             drill_poll: Duration::from_secs(5),
             drill_inspector_role: "socle-drill-inspector".into(),
             metrics: BackupMetrics::default(),

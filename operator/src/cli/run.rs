@@ -82,6 +82,9 @@ pub struct RunArgs {
     /// its backups).
     #[arg(long, env = "SOCLE_EXIT_BACKUP_RETENTION_DAYS", default_value_t = socle::tenant::plan::EXIT_BACKUP_RETENTION_DAYS)]
     pub exit_backup_retention_days: u32,
+    /// How many DrillReports of each member are kept (the oldest go).
+    #[arg(long, env = "SOCLE_DRILL_REPORTS_KEPT", default_value_t = socle::backup::settings::DRILL_REPORTS_KEPT, value_parser = clap::value_parser!(u32).range(1..))]
+    pub drill_reports_kept: u32,
     /// Address of the admin port: /metrics, /livez, /readyz.
     #[arg(long, env = "SOCLE_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
     pub admin_address: SocketAddr,
@@ -219,6 +222,7 @@ async fn run_controllers(
     let backup_settings = BackupSettings {
         namespace_prefix: args.tenant_prefix.clone(),
         velero_namespace: args.velero_namespace.clone(),
+        drill_reports_kept: args.drill_reports_kept,
         drill_inspector_role: args.drill_inspector_role,
         ..BackupSettings::default()
     };
