@@ -362,7 +362,12 @@ pub async fn offboard_scope(client: &Client, selector: &str, prefix: &str) {
         .expect("listing the scope's Members")
     {
         let name = member.name_any();
-        let confirm = json!({"metadata": {"annotations": {CONFIRM_OFFBOARDING: name}}});
+        // The backups go too: an exit backup (tests/offboarding.rs shows it)
+        // would wait for a Velero that the scope's namespace does not run.
+        let confirm = json!({
+            "metadata": {"annotations": {CONFIRM_OFFBOARDING: name}},
+            "spec": {"backup": null},
+        });
         members
             .patch(&name, &PatchParams::default(), &Patch::Merge(&confirm))
             .await
