@@ -261,3 +261,38 @@ fn an_end_date_closer_than_the_notice_is_refused_as_of_the_day_of_the_check() {
     assert_eq!(stdout(&given), "");
     assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
 }
+
+#[test]
+fn a_directory_without_socle_objects_does_not_pass() {
+    // A real directory of YAML, but not the GitOps repository's socle part.
+    let dir = repository().join("crds");
+    let output = socle(&["validate", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no socle object found"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_yaml_error_is_a_mistake_for_validate_and_contribution_alike() {
+    let dir = std::env::temp_dir().join(format!("socle-yaml-error-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("allaire.yaml"),
+        "apiVersion: socle.redon-agglomeration.bzh/v1alpha1\nkind: Member\nmetadata: {name: allaire\n",
+    )
+    .unwrap();
+    let path = dir.to_str().unwrap();
+    let validated = socle(&["validate", path]);
+    let priced = socle(&["contribution", "--input", path, "--exercise", "2026"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(validated.status.code(), Some(1), "{}", stderr(&validated));
+    assert_eq!(priced.status.code(), Some(1), "{}", stderr(&priced));
+    assert!(
+        stderr(&priced).contains("allaire.yaml:"),
+        "{}",
+        stderr(&priced)
+    );
+}

@@ -64,7 +64,9 @@ pub struct ReportArgs {
 }
 
 /// Exit status: 0 when every member is priced, 1 when one is in error (the
-/// output still carries everything), 2 when the input cannot be used.
+/// output still carries everything) or a manifest is wrong (its file and
+/// line on stderr, as `socle validate` says it), 2 when the input cannot be
+/// read.
 pub fn contribution(args: &ContributionArgs) -> ExitCode {
     let ledger = match load_ledger(&args.input) {
         Ok(ledger) => ledger,
@@ -175,5 +177,8 @@ pub fn emit(text: &str) {
 
 fn unusable(error: &socle::manifests::ManifestError) -> ExitCode {
     eprintln!("error: {error}");
-    ExitCode::from(2)
+    match error {
+        socle::manifests::ManifestError::Invalid { .. } => ExitCode::FAILURE,
+        socle::manifests::ManifestError::Read { .. } => ExitCode::from(2),
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! Prints one `file:line: message` per mistake on stdout (or GitHub Actions
 //! annotations), a summary on stderr. Exit status: 0 when nothing is wrong,
-//! 1 when something is, 2 when the directory or a file cannot be read.
+//! 1 when something is (a YAML error included: it is the pull request's
+//! mistake, with its line), 2 when the directory or a file cannot be read or
+//! holds no socle object at all (a wrong path must not pass).
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -77,8 +79,9 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
     }
     let dir = args.dir.display();
     let objects = count(validation.objects, "socle object", "socle objects");
-    if validation.objects == 0 {
-        eprintln!("warning: {dir}: no socle object found; is it the right directory?");
+    if validation.objects == 0 && findings.is_empty() {
+        eprintln!("error: {dir}: no socle object found; is it the right directory?");
+        return ExitCode::from(2);
     }
     if findings.is_empty() {
         eprintln!("{dir}: {objects} checked, no mistake found");
