@@ -278,8 +278,8 @@ async fn reconcile_member(
         return Ok(Action::requeue(STORAGE_POLL));
     }
     let observed = observe(&plan, member, ctx).await?;
-    if !observed.any_backup {
-        take_first_backup(member, &plan, ctx).await?;
+    if let Some(attempt) = observed.first_backup_due {
+        take_first_backup(member, &plan, attempt, ctx).await?;
     }
     let now = Timestamp::now();
     let has_backup = observed.latest_backup.is_some();
@@ -489,7 +489,7 @@ async fn observe(
         .items;
     Ok(Observed {
         latest_backup,
-        any_backup: !backups.items.is_empty(),
+        first_backup_due: first_backup_attempt(&backups.items),
         restores,
         reports,
         sandboxes,
@@ -571,14 +571,43 @@ async fn storage_unavailable(
     }))
 }
 
+/// How many times socle asks for a Schedule's first backup: a store down at
+/// the wrong moment fails one, and the Schedule's own next run may be a
+/// day away; a backup that fails every time is left to the Schedule.
+const FIRST_BACKUP_ATTEMPTS: u32 = 3;
+
+/// Phases after which Velero does nothing more with a Backup.
+const FINISHED: [&str; 4] = ["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
+
+/// Which attempt at the first backup is due (1, 2, …), if one is: until the
+/// Schedule has a Completed backup, socle keeps one in flight, up to
+/// [`FIRST_BACKUP_ATTEMPTS`]. Its callers only ask while the storage
+/// location is available, so a store that is down is not hammered.
+fn first_backup_attempt(backups: &[Backup]) -> Option<u32> {
+    let phase = |backup: &Backup| {
+        backup
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default()
+    };
+    let completed = backups.iter().any(|b| phase(b) == "Completed");
+    let in_flight = backups
+        .iter()
+        .any(|b| !FINISHED.contains(&phase(b).as_str()));
+    let taken = u32::try_from(backups.len()).unwrap_or(u32::MAX);
+    (!completed && !in_flight && taken < FIRST_BACKUP_ATTEMPTS).then_some(taken + 1)
+}
+
 /// Asks Velero for the Schedule's first backup now (see
 /// [`build::first_backup`]); one already asked for is left alone.
 async fn take_first_backup(
     member: &Member,
     plan: &BackupPlan,
+    attempt: u32,
     ctx: &BackupContext,
 ) -> Result<(), kube::Error> {
-    let backup = build::first_backup(plan);
+    let backup = build::first_backup(plan, attempt);
     let created = Api::<Backup>::namespaced(ctx.shared.client.clone(), &plan.velero_namespace)
         .create(&PostParams::default(), &backup)
         .await;
@@ -591,10 +620,15 @@ async fn take_first_backup(
                     kube::runtime::events::EventType::Normal,
                     "FirstBackup",
                     format!(
-                        "asked Velero for the first backup of {} now ({}/{}) rather than at the schedule's first time",
+                        "asked Velero for the first backup of {} now ({}/{}{}) rather than at the schedule's first time",
                         plan.namespace,
                         plan.velero_namespace,
-                        backup.name_any()
+                        backup.name_any(),
+                        if attempt > 1 {
+                            format!(", attempt {attempt} of {FIRST_BACKUP_ATTEMPTS}: the earlier ones failed")
+                        } else {
+                            String::new()
+                        }
                     ),
                 )
                 .await;
@@ -667,6 +701,34 @@ mod tests {
         let mut report = health::tests::report("Passed", 60, &[]);
         report.metadata.name = Some(name.to_owned());
         report
+    }
+
+    fn backup(phase: Option<&str>) -> Backup {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "velero.io/v1", "kind": "Backup",
+            "metadata": {"name": "b", "namespace": "velero"},
+            "spec": {}, "status": phase.map(|phase| serde_json::json!({"phase": phase})),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_first_backup_is_asked_for_until_one_completes_three_times_at_most() {
+        assert_eq!(first_backup_attempt(&[]), Some(1));
+        // One in flight (not even seen by Velero yet): wait for it.
+        assert_eq!(first_backup_attempt(&[backup(None)]), None);
+        assert_eq!(first_backup_attempt(&[backup(Some("InProgress"))]), None);
+        assert_eq!(first_backup_attempt(&[backup(Some("Failed"))]), Some(2));
+        let failed = [backup(Some("Failed")), backup(Some("PartiallyFailed"))];
+        assert_eq!(first_backup_attempt(&failed), Some(3));
+        let thrice = [
+            backup(Some("Failed")),
+            backup(Some("Failed")),
+            backup(Some("FailedValidation")),
+        ];
+        assert_eq!(first_backup_attempt(&thrice), None, "left to the Schedule");
+        let done = [backup(Some("Failed")), backup(Some("Completed"))];
+        assert_eq!(first_backup_attempt(&done), None);
     }
 
     #[test]

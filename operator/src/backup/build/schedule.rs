@@ -46,14 +46,18 @@ fn schedule_spec(plan: &BackupPlan) -> ScheduleSpec {
 /// template, labelled as the Schedule's own Backups. Velero takes a new
 /// Schedule's first backup only at its first cron time, up to a day later
 /// for the Essential tier, so socle asks for this one at once; its name,
-/// the Schedule's with `-first`, makes asking twice harmless.
-pub fn first_backup(plan: &BackupPlan) -> Backup {
+/// the Schedule's with `-first` (`-first-2`… for a later `attempt`), makes
+/// asking twice harmless.
+pub fn first_backup(plan: &BackupPlan, attempt: u32) -> Backup {
     let schedule = schedule_spec(plan);
     let mut labels = plan.labels.clone();
     labels.insert(SCHEDULE_NAME_LABEL.to_owned(), plan.schedule.clone());
     Backup {
         metadata: ObjectMeta {
-            name: Some(format!("{}-first", plan.schedule)),
+            name: Some(match attempt {
+                0 | 1 => format!("{}-first", plan.schedule),
+                n => format!("{}-first-{n}", plan.schedule),
+            }),
             namespace: Some(plan.velero_namespace.clone()),
             labels: Some(labels),
             ..ObjectMeta::default()
@@ -119,7 +123,11 @@ spec:
             controller: Some(true),
             block_owner_deletion: None,
         };
-        let first = first_backup(&plan);
+        let first = first_backup(&plan, 1);
+        assert_eq!(
+            first_backup(&plan, 2).metadata.name.as_deref(),
+            Some("commune-allaire-first-2")
+        );
         let schedule = serde_json::to_value(schedule(&plan, owner)).unwrap();
         // The first backup is one of the Schedule's, taken now.
         assert_eq!(

@@ -65,8 +65,9 @@ pub struct CompletedBackup {
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
     pub latest_backup: Option<CompletedBackup>,
-    /// Whether the Schedule has any Backup yet, whatever its phase.
-    pub any_backup: bool,
+    /// The first backup socle should ask for now, if any
+    /// ([`super::first_backup_attempt`]).
+    pub first_backup_due: Option<u32>,
     /// The member's drill Restores.
     pub restores: Vec<Restore>,
     /// The member's DrillReports.
