@@ -58,7 +58,7 @@ list,watch restores.velero.io in {velero}
 get,create,patch,delete schedules.velero.io in {velero}
 create restores.velero.io in {velero}
 get,create,delete downloadrequests.velero.io in {velero}
-get backupstoragelocations.velero.io in {velero}
+get,list,watch backupstoragelocations.velero.io in {velero}
 get,list,watch,create,delete drillreports.socle.redon-agglomeration.bzh in {own}
 create,patch networkpolicies.networking.k8s.io in {sandbox}
 # A drill binds the read-only inspector role to socle in its sandbox (applied:

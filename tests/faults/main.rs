@@ -4,15 +4,18 @@
 //! while the harness kills what a Datacenter loses: the operator (SIGKILL at
 //! random moments of provisioning and metering), kube-apiserver and etcd
 //! (SIGKILL, then started again with the same data, through `cargo xtask
-//! testenv restart`). After each fault it waits until everything has
-//! converged again and checks what the commune and the finance department
-//! rely on:
+//! testenv restart`), and the object store under Velero's own server (down
+//! 30 s as a commune with backups joins). After each fault it waits until
+//! everything has converged again and checks what the commune and the
+//! finance department rely on:
 //!
 //! - every Member Ready;
 //! - exactly one ContributionStatement per member and exercise;
 //! - no usage fact recorded twice (one record per member, meter, period and
 //!   evidence, corrections aside);
-//! - every volume of an offboarded commune kept (`Retain`), its file on disk.
+//! - every volume of an offboarded commune kept (`Retain`), its file on disk;
+//! - after the store's outage, the Member said `StorageUnavailable` while it
+//!   lasted, then has a completed backup and `BackupReady` again.
 //!
 //! It kills kube-apiserver and etcd: it runs alone on its control plane,
 //! never beside the end-to-end tests. Tunnels are not part of it yet (the
@@ -35,13 +38,14 @@ use kube::{
 };
 use serde_json::json;
 use socle::{
-    api::{ContributionStatement, Member, UsageRecord},
+    api::{ContributionStatement, Member, SharedService, UsageRecord},
+    backup::velero::Backup,
     contribution::Offer,
-    labels::CONFIRM_OFFBOARDING,
+    labels::{CONFIRM_OFFBOARDING, MEMBER},
 };
 use socle_e2e::{
     TestScope, eventually,
-    examples::{examples, scoped, wait_until_ready},
+    examples::{condition, examples, scoped, wait_until_ready},
     install::ScopedInstall,
     install_socle_crds,
     operator::{force_delete, offboard_scope},
@@ -52,6 +56,11 @@ use socle_e2e::{
 const STORAGE_CLASS: &str = "standard";
 /// How long the whole population may take to converge after a fault.
 const CONVERGE: Duration = Duration::from_secs(300);
+/// Velero's namespace in the testenv.
+const VELERO: &str = "velero";
+/// How long the object store stays down in step 5: long enough for Velero
+/// to find its storage location unavailable (it checks every 10 s here).
+const STORE_DOWN: Duration = Duration::from_secs(30);
 /// What a file in a commune's volume holds.
 const CONTENT: &str = "registre des délibérations\n";
 
@@ -88,7 +97,8 @@ async fn main() -> Result<()> {
     let scope = TestScope::new("faults").await;
     let client = scope.client();
     install_socle_crds(&client).await;
-    let install = ScopedInstall::apply(&scope).await;
+    // socle's Velero access where the testenv's `velero server` runs.
+    let install = ScopedInstall::apply_in_velero(&scope, VELERO).await;
     let kubeconfig = std::env::temp_dir().join(format!("socle-faults-{}.kubeconfig", scope.id()));
     std::fs::write(
         &kubeconfig,
@@ -180,7 +190,7 @@ impl Suite {
         //    the running operator; a Member created as soon as the API
         //    server answers again.
         for component in ["kube-apiserver", "etcd"] {
-            restart(component)?;
+            restart(component, Duration::ZERO)?;
             let (probe, probed) = self.probe(component).await?;
             let started = Instant::now();
             self.check().await?;
@@ -230,6 +240,22 @@ impl Suite {
             probe: None,
         });
 
+        // 5. The object store down for a while just as a commune with
+        //    backups joins: the Member says its storage location is
+        //    unavailable; once the store is back, its first backup is taken
+        //    again and completes.
+        let (commune, attempts, converged) = self.store_outage(&members).await?;
+        self.members.push(commune);
+        self.check().await?;
+        self.outcomes.push(Outcome {
+            fault: format!(
+                "object store (versitygw) SIGKILLed and down {} s as a commune with backups joined ({attempts} first-backup attempts)",
+                STORE_DOWN.as_secs()
+            ),
+            converged,
+            probe: None,
+        });
+
         // The rest go the way they came; the kept volumes are released.
         offboard_scope(
             &self.client,
@@ -269,6 +295,67 @@ impl Suite {
                 member
             })
             .collect()
+    }
+
+    /// Step 5: the commune, how many first backups were asked for, and the
+    /// time from the store's return to a completed backup and BackupReady.
+    async fn store_outage(&self, members: &Api<Member>) -> Result<(Member, usize, Duration)> {
+        let target = self.scope.name("sauvegardes");
+        let service: SharedService = serde_json::from_value(json!({
+            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1", "kind": "SharedService",
+            "metadata": {"name": target, "labels": self.scope.labels()},
+            "spec": {"displayName": "Sauvegardes", "category": "BackupTarget", "serviceLevel": 3,
+                     "hosting": "Datacenter",
+                     "backupTarget": {"veleroNamespace": VELERO, "storageLocation": "default"}},
+        }))?;
+        Api::<SharedService>::all(self.client.clone())
+            .create(&PostParams::default(), &service)
+            .await?;
+        let mut commune = self.population(1).remove(0);
+        commune.metadata.name = Some(self.scope.name("sauvegardee"));
+        commune.spec.backup = Some(serde_json::from_value(
+            json!({"tier": "Standard", "target": target}),
+        )?);
+        let name = commune.name_any();
+        let outage = tokio::task::spawn_blocking(|| restart("versitygw", STORE_DOWN));
+        // Let the kill land first.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        members.create(&PostParams::default(), &commune).await?;
+        // What the DSI sees while the store is down.
+        tokio::time::timeout(STORE_DOWN, async {
+            loop {
+                let member = members.get(&name).await?;
+                if condition(&member, "BackupReady")
+                    .is_some_and(|c| c.reason == "StorageUnavailable")
+                {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+        .await
+        .context("BackupReady never said StorageUnavailable while the store was down")??;
+        outage.await??;
+        let started = Instant::now();
+        let backups: Api<Backup> = Api::namespaced(self.client.clone(), VELERO);
+        let selector = ListParams::default().labels(&format!("{MEMBER}={name}"));
+        let attempts = tokio::time::timeout(CONVERGE, async {
+            loop {
+                let taken = backups.list(&selector).await?.items;
+                let completed = taken.iter().any(|b| {
+                    b.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Completed")
+                });
+                let member = members.get(&name).await?;
+                let ready = condition(&member, "BackupReady").is_some_and(|c| c.status == "True");
+                if completed && ready {
+                    return Ok::<_, anyhow::Error>(taken.len());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+        .await
+        .context("no completed backup and BackupReady after the store came back")??;
+        Ok((commune, attempts, started.elapsed()))
     }
 
     /// Creates one more Member and returns it with its apply → Ready.
@@ -505,12 +592,21 @@ async fn release(client: &Client, volume: &str, file: &std::path::Path) -> Resul
     Ok(())
 }
 
-/// `cargo xtask testenv restart <component>`: SIGKILL, then the same
-/// process again; returns once the API server is ready.
-fn restart(component: &str) -> Result<()> {
+/// `cargo xtask testenv restart <component> --down-for <s>`: SIGKILL, then
+/// the same process again `down_for` later; returns once the API server is
+/// ready.
+fn restart(component: &str, down_for: Duration) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let down_for = down_for.as_secs().to_string();
     let status = Command::new(cargo)
-        .args(["xtask", "testenv", "restart", component])
+        .args([
+            "xtask",
+            "testenv",
+            "restart",
+            component,
+            "--down-for",
+            &down_for,
+        ])
         .status()
         .context("running cargo xtask testenv restart")?;
     if !status.success() {

@@ -83,7 +83,13 @@ enum TestenvAction {
     /// Kill one component (SIGKILL) and start it again with the same
     /// arguments and data: `etcd`, `kube-apiserver`,
     /// `kube-controller-manager`, `versitygw` or `velero`.
-    Restart { component: String },
+    Restart {
+        component: String,
+        /// Seconds the component stays down before it starts again (an
+        /// object store out for a while, rather than a process restarting).
+        #[arg(long, default_value_t = 0)]
+        down_for: u64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -101,7 +107,10 @@ fn main() -> Result<()> {
             TestenvAction::Down => testenv::down(),
             TestenvAction::Env => testenv::print_env(),
             TestenvAction::Status => testenv::status(),
-            TestenvAction::Restart { component } => testenv::restart(&component),
+            TestenvAction::Restart {
+                component,
+                down_for,
+            } => testenv::restart(&component, std::time::Duration::from_secs(down_for)),
         },
         Task::Crds { check } => crds(check),
         Task::Demo => demo::demo(),

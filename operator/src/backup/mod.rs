@@ -170,6 +170,8 @@ pub async fn run(
         sandboxes,
     });
     let controller = runtime::member_controller(members);
+    let with_backups =
+        runtime::members_with(controller.store(), |member| member.spec.backup.is_some());
     runtime::report_synced(
         context.shared.health.clone(),
         CONTROLLER,
@@ -199,10 +201,11 @@ pub async fn run(
             by_member_label,
         )
         .watches(
-            Api::<Restore>::namespaced(client, &velero),
+            Api::<Restore>::namespaced(client.clone(), &velero),
             ours,
             by_member_label,
         )
+        .watches_stream(location_changes(&client, &velero), with_backups)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
@@ -221,6 +224,34 @@ async fn say_velero_is_missing(ctx: &Context, guard: &MemberGuard) {
     if let Err(error) = status::write(ctx, member, &conditions, backup.as_ref()).await {
         warn!(member = %member.name_any(), error = %crate::controller::chain(&error), "cannot say that Velero is missing");
     }
+}
+
+/// The storage locations of Velero's namespace, each time one becomes
+/// available or unavailable (not at each of Velero's checks, every minute):
+/// the members with backups then say so, and a failed first backup is
+/// asked for again once the store is back.
+fn location_changes(
+    client: &kube::Client,
+    velero: &str,
+) -> impl futures::Stream<Item = Result<BackupStorageLocation, watcher::Error>> + Send + 'static {
+    use kube::runtime::{PredicateConfig, WatchStreamExt};
+    let phase = |location: &BackupStorageLocation| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        location
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .hash(&mut hasher);
+        Some(hasher.finish())
+    };
+    watcher(
+        Api::<BackupStorageLocation>::namespaced(client.clone(), velero),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(phase, PredicateConfig::default())
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
@@ -270,15 +301,16 @@ async fn reconcile_member(
         }
     };
     let schedule = apply_schedule(member, &plan, ctx).await?;
-    if let Some(why) = storage_unavailable(&plan, ctx).await? {
-        let unavailable = health::storage_unavailable(&plan, &why, generation);
+    let storage = storage_state(&plan, ctx).await?;
+    if let Some(why) = &storage.unavailable {
+        let unavailable = health::storage_unavailable(&plan, why, generation);
         let conditions = status::owned_conditions(member, vec![unavailable]);
         let backup = member.status.as_ref().and_then(|s| s.backup.clone());
         status::write(&ctx.shared, member, &conditions, backup.as_ref()).await?;
         return Ok(Action::requeue(STORAGE_POLL));
     }
     let observed = observe(&plan, member, ctx).await?;
-    if let Some(attempt) = observed.first_backup_due {
+    if let Some(attempt) = first_backup_attempt(&observed.schedule_backups, storage.validated_at) {
         take_first_backup(member, &plan, attempt, ctx).await?;
     }
     let now = Timestamp::now();
@@ -489,7 +521,7 @@ async fn observe(
         .items;
     Ok(Observed {
         latest_backup,
-        first_backup_due: first_backup_attempt(&backups.items),
+        schedule_backups: backups.items,
         restores,
         reports,
         sandboxes,
@@ -547,28 +579,38 @@ async fn prune_reports(
     Ok(())
 }
 
-/// Why the plan's storage location cannot be used, if it cannot: missing,
-/// or marked Unavailable by Velero. A location Velero has not checked yet
-/// is given the benefit of the doubt.
-async fn storage_unavailable(
-    plan: &BackupPlan,
-    ctx: &BackupContext,
-) -> Result<Option<String>, kube::Error> {
+/// What Velero last found of the plan's storage location.
+struct Storage {
+    /// Why it cannot be used, if it cannot: missing, or marked Unavailable.
+    /// A location Velero has not checked yet is given the benefit of the
+    /// doubt.
+    unavailable: Option<String>,
+    /// When Velero last checked it.
+    validated_at: Option<Timestamp>,
+}
+
+async fn storage_state(plan: &BackupPlan, ctx: &BackupContext) -> Result<Storage, kube::Error> {
     let locations =
         Api::<BackupStorageLocation>::namespaced(ctx.shared.client.clone(), &plan.velero_namespace);
     let Some(location) = locations.get_opt(&plan.storage_location).await? else {
-        return Ok(Some("does not exist".into()));
+        return Ok(Storage {
+            unavailable: Some("does not exist".into()),
+            validated_at: None,
+        });
     };
     let status = location.status.unwrap_or_default();
-    Ok((status.phase.as_deref() == Some("Unavailable")).then(|| {
-        format!(
-            "is Unavailable ({})",
-            status
-                .message
-                .as_deref()
-                .unwrap_or("Velero gives no reason")
-        )
-    }))
+    Ok(Storage {
+        unavailable: (status.phase.as_deref() == Some("Unavailable")).then(|| {
+            format!(
+                "is Unavailable ({})",
+                status
+                    .message
+                    .as_deref()
+                    .unwrap_or("Velero gives no reason")
+            )
+        }),
+        validated_at: status.last_validation_time,
+    })
 }
 
 /// How many times socle asks for a Schedule's first backup: a store down at
@@ -581,9 +623,12 @@ const FINISHED: [&str; 4] = ["Completed", "PartiallyFailed", "Failed", "FailedVa
 
 /// Which attempt at the first backup is due (1, 2, …), if one is: until the
 /// Schedule has a Completed backup, socle keeps one in flight, up to
-/// [`FIRST_BACKUP_ATTEMPTS`]. Its callers only ask while the storage
-/// location is available, so a store that is down is not hammered.
-fn first_backup_attempt(backups: &[Backup]) -> Option<u32> {
+/// [`FIRST_BACKUP_ATTEMPTS`]. A failed attempt is followed by another only
+/// once Velero has checked the storage location again since it began
+/// (`validated_at`, and the location was found available: the caller asks
+/// only then), so that a store that is down does not burn every attempt in
+/// the seconds before Velero notices.
+fn first_backup_attempt(backups: &[Backup], validated_at: Option<Timestamp>) -> Option<u32> {
     let phase = |backup: &Backup| {
         backup
             .status
@@ -596,7 +641,17 @@ fn first_backup_attempt(backups: &[Backup]) -> Option<u32> {
         .iter()
         .any(|b| !FINISHED.contains(&phase(b).as_str()));
     let taken = u32::try_from(backups.len()).unwrap_or(u32::MAX);
-    (!completed && !in_flight && taken < FIRST_BACKUP_ATTEMPTS).then_some(taken + 1)
+    let last_began = backups
+        .iter()
+        .filter_map(|b| b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .max();
+    let checked_since = match (last_began, validated_at) {
+        (None, _) => true,
+        (Some(began), Some(validated)) => validated > began,
+        (Some(_), None) => false,
+    };
+    (!completed && !in_flight && checked_since && taken < FIRST_BACKUP_ATTEMPTS)
+        .then_some(taken + 1)
 }
 
 /// Asks Velero for the Schedule's first backup now (see
@@ -706,7 +761,8 @@ mod tests {
     fn backup(phase: Option<&str>) -> Backup {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "velero.io/v1", "kind": "Backup",
-            "metadata": {"name": "b", "namespace": "velero"},
+            "metadata": {"name": "b", "namespace": "velero",
+                         "creationTimestamp": "2026-12-05T10:00:00Z"},
             "spec": {}, "status": phase.map(|phase| serde_json::json!({"phase": phase})),
         }))
         .unwrap()
@@ -714,6 +770,9 @@ mod tests {
 
     #[test]
     fn a_first_backup_is_asked_for_until_one_completes_three_times_at_most() {
+        // Velero checked the store after the last attempt began.
+        let later: Option<Timestamp> = "2026-12-05T10:00:10Z".parse().ok();
+        let first_backup_attempt = |backups: &[Backup]| first_backup_attempt(backups, later);
         assert_eq!(first_backup_attempt(&[]), Some(1));
         // One in flight (not even seen by Velero yet): wait for it.
         assert_eq!(first_backup_attempt(&[backup(None)]), None);
@@ -729,6 +788,15 @@ mod tests {
         assert_eq!(first_backup_attempt(&thrice), None, "left to the Schedule");
         let done = [backup(Some("Failed")), backup(Some("Completed"))];
         assert_eq!(first_backup_attempt(&done), None);
+    }
+
+    #[test]
+    fn a_failed_first_backup_waits_for_velero_to_check_the_store_again() {
+        let failed = [backup(Some("Failed"))];
+        let before: Option<Timestamp> = "2026-12-05T09:59:59Z".parse().ok();
+        assert_eq!(super::first_backup_attempt(&failed, before), None);
+        assert_eq!(super::first_backup_attempt(&failed, None), None);
+        assert_eq!(super::first_backup_attempt(&[], None), Some(1));
     }
 
     #[test]

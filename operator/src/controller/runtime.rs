@@ -299,6 +299,23 @@ pub fn members_depending_on(
     }
 }
 
+/// Maps any change of a `K` to every Member for which `with` holds, read
+/// from the controller's own Member cache: for rare changes that concern
+/// them all (a storage location going away).
+pub fn members_with<K>(
+    members: Store<MemberGuard>,
+    with: fn(&Member) -> bool,
+) -> impl Fn(K) -> Vec<ObjectRef<DeserializeGuard<Member>>> + Send + Sync + 'static {
+    move |_| {
+        members
+            .state()
+            .iter()
+            .filter(|guard| guard.0.as_ref().is_ok_and(with))
+            .map(|guard| ObjectRef::from_obj(&**guard))
+            .collect()
+    }
+}
+
 /// Maps an object labelled with its Member back to that Member.
 #[allow(clippy::needless_pass_by_value)] // the signature `Controller::watches` wants
 pub fn by_member_label<K: Resource>(object: K) -> Option<ObjectRef<DeserializeGuard<Member>>> {

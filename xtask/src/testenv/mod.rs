@@ -225,11 +225,12 @@ pub fn down() -> Result<()> {
 }
 
 /// Kills one component of the running environment (SIGKILL, as a crash
-/// would) and starts it again with the same arguments, environment and data;
+/// would) and, `down_for` later, starts it again with the same arguments,
+/// environment and data;
 /// returns once the API server answers `/readyz` again and the component
 /// listens on its ports. What the fault suite does to kube-apiserver and
 /// etcd under a running operator.
-pub fn restart(name: &str) -> Result<()> {
+pub fn restart(name: &str, down_for: Duration) -> Result<()> {
     let mut state = read_state()?.context("testenv: nothing runs")?;
     let dir = state_dir();
     let component = state
@@ -238,7 +239,7 @@ pub fn restart(name: &str) -> Result<()> {
         .find(|component| component.name == name)
         .with_context(|| format!("testenv: no component {name}"))?;
     let started = Instant::now();
-    *component = component.restart(&dir)?;
+    *component = component.restart(&dir, down_for)?;
     let ports = component.ports();
     fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
     let ready = wait_until_ready(&state.components, Duration::from_secs(90)).and_then(|()| {
@@ -257,7 +258,8 @@ pub fn restart(name: &str) -> Result<()> {
         return Err(error);
     }
     eprintln!(
-        "testenv: {name} killed and started again; ready in {:.1}s",
+        "testenv: {name} killed and started again {:.0}s later; ready in {:.1}s",
+        down_for.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

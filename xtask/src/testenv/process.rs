@@ -145,7 +145,7 @@ impl Component {
 
     /// SIGKILL (a crash: nothing flushed, nothing handed over), then the
     /// same binary with the same arguments in `dir`.
-    pub fn restart(&self, dir: &Path) -> Result<Self> {
+    pub fn restart(&self, dir: &Path, down_for: Duration) -> Result<Self> {
         if self.is_running() {
             self.signal_group("-KILL")?;
             // Not `is_running`: an exiting process loses its exe link before
@@ -157,6 +157,7 @@ impl Component {
                 thread::sleep(Duration::from_millis(20));
             }
         }
+        thread::sleep(down_for);
         let restarted = Self::spawn(&self.name, &self.binary, dir, &self.args, self.env.as_ref())?;
         // Until it has exec'd, /proc says the new process is still xtask:
         // `is_running` must not mistake that moment for an exit.

@@ -65,9 +65,9 @@ pub struct CompletedBackup {
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
     pub latest_backup: Option<CompletedBackup>,
-    /// The first backup socle should ask for now, if any
-    /// ([`super::first_backup_attempt`]).
-    pub first_backup_due: Option<u32>,
+    /// The Schedule's Backups, whatever their phase (for its first backup:
+    /// [`super::first_backup_attempt`]).
+    pub schedule_backups: Vec<crate::backup::velero::Backup>,
     /// The member's drill Restores.
     pub restores: Vec<Restore>,
     /// The member's DrillReports.
