@@ -62,12 +62,14 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// True for the verbs that change state: create, update, patch, delete,
-    /// deletecollection (whether or not the server let them through).
+    /// deletecollection (whether or not the server let them through), unless
+    /// asked as a dry run, which stores nothing (socle's start-up check of
+    /// its admission policy is one).
     pub fn is_write(&self) -> bool {
         matches!(
             self.verb.as_str(),
             "create" | "update" | "patch" | "delete" | "deletecollection"
-        )
+        ) && !self.uri.contains("dryRun=All")
     }
 
     /// `None` when the line is an event of another stage than the end of a
@@ -261,6 +263,17 @@ mod tests {
         })
         .to_string()
             + "\n"
+    }
+
+    #[test]
+    fn a_dry_run_is_not_a_write() {
+        let event = |uri: &str| {
+            let mut line: Value = serde_json::from_str(&event_line("probe")).unwrap();
+            line["requestURI"] = uri.into();
+            AuditEvent::parse(&line).unwrap().unwrap()
+        };
+        assert!(event("/api/v1/namespaces").is_write());
+        assert!(!event("/api/v1/namespaces?dryRun=All").is_write());
     }
 
     #[test]
