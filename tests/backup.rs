@@ -1175,12 +1175,7 @@ async fn a_backup_lost_from_the_bucket_fails_its_drill_and_says_which() {
     let spec = &report.spec;
     assert_eq!(spec.verdict, Verdict::Failed, "{:#?}", spec.checks);
     assert_eq!(spec.backup, backup);
-    let failed: Vec<String> = spec
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Failed)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
+    let failed = spec.failed_checks();
     // Velero's own words: which object of which backup is missing.
     assert!(
         failed

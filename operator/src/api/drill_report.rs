@@ -57,6 +57,17 @@ pub struct DrillReportSpec {
     pub verdict: Verdict,
 }
 
+impl DrillReportSpec {
+    /// Each failed check as `name: detail`, for messages and Events.
+    pub fn failed_checks(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.verdict == Verdict::Failed)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect()
+    }
+}
+
 /// One check of a drill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

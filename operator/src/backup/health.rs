@@ -153,12 +153,7 @@ pub fn drill_healthy(
             ["RTO", "RPO"] | ["RPO", "RTO"] => "TargetsMissed",
             _ => "DrillFailed",
         };
-        let details: Vec<String> = spec
-            .checks
-            .iter()
-            .filter(|c| c.verdict == Verdict::Failed)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
+        let details = spec.failed_checks();
         return not(
             reason,
             format!(

@@ -115,6 +115,8 @@ pub struct BackupContext {
     schedules: Cache<Schedule>,
     /// socle's drill sandboxes, as the watch last saw them.
     sandboxes: Cache<Namespace>,
+    /// Velero's storage locations, as the watch last saw them.
+    locations: Cache<BackupStorageLocation>,
 }
 
 /// The longest a member goes unlooked-at: backups completing are seen through
@@ -162,12 +164,17 @@ pub async fn run(
     let (schedules, schedule_changes) =
         reflected(Api::namespaced(client.clone(), &velero), ours.clone());
     let (sandboxes, sandbox_changes) = reflected(Api::all(client.clone()), ours.clone());
+    let (locations, location_changes) = reflected(
+        Api::namespaced(client.clone(), &velero),
+        watcher::Config::default(),
+    );
     let context = Arc::new(BackupContext {
         shared,
         settings,
         services,
         schedules,
         sandboxes,
+        locations,
     });
     let controller = runtime::member_controller(members);
     let with_backups =
@@ -205,7 +212,7 @@ pub async fn run(
             ours,
             by_member_label,
         )
-        .watches_stream(location_changes(&client, &velero), with_backups)
+        .watches_stream(phase_changes(location_changes), with_backups)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
@@ -226,13 +233,12 @@ async fn say_velero_is_missing(ctx: &Context, guard: &MemberGuard) {
     }
 }
 
-/// The storage locations of Velero's namespace, each time one becomes
+/// The storage locations' changes that matter, each time one becomes
 /// available or unavailable (not at each of Velero's checks, every minute):
 /// the members with backups then say so, and a failed first backup is
 /// asked for again once the store is back.
-fn location_changes(
-    client: &kube::Client,
-    velero: &str,
+fn phase_changes(
+    changes: impl futures::Stream<Item = Result<BackupStorageLocation, watcher::Error>> + Send + 'static,
 ) -> impl futures::Stream<Item = Result<BackupStorageLocation, watcher::Error>> + Send + 'static {
     use kube::runtime::{PredicateConfig, WatchStreamExt};
     let phase = |location: &BackupStorageLocation| {
@@ -245,13 +251,7 @@ fn location_changes(
             .hash(&mut hasher);
         Some(hasher.finish())
     };
-    watcher(
-        Api::<BackupStorageLocation>::namespaced(client.clone(), velero),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(phase, PredicateConfig::default())
+    changes.predicate_filter(phase, PredicateConfig::default())
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]
@@ -301,7 +301,7 @@ async fn reconcile_member(
         }
     };
     let schedule = apply_schedule(member, &plan, ctx).await?;
-    let storage = storage_state(&plan, ctx).await?;
+    let storage = storage_state(&plan, ctx).await;
     if let Some(why) = &storage.unavailable {
         let unavailable = health::storage_unavailable(&plan, why, generation);
         let conditions = status::owned_conditions(member, vec![unavailable]);
@@ -589,17 +589,20 @@ struct Storage {
     validated_at: Option<Timestamp>,
 }
 
-async fn storage_state(plan: &BackupPlan, ctx: &BackupContext) -> Result<Storage, kube::Error> {
-    let locations =
-        Api::<BackupStorageLocation>::namespaced(ctx.shared.client.clone(), &plan.velero_namespace);
-    let Some(location) = locations.get_opt(&plan.storage_location).await? else {
-        return Ok(Storage {
+/// Read from the watch's cache: no request at each reconcile.
+async fn storage_state(plan: &BackupPlan, ctx: &BackupContext) -> Storage {
+    ctx.locations.wait_until_ready().await;
+    let Some(location) = ctx
+        .locations
+        .get(Some(&plan.velero_namespace), &plan.storage_location)
+    else {
+        return Storage {
             unavailable: Some("does not exist".into()),
             validated_at: None,
-        });
+        };
     };
-    let status = location.status.unwrap_or_default();
-    Ok(Storage {
+    let status = location.status.clone().unwrap_or_default();
+    Storage {
         unavailable: (status.phase.as_deref() == Some("Unavailable")).then(|| {
             format!(
                 "is Unavailable ({})",
@@ -610,7 +613,7 @@ async fn storage_state(plan: &BackupPlan, ctx: &BackupContext) -> Result<Storage
             )
         }),
         validated_at: status.last_validation_time,
-    })
+    }
 }
 
 /// How many times socle asks for a Schedule's first backup: a store down at

@@ -448,12 +448,7 @@ async fn conclude(
             .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
             .await?;
     }
-    let failed: Vec<String> = spec
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Failed)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
+    let failed = spec.failed_checks();
     let note = format!(
         "drill {name} of backup {} failed: {}; {measured}; sandbox {name} kept for inspection until {until}",
         spec.backup,
