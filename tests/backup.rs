@@ -42,7 +42,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 use socle::{
-    api::{DrillReport, Member, SharedService, drill_report::Verdict},
+    api::{DrillReport, Member, drill_report::Verdict},
     backup::{
         self, BackupSettings,
         settings::DRILL_REPORTS_KEPT,
@@ -55,7 +55,7 @@ use socle_e2e::{
     examples::wait_for_event,
     install::ScopedInstall,
     operator::release_claims,
-    velero::{RestoreFault, VeleroStandIn, bucket_dir},
+    velero::{RestoreFault, VeleroStandIn, bucket_dir, create_backup_target},
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -175,19 +175,8 @@ impl World {
         };
         let config = install.operator_config(&client).await;
         let operator_namespace = install.namespace.clone();
-        let target = scope.name("sauvegardes");
-        let service: SharedService = serde_json::from_value(json!({
-            "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "SharedService",
-            "metadata": {"name": target, "labels": scope.labels()},
-            "spec": {"displayName": "Sauvegardes", "category": "BackupTarget", "serviceLevel": 3,
-                     "hosting": "Datacenter",
-                     "backupTarget": {"veleroNamespace": install.velero_namespace, "storageLocation": "default"}},
-        }))
-        .unwrap();
-        Api::<SharedService>::all(client.clone())
-            .create(&PostParams::default(), &service)
-            .await
-            .unwrap();
+        let target =
+            create_backup_target(&scope, "sauvegardes", &install.velero_namespace, "default").await;
         let prefix = format!("t{}-", scope.id());
         let settings = BackupSettings {
             namespace_prefix: prefix.clone(),
@@ -1073,19 +1062,8 @@ async fn an_unavailable_storage_location_is_shown_and_no_drill_starts() {
         "spec": raw["spec"],
     });
     create(&world.client, REAL_VELERO, location).await;
-    let target = world.scope.name("sauvegardes-ailleurs");
-    let service: SharedService = serde_json::from_value(json!({
-        "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "SharedService",
-        "metadata": {"name": target, "labels": world.scope.labels()},
-        "spec": {"displayName": "Ailleurs", "category": "BackupTarget", "serviceLevel": 3,
-                 "hosting": "Datacenter",
-                 "backupTarget": {"veleroNamespace": REAL_VELERO, "storageLocation": name}},
-    }))
-    .unwrap();
-    Api::<SharedService>::all(world.client.clone())
-        .create(&PostParams::default(), &service)
-        .await
-        .unwrap();
+    let target =
+        create_backup_target(&world.scope, "sauvegardes-ailleurs", REAL_VELERO, &name).await;
     let (member, _) = world
         .member(
             "glenac",

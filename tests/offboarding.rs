@@ -16,7 +16,7 @@ use anyhow::{Context as _, ensure};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, Client, Config, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, Patch, PatchParams},
 };
 use serde_json::json;
 use socle::{
@@ -29,6 +29,7 @@ use socle_e2e::{
         CONVERGE, condition, create_members, tenant_only, wait_for_event, wait_until_ready,
     },
     operator::Operator,
+    velero::create_backup_target,
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -509,25 +510,6 @@ async fn impersonating(user: &str, groups: &[&str]) -> Client {
     Client::try_from(config).expect("an impersonating client")
 }
 
-/// A BackupTarget of the scope on the testenv's Velero, with its storage
-/// location `location`; the member asks for backups there.
-async fn backup_target(scope: &TestScope, location: &str) -> String {
-    let name = scope.name("sauvegardes");
-    let service: SharedService = serde_json::from_value(json!({
-        "apiVersion": format!("{DOMAIN}/v1alpha1"), "kind": "SharedService",
-        "metadata": {"name": name, "labels": scope.labels()},
-        "spec": {"displayName": "Sauvegardes", "category": "BackupTarget", "serviceLevel": 3,
-                 "hosting": "Datacenter",
-                 "backupTarget": {"veleroNamespace": "velero", "storageLocation": location}},
-    }))
-    .unwrap();
-    Api::<SharedService>::all(scope.client())
-        .create(&PostParams::default(), &service)
-        .await
-        .unwrap();
-    name
-}
-
 fn with_backups(target: String) -> impl FnOnce(&mut Member) {
     move |member| {
         member.spec.backup =
@@ -544,7 +526,7 @@ async fn a_commune_with_backups_leaves_an_exit_backup_before_its_namespace_goes(
     let scope = TestScope::new("offboarding_exit_backup").await;
     let operator = Operator::start_with_velero(&scope).await;
     let client = scope.client();
-    let target = backup_target(&scope, "default").await;
+    let target = create_backup_target(&scope, "sauvegardes", "velero", "default").await;
     let commune = hosted_commune_with(&scope, &operator, "peillac", with_backups(target)).await;
     commune.confirm(&client, &commune.name).await;
     commune.delete(&client).await;
@@ -594,7 +576,7 @@ async fn a_failed_exit_backup_keeps_the_namespace_and_says_why() {
     let scope = TestScope::new("offboarding_exit_backup_fails").await;
     let operator = Operator::start_with_velero(&scope).await;
     let client = scope.client();
-    let target = backup_target(&scope, "nowhere").await;
+    let target = create_backup_target(&scope, "sauvegardes", "velero", "nowhere").await;
     let commune = hosted_commune_with(&scope, &operator, "peillac", with_backups(target)).await;
     commune.confirm(&client, &commune.name).await;
     commune.delete(&client).await;

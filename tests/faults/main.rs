@@ -38,7 +38,7 @@ use kube::{
 };
 use serde_json::json;
 use socle::{
-    api::{ContributionStatement, Member, SharedService, UsageRecord},
+    api::{ContributionStatement, Member, UsageRecord},
     backup::velero::Backup,
     contribution::Offer,
     labels::{CONFIRM_OFFBOARDING, MEMBER},
@@ -50,6 +50,7 @@ use socle_e2e::{
     install_socle_crds,
     operator::{force_delete, offboard_scope},
     process::{OperatorProcess, OperatorSetup},
+    velero::create_backup_target,
 };
 
 /// The testenv's StorageClass: kube-controller-manager's host-path provisioner.
@@ -300,17 +301,7 @@ impl Suite {
     /// Step 5: the commune, how many first backups were asked for, and the
     /// time from the store's return to a completed backup and BackupReady.
     async fn store_outage(&self, members: &Api<Member>) -> Result<(Member, usize, Duration)> {
-        let target = self.scope.name("sauvegardes");
-        let service: SharedService = serde_json::from_value(json!({
-            "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1", "kind": "SharedService",
-            "metadata": {"name": target, "labels": self.scope.labels()},
-            "spec": {"displayName": "Sauvegardes", "category": "BackupTarget", "serviceLevel": 3,
-                     "hosting": "Datacenter",
-                     "backupTarget": {"veleroNamespace": VELERO, "storageLocation": "default"}},
-        }))?;
-        Api::<SharedService>::all(self.client.clone())
-            .create(&PostParams::default(), &service)
-            .await?;
+        let target = create_backup_target(&self.scope, "sauvegardes", VELERO, "default").await;
         let mut commune = self.population(1).remove(0);
         commune.metadata.name = Some(self.scope.name("sauvegardee"));
         commune.spec.backup = Some(serde_json::from_value(

@@ -636,3 +636,28 @@ pub async fn wait_for_restores(
 pub fn bucket_dir() -> std::path::PathBuf {
     crate::audit::testenv_dir().join("velero/s3/velero")
 }
+
+/// Creates the scope's BackupTarget SharedService `<base>` (named for the
+/// scope, labelled with it) on Velero's namespace `velero_namespace` and its
+/// storage location `location`; returns its name.
+pub async fn create_backup_target(
+    scope: &TestScope,
+    base: &str,
+    velero_namespace: &str,
+    location: &str,
+) -> String {
+    let name = scope.name(base);
+    let service: socle::api::SharedService = serde_json::from_value(json!({
+        "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1", "kind": "SharedService",
+        "metadata": {"name": name, "labels": scope.labels()},
+        "spec": {"displayName": base, "category": "BackupTarget", "serviceLevel": 3,
+                 "hosting": "Datacenter",
+                 "backupTarget": {"veleroNamespace": velero_namespace, "storageLocation": location}},
+    }))
+    .expect("a BackupTarget SharedService");
+    Api::<socle::api::SharedService>::all(scope.client())
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap_or_else(|error| panic!("creating SharedService {name}: {error}"));
+    name
+}
