@@ -13,13 +13,14 @@ use crate::contribution::{Meter, Usage, model::Cents};
 
 /// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
 /// others are the inventory of article 6.2 (quantitative inventory per member).
-pub const METERS: [&str; 8] = [
+pub const METERS: [&str; 9] = [
     "level1-half-days",
     "pass-through",
     "subscription-days",
     "storage-gib-months",
     "vpn-tunnel-months",
-    "backup-gib",
+    "backup-gib-months",
+    "backups-purged",
     "drills",
     "seats",
 ];

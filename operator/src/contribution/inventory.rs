@@ -84,14 +84,14 @@ mod tests {
     #[test]
     fn corrections_count_like_billed_usage() {
         let records = [
-            record("m1", "allaire", "backup-gib", 100),
-            correcting(record("m1-fix", "allaire", "backup-gib", 80), "m1"),
-            correcting(record("m1-fix2", "allaire", "backup-gib", 90), "m1-fix"),
-            record("m2", "allaire", "backup-gib", 10),
+            record("m1", "allaire", "backup-gib-months", 100),
+            correcting(record("m1-fix", "allaire", "backup-gib-months", 80), "m1"),
+            correcting(record("m1-fix2", "allaire", "backup-gib-months", 90), "m1-fix"),
+            record("m2", "allaire", "backup-gib-months", 10),
         ];
         assert_eq!(
             inventory(&records, 2026)["allaire"],
-            totals(&[("backup-gib", 100)])
+            totals(&[("backup-gib-months", 100)])
         );
     }
 

@@ -21,9 +21,10 @@ const CONVENTION_POOL_HALF_DAYS: u64 = 234;
 /// The inventory meters as the commission reads them: meter, heading, unit,
 /// in column order. A meter recorded but not listed here still shows, under
 /// its own name, rather than being dropped.
-pub(super) const INVENTORY_COLUMNS: [(&str, &str, &str); 6] = [
+pub(super) const INVENTORY_COLUMNS: [(&str, &str, &str); 7] = [
     ("storage-gib-months", "Stockage", "Gio·mois"),
-    ("backup-gib", "Sauvegardes", "Gio cumulés"),
+    ("backup-gib-months", "Sauvegardes conservées", "Gio·mois"),
+    ("backups-purged", "Sauvegardes purgées", "sauvegardes"),
     ("vpn-tunnel-months", "Tunnel VPN", "mois de service"),
     ("drills", "Exercices de restauration", "exercices"),
     ("subscription-days", "Abonnement", "jours"),
