@@ -9,21 +9,7 @@ use jiff::civil::Date;
 use kube::{CustomResource, KubeSchema, ResourceExt};
 use serde::{Deserialize, Serialize};
 
-use crate::contribution::{Meter, Usage, model::Cents};
-
-/// Meters socle knows. `level1-half-days` and `pass-through` are billed; the
-/// others are the inventory of article 6.2 (quantitative inventory per member).
-pub const METERS: [&str; 9] = [
-    "level1-half-days",
-    "pass-through",
-    "subscription-days",
-    "storage-gib-months",
-    "vpn-tunnel-months",
-    "backup-gib-months",
-    "backups-purged",
-    "drills",
-    "seats",
-];
+use crate::contribution::{METERS, Meter, Usage, model::Cents};
 
 /// One fact for the contribution engine or the annual inventory.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -25,6 +25,21 @@ pub struct MemberFacts {
     pub tariff_override: Option<TariffOverride>,
 }
 
+/// Meters socle knows, the values `spec.meter` of a `UsageRecord` may take.
+/// `level1-half-days` and `pass-through` are billed; the others are the
+/// inventory of article 6.2 (quantitative inventory per member).
+pub const METERS: [&str; 9] = [
+    "level1-half-days",
+    "pass-through",
+    "subscription-days",
+    "storage-gib-months",
+    "vpn-tunnel-months",
+    "backup-gib-months",
+    "backups-purged",
+    "drills",
+    "seats",
+];
+
 /// What a usage record measures.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Meter {

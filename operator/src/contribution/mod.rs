@@ -47,7 +47,7 @@ pub use engine::compute;
 pub use format::{
     NBSP, format_count, format_date, format_eur, format_half_days_as_days, format_percent,
 };
-pub use input::{Input, MemberFacts, Meter, SharedCost, Usage};
+pub use input::{Input, METERS, MemberFacts, Meter, SharedCost, Usage};
 pub use inventory::{MeterTotals, inventory};
 pub use model::{
     AllocationKey, Bracket, Cents, ImputationCodes, Offer, Population, StaffingLevel, Subscription,

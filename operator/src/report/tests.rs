@@ -6,12 +6,9 @@ use std::collections::BTreeMap;
 use jiff::civil::date;
 
 use super::{Page, escape, render, sections::INVENTORY_COLUMNS};
-use crate::{
-    api::usage_record::METERS,
-    contribution::{
-        AnnualReport, Level1Pool, LineCode, MemberError, MemberSummary, MeterTotals, Offer,
-        OfferCount, Staffing,
-    },
+use crate::contribution::{
+    AnnualReport, Level1Pool, LineCode, METERS, MemberError, MemberSummary, MeterTotals, Offer,
+    OfferCount, Staffing,
 };
 
 fn member(name: &str, display_name: &str, total_cents: Option<i64>) -> MemberSummary {
