@@ -6,8 +6,17 @@
 //!
 //! sshd runs as the current user (root in CI and here), with every path in
 //! the router's directory, so routers run side by side and leave nothing.
+//!
+//! The `openwrt` dialect is tested against this emulated shell (no OpenWrt
+//! runs here). The `linux` dialect has a real router: [`linux`], a network
+//! namespace with OpenSSH, iproute2, wireguard-tools, nftables and
+//! userspace WireGuard (wireguard-go), behind which a town hall's LAN
+//! reaches the Datacenter's namespace through the tunnel.
 
 #![forbid(unsafe_code)]
+
+pub mod linux;
+pub mod netns;
 
 use std::{
     fs,
@@ -21,19 +30,67 @@ use std::{
 
 /// The OpenSSH server binary (Debian package openssh-server).
 const SSHD: &str = "/usr/sbin/sshd";
-/// What a router needs on this machine.
-const TOOLS: [&str; 4] = [
+/// What the routers (emulated and real) need on this machine.
+const TOOLS: [&str; 8] = [
     SSHD,
     "/usr/bin/ssh-keygen",
     "/usr/bin/wg",
     "/usr/bin/wg-quick",
+    netns::IP,
+    "/usr/sbin/nft",
+    "/usr/bin/ping",
+    "/usr/bin/nsenter",
 ];
-/// The Debian packages that provide [`TOOLS`].
-pub const PACKAGES: &str = "openssh-server openssh-client wireguard-tools";
+/// The Debian packages that provide [`TOOLS`] (nsenter is util-linux's,
+/// which every Debian has).
+pub const PACKAGES: &str =
+    "openssh-server openssh-client wireguard-tools iproute2 nftables iputils-ping";
+/// wireguard-go, the userspace WireGuard of the real routers and the tests'
+/// hub (this kernel has no WireGuard module): the module
+/// `golang.zx2c4.com/wireguard` has no release tags, so this is the pseudo
+/// version the Go module proxy serves as its latest. `cargo xtask` builds it.
+pub const WIREGUARD_GO: &str = "v0.0.0-20260522210424-ecfc5a8d5446";
 /// Tells apart the routers of one test process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// How long sshd has to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where `cargo xtask` caches the tools it builds from the Go module proxy:
+/// `$SOCLE_CACHE_DIR/tools`, else `$XDG_CACHE_HOME/socle/tools`, else
+/// `~/.cache/socle/tools`.
+pub fn tools_dir() -> PathBuf {
+    let root = match (
+        std::env::var_os("SOCLE_CACHE_DIR"),
+        std::env::var_os("XDG_CACHE_HOME"),
+    ) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, Some(dir)) => PathBuf::from(dir).join("socle"),
+        (None, None) => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/socle")
+        }
+    };
+    root.join("tools")
+}
+
+/// Where `cargo xtask` puts wireguard-go [`WIREGUARD_GO`].
+pub fn cached_wireguard_go() -> PathBuf {
+    tools_dir()
+        .join(format!("wireguard-go-{WIREGUARD_GO}"))
+        .join("wireguard-go")
+}
+
+/// `$SOCLE_WIREGUARD_GO`, else [`cached_wireguard_go`]. Panics, saying how
+/// to build it, when it is missing: a test never skips.
+pub fn wireguard_go() -> PathBuf {
+    let path =
+        std::env::var_os("SOCLE_WIREGUARD_GO").map_or_else(cached_wireguard_go, PathBuf::from);
+    assert!(
+        path.is_file(),
+        "{} not found: `cargo xtask tools` builds it (or set SOCLE_WIREGUARD_GO)",
+        path.display()
+    );
+    path
+}
 
 /// A running emulated router.
 #[derive(Debug)]

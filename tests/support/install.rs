@@ -54,24 +54,8 @@ pub fn kubectl() -> PathBuf {
 /// or `~/.cache/socle`). Panics, saying how to build it, when it is missing:
 /// an end-to-end test never skips.
 fn tool(variable: &str, cached: &str) -> PathBuf {
-    let path = std::env::var_os(variable).map_or_else(
-        || {
-            let root = std::env::var_os("SOCLE_CACHE_DIR").map_or_else(
-                || {
-                    std::env::var_os("XDG_CACHE_HOME").map_or_else(
-                        || {
-                            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                                .join(".cache/socle")
-                        },
-                        |dir| PathBuf::from(dir).join("socle"),
-                    )
-                },
-                PathBuf::from,
-            );
-            root.join("tools").join(cached)
-        },
-        PathBuf::from,
-    );
+    let path = std::env::var_os(variable)
+        .map_or_else(|| crate::router::tools_dir().join(cached), PathBuf::from);
     assert!(
         path.is_file(),
         "{} not found: `cargo xtask ci` builds it (or set {variable})",

@@ -1,5 +1,6 @@
 //! The Debian packages the end-to-end tests and the demo run — OpenSSH's
-//! `sshd` and client for the emulated routers, wireguard-tools' `wg` — are
+//! `sshd` and client for the routers, wireguard-tools' `wg` and `wg-quick`,
+//! and for the real Linux routers iproute2, nftables and ping — are
 //! installed with apt-get when missing: the README's two commands set a
 //! fresh machine up themselves, not only `.ci/run`.
 

@@ -42,7 +42,7 @@ enum Task {
     /// The local demo: control plane up, CRDs and the 31 communes applied, the
     /// operator provisioning them, and the exercise's contributions.
     Demo,
-    /// Build (first time) helm and kubectl for the end-to-end tests, and print
+    /// Build (first time) helm, kubectl and wireguard-go for the end-to-end tests, and print
     /// the variables that point the tests at them and at the running testenv.
     Tools,
     /// Everything CI checks: fmt, clippy, CRD drift, unit tests, end-to-end
@@ -119,6 +119,10 @@ fn main() -> Result<()> {
             println!(
                 "export SOCLE_KUBECTL={}",
                 tools::ensure_kubectl()?.display()
+            );
+            println!(
+                "export SOCLE_WIREGUARD_GO={}",
+                tools::ensure_wireguard_go()?.display()
             );
             println!(
                 "export SOCLE_TESTENV_DIR={}",
@@ -220,6 +224,8 @@ fn ci() -> Result<()> {
     // helm and kubectl for the install tests, built from the Go module proxy.
     let helm = tools::ensure_helm()?;
     let kubectl = tools::ensure_kubectl()?;
+    // The VPN tests' routers and hub: userspace WireGuard.
+    let wireguard_go = tools::ensure_wireguard_go()?;
     // The leader test runs the real binary, twice.
     cargo(&["build", "--package", "socle", "--locked"], &[])?;
     let socle = workspace_root().join("target/debug/socle");
@@ -242,6 +248,7 @@ fn ci() -> Result<()> {
             ("SOCLE_TESTENV_DIR", &testenv::state_dir()),
             ("SOCLE_HELM", &helm),
             ("SOCLE_KUBECTL", &kubectl),
+            ("SOCLE_WIREGUARD_GO", &wireguard_go),
             ("SOCLE_BIN", &socle),
         ],
     );

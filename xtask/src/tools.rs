@@ -1,6 +1,7 @@
-//! helm and kubectl for the install tests (`tests/install.rs`), built from the
-//! Go module proxy once and cached beside the control plane's binaries, so
-//! that CI needs neither installed.
+//! helm and kubectl for the install tests (`tests/install.rs`), and
+//! wireguard-go for the VPN tests' real routers and hub (this kernel has no
+//! WireGuard module), built from the Go module proxy once and cached beside
+//! the control plane's binaries, so that CI needs none of them installed.
 //!
 //! - helm's go.mod replaces nothing: `go install helm.sh/helm/v3/cmd/helm@…`
 //!   builds it, stamped as the release Makefile would (its version, and the
@@ -9,6 +10,8 @@
 //!   installed (see `testenv/build.rs`). Its whole body is a call into the
 //!   published `k8s.io/kubectl` library, so a wrapper module carries it, as
 //!   the testenv does for etcd. It matches the control plane's release.
+//! - wireguard-go's module is its command: `go install` builds it, as
+//!   `wireguard`; it is renamed `wireguard-go`, the name wg-quick looks for.
 
 use std::{
     fs,
@@ -16,6 +19,8 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+
+use socle_router_emulator::{WIREGUARD_GO, cached_wireguard_go};
 
 use crate::{go, testenv::KUBERNETES};
 
@@ -55,6 +60,28 @@ pub fn ensure_kubectl() -> Result<PathBuf> {
         build_kubectl(&dir)?;
     }
     Ok(kubectl)
+}
+
+/// The cached wireguard-go, built first if missing.
+pub fn ensure_wireguard_go() -> Result<PathBuf> {
+    let binary = cached_wireguard_go();
+    if !binary.exists() {
+        let dir = binary.parent().context("a directory")?;
+        eprintln!(
+            "tools: building wireguard-go {WIREGUARD_GO} (first time only, cached in {})",
+            dir.display()
+        );
+        fs::create_dir_all(dir)?;
+        let package = format!("golang.zx2c4.com/wireguard@{WIREGUARD_GO}");
+        go::compile(
+            dir,
+            dir,
+            &["install", "-v", "-trimpath", "-ldflags", "-s -w", &package],
+            "wireguard-go",
+        )?;
+        fs::rename(dir.join("wireguard"), &binary)?;
+    }
+    Ok(binary)
 }
 
 fn build_helm(dir: &Path) -> Result<()> {

@@ -1,0 +1,331 @@
+//! A real Linux router for the `linux` dialect, and the Datacenter it
+//! reaches, in network namespaces (see [`crate::netns`]):
+//!
+//! ```text
+//!  this machine ──mgmt (198.18.n.0/30, SSH)──┐
+//!                                            │
+//!  Datacenter ns ──WAN (198.19.n.0/30)── router ns ──LAN (site/24)── town hall ns
+//!  hub: 198.51.100.1 (public endpoint)       sshd (OpenSSH), ip,     a PC at .10
+//!       10.96.0.10 (behind the hub)          wg, wg-quick, nft,
+//!                                            wireguard-go
+//! ```
+//!
+//! The router runs the real OpenSSH `sshd` with a host key of its own, and
+//! socle logs in as root and runs its scripts with the real tools: nothing
+//! answers in their place. This kernel has no WireGuard module, so
+//! `wg-quick up` falls back, as it does on any such machine, to the
+//! `wireguard-go` it finds on its PATH. Each router's sshd, and the hub,
+//! run in a mount namespace of their own (see
+//! [`Namespace::spawn_isolated`]).
+
+use std::{
+    fs,
+    net::{Ipv4Addr, TcpStream},
+    path::PathBuf,
+    process::Child,
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    SSHD, START_TIMEOUT, keygen,
+    netns::{IP, Namespace, link_addresses, run},
+    public_key_line,
+};
+
+/// The hub's public endpoint, on the Datacenter's loopback.
+pub const PUBLIC_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// An address behind the hub, on the Datacenter's loopback, inside the
+/// Datacenter's ranges that routers send through their tunnel
+/// (10.96.0.0/12, socle's default `--cluster-cidrs`).
+pub const BEHIND_HUB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+
+/// The Datacenter's namespace: where the hub runs.
+#[derive(Debug)]
+pub struct Datacenter {
+    processes: Vec<Child>,
+    namespace: Namespace,
+}
+
+impl Datacenter {
+    pub fn create() -> Self {
+        let (namespace, _) = Namespace::create("dc");
+        for address in [PUBLIC_ADDRESS, BEHIND_HUB] {
+            namespace.ip(&["address", "add", &format!("{address}/32"), "dev", "lo"]);
+        }
+        Self {
+            processes: Vec::new(),
+            namespace,
+        }
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// Starts `program args…` in the Datacenter (see
+    /// [`Namespace::spawn_isolated`]); it is stopped with the Datacenter.
+    pub fn spawn(&mut self, program: &str, args: &[&str], log: &std::path::Path) {
+        let child = self.namespace.spawn_isolated(program, args, log);
+        self.processes.push(child);
+    }
+}
+
+impl Drop for Datacenter {
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A town hall's router and its LAN.
+#[derive(Debug)]
+pub struct LinuxRouter {
+    dir: PathBuf,
+    management: Ipv4Addr,
+    site: [u8; 3],
+    sshd: Child,
+    lan: Namespace,
+    router: Namespace,
+}
+
+impl LinuxRouter {
+    /// A router linked to `datacenter`, serving the town hall network
+    /// `site`.0/24, with sshd listening on its management address.
+    /// Panics, saying what to install, when a tool is missing.
+    pub fn start(datacenter: &Datacenter, site: [u8; 3]) -> Self {
+        let missing = crate::Router::missing_tools();
+        assert!(
+            missing.is_empty(),
+            "{missing:?} missing: apt-get install {} (cargo xtask ci does)",
+            crate::PACKAGES
+        );
+        let (router, number) = Namespace::create("rt");
+        let (lan, _) = Namespace::create("lan");
+        let management = link_management(&router, number);
+        link_wan(&router, datacenter, number);
+        link_lan(&router, &lan, site);
+        router.sysctl("net.ipv4.ip_forward=1");
+        let dir = std::env::temp_dir().join(format!("socle-linux-router-{}", router.name()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("creating the router's directory");
+        let sshd = start_sshd(&router, &dir, management);
+        Self {
+            dir,
+            management,
+            site,
+            sshd,
+            lan,
+            router,
+        }
+    }
+
+    /// The address socle connects to (`spec.vpn.router.address`).
+    pub fn address(&self) -> String {
+        self.management.to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        22
+    }
+
+    /// The site network, `a.b.c.0/24`.
+    pub fn site(&self) -> String {
+        let [a, b, c] = self.site;
+        format!("{a}.{b}.{c}.0/24")
+    }
+
+    /// The user socle logs in as: root, as on a real router.
+    pub fn username(&self) -> String {
+        "root".into()
+    }
+
+    /// The router's host key, "ssh-ed25519 AAAA…", to pin.
+    pub fn host_key(&self) -> String {
+        public_key_line(&self.dir.join("host_key.pub"))
+    }
+
+    /// The private key (OpenSSH PEM) whose public half the router accepts.
+    pub fn client_private_key(&self) -> String {
+        fs::read_to_string(self.dir.join("client_key")).expect("reading the client key")
+    }
+
+    /// The router itself, to look at its interfaces and rules.
+    pub fn namespace(&self) -> &Namespace {
+        &self.router
+    }
+
+    /// The town hall's LAN, where its PC is.
+    pub fn lan(&self) -> &Namespace {
+        &self.lan
+    }
+
+    /// `program args…` run on the router, as root, in the mount namespace
+    /// of its sshd (where its `/etc/wireguard` and wireguard-go sockets
+    /// are): standard output, or panics with its error output.
+    pub fn run(&self, program: &str, args: &[&str]) -> String {
+        let target = self.sshd.id().to_string();
+        let mut all = vec!["-t", target.as_str(), "-m", "-n", program];
+        all.extend_from_slice(args);
+        let output = std::process::Command::new("/usr/bin/nsenter")
+            .args(&all)
+            .output()
+            .expect("running nsenter");
+        assert!(
+            output.status.success(),
+            "{program} {args:?} on the router: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// sshd's log.
+    pub fn sshd_log(&self) -> String {
+        fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for LinuxRouter {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The management link from this machine's namespace (where socle runs)
+/// to the router; returns the router's address on it.
+fn link_management(router: &Namespace, number: u32) -> Ipv4Addr {
+    let (here, management) = link_addresses([198, 18], number);
+    let name = format!("socle-m{number}");
+    run(&[
+        IP,
+        "link",
+        "add",
+        &name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "mgmt0",
+        "netns",
+        router.name(),
+    ]);
+    run(&[IP, "address", "add", &format!("{here}/30"), "dev", &name]);
+    run(&[IP, "link", "set", &name, "up"]);
+    router.ip(&[
+        "address",
+        "add",
+        &format!("{management}/30"),
+        "dev",
+        "mgmt0",
+    ]);
+    router.ip(&["link", "set", "mgmt0", "up"]);
+    management
+}
+
+/// The WAN link to the Datacenter, and the route to the hub's endpoint: the
+/// router's only way out.
+fn link_wan(router: &Namespace, datacenter: &Datacenter, number: u32) {
+    let (dc_side, wan) = link_addresses([198, 19], number);
+    let dc_link = format!("r{number}");
+    let dc = &datacenter.namespace;
+    router.ip(&[
+        "link",
+        "add",
+        "wan0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &dc_link,
+        "netns",
+        dc.name(),
+    ]);
+    router.ip(&["address", "add", &format!("{wan}/30"), "dev", "wan0"]);
+    router.ip(&["link", "set", "wan0", "up"]);
+    dc.ip(&["address", "add", &format!("{dc_side}/30"), "dev", &dc_link]);
+    dc.ip(&["link", "set", &dc_link, "up"]);
+    router.ip(&[
+        "route",
+        "add",
+        &format!("{PUBLIC_ADDRESS}/32"),
+        "via",
+        &dc_side.to_string(),
+    ]);
+}
+
+/// The town hall's LAN: the router at .1, a PC at .10 whose default route
+/// is the router.
+fn link_lan(router: &Namespace, lan: &Namespace, [a, b, c]: [u8; 3]) {
+    router.ip(&[
+        "link",
+        "add",
+        "lan0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        lan.name(),
+    ]);
+    router.ip(&[
+        "address",
+        "add",
+        &format!("{a}.{b}.{c}.1/24"),
+        "dev",
+        "lan0",
+    ]);
+    router.ip(&["link", "set", "lan0", "up"]);
+    lan.ip(&[
+        "address",
+        "add",
+        &format!("{a}.{b}.{c}.10/24"),
+        "dev",
+        "eth0",
+    ]);
+    lan.ip(&["link", "set", "eth0", "up"]);
+    lan.ip(&["route", "add", "default", "via", &format!("{a}.{b}.{c}.1")]);
+}
+
+/// sshd in the router's namespace, on its management address, with a fresh
+/// host key and a client key of its own in `authorized_keys`.
+fn start_sshd(router: &Namespace, dir: &std::path::Path, address: Ipv4Addr) -> Child {
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("client_key"));
+    fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys"))
+        .expect("writing authorized_keys");
+    fs::create_dir_all("/run/sshd").ok();
+    let config = format!(
+        "Port 22\nListenAddress {address}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+         AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+         PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         PermitRootLogin prohibit-password\nAllowUsers root\nLogLevel VERBOSE\nMaxStartups 100\n",
+        d = dir.display()
+    );
+    fs::write(dir.join("sshd_config"), config).expect("writing sshd_config");
+    let config = dir.join("sshd_config");
+    let mut sshd = router.spawn_isolated(
+        SSHD,
+        &["-D", "-e", "-f", config.to_str().expect("a UTF-8 path")],
+        &dir.join("sshd.log"),
+    );
+    let started = Instant::now();
+    while TcpStream::connect_timeout(&(address, 22).into(), Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = sshd.try_wait() {
+            panic!(
+                "the router's sshd exited ({status}): {}",
+                fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
+        }
+        assert!(
+            started.elapsed() < START_TIMEOUT,
+            "the router's sshd did not listen on {address}:22 within {START_TIMEOUT:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    sshd
+}
