@@ -29,7 +29,7 @@ use socle::{
 };
 use socle_e2e::{
     AuditMark, TestScope, eventually,
-    router::{Router, check_with_wg, wg},
+    router::{Router, SshRouter, check_with_wg, wg},
 };
 
 use self::vpn_support::{
@@ -151,7 +151,11 @@ async fn a_linux_router_gets_a_wg_quick_file() {
     let file = router.wg_quick_file("socle0").expect("the wg-quick file");
     let stripped = check_with_wg(&file, "socle0");
     assert!(stripped.contains("Endpoint = 127.0.0.1:51820"));
-    assert!(file.contains("PostUp = iptables -I FORWARD -o %i -s 192.168.30.0/24 -j ACCEPT"));
+    assert!(
+        file.contains(
+            "forward iifname \"%i\" ip daddr != { 192.168.30.0/24, 192.168.31.0/24 } drop"
+        )
+    );
     assert_eq!(
         router.live_public_key("socle0").as_deref(),
         Some(public.as_str())

@@ -1,6 +1,15 @@
 //! Linux: a wg-quick file, `/etc/wireguard/<interface>.conf`, applied with
 //! `wg syncconf` when only WireGuard settings change (the tunnel stays up),
 //! or by restarting the interface when its address or firewall rules do.
+//!
+//! What the router needs: iproute2, wireguard-tools (`wg`, `wg-quick`) and
+//! nftables (`nft`), as on Debian 12 or any distribution of this decade.
+//! `wg-quick up` makes the interface with `ip link add … type wireguard`;
+//! where the kernel has no WireGuard (a container, an old or stripped
+//! kernel), it starts the userspace `wireguard-go` instead when that is on
+//! the PATH — wg-quick's own fallback, so the same file works on both and
+//! nothing here tells them apart. `wg-quick down` deletes the interface,
+//! which ends wireguard-go with it.
 
 use std::fmt::Write as _;
 
@@ -37,19 +46,21 @@ impl Dialect for Linux {
 
     fn render(&self, tunnel: &Tunnel) -> String {
         let i = &tunnel.interface;
-        let rules = |verb: &str| {
-            tunnel
-                .sites
-                .iter()
-                .flat_map(|site| {
-                    [
-                        format!("iptables {verb} FORWARD -o %i -s {site} -j ACCEPT"),
-                        format!("iptables {verb} FORWARD -i %i -d {site} -j ACCEPT"),
-                    ]
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let sites: Vec<String> = tunnel.sites.iter().map(ToString::to_string).collect();
+        let sites = sites.join(", ");
+        // A table of socle's own, made and dropped whole: no rule of it can
+        // outlive the interface, and none of the router's own is touched.
+        // A drop is final in whichever table it is, so the router forwards
+        // between the tunnel and the town hall's networks only, whatever
+        // its own firewall accepts: the Datacenter cannot reach another
+        // network behind the router (a guest Wi-Fi), nor can one send
+        // into the tunnel.
+        let up = format!(
+            "nft add table inet socle_%i; \
+             nft 'add chain inet socle_%i forward {{ type filter hook forward priority filter; }}'; \
+             nft 'add rule inet socle_%i forward iifname \"%i\" ip daddr != {{ {sites} }} drop'; \
+             nft 'add rule inet socle_%i forward oifname \"%i\" ip saddr != {{ {sites} }} drop'"
+        );
         let routed: Vec<String> = tunnel.routed.iter().map(ToString::to_string).collect();
         let mut text = String::new();
         let _ = write!(
@@ -59,7 +70,7 @@ impl Dialect for Linux {
              Address = {address}/{prefix}\n\
              PrivateKey = {key}\n\
              PostUp = {up}\n\
-             PreDown = {down}\n\
+             PreDown = nft delete table inet socle_%i\n\
              \n\
              [Peer]\n\
              # socle hub\n\
@@ -71,8 +82,6 @@ impl Dialect for Linux {
             address = tunnel.address,
             prefix = tunnel.prefix,
             key = tunnel.private_key.as_str(),
-            up = rules("-I"),
-            down = rules("-D"),
             hub = tunnel.hub_public_key,
             endpoint = tunnel.endpoint(),
             routed = routed.join(", "),
@@ -144,7 +153,11 @@ mod tests {
         assert!(text.contains("Endpoint = vpn.example.bzh:51820\n"));
         assert!(text.contains("AllowedIPs = 10.200.0.0/22, 10.96.0.0/12\n"));
         assert!(text.contains(
-            "PostUp = iptables -I FORWARD -o %i -s 192.168.10.0/24 -j ACCEPT; iptables -I FORWARD -i %i -d 192.168.10.0/24 -j ACCEPT\n"
+            "PostUp = nft add table inet socle_%i; \
+             nft 'add chain inet socle_%i forward { type filter hook forward priority filter; }'; \
+             nft 'add rule inet socle_%i forward iifname \"%i\" ip daddr != { 192.168.10.0/24 } drop'; \
+             nft 'add rule inet socle_%i forward oifname \"%i\" ip saddr != { 192.168.10.0/24 } drop'\n\
+             PreDown = nft delete table inet socle_%i\n"
         ));
         assert_eq!(Linux.normalize(&format!("{text}\n\n")), text);
     }
