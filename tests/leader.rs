@@ -18,6 +18,7 @@ use socle_e2e::{
     install::ScopedInstall,
     install_socle_crds,
     operator::offboard_scope,
+    process::socle_binary,
 };
 
 /// The lease duration given to both replicas: short, so the test is quick.
@@ -232,19 +233,4 @@ async fn holder(leases: &Api<Lease>) -> anyhow::Result<Option<String>> {
         .get_opt("socle-leader")
         .await?
         .and_then(|lease| lease.spec?.holder_identity))
-}
-
-/// The binary `cargo xtask ci` builds and names in `$SOCLE_BIN`; by default
-/// the workspace's debug build.
-fn socle_binary() -> PathBuf {
-    let path = std::env::var_os("SOCLE_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/socle"),
-        PathBuf::from,
-    );
-    assert!(
-        path.exists(),
-        "{} does not exist: run `cargo build -p socle` (or set SOCLE_BIN)",
-        path.display()
-    );
-    path
 }

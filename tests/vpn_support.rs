@@ -30,7 +30,11 @@ use socle::{
     controller::{Context, runtime::MemberWatch},
     vpn::{self, VpnSettings, hub},
 };
-use socle_e2e::{TestScope, eventually, install::ScopedInstall, router::Router};
+use socle_e2e::{
+    TestScope, eventually,
+    install::ScopedInstall,
+    router::{Router, SshRouter},
+};
 
 /// How long offboarding every Member may take at the end of a test.
 const OFFBOARD: Duration = Duration::from_secs(90);
@@ -63,6 +67,15 @@ impl Fixture {
 
     /// [`Fixture::new`], with `edit` changing the operator's VPN settings.
     pub async fn with_settings(test: &str, edit: impl FnOnce(&mut VpnSettings)) -> Self {
+        Self::with_endpoint(test, "127.0.0.1:51820", edit).await
+    }
+
+    /// [`Fixture::with_settings`], the gateway's public endpoint at `endpoint`.
+    pub async fn with_endpoint(
+        test: &str,
+        endpoint: &str,
+        edit: impl FnOnce(&mut VpnSettings),
+    ) -> Self {
         let scope = TestScope::new(test).await;
         let client = scope.client();
         install_crds(&client).await;
@@ -80,7 +93,7 @@ impl Fixture {
                 "serviceLevel": 3,
                 "hosting": "Datacenter",
                 "vpnGateway": {
-                    "publicEndpoint": "127.0.0.1:51820",
+                    "publicEndpoint": endpoint,
                     "tunnelPoolCidr": "10.200.0.0/24",
                     "namespace": gateway_namespace,
                 },
@@ -117,7 +130,7 @@ impl Fixture {
     pub async fn member(
         &mut self,
         base: &str,
-        router: &Router,
+        router: &impl SshRouter,
         dialect: RouterDialect,
         sites: &[&str],
     ) -> String {
@@ -128,7 +141,7 @@ impl Fixture {
     pub async fn member_with(
         &mut self,
         base: &str,
-        router: &Router,
+        router: &impl SshRouter,
         dialect: RouterDialect,
         sites: &[&str],
         edit: impl FnOnce(&mut Value),
@@ -147,7 +160,7 @@ impl Fixture {
             "gateway": self.gateway,
             "siteCidrs": sites,
             "router": {
-                "address": "127.0.0.1",
+                "address": router.address(),
                 "port": router.port(),
                 "dialect": serde_json::to_value(dialect).unwrap(),
                 "hostKey": router.host_key(),

@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the operator: Members into tenants, usage into statements.
-    Run(cli::run::RunArgs),
+    Run(Box<cli::run::RunArgs>),
     /// Print every CustomResourceDefinition (YAML), or write one file per CRD.
     Crd {
         /// Write `<crd-name>.yaml` files into this directory instead of stdout.
@@ -47,6 +47,8 @@ enum Command {
     Member(cli::member::MemberArgs),
     /// Check a directory of manifests offline: schemas, CEL rules and business rules (a PR check).
     Validate(cli::validate::ValidateArgs),
+    /// The VPN hub's agent, beside WireGuard in the gateway pod: applies the hub configuration socle writes, serves each peer's handshake and counters.
+    VpnGateway(cli::vpn_gateway::VpnGatewayArgs),
 }
 
 #[tokio::main]
@@ -63,7 +65,7 @@ async fn main() -> ExitCode {
 
 async fn command(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run(args) => Box::pin(cli::run::run(args))
+        Command::Run(args) => Box::pin(cli::run::run(*args))
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Crd { output_dir } => print_crds(output_dir.as_ref()).map(|()| ExitCode::SUCCESS),
@@ -75,6 +77,9 @@ async fn command(command: Command) -> Result<ExitCode> {
         Command::Usage(args) => cli::usage::usage(args).await.map(|()| ExitCode::SUCCESS),
         Command::Member(args) => Ok(cli::member::member(&args)),
         Command::Validate(args) => Ok(cli::validate::validate(&args)),
+        Command::VpnGateway(args) => cli::vpn_gateway::vpn_gateway(args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -172,25 +172,6 @@ impl Router {
         router
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The user socle logs in as.
-    pub fn username(&self) -> String {
-        std::env::var("USER").unwrap_or_else(|_| "root".into())
-    }
-
-    /// The router's host key, "ssh-ed25519 AAAA…", to pin.
-    pub fn host_key(&self) -> String {
-        public_key_line(&self.dir.join("host_key.pub"))
-    }
-
-    /// The private key (OpenSSH PEM) whose public half the router accepts.
-    pub fn client_private_key(&self) -> String {
-        fs::read_to_string(self.dir.join("client_key")).expect("reading the client key")
-    }
-
     /// Every command socle ran, one line each (newlines shown as " | ").
     pub fn commands(&self) -> Vec<String> {
         fs::read_to_string(self.dir.join("commands.log"))
@@ -250,6 +231,42 @@ impl Router {
 
     fn logged_connections(&self) -> usize {
         self.sshd_log().matches("Connection from").count()
+    }
+}
+
+/// What socle needs to log in to a router: where, as whom, and the host
+/// key to pin.
+pub trait SshRouter {
+    /// `spec.vpn.router.address`.
+    fn address(&self) -> String;
+    fn port(&self) -> u16;
+    /// The user socle logs in as.
+    fn username(&self) -> String;
+    /// The router's host key, "ssh-ed25519 AAAA…", to pin.
+    fn host_key(&self) -> String;
+    /// The private key (OpenSSH PEM) whose public half the router accepts.
+    fn client_private_key(&self) -> String;
+}
+
+impl SshRouter for Router {
+    fn address(&self) -> String {
+        "127.0.0.1".into()
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn username(&self) -> String {
+        std::env::var("USER").unwrap_or_else(|_| "root".into())
+    }
+
+    fn host_key(&self) -> String {
+        public_key_line(&self.dir.join("host_key.pub"))
+    }
+
+    fn client_private_key(&self) -> String {
+        fs::read_to_string(self.dir.join("client_key")).expect("reading the client key")
     }
 }
 

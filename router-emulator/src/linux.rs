@@ -2,8 +2,8 @@
 //! reaches, in network namespaces (see [`crate::netns`]):
 //!
 //! ```text
-//!  this machine ──mgmt (198.18.n.0/30, SSH)──┐
-//!                                            │
+//!  this machine ──mgmt (198.18.m.0/30)──┐     ┌──mgmt (198.18.n.0/30, SSH)
+//!                                       │     │
 //!  Datacenter ns ──WAN (198.19.n.0/30)── router ns ──LAN (site/24)── town hall ns
 //!  hub: 198.51.100.1 (public endpoint)       sshd (OpenSSH), ip,     a PC at .10
 //!       10.96.0.10 (behind the hub)          wg, wg-quick, nft,
@@ -28,8 +28,8 @@ use std::{
 };
 
 use crate::{
-    SSHD, START_TIMEOUT, keygen,
-    netns::{IP, Namespace, link_addresses, run},
+    SSHD, START_TIMEOUT, SshRouter, keygen,
+    netns::{Namespace, link_addresses},
     public_key_line,
 };
 
@@ -44,19 +44,27 @@ pub const BEHIND_HUB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 #[derive(Debug)]
 pub struct Datacenter {
     processes: Vec<Child>,
+    management: Ipv4Addr,
     namespace: Namespace,
 }
 
 impl Datacenter {
     pub fn create() -> Self {
-        let (namespace, _) = Namespace::create("dc");
+        let (namespace, _, management) = Namespace::create_managed("dc");
         for address in [PUBLIC_ADDRESS, BEHIND_HUB] {
             namespace.ip(&["address", "add", &format!("{address}/32"), "dev", "lo"]);
         }
         Self {
             processes: Vec::new(),
+            management,
             namespace,
         }
+    }
+
+    /// The Datacenter's address on its management link, where this
+    /// machine (socle, the tests) reaches what runs in it.
+    pub fn management_address(&self) -> Ipv4Addr {
+        self.management
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -102,9 +110,8 @@ impl LinuxRouter {
             "{missing:?} missing: apt-get install {} (cargo xtask ci does)",
             crate::PACKAGES
         );
-        let (router, number) = Namespace::create("rt");
+        let (router, number, management) = Namespace::create_managed("rt");
         let (lan, _) = Namespace::create("lan");
-        let management = link_management(&router, number);
         link_wan(&router, datacenter, number);
         link_lan(&router, &lan, site);
         router.sysctl("net.ipv4.ip_forward=1");
@@ -122,34 +129,16 @@ impl LinuxRouter {
         }
     }
 
-    /// The address socle connects to (`spec.vpn.router.address`).
-    pub fn address(&self) -> String {
-        self.management.to_string()
-    }
-
-    pub fn port(&self) -> u16 {
-        22
-    }
-
     /// The site network, `a.b.c.0/24`.
     pub fn site(&self) -> String {
         let [a, b, c] = self.site;
         format!("{a}.{b}.{c}.0/24")
     }
 
-    /// The user socle logs in as: root, as on a real router.
-    pub fn username(&self) -> String {
-        "root".into()
-    }
-
-    /// The router's host key, "ssh-ed25519 AAAA…", to pin.
-    pub fn host_key(&self) -> String {
-        public_key_line(&self.dir.join("host_key.pub"))
-    }
-
-    /// The private key (OpenSSH PEM) whose public half the router accepts.
-    pub fn client_private_key(&self) -> String {
-        fs::read_to_string(self.dir.join("client_key")).expect("reading the client key")
+    /// The town hall PC's address.
+    pub fn pc(&self) -> String {
+        let [a, b, c] = self.site;
+        format!("{a}.{b}.{c}.10")
     }
 
     /// The router itself, to look at its interfaces and rules.
@@ -187,43 +176,35 @@ impl LinuxRouter {
     }
 }
 
+impl SshRouter for LinuxRouter {
+    fn address(&self) -> String {
+        self.management.to_string()
+    }
+
+    fn port(&self) -> u16 {
+        22
+    }
+
+    /// root, as on a real router.
+    fn username(&self) -> String {
+        "root".into()
+    }
+
+    fn host_key(&self) -> String {
+        public_key_line(&self.dir.join("host_key.pub"))
+    }
+
+    fn client_private_key(&self) -> String {
+        fs::read_to_string(self.dir.join("client_key")).expect("reading the client key")
+    }
+}
+
 impl Drop for LinuxRouter {
     fn drop(&mut self) {
         let _ = self.sshd.kill();
         let _ = self.sshd.wait();
         let _ = fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The management link from this machine's namespace (where socle runs)
-/// to the router; returns the router's address on it.
-fn link_management(router: &Namespace, number: u32) -> Ipv4Addr {
-    let (here, management) = link_addresses([198, 18], number);
-    let name = format!("socle-m{number}");
-    run(&[
-        IP,
-        "link",
-        "add",
-        &name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "mgmt0",
-        "netns",
-        router.name(),
-    ]);
-    run(&[IP, "address", "add", &format!("{here}/30"), "dev", &name]);
-    run(&[IP, "link", "set", &name, "up"]);
-    router.ip(&[
-        "address",
-        "add",
-        &format!("{management}/30"),
-        "dev",
-        "mgmt0",
-    ]);
-    router.ip(&["link", "set", "mgmt0", "up"]);
-    management
 }
 
 /// The WAN link to the Datacenter, and the route to the hub's endpoint: the

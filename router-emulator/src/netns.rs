@@ -1,12 +1,13 @@
 //! Network namespaces for the tests' real routers and hub: named, numbered so
 //! that tests (and test processes) running at once never share one, and
 //! deleted with every process in them when their guard is dropped.
+//! Deleting a namespace deletes its links, and with them their other ends.
 //!
 //! Traffic rule: packets only ever go to addresses inside the namespaces a
 //! test made (or to loopback). No namespace gets a default route out of the
-//! test's own ones, and the only link into the machine's own namespace is a
-//! router's management link, a /30 of 198.18.0.0/15 (RFC 2544's
-//! benchmarking range, used by no real network).
+//! test's own ones, and the only links into the machine's own namespace are
+//! management links, each a /30 of 198.18.0.0/16 (RFC 2544's benchmarking
+//! range, used by no real network).
 
 use std::{
     fs::File,
@@ -38,19 +39,59 @@ impl Namespace {
     /// A new namespace `socle-<kind><n>` with loopback up; returns it and
     /// its number `n`, which no other namespace of that kind holds.
     pub fn create(kind: &str) -> (Self, u32) {
-        let start = std::process::id().wrapping_mul(31) % NUMBERS;
-        for _ in 0..NUMBERS {
-            let n = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % NUMBERS;
-            let name = format!("socle-{kind}{n}");
-            // `ip netns add` fails when the name is taken: the number is
-            // then someone else's.
-            if run_status(&[IP, "netns", "add", &name]) {
-                let namespace = Self { name };
-                namespace.ip(&["link", "set", "lo", "up"]);
-                return (namespace, n);
+        numbered(|n| Self::named(&format!("socle-{kind}{n}")))
+    }
+
+    /// A new namespace `socle-<kind><n>` linked to this machine's
+    /// namespace by a management link (`mgmt0` inside, `socle-m<n>` here):
+    /// returns it, `n` (which no other managed namespace holds, whatever
+    /// its kind) and its address on that link.
+    pub fn create_managed(kind: &str) -> (Self, u32, Ipv4Addr) {
+        // The link's name, taken in this machine's namespace, is the
+        // reservation of the number.
+        let (namespace, n) = numbered(|n| {
+            let (here, there) = (format!("socle-m{n}"), format!("socle-p{n}"));
+            if !run_status(&[
+                IP, "link", "add", &here, "type", "veth", "peer", "name", &there,
+            ]) {
+                return None;
             }
+            let Some(namespace) = Self::named(&format!("socle-{kind}{n}")) else {
+                let _ = run_status(&[IP, "link", "delete", &here]);
+                return None;
+            };
+            run(&[
+                IP,
+                "link",
+                "set",
+                &there,
+                "netns",
+                &namespace.name,
+                "name",
+                "mgmt0",
+            ]);
+            Some(namespace)
+        });
+        let (here, there) = link_addresses([198, 18], n);
+        let link = format!("socle-m{n}");
+        run(&[IP, "address", "add", &format!("{here}/30"), "dev", &link]);
+        run(&[IP, "link", "set", &link, "up"]);
+        namespace.ip(&["address", "add", &format!("{there}/30"), "dev", "mgmt0"]);
+        namespace.ip(&["link", "set", "mgmt0", "up"]);
+        (namespace, n, there)
+    }
+
+    /// The namespace `name`, unless it exists already.
+    fn named(name: &str) -> Option<Self> {
+        // `ip netns add` fails when the name is taken.
+        if !run_status(&[IP, "netns", "add", name]) {
+            return None;
         }
-        panic!("no free network namespace name socle-{kind}<n>");
+        let namespace = Self {
+            name: name.to_owned(),
+        };
+        namespace.ip(&["link", "set", "lo", "up"]);
+        Some(namespace)
     }
 
     pub fn name(&self) -> &str {
@@ -159,6 +200,19 @@ impl Drop for Namespace {
             .args(["netns", "delete", &self.name])
             .status();
     }
+}
+
+/// The first `make(n)` that succeeds, trying numbers from where this
+/// process is at.
+fn numbered<T>(mut make: impl FnMut(u32) -> Option<T>) -> (T, u32) {
+    let start = std::process::id().wrapping_mul(31) % NUMBERS;
+    for _ in 0..NUMBERS {
+        let n = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % NUMBERS;
+        if let Some(made) = make(n) {
+            return (made, n);
+        }
+    }
+    panic!("no free network namespace number left");
 }
 
 /// The /30 number `n` of `base` (a /16): its two host addresses.

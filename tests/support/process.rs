@@ -229,7 +229,7 @@ fn free_port() -> Result<SocketAddr> {
 
 /// A plain HTTP/1.0 GET: the admin port closes the connection after the
 /// answer. Returns the status code and the body.
-async fn get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
+pub async fn get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect(address).await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
@@ -243,6 +243,21 @@ async fn get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
         .context("no HTTP status line")?;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     Ok((status, body.to_owned()))
+}
+
+/// The binary `cargo xtask ci` builds and names in `$SOCLE_BIN`; by default
+/// the workspace's debug build.
+pub fn socle_binary() -> PathBuf {
+    let path = std::env::var_os("SOCLE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/socle"),
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "{} does not exist: run `cargo build -p socle` (or set SOCLE_BIN)",
+        path.display()
+    );
+    path
 }
 
 /// The path of the operator's log for run `id` in the testenv's logs.

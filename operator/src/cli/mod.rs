@@ -7,3 +7,4 @@ pub mod run;
 pub mod statements;
 pub mod usage;
 pub mod validate;
+pub mod vpn_gateway;

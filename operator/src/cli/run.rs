@@ -56,6 +56,12 @@ pub struct RunArgs {
         default_value = "10.96.0.0/12,10.244.0.0/16"
     )]
     pub cluster_cidrs: Vec<String>,
+    /// The API of each VPN gateway (`socle vpn-gateway`), `{namespace}`
+    /// standing for the gateway's namespace, e.g.
+    /// `http://socle-vpn-gateway.{namespace}.svc:9586`: a router is then
+    /// given a key only once the hub lists it. Unset: socle does not wait.
+    #[arg(long, env = "SOCLE_VPN_GATEWAY_API")]
+    pub vpn_gateway_api: Option<String>,
     /// The read-only ClusterRole socle binds to itself in each drill sandbox
     /// (manifests/install/clusterrole.yaml; the chart prefixes its release).
     #[arg(
@@ -238,6 +244,7 @@ async fn run_controllers(
     };
     let vpn_settings = VpnSettings {
         cluster_cidrs: args.cluster_cidrs,
+        gateway_api: args.vpn_gateway_api,
         ..VpnSettings::default()
     };
     info!("controllers starting");
@@ -303,7 +310,7 @@ async fn lead(
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing the SIGTERM handler");
     tokio::select! {

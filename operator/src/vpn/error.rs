@@ -1,7 +1,10 @@
 //! Why a VPN reconcile failed: each error has a category (the Event reason
 //! and metric label) and a retry policy. Messages never carry key material.
 
-use super::{ipam::IpamError, plan::InvalidVpn, push::PushError, secrets::KeyError, ssh::SshError};
+use super::{
+    gateway::client::GatewayUnreachable, ipam::IpamError, plan::InvalidVpn, push::PushError,
+    secrets::KeyError, ssh::SshError,
+};
 use crate::controller::{Categorized, Retry};
 
 /// A failed VPN reconcile.
@@ -30,6 +33,8 @@ pub enum Error {
     Push(#[from] PushError),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Gateway(#[from] GatewayUnreachable),
     #[error(
         "removing the tunnel from router {router} failed (tried again until {give_up_at}, then left to be cleaned by hand)"
     )]
@@ -53,6 +58,7 @@ impl Categorized for Error {
             Self::Keys(_) => "VpnKeys",
             Self::Ipam(IpamError::Exhausted { .. }) => "TunnelPoolExhausted",
             Self::Ipam(IpamError::Kube(_)) | Self::Kube(_) => "KubeApi",
+            Self::Gateway(_) => "GatewayUnreachable",
             Self::Push(push) => match push {
                 PushError::Ssh(SshError::HostKeyMismatch { .. } | SshError::InvalidHostKey(_)) => {
                     "HostKeyRejected"

@@ -1,9 +1,10 @@
 //! Apply, at the hub: the gateway's configuration Secret re-rendered from
-//! every member holding an address in its pool, under the gateway's lock.
+//! every member holding an address in its pool, under the gateway's lock;
+//! and whether the hub runs a key yet ([`lists`]).
 
 use kube::{Resource, ResourceExt};
 
-use super::{Error, VpnContext, cidr::Network, hub, ipam, plan, secrets};
+use super::{Error, VpnContext, cidr::Network, gateway, hub, ipam, plan, secrets};
 use crate::{api::SharedService, controller::apply::apply};
 
 /// Renders and applies the hub Secret of `gateway`; returns the hub's
@@ -66,4 +67,16 @@ pub async fn sync(ctx: &VpnContext, gateway: &SharedService) -> Result<String, E
         ctx.shared.metrics.wrote(super::CONTROLLER, 1);
     }
     Ok(hub_key.public_key().to_owned())
+}
+
+/// Whether the hub of the gateway in `namespace` lists `public_key` among
+/// its peers; always true when no gateway API is set
+/// ([`super::VpnSettings::gateway_api`]).
+pub async fn lists(ctx: &VpnContext, namespace: &str, public_key: &str) -> Result<bool, Error> {
+    let Some(api) = &ctx.settings.gateway_api else {
+        return Ok(true);
+    };
+    let base = api.replace("{namespace}", namespace);
+    let hub = gateway::client::peers(&base, ctx.settings.ssh_timeout).await?;
+    Ok(hub.peers.iter().any(|peer| peer.public_key == public_key))
 }

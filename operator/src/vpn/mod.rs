@@ -27,6 +27,7 @@
 pub mod cidr;
 mod credentials;
 mod error;
+pub mod gateway;
 pub mod hub;
 mod hub_sync;
 pub mod ipam;

@@ -8,7 +8,7 @@ use kube::{
     Resource, ResourceExt,
     runtime::{controller::Action, events::EventType},
 };
-use tracing::info;
+use tracing::{debug, info};
 use zeroize::Zeroizing;
 
 use super::{
@@ -25,6 +25,9 @@ use crate::{
     api::{Member, SharedService, member::VpnStatus},
     controller::{Categorized, chain, conditions::condition},
 };
+
+/// How soon a member whose key the hub does not list yet is looked at again.
+const HUB_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Error> {
     let generation = member.meta().generation;
@@ -81,6 +84,13 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
     };
     let dialect = router::dialect(plan.router.dialect);
     let desired = dialect.render(&tunnel);
+    if !plan.dry_run
+        && !hub_sync::lists(ctx, &plan.gateway_namespace, key.wanted().public_key()).await?
+    {
+        // The Secret is written; the gateway takes it at its next read.
+        debug!("the hub does not list the member's key yet: the router waits");
+        return Ok(Action::requeue(HUB_WAIT));
+    }
     let report = match push_to_router(ctx, &plan, &key, &desired, &hub_public_key).await {
         Ok(report) => report,
         Err(error) => {

@@ -24,6 +24,13 @@ pub struct VpnSettings {
     /// Warning Event that the router must be cleaned by hand. The hub drops
     /// the peer at once regardless, so the tunnel carries nothing meanwhile.
     pub router_cleanup_deadline: Duration,
+    /// The base URL of a gateway's API (`socle vpn-gateway`), `{namespace}`
+    /// standing for the gateway's namespace. When set, a router is given a
+    /// key (a new member's, a rotation's next one) only once the hub lists
+    /// it: a router's handshake with a key the hub does not know yet is
+    /// ignored, and WireGuard tries again only 5 s later. Unset, socle does
+    /// not wait (a hub that is not `socle vpn-gateway`).
+    pub gateway_api: Option<String>,
 }
 
 impl Default for VpnSettings {
@@ -35,6 +42,7 @@ impl Default for VpnSettings {
             quarantine: Duration::from_secs(7 * 24 * 3600),
             interface: "socle0".into(),
             router_cleanup_deadline: Duration::from_secs(3600),
+            gateway_api: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use kube::{
     api::{Api, DynamicObject, Patch, PatchParams},
 };
 use serde_json::json;
-use socle_router_emulator::{PACKAGES, Router};
+use socle_router_emulator::{PACKAGES, Router, SshRouter};
 
 /// The commune whose tunnel the demo configures.
 pub const COMMUNE: &str = "allaire";

@@ -1,0 +1,214 @@
+//! `socle vpn-gateway`: the hub's agent, beside WireGuard in the gateway
+//! pod. It reads the hub configuration socle writes (the Secret
+//! `socle-vpn-hub-<gateway>`, mounted as a file), applies each change to
+//! the interface without dropping the tunnels ([`interface`]), and serves
+//! each peer's latest handshake and transfer counters on `/metrics`
+//! (Prometheus) and `/peers` (JSON, [`stats::HubStats`]), with `/livez` and
+//! `/readyz` (ready once a configuration was applied). The operator reads
+//! `/peers` ([`client`]) so that a router is given a key only once the hub
+//! has taken it.
+//!
+//! It polls the file rather than watching the API server: it needs no
+//! Kubernetes credentials, and kubelet's atomic update of a Secret volume
+//! (a directory swapped under a symlink) is a new file at the same path.
+
+pub mod client;
+pub mod config;
+pub mod interface;
+pub mod stats;
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, body::Bytes, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+pub use self::interface::{GatewayError, Interface};
+use self::stats::HubStats;
+
+/// What `socle vpn-gateway` is told.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// The hub configuration (`wg0.conf` of the mounted Secret); the
+    /// interface is named after the file, as wg-quick names it.
+    pub config: PathBuf,
+    /// Where `/metrics`, `/peers`, `/livez` and `/readyz` are served.
+    pub address: SocketAddr,
+    /// How often the file is read for a change.
+    pub interval: Duration,
+}
+
+/// What the applier shares with the HTTP server.
+#[derive(Debug, Default)]
+struct Applied {
+    /// The members of the peers' keys in the applied configuration.
+    members: BTreeMap<String, String>,
+    ready: bool,
+}
+
+/// Applies the configuration at each change until `shutdown` resolves,
+/// serving the peers' figures meanwhile.
+pub async fn run(
+    settings: GatewaySettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    let name = settings
+        .config
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or("wg0")
+        .to_owned();
+    let interface = Interface { name };
+    let applied = Arc::new(RwLock::new(Applied::default()));
+    let listener = TcpListener::bind(settings.address)
+        .await
+        .map_err(|source| GatewayError::Read {
+            path: settings.address.to_string(),
+            source,
+        })?;
+    info!(address = %settings.address, interface = %interface.name, "vpn-gateway serving");
+    let server = serve(listener, interface.clone(), applied.clone());
+    let changes = apply_changes(&settings, &interface, &applied);
+    tokio::select! {
+        () = server => {}
+        () = changes => {}
+        () = shutdown => {}
+    }
+    Ok(())
+}
+
+/// Reads the file every `interval`, applying it when it changed since the
+/// last successful apply (or when the last one failed).
+async fn apply_changes(
+    settings: &GatewaySettings,
+    interface: &Interface,
+    applied: &RwLock<Applied>,
+) {
+    let mut last: Option<Zeroizing<String>> = None;
+    let mut ticks = tokio::time::interval(settings.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let text = match tokio::fs::read_to_string(&settings.config).await {
+            Ok(text) => Zeroizing::new(text),
+            Err(source) => {
+                warn!(error = %GatewayError::Read { path: settings.config.display().to_string(), source }, "hub configuration not applied");
+                continue;
+            }
+        };
+        if last.as_ref() == Some(&text) {
+            continue;
+        }
+        match apply(interface, &text).await {
+            Ok(members) => {
+                info!(peers = members.len(), "hub configuration applied");
+                let mut shared = applied.write().expect("not poisoned");
+                shared.members = members;
+                shared.ready = true;
+                last = Some(text);
+            }
+            Err(error) => warn!(%error, "hub configuration not applied"),
+        }
+    }
+}
+
+async fn apply(
+    interface: &Interface,
+    text: &str,
+) -> Result<BTreeMap<String, String>, GatewayError> {
+    let config = config::parse(text)?;
+    interface.apply(&config).await?;
+    Ok(config.members)
+}
+
+async fn serve(listener: TcpListener, interface: Interface, applied: Arc<RwLock<Applied>>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                warn!(%error, "accepting a connection");
+                continue;
+            }
+        };
+        let (interface, applied) = (interface.clone(), applied.clone());
+        let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+            let (interface, applied) = (interface.clone(), applied.clone());
+            async move {
+                let response = respond(request.uri().path(), &interface, &applied).await;
+                Ok::<_, Infallible>(response)
+            }
+        });
+        tokio::spawn(async move {
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                warn!(%error, "gateway connection");
+            }
+        });
+    }
+}
+
+/// The interface's peers; none before a configuration was applied (the
+/// interface may not exist yet).
+async fn peers(
+    interface: &Interface,
+    members: &BTreeMap<String, String>,
+    ready: bool,
+) -> Result<Vec<stats::PeerStats>, GatewayError> {
+    if ready {
+        interface.stats(members).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+async fn respond(
+    path: &str,
+    interface: &Interface,
+    applied: &RwLock<Applied>,
+) -> Response<Full<Bytes>> {
+    let (members, ready) = {
+        let shared = applied.read().expect("not poisoned");
+        (shared.members.clone(), shared.ready)
+    };
+    let (status, body) = match path {
+        "/livez" => (StatusCode::OK, "ok\n".to_owned()),
+        "/readyz" if ready => (StatusCode::OK, "ok\n".to_owned()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no hub configuration applied yet\n".to_owned(),
+        ),
+        "/metrics" | "/peers" => match peers(interface, &members, ready).await {
+            Ok(peers) => {
+                let stats = HubStats {
+                    interface: interface.name.clone(),
+                    peers,
+                };
+                if path == "/metrics" {
+                    (StatusCode::OK, stats::encode_metrics(&stats))
+                } else {
+                    (
+                        StatusCode::OK,
+                        serde_json::to_string(&stats).expect("serializable"),
+                    )
+                }
+            }
+            Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")),
+        },
+        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+}

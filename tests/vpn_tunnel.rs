@@ -1,0 +1,357 @@
+//! Packets through the tunnels socle configures. A town hall's router is a
+//! real Linux router (`socle_e2e::router::linux`: OpenSSH's sshd, iproute2,
+//! wg-quick, nft and userspace WireGuard in a network namespace, which the
+//! `linux` dialect configures over SSH like any router); the hub is
+//! `socle vpn-gateway`, the program the gateway Deployment runs, in the
+//! Datacenter's namespace; a PC on the town hall's LAN pings, and connects
+//! over TCP to, an address behind the hub.
+//!
+//! The hub Secret reaches the gateway as a file, copied the way kubelet
+//! updates a Secret volume (a new file renamed into place), every 200 ms.
+
+// Shared with tests/vpn.rs, of which this file uses a part.
+#[allow(dead_code)]
+mod vpn_support;
+
+use std::{
+    fs,
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, ensure};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client, api::DeleteParams};
+use socle::{
+    api::{Member, member::RouterDialect},
+    vpn::{
+        gateway::stats::{HubStats, PeerStats},
+        hub,
+    },
+};
+use socle_e2e::{
+    eventually,
+    process::{get, socle_binary},
+    router::linux::{BEHIND_HUB, Datacenter, LinuxRouter, PUBLIC_ADDRESS},
+};
+use tokio::task::JoinHandle;
+
+use self::vpn_support::{Fixture, annotate};
+
+/// For a first push and the tunnel's first handshake, on a loaded 2-core
+/// machine.
+const PUSH: Duration = Duration::from_secs(60);
+/// The gateway's admin port, in the Datacenter's namespace.
+const GATEWAY_PORT: u16 = 9586;
+
+/// The hub: `socle vpn-gateway` in the Datacenter's namespace, fed the hub
+/// Secret of the fixture's gateway.
+struct Hub {
+    copier: JoinHandle<()>,
+    dir: PathBuf,
+    datacenter: Datacenter,
+}
+
+/// A test's fixture, its operator waiting for the hub to list a key
+/// before a router gets it, and the hub.
+async fn fixture_and_hub(test: &str) -> (Fixture, Hub) {
+    let datacenter = Datacenter::create();
+    let api = format!("http://{}:{GATEWAY_PORT}", datacenter.management_address());
+    let fx = Fixture::with_endpoint(test, &format!("{PUBLIC_ADDRESS}:51820"), |settings| {
+        settings.gateway_api = Some(api);
+    })
+    .await;
+    let hub = Hub::start(&fx, datacenter);
+    (fx, hub)
+}
+
+impl Hub {
+    fn start(fx: &Fixture, mut datacenter: Datacenter) -> Self {
+        let dir = std::env::temp_dir().join(format!("socle-hub-{}", datacenter.namespace().name()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("the hub's directory");
+        let config = dir.join(hub::CONFIG_KEY);
+        let copier = tokio::spawn(copy_secret(
+            fx.scope.client(),
+            fx.gateway_namespace.clone(),
+            hub::secret_name(&fx.gateway),
+            config.clone(),
+        ));
+        let binary = socle_binary();
+        let admin = format!("0.0.0.0:{GATEWAY_PORT}");
+        datacenter.spawn(
+            binary.to_str().expect("a UTF-8 path"),
+            &[
+                "vpn-gateway",
+                "--config",
+                config.to_str().expect("a UTF-8 path"),
+                "--admin-address",
+                &admin,
+                "--interval-seconds",
+                "1",
+            ],
+            &dir.join("gateway.log"),
+        );
+        Self {
+            copier,
+            dir,
+            datacenter,
+        }
+    }
+
+    fn datacenter(&self) -> &Datacenter {
+        &self.datacenter
+    }
+
+    /// `GET /peers` of the gateway, from this machine.
+    async fn peers(&self) -> anyhow::Result<HubStats> {
+        let address = SocketAddr::from((self.datacenter.management_address(), GATEWAY_PORT));
+        let (status, body) = get(address, "/peers").await?;
+        ensure!(status == 200, "/peers answered {status}: {body}");
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// The peer of `member`, once it had a handshake.
+    async fn shaken_hands(&self, member: &str) -> PeerStats {
+        eventually(PUSH, || async {
+            let peers = self.peers().await?;
+            let peer = peers
+                .peers
+                .iter()
+                .find(|p| p.member == member)
+                .with_context(|| format!("no peer of {member}: {peers:?}"))?;
+            ensure!(
+                peer.latest_handshake.is_some(),
+                "no handshake yet: {peer:?}"
+            );
+            Ok(peer.clone())
+        })
+        .await
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.copier.abort();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copies the hub Secret's configuration to `path` whenever it changes, as
+/// kubelet updates a mounted Secret: written beside, then renamed.
+async fn copy_secret(client: Client, namespace: String, name: String, path: PathBuf) {
+    let secrets = Api::<Secret>::namespaced(client, &namespace);
+    let mut last = Vec::new();
+    loop {
+        if let Ok(Some(secret)) = secrets.get_opt(&name).await {
+            let data = secret
+                .data
+                .and_then(|mut data| data.remove(hub::CONFIG_KEY))
+                .map(|bytes| bytes.0)
+                .unwrap_or_default();
+            if data != last {
+                let next = path.with_extension("new");
+                fs::write(&next, &data).expect("writing the hub configuration");
+                fs::rename(&next, &path).expect("renaming the hub configuration");
+                last = data;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One ping from the town hall's PC to the address behind the hub.
+fn ping_once(router: &LinuxRouter) -> bool {
+    router
+        .lan()
+        .output(
+            "/usr/bin/ping",
+            &["-c", "1", "-W", "1", &BEHIND_HUB.to_string()],
+        )
+        .status
+        .success()
+}
+
+/// An HTTP request from the town hall's PC to the gateway's port behind
+/// the hub (a TCP connection through the tunnel, with bash's /dev/tcp):
+/// what it answered.
+fn tcp_from_the_town_hall(router: &LinuxRouter) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/{BEHIND_HUB}/{GATEWAY_PORT} && \
+         printf 'GET /livez HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 5 cat <&3"
+    );
+    let output = router
+        .lan()
+        .output("/usr/bin/timeout", &["10", "bash", "-c", &script]);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A Member's tunnel carries packets: from the moment the Member is
+/// applied, the town hall's PC reaches the address behind the hub (ping,
+/// then a TCP connection); the router runs the member's key on a
+/// userspace interface made by wg-quick's fallback, with socle's nft
+/// table; the hub serves the peer's handshake and counters.
+#[tokio::test]
+async fn a_town_hall_pc_reaches_the_datacenter_through_the_tunnel() {
+    let (mut fx, hub) = fixture_and_hub("vpn_packets").await;
+    let router = LinuxRouter::start(hub.datacenter(), [192, 168, 71]);
+    assert!(!ping_once(&router), "no path before socle configures one");
+    let applied = Instant::now();
+    let name = fx
+        .member("allaire", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    let first_packet = eventually(PUSH, || async {
+        ensure!(
+            ping_once(&router),
+            "no answer yet; gateway log:\n{}",
+            hub.log()
+        );
+        Ok(applied.elapsed())
+    })
+    .await;
+    println!("Member applied → first packet through: {first_packet:.1?}");
+    let answer = tcp_from_the_town_hall(&router);
+    assert!(
+        answer.starts_with("HTTP/1.0 200") && answer.ends_with("ok\n"),
+        "{answer:?}"
+    );
+
+    let ready = fx.wait_ready(&name, "Configured", PUSH).await;
+    let public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    assert_eq!(
+        router.run("wg", &["show", "socle0", "public-key"]).trim(),
+        public
+    );
+    let log = router.run("pgrep", &["-a", "wireguard-go"]);
+    assert!(log.contains("wireguard-go socle0"), "{log}");
+    let rules = router.run("nft", &["list", "table", "inet", "socle_socle0"]);
+    assert!(rules.contains("192.168.71.0/24"), "{rules}");
+    let peer = hub.shaken_hands(&name).await;
+    assert_eq!(peer.public_key, public);
+    assert!(peer.received_bytes > 0 && peer.sent_bytes > 0, "{peer:?}");
+    fx.finish().await;
+}
+
+/// Offboarding: the Member deleted, traffic stops, the router holds no
+/// interface, file nor rules of socle's, and the hub no peer.
+#[tokio::test]
+async fn an_offboarded_town_hall_is_cut_off_and_its_router_cleaned() {
+    let (mut fx, hub) = fixture_and_hub("vpn_packets_offboard").await;
+    let router = LinuxRouter::start(hub.datacenter(), [192, 168, 72]);
+    let name = fx
+        .member("treal", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    eventually(PUSH, || async {
+        ensure!(ping_once(&router), "no answer yet");
+        Ok(())
+    })
+    .await;
+    Api::<Member>::all(fx.scope.client())
+        .delete(&name, &DeleteParams::background())
+        .await
+        .unwrap();
+    let members = Api::<Member>::all(fx.scope.client());
+    eventually(PUSH, || async {
+        ensure!(
+            members.get_opt(&name).await?.is_none(),
+            "{name} still there"
+        );
+        Ok(())
+    })
+    .await;
+    assert!(!ping_once(&router), "traffic still goes through");
+    let links = router
+        .namespace()
+        .output("/usr/sbin/ip", &["-o", "link", "show"]);
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains("socle0"), "{links}");
+    let tables = router.run("nft", &["list", "tables"]);
+    assert!(!tables.contains("socle"), "{tables}");
+    assert_eq!(router.run("ls", &["-A", "/etc/wireguard"]).trim(), "");
+    eventually(PUSH, || async {
+        let peers = hub.peers().await?;
+        ensure!(peers.peers.is_empty(), "the hub still has {peers:?}");
+        Ok(())
+    })
+    .await;
+    fx.finish().await;
+}
+
+/// A key rotation under continuous traffic: a ping every 50 ms from the
+/// town hall's PC across the whole rotation; how many were lost is printed
+/// (the figure in the README).
+#[tokio::test]
+async fn a_key_rotation_under_traffic() {
+    let (mut fx, hub) = fixture_and_hub("vpn_packets_rotation").await;
+    let router = LinuxRouter::start(hub.datacenter(), [192, 168, 73]);
+    let name = fx
+        .member("sixt", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    let before = fx.wait_ready(&name, "Configured", PUSH).await;
+    let old = before.status.unwrap().vpn.unwrap().public_key.unwrap();
+    hub.shaken_hands(&name).await;
+    let pings = router
+        .lan()
+        .command("/usr/bin/ping")
+        .args(["-i", "0.05", "-W", "1", &BEHIND_HUB.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting ping");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    annotate(&fx, &name, socle::vpn::ROTATE_KEY, "under-traffic").await;
+    let new = eventually(PUSH, || async {
+        let member = fx.member_now(&name).await;
+        let vpn = member.status.and_then(|s| s.vpn).context("no status.vpn")?;
+        ensure!(
+            vpn.key_rotation_request.as_deref() == Some("under-traffic"),
+            "rotation not recorded yet"
+        );
+        vpn.public_key.context("no public key")
+    })
+    .await;
+    let rotated = started.elapsed();
+    assert_ne!(new, old);
+    // The hub applies its last change (the old key retired) within its
+    // poll; traffic goes on a while after it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _ = Command::new("kill")
+        .args(["-INT", &pings.id().to_string()])
+        .status();
+    let output = pings.wait_with_output().expect("ping's summary");
+    let (sent, received) = ping_summary(&String::from_utf8_lossy(&output.stdout));
+    println!(
+        "key rotation in {rotated:.1?} under a ping every 50 ms: {sent} sent, {} lost",
+        sent - received
+    );
+    assert!(sent > 100, "{sent} pings sent");
+    assert_eq!(
+        router.run("wg", &["show", "socle0", "public-key"]).trim(),
+        new
+    );
+    let peer = hub.shaken_hands(&name).await;
+    assert_eq!(peer.public_key, new, "the hub lists the new key alone");
+    assert!(ping_once(&router), "traffic flows on the new key");
+    fx.finish().await;
+}
+
+/// (sent, received) from ping's summary line.
+fn ping_summary(output: &str) -> (u32, u32) {
+    let line = output
+        .lines()
+        .find(|line| line.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no summary in ping's output: {output}"));
+    let numbers: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
