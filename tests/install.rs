@@ -46,8 +46,8 @@ use socle_e2e::{
     AuditEvent, AuditMark, TestScope, eventually,
     examples::{create_members, example, scoped, tenant_only, wait_for_event, wait_until_ready},
     install::{
-        ScopedInstall, apply_member_finalizers, documents, find, helm, ids, kubectl, ok, run,
-        workspace,
+        ScopedInstall, apply_member_finalizers, documents, find, helm, ids, is_hub, kubectl, ok,
+        run, workspace,
     },
     install_socle_crds,
     operator::{Operator, release_claims},
@@ -119,7 +119,7 @@ async fn chart_renders_what_the_api_server_accepts() {
     let release = scope.name("socle");
     let defaults = [
         "--set-json".to_owned(),
-        format!("vpnGateway.namespaces=[\"{gateway}\"]"),
+        gateway_values(&gateway),
         "--set".to_owned(),
         format!("vpnGateway.createNamespaces=false,veleroNamespace={velero}"),
     ];
@@ -189,7 +189,7 @@ async fn chart_renders_what_the_api_server_accepts() {
                     .contains(&json!("--log-json"))
             );
             find(&objects, "Tariff", "convention-cadre");
-            find(&objects, "RoleBinding", &format!("{release}-vpn-hub"));
+            assert_chart_gateway(&objects, &release);
             find(
                 &objects,
                 "MutatingAdmissionPolicyBinding",
@@ -204,7 +204,7 @@ async fn chart_renders_what_the_api_server_accepts() {
                     .contains(&json!("--leader-elect=false"))
             );
             assert!(!objects.iter().any(|o| o["kind"] == "Tariff"));
-            assert!(!objects.iter().any(|o| o["kind"] == "Service"));
+            assert_eq!(count_in(&objects, "Service", &namespace), 0);
             // An operator with a memberSelector sets its own finalizers.
             assert!(
                 !objects
@@ -295,6 +295,7 @@ async fn chart_and_manifests_install_the_same_operator() {
             "container {field}"
         );
     }
+    same_hub(&chart, &manifests);
     // The pod-security `restricted` profile, which socle's own namespace enforces.
     let restricted = json!({
         "allowPrivilegeEscalation": false,
@@ -307,6 +308,125 @@ async fn chart_and_manifests_install_the_same_operator() {
         manifests_pod["securityContext"]["seccompProfile"]["type"],
         "RuntimeDefault"
     );
+}
+
+/// How many objects of `kind` are in `namespace`.
+fn count_in(objects: &[Value], kind: &str, namespace: &str) -> usize {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == kind && o["metadata"]["namespace"] == namespace)
+        .count()
+}
+
+/// `vpnGateway`: the namespace `gateway` and the hub of gateway `dc` in it.
+fn gateway_values(gateway: &str) -> String {
+    format!(
+        r#"vpnGateway={{"namespaces":["{gateway}"],"hubs":[{{"gateway":"dc","namespace":"{gateway}"}}]}}"#
+    )
+}
+
+/// The chart's access to the gateway namespace and its hub of gateway `dc`
+/// (the test's values).
+fn assert_chart_gateway(objects: &[Value], release: &str) {
+    find(objects, "RoleBinding", &format!("{release}-vpn-hub"));
+    assert_hub(
+        find(objects, "Deployment", &format!("{release}-vpn-gateway")),
+        "socle-vpn-hub-dc",
+    );
+    let endpoint = find(
+        objects,
+        "Service",
+        &format!("{release}-vpn-gateway-wireguard"),
+    );
+    assert_eq!(endpoint["spec"]["ports"][0]["protocol"], "UDP");
+    assert_eq!(endpoint["spec"]["ports"][0]["port"], 51820);
+}
+
+/// The chart's hub and manifests/' run the same container.
+fn same_hub(chart: &[Value], manifests: &[Value]) {
+    let hub = |objects: &[Value]| {
+        find(objects, "Deployment", "socle-vpn-gateway")["spec"]["template"]["spec"].clone()
+    };
+    let (chart_hub, manifests_hub) = (hub(chart), hub(manifests));
+    assert_eq!(chart_hub["volumes"], manifests_hub["volumes"]);
+    for field in [
+        "args",
+        "securityContext",
+        "ports",
+        "volumeMounts",
+        "livenessProbe",
+        "readinessProbe",
+        "resources",
+    ] {
+        assert_eq!(
+            chart_hub["containers"][0][field], manifests_hub["containers"][0][field],
+            "hub container {field}"
+        );
+    }
+}
+
+/// manifests/vpn-gateway's hub, for the example gateway `vpn-datacenter`.
+fn assert_manifests_hub(objects: &[Value]) {
+    assert_hub(
+        find(objects, "Deployment", "socle-vpn-gateway"),
+        "socle-vpn-hub-vpn-datacenter",
+    );
+    let endpoint = find(objects, "Service", "socle-vpn-gateway-wireguard");
+    assert_eq!(
+        endpoint["spec"]["ports"][0],
+        json!({"name": "wireguard", "port": 51820, "targetPort": "wireguard", "protocol": "UDP"})
+    );
+    find(objects, "Service", "socle-vpn-gateway");
+}
+
+/// The hub, left out of a scope's copy (no scope runs it in a pod), as
+/// shipped in the scope's gateway namespace: accepted by a server dry run.
+async fn dry_run_hub(objects: &[Value], gateway_namespace: &str) {
+    let hub: Vec<String> = objects
+        .iter()
+        .filter(|object| is_hub(object))
+        .map(|object| {
+            let mut object = object.clone();
+            object["metadata"]["namespace"] = json!(gateway_namespace);
+            serde_json::to_string(&object).unwrap()
+        })
+        .collect();
+    let applied = ok(
+        &kubectl(),
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager=socle-e2e",
+            "-o",
+            "name",
+            "-f",
+            "-",
+        ],
+        Some(&hub.join("\n---\n")),
+    )
+    .await;
+    assert_eq!(
+        applied.lines().count(),
+        3,
+        "the hub's Deployment and Services: {applied}"
+    );
+}
+
+/// A hub's Deployment: `socle vpn-gateway` on the mounted hub Secret
+/// `secret`, with NET_ADMIN and no other capability, one replica.
+fn assert_hub(deployment: &Value, secret: &str) {
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["args"][0], "vpn-gateway");
+    assert_eq!(
+        container["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"], "add": ["NET_ADMIN"]})
+    );
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], secret);
+    assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/socle-vpn");
+    assert_eq!(pod["automountServiceAccountToken"], false);
 }
 
 /// The chart and manifests/ bind the same roles to the same subjects, in the
@@ -377,6 +497,7 @@ async fn kustomization_installs_crds_operator_and_gateway_access() {
     );
     let gateway = find(&objects, "RoleBinding", "socle-vpn-hub");
     assert_eq!(gateway["metadata"]["namespace"], "socle-vpn-gateway");
+    assert_manifests_hub(&objects);
 
     // Applied for real (a copy of the install, CRDs aside, in the scope's
     // namespaces): the API server accepts every object, RBAC included.
@@ -414,6 +535,7 @@ async fn kustomization_installs_crds_operator_and_gateway_access() {
         .get(&scope.name("socle-vpn-hub"))
         .await
         .expect("the gateway's RoleBinding");
+    dry_run_hub(&objects, &install.gateway_namespace).await;
     // Applying again (as a GitOps controller does, over and over) writes
     // nothing.
     let before = install.resource_versions().await;
