@@ -18,6 +18,11 @@ use crate::labels;
 /// after the file, `wg0`.
 pub const CONFIG_KEY: &str = "wg0.conf";
 
+/// How a member's next key is marked in the configuration, after its name:
+/// `socle vpn-gateway` moves the member's routes to it at its first
+/// handshake.
+pub const NEXT_KEY_NOTE: &str = "next key (rotation under way)";
+
 /// The hub side of the gateway: its key, address and port.
 #[derive(Clone, Debug)]
 pub struct Hub<'a> {
@@ -79,7 +84,7 @@ pub fn render(hub: &Hub<'_>, peers: &[Peer]) -> String {
         if let Some(next) = &peer.next_public_key {
             let _ = write!(
                 text,
-                "\n[Peer]\n# member {}, next key (rotation under way)\nPublicKey = {next}\n",
+                "\n[Peer]\n# member {}, {NEXT_KEY_NOTE}\nPublicKey = {next}\n",
                 peer.member
             );
         }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::vpn::cidr::Network;
+use crate::vpn::{cidr::Network, hub};
 
 /// Settings only wg-quick knows: `wg syncconf` refuses them.
 const WG_QUICK_ONLY: [&str; 9] = [
@@ -33,6 +33,8 @@ pub struct HubConfig {
     pub members: BTreeMap<String, String>,
     /// Every peer's allowed networks: routed to the interface.
     pub routes: Vec<Network>,
+    /// The members whose key is being rotated.
+    pub takeovers: Vec<Takeover>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -41,6 +43,7 @@ impl std::fmt::Debug for HubConfig {
             .field("address", &self.address)
             .field("members", &self.members)
             .field("routes", &self.routes)
+            .field("takeovers", &self.takeovers)
             .finish_non_exhaustive()
     }
 }
@@ -54,19 +57,44 @@ pub enum InvalidConfig {
     AllowedIps(String),
 }
 
+/// While a member's key is rotated, its next key, which takes over the
+/// routes of its current one at its first handshake (see
+/// [`super::takeover`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Takeover {
+    pub member: String,
+    pub next_key: String,
+    /// The current key's AllowedIPs, as `wg set` takes them.
+    pub allowed_ips: String,
+}
+
+/// A `[Peer]` section, as far as the gateway reads it.
+#[derive(Default)]
+struct Peer {
+    member: Option<String>,
+    next: bool,
+    key: String,
+    allowed: Vec<String>,
+}
+
 /// Reads `text`, a wg-quick file as socle renders it.
 pub fn parse(text: &str) -> Result<HubConfig, InvalidConfig> {
     let mut address = None;
     let mut wg = String::new();
-    let mut members = BTreeMap::new();
-    let mut member = None;
-    let mut routes = Vec::new();
+    let mut peers: Vec<Peer> = Vec::new();
     for line in text.lines() {
         let trimmed = line.trim();
+        if trimmed == "[Peer]" {
+            peers.push(Peer::default());
+        }
         if let Some(comment) = trimmed.strip_prefix('#') {
             // "# member allaire" or "# member allaire, next key (…)".
-            if let Some(rest) = comment.trim().strip_prefix("member ") {
-                member = rest.split(',').next().map(|name| name.trim().to_owned());
+            if let (Some(peer), Some(rest)) =
+                (peers.last_mut(), comment.trim().strip_prefix("member "))
+            {
+                let (name, note) = rest.split_once(',').unwrap_or((rest, ""));
+                peer.member = Some(name.trim().to_owned());
+                peer.next = note.trim() == hub::NEXT_KEY_NOTE;
             }
             continue;
         }
@@ -76,22 +104,16 @@ pub fn parse(text: &str) -> Result<HubConfig, InvalidConfig> {
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
-        match key {
-            "Address" => address = Some(value.to_owned()),
-            "PublicKey" => {
-                if let Some(name) = member.take() {
-                    members.insert(value.to_owned(), name);
-                }
-            }
-            "AllowedIPs" => {
-                for network in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    routes.push(
-                        network
-                            .parse()
-                            .map_err(|_| InvalidConfig::AllowedIps(network.to_owned()))?,
-                    );
-                }
-            }
+        match (key, peers.last_mut()) {
+            ("Address", _) => address = Some(value.to_owned()),
+            ("PublicKey", Some(peer)) => value.clone_into(&mut peer.key),
+            ("AllowedIPs", Some(peer)) => peer.allowed.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
+            ),
             _ => {}
         }
         if !WG_QUICK_ONLY.contains(&key) {
@@ -102,19 +124,53 @@ pub fn parse(text: &str) -> Result<HubConfig, InvalidConfig> {
         }
     }
     let address = address.ok_or(InvalidConfig::NoAddress)?;
-    // The peers' tunnel addresses are on the interface's own network.
-    let own: Option<Network> = address.parse().ok();
-    routes.retain(|route| {
-        own.is_none_or(|own| !(own.overlaps(route) && own.prefix() <= route.prefix()))
-    });
-    routes.sort();
-    routes.dedup();
     Ok(HubConfig {
+        routes: routes(&address, &peers)?,
+        takeovers: takeovers(&peers),
+        members: peers
+            .iter()
+            .filter_map(|peer| Some((peer.key.clone(), peer.member.clone()?)))
+            .collect(),
         address,
         wg,
-        members,
-        routes,
     })
+}
+
+/// Every peer's allowed network, but the interface's own (the peers' tunnel
+/// addresses are on it).
+fn routes(address: &str, peers: &[Peer]) -> Result<Vec<Network>, InvalidConfig> {
+    let own: Option<Network> = address.parse().ok();
+    let mut routes = Vec::new();
+    for network in peers.iter().flat_map(|peer| &peer.allowed) {
+        let route: Network = network
+            .parse()
+            .map_err(|_| InvalidConfig::AllowedIps(network.clone()))?;
+        if own.is_none_or(|own| !(own.overlaps(&route) && own.prefix() <= route.prefix())) {
+            routes.push(route);
+        }
+    }
+    routes.sort();
+    routes.dedup();
+    Ok(routes)
+}
+
+/// The next keys, each with its member's current key's AllowedIPs.
+fn takeovers(peers: &[Peer]) -> Vec<Takeover> {
+    peers
+        .iter()
+        .filter(|peer| peer.next)
+        .filter_map(|next| {
+            let member = next.member.clone()?;
+            let current = peers
+                .iter()
+                .find(|peer| !peer.next && peer.member.as_ref() == Some(&member))?;
+            Some(Takeover {
+                member,
+                next_key: next.key.clone(),
+                allowed_ips: current.allowed.join(","),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,6 +201,14 @@ mod tests {
         );
         assert_eq!(config.members["allaire-next"], "allaire");
         assert_eq!(config.members["bains-public"], "bains");
+        assert_eq!(
+            config.takeovers,
+            [Takeover {
+                member: "allaire".into(),
+                next_key: "allaire-next".into(),
+                allowed_ips: "10.200.0.2/32,192.168.10.0/24".into(),
+            }]
+        );
         assert!(!format!("{config:?}").contains("hub-private"));
     }
 

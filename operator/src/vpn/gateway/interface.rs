@@ -11,7 +11,7 @@ use tracing::info;
 use zeroize::Zeroizing;
 
 use super::{
-    config::{HubConfig, InvalidConfig},
+    config::{HubConfig, InvalidConfig, Takeover},
     stats::{PeerStats, parse_dump},
 };
 use crate::vpn::{cidr::Network, router::redact};
@@ -70,6 +70,37 @@ impl Interface {
         // The dump's first line holds the private key: kept zeroized.
         let dump = Zeroizing::new(run("wg", &["show", &self.name, "dump"], None).await?);
         Ok(parse_dump(&dump, members))
+    }
+
+    /// The public keys of the peers that had a handshake.
+    pub async fn shaken_hands(&self) -> Result<Vec<String>, GatewayError> {
+        let listing = run("wg", &["show", &self.name, "latest-handshakes"], None).await?;
+        Ok(listing
+            .lines()
+            .filter_map(|line| {
+                let (key, time) = line.split_once('\t')?;
+                (time.trim() != "0").then(|| key.to_owned())
+            })
+            .collect())
+    }
+
+    /// Gives `takeover`'s next key its member's routes (WireGuard takes
+    /// them from the current key: an address is allowed to one peer).
+    pub async fn take_over(&self, takeover: &Takeover) -> Result<(), GatewayError> {
+        run(
+            "wg",
+            &[
+                "set",
+                &self.name,
+                "peer",
+                &takeover.next_key,
+                "allowed-ips",
+                &takeover.allowed_ips,
+            ],
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// A kernel interface where the kernel has WireGuard, else wireguard-go

@@ -11,6 +11,14 @@
 //! It polls the file rather than watching the API server: it needs no
 //! Kubernetes credentials, and kubelet's atomic update of a Secret volume
 //! (a directory swapped under a symlink) is a new file at the same path.
+//!
+//! A key rotation cuts no tunnel for longer than a handshake
+//! ([`watch_takeovers`]): socle lists a member's next key in the
+//! configuration, without routes, before the router is given it; the first
+//! handshake of that key shows the router runs it, and the gateway moves
+//! the member's routes to it at once, rather than when socle's next
+//! configuration (the old key retired) reaches the file, which kubelet
+//! takes up to a minute to refresh.
 
 pub mod client;
 pub mod config;
@@ -48,13 +56,18 @@ pub struct GatewaySettings {
     pub interval: Duration,
 }
 
-/// What the applier shares with the HTTP server.
+/// What the applier shares with the HTTP server and the takeovers' watch.
 #[derive(Debug, Default)]
 struct Applied {
     /// The members of the peers' keys in the applied configuration.
     members: BTreeMap<String, String>,
+    /// The rotations under way whose next key has not taken over yet.
+    takeovers: Vec<config::Takeover>,
     ready: bool,
 }
+
+/// How often the next keys' handshakes are looked at during a rotation.
+const TAKEOVER_POLL: Duration = Duration::from_millis(100);
 
 /// Applies the configuration at each change until `shutdown` resolves,
 /// serving the peers' figures meanwhile.
@@ -79,9 +92,11 @@ pub async fn run(
     info!(address = %settings.address, interface = %interface.name, "vpn-gateway serving");
     let server = serve(listener, interface.clone(), applied.clone());
     let changes = apply_changes(&settings, &interface, &applied);
+    let takeovers = watch_takeovers(&interface, &applied);
     tokio::select! {
         () = server => {}
         () = changes => {}
+        () = takeovers => {}
         () = shutdown => {}
     }
     Ok(())
@@ -110,10 +125,11 @@ async fn apply_changes(
             continue;
         }
         match apply(interface, &text).await {
-            Ok(members) => {
-                info!(peers = members.len(), "hub configuration applied");
+            Ok(config) => {
+                info!(peers = config.members.len(), "hub configuration applied");
                 let mut shared = applied.write().expect("not poisoned");
-                shared.members = members;
+                shared.members = config.members;
+                shared.takeovers = config.takeovers;
                 shared.ready = true;
                 last = Some(text);
             }
@@ -122,13 +138,42 @@ async fn apply_changes(
     }
 }
 
-async fn apply(
-    interface: &Interface,
-    text: &str,
-) -> Result<BTreeMap<String, String>, GatewayError> {
+async fn apply(interface: &Interface, text: &str) -> Result<config::HubConfig, GatewayError> {
     let config = config::parse(text)?;
     interface.apply(&config).await?;
-    Ok(config.members)
+    Ok(config)
+}
+
+/// During a rotation, gives a member's next key its routes as soon as it
+/// had a handshake: only the router holding that key can make one.
+async fn watch_takeovers(interface: &Interface, applied: &RwLock<Applied>) {
+    loop {
+        tokio::time::sleep(TAKEOVER_POLL).await;
+        let pending = applied.read().expect("not poisoned").takeovers.clone();
+        if pending.is_empty() {
+            continue;
+        }
+        let shaken = match interface.shaken_hands().await {
+            Ok(shaken) => shaken,
+            Err(error) => {
+                warn!(%error, "reading the handshakes");
+                continue;
+            }
+        };
+        for takeover in pending.iter().filter(|t| shaken.contains(&t.next_key)) {
+            match interface.take_over(takeover).await {
+                Ok(()) => {
+                    info!(member = %takeover.member, key = %takeover.next_key, "the member's next key took over its routes");
+                    applied
+                        .write()
+                        .expect("not poisoned")
+                        .takeovers
+                        .retain(|t| t != takeover);
+                }
+                Err(error) => warn!(%error, "moving the routes to a next key"),
+            }
+        }
+    }
 }
 
 async fn serve(listener: TcpListener, interface: Interface, applied: Arc<RwLock<Applied>>) {
