@@ -2,10 +2,11 @@
 //!
 //! - [`admin`]: the admin port (metrics, probes).
 //! - [`api`]: the custom resources, the product's user interface.
-//! - [`contribution`]: the article 7 engine, pure (no Kubernetes, no I/O).
+//! - [`contribution`]: the article 7 engine and the annual report (figures
+//!   and HTML document), pure (no Kubernetes, no I/O): the workspace crate
+//!   `socle-contribution` (`contribution/` at the root), re-exported here.
 //! - [`billing`]: from custom resources to the engine's facts.
 //! - [`manifests`]: reading manifests from a directory, for the offline commands.
-//! - [`report`]: the annual report for the pilotage commission, as an HTML document.
 //! - [`validate`]: `socle validate`, the GitOps pull-request check.
 //! - [`controller`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
@@ -14,11 +15,11 @@ pub mod admin;
 pub mod api;
 pub mod backup;
 pub mod billing;
-pub mod contribution;
 pub mod controller;
 pub mod labels;
 pub mod manifests;
-pub mod report;
 pub mod tenant;
 pub mod validate;
 pub mod vpn;
+
+pub use socle_contribution as contribution;

@@ -7,10 +7,7 @@ use std::{
     process::Command,
 };
 
-use socle::{
-    contribution::{NBSP, format_eur, format_half_days_as_days},
-    report::escape,
-};
+use socle::contribution::{NBSP, format_eur, format_half_days_as_days, report::escape};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples")

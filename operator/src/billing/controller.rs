@@ -35,7 +35,10 @@ use kube::{
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use super::{Ledger, metering, statement, usage_cache::shared_usage};
+use super::{
+    Ledger, metering, statement,
+    usage_cache::{shared_usage, usage_key},
+};
 use crate::{
     api::{
         ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
@@ -49,7 +52,7 @@ use crate::{
         chain,
         conditions::{condition, merge},
         interner::Interner,
-        runtime::{self, MemberGuard, SharedMember, reflected, reflected_as, reflected_seen},
+        runtime::{self, MemberGuard, SharedMember, reflected, reflected_into, reflected_seen},
         seen::Seen,
         status::apply_member_status,
     },
@@ -118,9 +121,10 @@ pub async fn run(
     // of them is kept, their names shared (with the statements' too).
     let texts = Interner::default();
     let names = texts.clone();
-    let (usage, usage_changes) = reflected_as(
+    let (usage, usage_changes) = reflected_into(
         Api::<UsageRecord>::namespaced(client.clone(), &namespace),
         all.clone(),
+        Cache::keyed_by(usage_key),
         move |record| shared_usage(record, &names),
     );
     let (services, services_changes) = reflected(Api::all(client.clone()), all.clone());

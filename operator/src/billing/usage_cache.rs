@@ -1,16 +1,14 @@
 //! The billing controller's cache of UsageRecords: each kept as the engine's
 //! [`Usage`] (what prices and inventories a member), its names shared. Here,
-//! in the billing floor, rather than beside the API type: the cache's lookup
-//! needs the controllers' runtime, which the API types must not.
+//! in the billing floor, rather than beside the API type: the cache's key
+//! belongs to the controllers' runtime, which the API types must not need.
 
 use std::borrow::Cow;
-
-use kube::runtime::reflector::Lookup;
 
 use crate::{
     api::UsageRecord,
     contribution::{Meter, Usage},
-    controller::{interner::Interner, seen::lookup_as},
+    controller::interner::Interner,
 };
 
 /// `record` as the engine reads it, its Member and meter names shared
@@ -25,27 +23,24 @@ pub fn shared_usage(record: UsageRecord, names: &Interner) -> Usage {
     usage
 }
 
-/// Lets the billing controller cache UsageRecords as the engine's [`Usage`]:
-/// all of them live in the operator's namespace, so the name alone keys them.
-impl Lookup for Usage {
-    lookup_as!(UsageRecord);
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.id))
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        None
-    }
+/// What the billing controller's cache keys a record by
+/// ([`Cache::keyed_by`](crate::controller::cache::Cache::keyed_by)): all of
+/// them live in the operator's namespace, so the name alone. A function
+/// rather than kube's `Lookup`, which the engine's crate does not know and
+/// the orphan rule keeps this crate from implementing for its type.
+pub fn usage_key(usage: &Usage) -> (Option<Cow<'_, str>>, Cow<'_, str>) {
+    (None, Cow::Borrowed(&usage.id))
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use kube::runtime::watcher;
     use serde_json::json;
 
     use super::*;
+    use crate::controller::cache::Cache;
 
     fn record(name: &str, member: &str, meter: &str) -> UsageRecord {
         serde_json::from_value(json!({
@@ -80,5 +75,23 @@ mod tests {
         );
         assert!(!Arc::ptr_eq(&first.member, &other.member));
         assert_eq!(&*other.member, "avessac");
+    }
+
+    #[test]
+    fn the_cache_finds_a_record_by_its_name_alone() {
+        let cache = Cache::keyed_by(usage_key);
+        let names = Interner::default();
+        for name in ["allaire-days-2026-01", "allaire-days-2026-02"] {
+            let usage = shared_usage(record(name, "allaire", "subscription-days"), &names);
+            cache.apply(&watcher::Event::Apply(usage));
+        }
+        let found = cache.get(None, "allaire-days-2026-02").expect("cached");
+        assert_eq!(found.id, "allaire-days-2026-02");
+        cache.apply(&watcher::Event::Delete(shared_usage(
+            record("allaire-days-2026-01", "allaire", "subscription-days"),
+            &names,
+        )));
+        assert!(cache.get(None, "allaire-days-2026-01").is_none());
+        assert_eq!(cache.state().len(), 1);
     }
 }

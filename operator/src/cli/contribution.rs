@@ -10,8 +10,8 @@ use kube::{Api, ResourceExt, api::ListParams};
 use socle::{
     api::{Member, UsageRecord},
     billing::Ledger,
+    contribution::report::Page,
     manifests::load_ledger,
-    report::Page,
 };
 
 use super::output::{self, CsvStyle, Titre};
@@ -125,7 +125,7 @@ pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
             errors: &outcome.errors,
             drawn_up: jiff::Zoned::now().date(),
         };
-        std::fs::write(path, socle::report::render(&page))
+        std::fs::write(path, socle::contribution::report::render(&page))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     emit(&serde_json::to_string_pretty(&report).expect("a report serializes"));

@@ -9,6 +9,11 @@
 //! carries. Same semantics as the `Store` for what socle reads: a relist
 //! replaces the contents when it completes, and the cache is ready after the
 //! first one.
+//!
+//! An object names itself through kube's `Lookup`, or, for what is cached as
+//! a type from outside the operator (the engine's `Usage`, which Rust's
+//! orphan rule keeps from implementing `Lookup`), through the function given
+//! to [`Cache::keyed_by`].
 
 use std::{
     borrow::Cow,
@@ -19,6 +24,10 @@ use std::{
 use hashbrown::{HashTable, hash_table::Entry};
 use kube::runtime::{reflector::Lookup, watcher};
 use tokio::sync::watch;
+
+/// What an object is keyed by: its namespace (`None`: cluster-scoped) and
+/// name, borrowed from it.
+pub type KeyOf<T> = for<'a> fn(&'a T) -> (Option<Cow<'a, str>>, Cow<'a, str>);
 
 /// Objects of one kind as the last watch events left them; cheap to clone
 /// (every clone reads the same objects).
@@ -40,6 +49,7 @@ struct Shared<T> {
     objects: RwLock<Objects<T>>,
     /// Whether a first list completed; every waiter sees it change.
     ready: watch::Sender<bool>,
+    key: KeyOf<T>,
 }
 
 #[derive(Debug)]
@@ -50,8 +60,16 @@ struct Objects<T> {
     hasher: RandomState,
 }
 
+/// Keyed by the namespace and name kube's `Lookup` gives.
 impl<T: Lookup> Default for Cache<T> {
     fn default() -> Self {
+        Self::keyed_by(|object| (object.namespace(), object.name().unwrap_or_default()))
+    }
+}
+
+impl<T> Cache<T> {
+    /// An empty cache whose objects are keyed by `key`.
+    pub fn keyed_by(key: KeyOf<T>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 objects: RwLock::new(Objects {
@@ -60,19 +78,19 @@ impl<T: Lookup> Default for Cache<T> {
                     hasher: RandomState::new(),
                 }),
                 ready: watch::Sender::new(false),
+                key,
             }),
         }
     }
-}
 
-impl<T: Lookup> Cache<T> {
     /// The object named `name` in `namespace` (`None`: cluster-scoped).
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<T>> {
+        let key = self.shared.key;
         let objects = self.read();
         let hash = hash_key(&objects.hasher, namespace, name);
         objects
             .live
-            .find(hash, |cached| is(&**cached, namespace, name))
+            .find(hash, |cached| is(key, &**cached, namespace, name))
             .cloned()
     }
 
@@ -110,7 +128,7 @@ impl<T: Lookup> Cache<T> {
     }
 }
 
-impl<T: Lookup + Clone> Cache<T> {
+impl<T: Clone> Cache<T> {
     /// Every object, copied out of the cache.
     pub fn cloned(&self) -> Vec<T> {
         self.read()
@@ -122,6 +140,7 @@ impl<T: Lookup + Clone> Cache<T> {
 
     /// Applies one watch event, as kube's reflector applies it to its store.
     pub fn apply(&self, event: &watcher::Event<T>) {
+        let key = self.shared.key;
         let mut objects = self
             .shared
             .objects
@@ -133,19 +152,25 @@ impl<T: Lookup + Clone> Cache<T> {
             hasher,
         } = &mut *objects;
         match event {
-            watcher::Event::Apply(object) => insert(live, hasher, object),
+            watcher::Event::Apply(object) => insert(key, live, hasher, object),
             watcher::Event::Delete(object) => {
                 let (namespace, name) = key(object);
                 let hash = hash_key(hasher, namespace.as_deref(), &name);
-                let found =
-                    live.find_entry(hash, |cached| is(&**cached, namespace.as_deref(), &name));
+                let found = live.find_entry(hash, |cached| {
+                    is(key, &**cached, namespace.as_deref(), &name)
+                });
                 if let Ok(entry) = found {
                     entry.remove();
                 }
             }
             watcher::Event::Init => *relisting = Some(HashTable::new()),
             watcher::Event::InitApply(object) => {
-                insert(relisting.get_or_insert_with(HashTable::new), hasher, object);
+                insert(
+                    key,
+                    relisting.get_or_insert_with(HashTable::new),
+                    hasher,
+                    object,
+                );
             }
             watcher::Event::InitDone => {
                 if let Some(listed) = relisting.take() {
@@ -158,29 +183,29 @@ impl<T: Lookup + Clone> Cache<T> {
     }
 }
 
-/// What `object` is keyed by: its namespace and name, borrowed from it.
-fn key<T: Lookup>(object: &T) -> (Option<Cow<'_, str>>, Cow<'_, str>) {
-    (object.namespace(), object.name().unwrap_or_default())
-}
-
 /// The one way a key hashes, for lookups and inserts alike.
 fn hash_key(hasher: &RandomState, namespace: Option<&str>, name: &str) -> u64 {
     hasher.hash_one((namespace, name))
 }
 
 /// Whether `object` is the one named `name` in `namespace`.
-fn is<T: Lookup>(object: &T, namespace: Option<&str>, name: &str) -> bool {
+fn is<T>(key: KeyOf<T>, object: &T, namespace: Option<&str>, name: &str) -> bool {
     let (its_namespace, its_name) = key(object);
     its_name == name && its_namespace.as_deref() == namespace
 }
 
 /// Adds `object`, or replaces the one of the same name.
-fn insert<T: Lookup + Clone>(table: &mut HashTable<Arc<T>>, hasher: &RandomState, object: &T) {
+fn insert<T: Clone>(
+    key: KeyOf<T>,
+    table: &mut HashTable<Arc<T>>,
+    hasher: &RandomState,
+    object: &T,
+) {
     let (namespace, name) = key(object);
     let hash = hash_key(hasher, namespace.as_deref(), &name);
     let entry = table.entry(
         hash,
-        |cached| is(&**cached, namespace.as_deref(), &name),
+        |cached| is(key, &**cached, namespace.as_deref(), &name),
         |cached| {
             let (namespace, name) = key(&**cached);
             hash_key(hasher, namespace.as_deref(), &name)

@@ -204,7 +204,7 @@ where
 pub fn reflected_as<K, T>(
     api: Api<K>,
     config: watcher::Config,
-    mut into: impl FnMut(K) -> T + Send + 'static,
+    into: impl FnMut(K) -> T + Send + 'static,
 ) -> (
     Cache<T>,
     impl Stream<Item = Result<T, watcher::Error>> + Send + 'static,
@@ -213,7 +213,24 @@ where
     K: Cacheable,
     T: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    let cache = Cache::default();
+    reflected_into(api, config, Cache::default(), into)
+}
+
+/// [`reflected_as`] into `cache`: for objects cached as a type that is not a
+/// resource, keyed by the function of [`Cache::keyed_by`].
+pub fn reflected_into<K, T>(
+    api: Api<K>,
+    config: watcher::Config,
+    cache: Cache<T>,
+    mut into: impl FnMut(K) -> T + Send + 'static,
+) -> (
+    Cache<T>,
+    impl Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+)
+where
+    K: Cacheable,
+    T: Clone + Send + Sync + 'static,
+{
     let writer = cache.clone();
     let changes = watcher(api, config)
         .default_backoff()

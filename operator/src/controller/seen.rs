@@ -150,42 +150,33 @@ impl<K> fmt::Debug for Seen<K> {
     }
 }
 
-/// The part of kube's `Lookup` every cached form of the kind `$kind` shares:
-/// the kind's type information, and no resource version or uid kept per
-/// entry (the caches key by name only). The impl adds `name` and `namespace`.
-macro_rules! lookup_as {
-    ($kind:ty) => {
-        type DynamicType = ();
-
-        fn kind(dyntype: &()) -> std::borrow::Cow<'_, str> {
-            <$kind as kube::Resource>::kind(dyntype)
-        }
-
-        fn group(dyntype: &()) -> std::borrow::Cow<'_, str> {
-            <$kind as kube::Resource>::group(dyntype)
-        }
-
-        fn version(dyntype: &()) -> std::borrow::Cow<'_, str> {
-            <$kind as kube::Resource>::version(dyntype)
-        }
-
-        fn plural(dyntype: &()) -> std::borrow::Cow<'_, str> {
-            <$kind as kube::Resource>::plural(dyntype)
-        }
-
-        fn resource_version(&self) -> Option<std::borrow::Cow<'_, str>> {
-            None
-        }
-
-        fn uid(&self) -> Option<std::borrow::Cow<'_, str>> {
-            None
-        }
-    };
-}
-pub(crate) use lookup_as;
-
 impl<K: Resource<DynamicType = ()>> Lookup for Seen<K> {
-    lookup_as!(K);
+    type DynamicType = ();
+
+    fn kind(dyntype: &()) -> Cow<'_, str> {
+        K::kind(dyntype)
+    }
+
+    fn group(dyntype: &()) -> Cow<'_, str> {
+        K::group(dyntype)
+    }
+
+    fn version(dyntype: &()) -> Cow<'_, str> {
+        K::version(dyntype)
+    }
+
+    fn plural(dyntype: &()) -> Cow<'_, str> {
+        K::plural(dyntype)
+    }
+
+    /// None kept per entry: the caches key by name only.
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
+    }
 
     fn name(&self) -> Option<Cow<'_, str>> {
         Some(Cow::Borrowed(&self.name))

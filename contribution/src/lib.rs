@@ -21,6 +21,7 @@
 //! engine computes any exercise on demand.
 
 mod annual;
+mod annual_report;
 mod audit;
 mod deduction;
 mod engine;
@@ -32,7 +33,7 @@ mod inventory;
 mod level1;
 pub mod model;
 mod pass_through;
-mod report;
+pub mod report;
 mod shared;
 mod split;
 mod statement;
@@ -43,6 +44,9 @@ mod usage;
 #[cfg(test)]
 mod tests;
 
+pub use annual_report::{
+    AnnualReport, Level1Pool, MemberSummary, OfferCount, Staffing, annual_report, member_summaries,
+};
 pub use engine::compute;
 pub use format::{
     NBSP, format_count, format_date, format_eur, format_half_days_as_days, format_percent,
@@ -52,9 +56,6 @@ pub use inventory::{MeterTotals, inventory};
 pub use model::{
     AllocationKey, Bracket, Cents, ImputationCodes, Offer, Population, StaffingLevel, Subscription,
     TariffGrid, TariffOverride,
-};
-pub use report::{
-    AnnualReport, Level1Pool, MemberSummary, OfferCount, Staffing, annual_report, member_summaries,
 };
 pub use split::{SplitError, split_cost};
 pub use statement::{Line, LineCode, MemberError, Outcome, Statement};

@@ -1,6 +1,6 @@
 //! Engine tests: the convention's worked examples (`golden`), one table per
-//! ruling (`rulings`, `usage_billing`, `report`), and the laws that hold for
-//! any input (`properties`).
+//! ruling (`rulings`, `usage_billing`, `annual_report`), and the laws that
+//! hold for any input (`properties`).
 //! The helpers below build members the way a `Member` manifest reads.
 
 use jiff::civil::Date;
@@ -10,9 +10,9 @@ use super::{
     Subscription, TariffGrid, TariffOverride, Usage, compute, input::Meter,
 };
 
+mod annual_report;
 mod golden;
 mod properties;
-mod report;
 mod rulings;
 mod usage_billing;
 

@@ -1,10 +1,10 @@
 //! Statements for 35 000 synthetic members for one exercise: the engine must
 //! stay linear in members, usage records and shared costs.
 //!
-//! Run with `cargo bench -p socle --bench contribution`.
+//! Run with `cargo bench -p socle-contribution --bench contribution`.
 
 use jiff::civil::date;
-use socle::contribution::{
+use socle_contribution::{
     AllocationKey, Input, MemberFacts, Meter, Offer, Population, SharedCost, Subscription,
     TariffGrid, TariffOverride, Usage, compute,
 };

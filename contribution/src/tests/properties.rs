@@ -8,7 +8,7 @@ use jiff::{Span, civil::date};
 use proptest::{option, prelude::*};
 
 use super::*;
-use crate::contribution::AllocationKey;
+use crate::AllocationKey;
 
 const EXERCISE: i16 = 2025;
 

@@ -86,7 +86,10 @@ mod tests {
         let records = [
             record("m1", "allaire", "backup-gib-months", 100),
             correcting(record("m1-fix", "allaire", "backup-gib-months", 80), "m1"),
-            correcting(record("m1-fix2", "allaire", "backup-gib-months", 90), "m1-fix"),
+            correcting(
+                record("m1-fix2", "allaire", "backup-gib-months", 90),
+                "m1-fix",
+            ),
             record("m2", "allaire", "backup-gib-months", 10),
         ];
         assert_eq!(

@@ -3,7 +3,7 @@
 use jiff::civil::{Date, date};
 
 use super::*;
-use crate::contribution::AllocationKey;
+use crate::AllocationKey;
 
 const JAN_2025: Date = date(2025, 1, 1);
 

@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use jiff::civil::Date;
 
-use crate::contribution::{AnnualReport, MemberError, MemberSummary, format_date};
+use crate::{AnnualReport, MemberError, MemberSummary, format_date};
 
 /// Everything the document shows.
 #[derive(Clone, Copy, Debug)]

@@ -3,7 +3,7 @@
 use jiff::civil::date;
 
 use super::*;
-use crate::contribution::{MeterTotals, annual_report, member_summaries};
+use crate::{MeterTotals, annual_report, member_summaries};
 
 #[test]
 fn annual_report_compares_contributions_with_staffing() {

@@ -8,7 +8,7 @@ use super::{
     chart::{Bar, Mark, bar, bars, gauge},
     escape,
 };
-use crate::contribution::{
+use crate::{
     AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, format_count, format_eur,
     format_half_days_as_days, format_percent,
 };

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::civil::date;
 
 use super::{Page, escape, render, sections::INVENTORY_COLUMNS};
-use crate::contribution::{
+use crate::{
     AnnualReport, Level1Pool, LineCode, METERS, MemberError, MemberSummary, MeterTotals, Offer,
     OfferCount, Staffing,
 };

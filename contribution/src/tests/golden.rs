@@ -3,7 +3,7 @@
 use jiff::civil::date;
 
 use super::*;
-use crate::contribution::{annual_report, format_eur};
+use crate::{annual_report, format_eur};
 
 /// Article 7.1: "5 532,5 € pour une commune de 2 355 habitants (2000 € + 2 355 x 1,5 €)".
 #[test]
