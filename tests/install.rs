@@ -373,8 +373,9 @@ fn assert_manifests_hub(objects: &[Value]) {
     );
     let endpoint = find(objects, "Service", "socle-vpn-gateway-wireguard");
     assert_eq!(
-        endpoint["spec"]["ports"][0],
-        json!({"name": "wireguard", "port": 51820, "targetPort": "wireguard", "protocol": "UDP"})
+        endpoint["spec"]["ports"],
+        json!([{"name": "wireguard", "port": 51820, "targetPort": "wireguard", "protocol": "UDP"}]),
+        "WireGuard's port alone is public"
     );
     find(objects, "Service", "socle-vpn-gateway");
 }
@@ -421,8 +422,12 @@ fn assert_hub(deployment: &Value, secret: &str) {
     let container = &pod["containers"][0];
     assert_eq!(container["args"][0], "vpn-gateway");
     assert_eq!(
-        container["securityContext"]["capabilities"],
-        json!({"drop": ["ALL"], "add": ["NET_ADMIN"]})
+        container["securityContext"],
+        json!({
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
+        })
     );
     assert_eq!(pod["volumes"][0]["secret"]["secretName"], secret);
     assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/socle-vpn");
