@@ -55,7 +55,7 @@ use socle_e2e::{
     examples::wait_for_event,
     install::ScopedInstall,
     operator::release_claims,
-    velero::{RestoreFault, VeleroStandIn, bucket_dir, create_backup_target},
+    velero::{RestoreFault, VeleroStandIn, bucket_dir, create_backup_target, metrics_url},
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -185,6 +185,7 @@ impl World {
             drill_reports_kept,
             drill_poll: Duration::from_millis(500),
             drill_inspector_role: install.drill_inspector_role.clone(),
+            velero_metrics_url: matches!(velero, Velero::Real).then(metrics_url),
             ..BackupSettings::default()
         };
         let (stop, stop_signal) = oneshot::channel::<()>();
@@ -205,7 +206,7 @@ impl World {
                     let members = MemberWatch::new(&context);
                     let stop = stop_signal.map(drop).shared();
                     let backup = backup::run(context, settings, members.subscribe(), stop);
-                    members.serve(backup).await;
+                    Box::pin(members.serve(backup)).await;
                 });
             })
             .expect("spawning the operator");
@@ -740,6 +741,7 @@ async fn a_scheduled_drill_proves_the_backup_and_leaves_evidence() {
         before,
         "the tenant's objects were touched"
     );
+    check_kept_bytes(&world, &name, &namespace).await;
     println!(
         "drill {} passed: RTO {} s, RPO {} s",
         report.name_any(),
@@ -747,6 +749,43 @@ async fn a_scheduled_drill_proves_the_backup_and_leaves_evidence() {
         spec.measured_rpo_seconds
     );
     world.stop().await;
+}
+
+/// `status.backup.keptBytes` is what the bucket holds: the size of the
+/// latest tarball Velero wrote for the member's schedule, times its
+/// completed backups.
+/// The schedule is named after the tenant `namespace`.
+async fn check_kept_bytes(world: &World, member: &str, schedule: &str) {
+    eventually(CONVERGE, || async {
+        let completed: Vec<Backup> = Api::<Backup>::namespaced(world.client.clone(), REAL_VELERO)
+            .list(&ListParams::default().labels(&format!("velero.io/schedule-name={schedule}")))
+            .await?
+            .items
+            .into_iter()
+            .filter(|b| b.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Completed"))
+            .collect();
+        let latest = completed
+            .iter()
+            .max_by_key(|b| b.status.as_ref().and_then(|s| s.completion_timestamp))
+            .ok_or_else(|| anyhow::anyhow!("no completed backup of {schedule}"))?
+            .name_any();
+        let tarball = bucket_dir().join(format!("backups/{latest}/{latest}.tar.gz"));
+        let size = std::fs::metadata(&tarball)?.len();
+        let kept = world
+            .get(member)
+            .await
+            .status
+            .and_then(|s| s.backup)
+            .and_then(|b| b.kept_bytes);
+        ensure!(
+            kept == Some(size * completed.len() as u64),
+            "keptBytes {kept:?}, tarball {} of {size} bytes, {} completed",
+            tarball.display(),
+            completed.len()
+        );
+        Ok(())
+    })
+    .await;
 }
 
 /// A restore that ends PartiallyFailed and loses a ConfigMap: the report

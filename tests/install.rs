@@ -38,7 +38,7 @@ use kube::{
 use serde_json::{Value, json};
 use socle::{
     api::Member,
-    backup::velero::{DownloadRequest, Restore, Schedule},
+    backup::velero::{DeleteBackupRequest, DownloadRequest, Restore, Schedule},
     controller::admission::{Holds, policy_holds},
     labels::CONFIRM_OFFBOARDING,
 };
@@ -960,6 +960,29 @@ async fn admission_policy_keeps_a_compromised_operator_from_backups() {
         .await
         .expect_err("downloading a backup's whole contents");
     assert_refused_by_policy(&refused);
+    // A purge that hides which backup it deletes; the same, named after it.
+    let purge = |name: String| -> DeleteBackupRequest {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": socles(BTreeMap::from([(
+                "velero.io/backup-name".to_owned(), "commune-allaire-20260301".to_owned(),
+            )]))},
+            "spec": {"backupName": "commune-allaire-20260301"},
+        }))
+        .unwrap()
+    };
+    let purges = Api::<DeleteBackupRequest>::namespaced(operator.clone(), &velero);
+    let refused = purges
+        .create(&dry_run(), &purge(scope.name("cleanup")))
+        .await
+        .expect_err("a DeleteBackupRequest not named after its backup");
+    assert_refused_by_policy(&refused);
+    purges
+        .create(
+            &dry_run(),
+            &purge("commune-allaire-20260301-purge".to_owned()),
+        )
+        .await
+        .expect("socle's purge of a backup, named after it");
     // The drill inspector, which reads Secrets, bound in a tenant.
     let tenant = managed_namespace(&scope, "commune").await;
     let inspector = binding(

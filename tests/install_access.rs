@@ -58,6 +58,7 @@ list,watch restores.velero.io in {velero}
 get,create,patch,delete schedules.velero.io in {velero}
 create restores.velero.io in {velero}
 get,create,delete downloadrequests.velero.io in {velero}
+create deletebackuprequests.velero.io in {velero}
 get,list,watch backupstoragelocations.velero.io in {velero}
 get,list,watch,create,delete drillreports.socle.redon-agglomeration.bzh in {own}
 create,patch networkpolicies.networking.k8s.io in {sandbox}
@@ -87,9 +88,11 @@ list,watch,create,patch,delete schedules.velero.io
 list,watch,create backups.velero.io
 list,watch,create restores.velero.io
 create downloadrequests.velero.io
+create deletebackuprequests.velero.io
 create,patch,delete schedules.velero.io in default
 create restores.velero.io in {tenant}
 create downloadrequests.velero.io in default
+create deletebackuprequests.velero.io in default
 # Its powers stay as shipped: no CRD, ClusterRole, ClusterRoleBinding, webhook
 # or admission policy; not its own Role or bindings.
 create,update,patch,delete customresourcedefinitions.apiextensions.k8s.io named members.socle.redon-agglomeration.bzh

@@ -16,20 +16,21 @@ use anyhow::{Context as _, ensure};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, Client, Config, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams},
 };
 use serde_json::json;
 use socle::{
-    api::{Member, SharedService},
+    api::{Member, SharedService, UsageRecord},
     backup::velero::Backup,
 };
 use socle_e2e::{
     TestScope, eventually,
     examples::{
-        CONVERGE, condition, create_members, tenant_only, wait_for_event, wait_until_ready,
+        CONVERGE, condition, create_members, tenant_only, wait_for_event, wait_for_event_in,
+        wait_until_ready,
     },
     operator::Operator,
-    velero::create_backup_target,
+    velero::{bucket_dir, create_backup_target},
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -37,6 +38,8 @@ const DOMAIN: &str = "socle.redon-agglomeration.bzh";
 const STORAGE_CLASS: &str = "standard";
 /// How long nothing may happen before a confirmation.
 const QUIET: Duration = Duration::from_secs(5);
+/// For socle's purge pass (every minute) and Velero to delete the backups.
+const PURGE: Duration = Duration::from_secs(180);
 
 /// A hosted commune whose data volume is bound, with a file written in it.
 struct Commune {
@@ -520,9 +523,10 @@ fn with_backups(target: String) -> impl FnOnce(&mut Member) {
 /// A commune with backups leaves an exit backup (article 2.4): once the
 /// offboarding is confirmed, Velero's own server takes a last backup of the
 /// tenant into its S3 store, and only once it completed does the namespace
-/// go; the Event names it.
+/// go; the Event names it. At the end of their retention, its backups are
+/// purged, each purge recorded (the backup controller runs beside).
 #[tokio::test]
-async fn a_commune_with_backups_leaves_an_exit_backup_before_its_namespace_goes() {
+async fn a_commune_with_backups_leaves_an_exit_backup_purged_at_the_end_of_its_retention() {
     let scope = TestScope::new("offboarding_exit_backup").await;
     let operator = Operator::start_with_velero(&scope).await;
     let client = scope.client();
@@ -542,7 +546,9 @@ async fn a_commune_with_backups_leaves_an_exit_backup_before_its_namespace_goes(
         backup.spec.included_namespaces,
         std::slice::from_ref(&commune.namespace)
     );
-    assert_eq!(backup.spec.ttl.as_deref(), Some("8760h0m0s"));
+    // Purged by socle after a year (the default exit retention), Velero's
+    // TTL a week later as a backstop.
+    assert_eq!(backup.spec.ttl.as_deref(), Some("8928h0m0s"));
     assert!(
         backup
             .labels()
@@ -561,9 +567,88 @@ async fn a_commune_with_backups_leaves_an_exit_backup_before_its_namespace_goes(
         confirmed.contains(&format!("exit backup velero/{exit}")),
         "the Event names the exit backup: {confirmed}"
     );
+    check_purge_at_the_end_of_retention(&client, &operator, &commune.name, &exit).await;
     operator.stop().await;
     commune.release_volume(&client).await;
     scope.cleanup().await;
+}
+
+/// The retentions end (brought forward: the exit backup's `purge-after`,
+/// Velero's expiration of the member's other backups): socle has Velero
+/// delete each backup of the departed member, the exit backup last, from
+/// the cluster and the bucket, and records each purge with an Event.
+async fn check_purge_at_the_end_of_retention(
+    client: &Client,
+    operator: &Operator,
+    member: &str,
+    exit: &str,
+) {
+    let backups = Api::<Backup>::namespaced(client.clone(), "velero");
+    let of_member = ListParams::default().labels(&format!("{DOMAIN}/member={member}"));
+    let past = "2026-01-01T00:00:00Z";
+    let others: Vec<String> = eventually(CONVERGE, || async {
+        let live = backups.list(&of_member).await?.items;
+        let running: Vec<String> = live
+            .iter()
+            .filter(|b| b.status.as_ref().and_then(|s| s.expiration).is_none())
+            .map(ResourceExt::name_any)
+            .collect();
+        ensure!(running.is_empty(), "no expiration yet on {running:?}");
+        Ok(live
+            .iter()
+            .map(ResourceExt::name_any)
+            .filter(|name| name != exit)
+            .collect())
+    })
+    .await;
+    assert!(
+        !others.is_empty(),
+        "the member's first backup is among them"
+    );
+    for name in &others {
+        let expired = json!({"status": {"expiration": past}});
+        backups
+            .patch(name, &PatchParams::default(), &Patch::Merge(&expired))
+            .await
+            .unwrap();
+    }
+    let due = json!({"metadata": {"annotations": {format!("{DOMAIN}/purge-after"): past}}});
+    backups
+        .patch(exit, &PatchParams::default(), &Patch::Merge(&due))
+        .await
+        .unwrap();
+    eventually(PURGE, || async {
+        let left: Vec<String> = backups
+            .list(&of_member)
+            .await?
+            .items
+            .iter()
+            .map(ResourceExt::name_any)
+            .collect();
+        ensure!(left.is_empty(), "still kept: {left:?}");
+        Ok(())
+    })
+    .await;
+    let records = Api::<UsageRecord>::namespaced(client.clone(), operator.namespace());
+    for name in others.iter().map(String::as_str).chain([exit]) {
+        let in_bucket = bucket_dir().join("backups").join(name);
+        assert!(
+            !in_bucket.exists(),
+            "{} is still in the bucket",
+            in_bucket.display()
+        );
+        let record = format!("{member}-backups-purged-{name}");
+        let purged = records.get(&record).await.unwrap();
+        assert_eq!(
+            (purged.spec.meter.as_str(), purged.spec.quantity),
+            ("backups-purged", 1)
+        );
+        let note = wait_for_event_in(client, operator.namespace(), &record, "BackupPurged")
+            .await
+            .note
+            .unwrap_or_default();
+        assert!(note.contains(&format!("velero/{name}")), "{note}");
+    }
 }
 
 /// An exit backup Velero refuses (its storage location does not exist):

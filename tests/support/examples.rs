@@ -146,7 +146,17 @@ pub async fn wait_until_ready(
 /// The first Event `reason` about the Member `member`, once there is one.
 /// Events about cluster-scoped objects go to `default`.
 pub async fn wait_for_event(client: &Client, member: &str, reason: &str) -> Event {
-    let events = Api::<Event>::namespaced(client.clone(), "default");
+    wait_for_event_in(client, "default", member, reason).await
+}
+
+/// The first Event `reason` about the object `name` of `namespace`.
+pub async fn wait_for_event_in(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> Event {
+    let events = Api::<Event>::namespaced(client.clone(), namespace);
     eventually(CONVERGE, || async {
         events
             .list(&ListParams::default())
@@ -155,9 +165,9 @@ pub async fn wait_for_event(client: &Client, member: &str, reason: &str) -> Even
             .into_iter()
             .find(|event| {
                 event.reason.as_deref() == Some(reason)
-                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(member)
+                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
             })
-            .with_context(|| format!("no Event {reason} about {member} yet"))
+            .with_context(|| format!("no Event {reason} about {namespace}/{name} yet"))
     })
     .await
 }

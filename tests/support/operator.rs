@@ -24,6 +24,7 @@ use kube::{
 use serde_json::json;
 use socle::{
     api::Member,
+    backup::{self, BackupSettings},
     billing,
     controller::{Context, runtime::MemberWatch, telemetry::Metrics},
     labels::CONFIRM_OFFBOARDING,
@@ -73,6 +74,9 @@ struct Settings {
     namespace: String,
     /// Where its Velero access is (exit backups).
     velero_namespace: String,
+    /// With the testenv's Velero: the backup controller runs, with the
+    /// install's drill inspector role and Velero's metrics.
+    backups: Option<(String, String)>,
     /// Whether the statement controller runs.
     billing: bool,
     /// The controllers' metrics, kept across restarts.
@@ -112,24 +116,31 @@ impl Operator {
     /// and starts the tenant controller for `scope`.
     pub async fn start(scope: &TestScope) -> Self {
         let install = ScopedInstall::apply(scope).await;
-        Self::start_in(scope, install, false).await
+        Self::start_in(scope, install, false, false).await
     }
 
     /// Like [`Operator::start`], its Velero access in the testenv's Velero
     /// namespace, where `velero server` takes the exit backups.
+    /// Its backup controller runs too, reading the tarballs' sizes from
+    /// `velero server`'s metrics.
     pub async fn start_with_velero(scope: &TestScope) -> Self {
         let install = ScopedInstall::apply_in_velero(scope, "velero").await;
-        Self::start_in(scope, install, false).await
+        Self::start_in(scope, install, false, true).await
     }
 
     /// Like [`Operator::start`], with the statement controller (statements,
     /// estimates, metering) writing in [`Operator::namespace`].
     pub async fn start_with_billing(scope: &TestScope) -> Self {
         let install = ScopedInstall::apply(scope).await;
-        Self::start_in(scope, install, true).await
+        Self::start_in(scope, install, true, false).await
     }
 
-    async fn start_in(scope: &TestScope, install: ScopedInstall, billing: bool) -> Self {
+    async fn start_in(
+        scope: &TestScope,
+        install: ScopedInstall,
+        billing: bool,
+        backups: bool,
+    ) -> Self {
         let client = scope.client();
         install_crds(&client).await;
         let settings = Settings {
@@ -140,6 +151,12 @@ impl Operator {
             admin_role: install.tenant_admin_role.clone(),
             namespace: install.namespace.clone(),
             velero_namespace: install.velero_namespace.clone(),
+            backups: backups.then(|| {
+                (
+                    install.drill_inspector_role.clone(),
+                    crate::velero::metrics_url(),
+                )
+            }),
             billing,
             metrics: Arc::default(),
         };
@@ -324,6 +341,13 @@ impl Settings {
         let client = Client::try_from(self.config).expect("a client for the operator");
         let mut context = Context::new(client, self.namespace, Some(self.selector));
         context.metrics = self.metrics;
+        let backup_settings = self.backups.map(|(inspector, metrics)| BackupSettings {
+            namespace_prefix: self.prefix.clone(),
+            velero_namespace: self.velero_namespace.clone(),
+            velero_metrics_url: Some(metrics),
+            drill_inspector_role: inspector,
+            ..BackupSettings::default()
+        });
         let settings = TenantSettings {
             namespace_prefix: self.prefix,
             auditor_group: self.auditor_group,
@@ -337,13 +361,23 @@ impl Settings {
         // Only a running controller may subscribe: the watch waits for each.
         let billing = self
             .billing
-            .then(|| billing::controller::run(context, members.subscribe(), stop));
+            .then(|| billing::controller::run(context.clone(), members.subscribe(), stop.clone()));
+        let backups = backup_settings
+            .map(|settings| backup::run(context, settings, members.subscribe(), stop));
         let controllers = async {
-            if let Some(billing) = billing {
-                tokio::join!(tenant, billing);
-            } else {
-                tenant.await;
-            }
+            tokio::join!(
+                tenant,
+                async {
+                    if let Some(billing) = billing {
+                        billing.await;
+                    }
+                },
+                async {
+                    if let Some(backups) = backups {
+                        backups.await;
+                    }
+                }
+            );
         };
         Box::pin(members.serve(controllers)).await;
     }

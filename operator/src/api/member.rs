@@ -350,6 +350,11 @@ pub struct BackupStatus {
     /// answered; a different value asks for another drill.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill_request: Option<String>,
+    /// Bytes the completed backups of the member's schedule take in the
+    /// object store: Velero's last tarball size of the schedule times the
+    /// backups it keeps. The inventory's `backup-gib-months`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_bytes: Option<u64>,
 }
 
 /// The contribution the member would owe for the exercise if it ended today.

@@ -31,3 +31,7 @@ pub const DRILL_PREFIX: &str = "drill-";
 /// On the exit backup of a departing member (article 2.4), taken before its
 /// tenant namespace is deleted: the date the offboarding was confirmed.
 pub const EXIT: &str = "socle.redon-agglomeration.bzh/exit-backup";
+
+/// On the exit backup: when socle purges it (RFC 3339), at the end of the
+/// exit retention. Velero's own TTL runs a week longer, as a backstop.
+pub const PURGE_AFTER: &str = "socle.redon-agglomeration.bzh/purge-after";

@@ -23,9 +23,12 @@
 pub mod build;
 pub mod drill;
 pub mod health;
+mod http;
+mod kept;
 pub mod keys;
 pub mod metrics;
 pub mod plan;
+mod purge;
 pub mod settings;
 pub mod status;
 pub mod tier;
@@ -117,6 +120,8 @@ pub struct BackupContext {
     sandboxes: Cache<Namespace>,
     /// Velero's storage locations, as the watch last saw them.
     locations: Cache<BackupStorageLocation>,
+    /// The schedules' tarball sizes, from Velero's metrics.
+    sizes: kept::TarballSizes,
 }
 
 /// The longest a member goes unlooked-at: backups completing are seen through
@@ -168,6 +173,7 @@ pub async fn run(
         Api::namespaced(client.clone(), &velero),
         watcher::Config::default(),
     );
+    let sizes = kept::TarballSizes::new(settings.velero_metrics_url.clone());
     let context = Arc::new(BackupContext {
         shared,
         settings,
@@ -175,8 +181,10 @@ pub async fn run(
         schedules,
         sandboxes,
         locations,
+        sizes,
     });
     let controller = runtime::member_controller(members);
+    let purging = purge::run(context.clone(), controller.store(), shutdown.clone());
     let with_backups =
         runtime::members_with(controller.store(), |member| member.spec.backup.is_some());
     runtime::report_synced(
@@ -215,7 +223,7 @@ pub async fn run(
         .watches_stream(phase_changes(location_changes), with_backups)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    runtime::drain(controller, CONTROLLER).await;
+    tokio::join!(runtime::drain(controller, CONTROLLER), purging);
 }
 
 /// `BackupReady=False` (`VeleroNotInstalled`) on a Member with
@@ -310,6 +318,13 @@ async fn reconcile_member(
         return Ok(Action::requeue(STORAGE_POLL));
     }
     let observed = observe(&plan, member, ctx).await?;
+    // Not measured now (Velero restarted, its metrics unreachable): the last
+    // measure stands.
+    let kept_bytes = ctx
+        .sizes
+        .kept(&plan.schedule, &observed.schedule_backups)
+        .await
+        .or_else(|| member.status.as_ref()?.backup.as_ref()?.kept_bytes);
     if let Some(attempt) = first_backup_attempt(&observed.schedule_backups, storage.validated_at) {
         take_first_backup(member, &plan, attempt, ctx).await?;
     }
@@ -353,7 +368,7 @@ async fn reconcile_member(
             ),
         ],
     );
-    let backup = backup_status(&plan, latest_backup.as_ref(), &state);
+    let backup = backup_status(&plan, latest_backup.as_ref(), &state, kept_bytes);
     status::write(&ctx.shared, member, &conditions, Some(&backup)).await?;
     prune_reports(member, &state.reports, ctx).await?;
     record_metrics(ctx, &plan, latest_backup.as_ref(), &state);
@@ -720,6 +735,7 @@ fn backup_status(
     plan: &BackupPlan,
     latest: Option<&CompletedBackup>,
     state: &DrillState,
+    kept_bytes: Option<u64>,
 ) -> BackupStatus {
     let last = state.reports.last();
     BackupStatus {
@@ -728,6 +744,7 @@ fn backup_status(
         last_drill: last.map(ResourceExt::name_any),
         last_drill_verdict: last.map(|r| format!("{:?}", r.spec.verdict)),
         drill_request: state.handled_request.clone(),
+        kept_bytes,
     }
 }
 

@@ -18,6 +18,9 @@ pub struct BackupSettings {
     /// Velero's objects (the Role `socle-velero` there). A BackupTarget
     /// SharedService naming another is refused.
     pub velero_namespace: String,
+    /// Velero server's metrics endpoint, where the size of each schedule's
+    /// latest tarball is read ([`super::kept`]); `None`: not measured.
+    pub velero_metrics_url: Option<String>,
     /// How long the sandbox of a failed drill is kept for inspection before
     /// socle deletes it. A passed drill's sandbox goes at once.
     pub failed_sandbox_retention: Duration,
@@ -40,6 +43,7 @@ impl Default for BackupSettings {
         Self {
             namespace_prefix: "commune-".into(),
             velero_namespace: "velero".into(),
+            velero_metrics_url: None,
             failed_sandbox_retention: Duration::from_secs(24 * 3600),
             drill_reports_kept: DRILL_REPORTS_KEPT,
             drill_poll: Duration::from_secs(5),

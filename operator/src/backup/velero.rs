@@ -268,6 +268,22 @@ pub struct DownloadTarget {
     pub name: String,
 }
 
+/// A Velero `DeleteBackupRequest`: asks Velero to delete a backup, from the
+/// object store and the cluster.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "velero.io",
+    version = "v1",
+    kind = "DeleteBackupRequest",
+    namespaced,
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteBackupRequestSpec {
+    /// Name of the Backup to delete.
+    pub backup_name: String,
+}
+
 /// The kind of download target listing a backup's objects.
 pub const BACKUP_RESOURCE_LIST: &str = "BackupResourceList";
 

@@ -17,8 +17,8 @@
 //!   A later change in the month counts from the next month. Drills: one
 //!   record per DrillReport.
 //!
-//! Backup volume (`backup-gib`) is not recorded: Velero's Backup status gives
-//! item counts, not bytes.
+//! The size of the backups kept (`backup-gib-months`) is observed like the
+//! tenant's storage, from `status.backup.keptBytes` (see `backup::kept`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -140,6 +140,7 @@ fn facts<'a>(
         subscription_days(member, this_month)
             .into_iter()
             .chain(storage(member, this_month))
+            .chain(backups_kept(member, this_month))
             .chain(tunnel(member, this_month))
     });
     let seats = ledger.services.iter().flat_map(move |service| {
@@ -281,6 +282,24 @@ fn storage(member: &Member, this_month: Date) -> Option<Fact<'_>> {
     ))
 }
 
+/// What the member's backups take in the object store, in whole GiB
+/// (rounded up, as object storage is billed), as the backup controller
+/// last measured it.
+fn backups_kept(member: &Member, this_month: Date) -> Option<Fact<'_>> {
+    let backup = member.status.as_ref()?.backup.as_ref()?;
+    let bytes = backup.kept_bytes.filter(|&bytes| bytes > 0)?;
+    let schedule = backup.schedule.as_deref().unwrap_or("its schedule");
+    Some(observed(
+        member.name_any(),
+        "backup-gib-months",
+        None,
+        this_month,
+        bytes.div_ceil(1 << 30),
+        "GiB-month",
+        move || format!("backups of Velero schedule {schedule}, {bytes} bytes"),
+    ))
+}
+
 /// One tunnel-month once the member's tunnel is up.
 fn tunnel(member: &Member, this_month: Date) -> Option<Fact<'_>> {
     let address = member
@@ -363,6 +382,37 @@ fn spec(
         evidence: Some(evidence),
         corrects: None,
     }
+}
+
+/// The inventory fact of a departed member's backup purged on `at`'s day
+/// (`backup::purge`): one per backup, named after it.
+pub fn purged(
+    member: &str,
+    backup: &str,
+    at: jiff::Timestamp,
+    evidence: String,
+    namespace: &str,
+) -> UsageRecord {
+    let day = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    Fact {
+        name: format!("{member}-backups-purged-{backup}"),
+        quantity: 1,
+        revisable: false,
+        spec: Box::new(move || {
+            spec(
+                member,
+                "backups-purged",
+                1,
+                "backup",
+                Period {
+                    start: day,
+                    end: day,
+                },
+                evidence,
+            )
+        }),
+    }
+    .record(None, namespace)
 }
 
 /// Name-safe code of an offer.
@@ -495,6 +545,39 @@ status:
             "1.5Gi rounds up"
         );
         assert_eq!(quantity(&due, "allaire-vpn-tunnel-months-2026-02"), 1);
+    }
+
+    #[test]
+    fn the_backups_kept_are_recorded_in_started_gib() {
+        let mut member = allaire("2025-03-15");
+        let status = member.status.as_mut().unwrap();
+        status.backup = Some(crate::api::member::BackupStatus {
+            schedule: Some("velero/socle-allaire".into()),
+            kept_bytes: Some(0),
+            ..Default::default()
+        });
+        let none = due(&ledger(vec![member.clone()]), &[], TODAY, "ns");
+        assert!(
+            !names(&none).iter().any(|n| n.contains("backup-gib-months")),
+            "nothing kept, nothing recorded"
+        );
+        // 3 backups of 40 kB: the first GiB is started.
+        member
+            .status
+            .as_mut()
+            .unwrap()
+            .backup
+            .as_mut()
+            .unwrap()
+            .kept_bytes = Some(120_000);
+        let due = due(&ledger(vec![member]), &[], TODAY, "ns");
+        assert_eq!(quantity(&due, "allaire-backup-gib-months-2026-02"), 1);
+        let record = due
+            .iter()
+            .find(|r| r.name_any() == "allaire-backup-gib-months-2026-02")
+            .unwrap();
+        let evidence = record.spec.evidence.as_deref().unwrap_or_default();
+        assert!(evidence.contains("velero/socle-allaire"), "{evidence}");
     }
 
     #[test]

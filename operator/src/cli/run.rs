@@ -83,6 +83,11 @@ pub struct RunArgs {
     /// only (manifests/velero-access: the Role socle-velero).
     #[arg(long, env = "SOCLE_VELERO_NAMESPACE", default_value = "velero")]
     pub velero_namespace: String,
+    /// Velero server's metrics endpoint (its `--metrics-address`), where
+    /// socle reads the size of each backup Velero uploads, for the
+    /// inventory (`backup-gib-months`). Unset: not measured.
+    #[arg(long, env = "SOCLE_VELERO_METRICS_URL")]
+    pub velero_metrics_url: Option<String>,
     /// How long Velero keeps a departing commune's exit backup, in days
     /// (the convention names no period: a year, as the Critical tier keeps
     /// its backups).
@@ -228,6 +233,7 @@ async fn run_controllers(
     let backup_settings = BackupSettings {
         namespace_prefix: args.tenant_prefix.clone(),
         velero_namespace: args.velero_namespace.clone(),
+        velero_metrics_url: args.velero_metrics_url,
         drill_reports_kept: args.drill_reports_kept,
         drill_inspector_role: args.drill_inspector_role,
         ..BackupSettings::default()

@@ -75,6 +75,11 @@ pub(super) async fn exit_backup_of(
             velero_namespace,
             storage_location: &location.storage_location,
             retention_days: ctx.settings.exit_backup_retention_days,
+            purge_after: jiff::Timestamp::now()
+                + jiff::SignedDuration::from_hours(
+                    24 * i64::from(ctx.settings.exit_backup_retention_days),
+                ),
+            member_labels: member.labels(),
             confirmed_on,
         });
         match backups.create(&PostParams::default(), &backup).await {

@@ -172,36 +172,49 @@ fn socle_cli(socle: &Path, kubeconfig: &Path, args: &[&str], show: bool) -> Resu
 /// The UsageRecords in socle-system, counted by meter and by who recorded
 /// them, once the operator has recorded this month's storage of every
 /// member with a data volume (it does so once their tenant is ready, in the
-/// statement controller's next pass).
+/// statement controller's next pass) and the backups kept of every member
+/// with backups (once Velero completed its first backup).
 async fn print_usage(client: &Client) -> Result<()> {
     let members: Api<DynamicObject> =
         Api::all_with(client.clone(), &socle_resource("Member", "members"));
-    let with_storage = members
-        .list(&kube::api::ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|member| !member.data["spec"]["tenant"]["storage"].is_null())
-        .count();
+    let members = members.list(&kube::api::ListParams::default()).await?.items;
+    let with = |field: &str| {
+        members
+            .iter()
+            .filter(|member| member.data.pointer(field).is_some_and(|v| !v.is_null()))
+            .count()
+    };
+    let wanted = [
+        ("storage-gib-months", with("/spec/tenant/storage")),
+        ("backup-gib-months", with("/spec/backup")),
+    ];
     let resource = socle_resource("UsageRecord", "usagerecords");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "socle-system", &resource);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Velero takes the first backups one after the other.
+    let deadline = Instant::now() + Duration::from_secs(240);
     let counts = loop {
         let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
         for record in api.list(&kube::api::ListParams::default()).await?.items {
             let field = |name: &str| record.data["spec"][name].as_str().unwrap_or("?").to_owned();
             *counts.entry((field("meter"), field("source"))).or_default() += 1;
         }
-        let storage = counts
-            .get(&("storage-gib-months".to_owned(), "socle".to_owned()))
-            .copied()
-            .unwrap_or_default();
-        if storage >= with_storage {
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter_map(|&(meter, count)| {
+                let recorded = counts
+                    .get(&(meter.to_owned(), "socle".to_owned()))
+                    .copied()
+                    .unwrap_or_default();
+                (recorded < count).then(|| format!("{meter}: {recorded} of {count}"))
+            })
+            .collect();
+        if missing.is_empty() {
             break counts;
         }
         ensure!(
             Instant::now() < deadline,
-            "{storage} of {with_storage} data volumes recorded after 60s"
+            "not recorded after 240 s: {}",
+            missing.join(", ")
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -221,8 +234,10 @@ struct Operator(Child);
 impl Operator {
     fn start(binary: &Path, kubeconfig: &Path) -> Result<Self> {
         let log = std::fs::File::create(testenv::state_dir().join("logs/socle-demo.log"))?;
+        let metrics = testenv::velero_metrics_url()?;
         let child = Command::new(binary)
             .arg("run")
+            .args(metrics.iter().flat_map(|url| ["--velero-metrics-url", url]))
             .env("KUBECONFIG", kubeconfig)
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

@@ -296,6 +296,13 @@ pub fn status() -> Result<()> {
     Ok(())
 }
 
+/// `velero server`'s metrics endpoint, when the testenv runs Velero.
+pub fn velero_metrics_url() -> Result<Option<String>> {
+    Ok(read_state()?
+        .and_then(|state| state.velero)
+        .map(|velero| velero.metrics_url))
+}
+
 /// `export KUBECONFIG=…`, and where Velero's store is when it runs: its S3
 /// endpoint and bucket, the AWS credentials file with its keys (a path: the
 /// keys are never printed), and Velero's namespace.
@@ -305,6 +312,7 @@ pub fn print_env() -> Result<()> {
         println!("export SOCLE_VELERO_NAMESPACE={}", velero.namespace);
         println!("export SOCLE_S3_URL={}", velero.s3_url);
         println!("export SOCLE_S3_BUCKET={}", velero.bucket);
+        println!("export SOCLE_VELERO_METRICS_URL={}", velero.metrics_url);
         println!(
             "export SOCLE_S3_CREDENTIALS_FILE={}",
             velero.credentials_file.display()

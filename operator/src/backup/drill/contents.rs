@@ -10,21 +10,18 @@
 //! read is at most [`MAX_LIST_BYTES`] gzipped and unpacked, and the list at
 //! most [`MAX_LIST_ENTRIES`] names.
 
-use std::{io::Read, sync::Arc, time::Duration};
+use std::{io::Read, time::Duration};
 
 use flate2::read::GzDecoder;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper_util::{client::legacy::Client as HttpClient, rt::TokioExecutor};
 use kube::{
     Api, Client,
     api::{DeleteParams, PostParams},
 };
-use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use super::checks::ResourceList;
 use crate::backup::{
     build::download_request,
+    http,
     plan::BackupPlan,
     velero::{BackupStorageLocation, BackupStorageLocationSpec, DownloadRequest},
 };
@@ -85,7 +82,7 @@ pub async fn read(
                 .and_then(|l| l.object_storage)
                 .and_then(|o| o.ca_cert)
                 .map(|pem| pem.0);
-            match download(&url, ca.as_deref()).await {
+            match http::get(&url, ca.as_deref(), MAX_LIST_BYTES, DOWNLOAD_TIMEOUT).await {
                 Ok(gzipped) => decode(&gzipped).map(Contents::Listed),
                 Err(error) => Err(error),
             }
@@ -153,63 +150,6 @@ fn allowed_url(url: &str, location: Option<&BackupStorageLocationSpec>) -> Resul
             "the download URL's scheme {other:?} is not https: not read"
         )),
     }
-}
-
-/// GETs `url` (https, or http where [`allowed_url`] said so).
-async fn download(url: &str, ca: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        roots.add(cert).ok();
-    }
-    if let Some(pem) = ca {
-        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
-            roots.add(cert).ok();
-        }
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|error| error.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let http: HttpClient<_, Empty<Bytes>> =
-        HttpClient::builder(TokioExecutor::new()).build(connector);
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|error| format!("Velero gave an invalid URL: {error}"))?;
-    let shown = format!(
-        "{}://{}{}",
-        uri.scheme_str().unwrap_or("?"),
-        uri.authority().map_or("?", |a| a.as_str()),
-        uri.path()
-    );
-    let fetched = tokio::time::timeout(DOWNLOAD_TIMEOUT, async {
-        let response = http
-            .get(uri)
-            .await
-            .map_err(|error| format!("GET {shown}: {error}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!("GET {shown}: HTTP {status}"));
-        }
-        Limited::new(response.into_body(), MAX_LIST_BYTES)
-            .collect()
-            .await
-            .map(|body| body.to_bytes().to_vec())
-            .map_err(|error| format!("GET {shown}: {error}"))
-    })
-    .await;
-    fetched.unwrap_or_else(|_| {
-        Err(format!(
-            "GET {shown}: no answer within {DOWNLOAD_TIMEOUT:?}"
-        ))
-    })
 }
 
 /// Gunzips and parses Velero's resource list, within the bounds.

@@ -59,6 +59,8 @@ pub struct State {
     pub credentials_file: PathBuf,
     /// The directory versitygw serves: `<bucket>/<object key>`.
     pub store_dir: PathBuf,
+    /// `velero server`'s metrics, where socle reads the tarballs' sizes.
+    pub metrics_url: String,
 }
 
 /// Starts versitygw, makes the bucket, installs Velero's CRDs and objects,
@@ -152,6 +154,7 @@ pub fn start(
         namespace: NAMESPACE.into(),
         credentials_file,
         store_dir,
+        metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),
     })
 }
 
