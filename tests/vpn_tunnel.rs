@@ -27,8 +27,9 @@ use kube::{Api, Client, api::DeleteParams};
 use socle::{
     api::{Member, member::RouterDialect},
     vpn::{
+        VpnSettings,
         gateway::stats::{HubStats, PeerStats},
-        hub,
+        health, hub,
     },
 };
 use socle_e2e::{
@@ -38,7 +39,7 @@ use socle_e2e::{
 };
 use tokio::task::JoinHandle;
 
-use self::vpn_support::{Fixture, annotate};
+use self::vpn_support::{Fixture, annotate, condition, events_of_type};
 
 /// For a first push and the tunnel's first handshake, on a loaded 2-core
 /// machine.
@@ -57,10 +58,16 @@ struct Hub {
 /// A test's fixture, its operator waiting for the hub to list a key
 /// before a router gets it, and the hub.
 async fn fixture_and_hub(test: &str) -> (Fixture, Hub) {
+    fixture_and_hub_with(test, |_| {}).await
+}
+
+/// [`fixture_and_hub`], with `edit` changing the operator's VPN settings.
+async fn fixture_and_hub_with(test: &str, edit: impl FnOnce(&mut VpnSettings)) -> (Fixture, Hub) {
     let datacenter = Datacenter::create();
     let api = format!("http://{}:{GATEWAY_PORT}", datacenter.management_address());
     let fx = Fixture::with_endpoint(test, &format!("{PUBLIC_ADDRESS}:51820"), |settings| {
         settings.gateway_api = Some(api);
+        edit(settings);
     })
     .await;
     let hub = Hub::start(&fx, datacenter);
@@ -345,6 +352,77 @@ async fn a_key_rotation_under_traffic() {
     assert_eq!(peer.public_key, new, "the hub lists the new key alone");
     assert!(ping_once(&router), "traffic flows on the new key");
     fx.finish().await;
+}
+
+/// Tunnel health, from the hub: `VpnHealthy` True while the hub hears from
+/// the router (the town hall's traffic); the router's userspace WireGuard
+/// stopped, False within the bound, with a `TunnelDown` Event; started
+/// again by hand (`wg-quick up`), True again, with a `TunnelUp` Event.
+#[tokio::test]
+async fn a_silent_router_turns_the_tunnel_unhealthy_until_it_is_heard_again() {
+    const BOUND: Duration = Duration::from_secs(4);
+    let (mut fx, hub) = fixture_and_hub_with("vpn_packets_health", |settings| {
+        settings.health_interval = Duration::from_secs(1);
+        settings.silence_bound = BOUND;
+    })
+    .await;
+    let router = LinuxRouter::start(hub.datacenter(), [192, 168, 74]);
+    let name = fx
+        .member("ruffiac", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    let mut pings = router
+        .lan()
+        .command("/usr/bin/ping")
+        .args(["-i", "0.2", &BEHIND_HUB.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting ping");
+    wait_healthy(&fx, &name, "True").await;
+    router.stop_wireguard_go();
+    let stopped = Instant::now();
+    let down = wait_healthy(&fx, &name, "False").await;
+    println!(
+        "tunnel down for the hub {:.1?} after the router's WireGuard stopped",
+        stopped.elapsed()
+    );
+    assert_eq!(down.reason, "RouterSilent", "{down:?}");
+    router.run("wg-quick", &["up", "socle0"]);
+    let restarted = Instant::now();
+    wait_healthy(&fx, &name, "True").await;
+    println!(
+        "tunnel up again for the hub {:.1?} after wg-quick up",
+        restarted.elapsed()
+    );
+    let _ = Command::new("kill").arg(pings.id().to_string()).status();
+    let _ = pings.wait();
+    let warnings = events_of_type(&fx, &name, "Warning").await;
+    assert!(
+        warnings.iter().any(|(reason, _)| reason == "TunnelDown"),
+        "{warnings:?}"
+    );
+    let normal = events_of_type(&fx, &name, "Normal").await;
+    assert!(
+        normal.iter().any(|(reason, _)| reason == "TunnelUp"),
+        "{normal:?}"
+    );
+    fx.finish().await;
+}
+
+/// Waits until `VpnHealthy` of `name` has `status`; returns it.
+async fn wait_healthy(
+    fx: &Fixture,
+    name: &str,
+    status: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    eventually(PUSH, || async {
+        let member = fx.member_now(name).await;
+        let healthy = condition(&member, health::HEALTHY).context("no VpnHealthy yet")?;
+        ensure!(healthy.status == status, "VpnHealthy is {healthy:?}");
+        Ok(healthy)
+    })
+    .await
 }
 
 /// (sent, received) from ping's summary line.

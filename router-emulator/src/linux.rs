@@ -170,6 +170,18 @@ impl LinuxRouter {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Stops the router's userspace WireGuard (its wireguard-go daemons, by
+    /// their ids), as a crash would: the interface goes with them, and its
+    /// PreDown does not run.
+    pub fn stop_wireguard_go(&self) {
+        for pid in self.router.pids() {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "wireguard-go" {
+                crate::netns::run(&["kill", &pid.to_string()]);
+            }
+        }
+    }
+
     /// sshd's log.
     pub fn sshd_log(&self) -> String {
         fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()

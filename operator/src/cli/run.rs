@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// given a key only once the hub lists it. Unset: socle does not wait.
     #[arg(long, env = "SOCLE_VPN_GATEWAY_API")]
     pub vpn_gateway_api: Option<String>,
+    /// Seconds the hub may hear nothing from a router (its handshakes, its
+    /// keepalives every 25 s) before the member's `VpnHealthy` turns False.
+    #[arg(long, env = "SOCLE_VPN_SILENCE_SECONDS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(30..))]
+    pub vpn_silence_seconds: u64,
     /// The read-only ClusterRole socle binds to itself in each drill sandbox
     /// (manifests/install/clusterrole.yaml; the chart prefixes its release).
     #[arg(
@@ -251,6 +255,7 @@ async fn run_controllers(
     let vpn_settings = VpnSettings {
         cluster_cidrs: args.cluster_cidrs,
         gateway_api: args.vpn_gateway_api,
+        silence_bound: std::time::Duration::from_secs(args.vpn_silence_seconds),
         ..VpnSettings::default()
     };
     info!("controllers starting");

@@ -22,12 +22,14 @@
 //! member's key at both ends ([`rotation`]); a new router gets a new key,
 //! after the old router is cleaned ([`replacement`]). A router is logged in
 //! to only with a credentials Secret labelled as its member's
-//! ([`credentials`]).
+//! ([`credentials`]). Each tunnel's health is read from its hub
+//! ([`health`]).
 
 pub mod cidr;
 mod credentials;
 mod error;
 pub mod gateway;
+pub mod health;
 pub mod hub;
 mod hub_sync;
 pub mod ipam;
@@ -150,11 +152,15 @@ pub async fn run(
             .as_ref()
             .is_some_and(|vpn| vpn.gateway == service.name_any())
     });
+    // Tunnel health is read from the hubs beside the reconciles, and ends
+    // with them.
+    let health = tokio::spawn(health::watch(context.clone()));
     let controller = controller
         .watches_stream(service_changes, by_gateway)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
     runtime::drain(controller, CONTROLLER).await;
+    health.abort();
 }
 
 #[instrument(skip(guard, ctx), fields(member = %guard.name_any()))]

@@ -31,6 +31,12 @@ pub struct VpnSettings {
     /// ignored, and WireGuard tries again only 5 s later. Unset, socle does
     /// not wait (a hub that is not `socle vpn-gateway`).
     pub gateway_api: Option<String>,
+    /// How often the hubs are asked how each tunnel is ([`super::health`]).
+    pub health_interval: Duration,
+    /// How long the hub may hear nothing from a router (a handshake, or
+    /// any packet: the router sends a keepalive every 25 s) before the
+    /// member's tunnel is said down.
+    pub silence_bound: Duration,
 }
 
 impl Default for VpnSettings {
@@ -43,6 +49,8 @@ impl Default for VpnSettings {
             interface: "socle0".into(),
             router_cleanup_deadline: Duration::from_secs(3600),
             gateway_api: None,
+            health_interval: Duration::from_secs(30),
+            silence_bound: Duration::from_secs(90),
         }
     }
 }

@@ -63,6 +63,8 @@ struct Applied {
     members: BTreeMap<String, String>,
     /// The rotations under way whose next key has not taken over yet.
     takeovers: Vec<config::Takeover>,
+    /// When each peer was last heard from.
+    heard: stats::Heard,
     ready: bool,
 }
 
@@ -204,18 +206,29 @@ async fn serve(listener: TcpListener, interface: Interface, applied: Arc<RwLock<
     }
 }
 
-/// The interface's peers; none before a configuration was applied (the
-/// interface may not exist yet).
+/// The interface's peers, each with when it was last heard from; none
+/// before a configuration was applied (the interface may not exist yet).
 async fn peers(
     interface: &Interface,
-    members: &BTreeMap<String, String>,
-    ready: bool,
+    applied: &RwLock<Applied>,
 ) -> Result<Vec<stats::PeerStats>, GatewayError> {
-    if ready {
-        interface.stats(members).await
-    } else {
-        Ok(Vec::new())
+    let (members, ready) = {
+        let shared = applied.read().expect("not poisoned");
+        (shared.members.clone(), shared.ready)
+    };
+    if !ready {
+        return Ok(Vec::new());
     }
+    let mut peers = interface.stats(&members).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    applied
+        .write()
+        .expect("not poisoned")
+        .heard
+        .update(&mut peers, now);
+    Ok(peers)
 }
 
 async fn respond(
@@ -223,10 +236,7 @@ async fn respond(
     interface: &Interface,
     applied: &RwLock<Applied>,
 ) -> Response<Full<Bytes>> {
-    let (members, ready) = {
-        let shared = applied.read().expect("not poisoned");
-        (shared.members.clone(), shared.ready)
-    };
+    let ready = applied.read().expect("not poisoned").ready;
     let (status, body) = match path {
         "/livez" => (StatusCode::OK, "ok\n".to_owned()),
         "/readyz" if ready => (StatusCode::OK, "ok\n".to_owned()),
@@ -234,7 +244,7 @@ async fn respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "no hub configuration applied yet\n".to_owned(),
         ),
-        "/metrics" | "/peers" => match peers(interface, &members, ready).await {
+        "/metrics" | "/peers" => match peers(interface, applied).await {
             Ok(peers) => {
                 let stats = HubStats {
                     interface: interface.name.clone(),

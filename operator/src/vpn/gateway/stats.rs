@@ -23,6 +23,11 @@ pub struct PeerStats {
     pub endpoint: Option<String>,
     /// Unix time of the latest handshake; `None` before the first.
     pub latest_handshake: Option<u64>,
+    /// Unix time at which the gateway last saw bytes from the peer (its
+    /// received counter grown since the gateway's previous look; the
+    /// router sends a keepalive every 25 s); `None` before any.
+    #[serde(default)]
+    pub latest_receive: Option<u64>,
     pub received_bytes: u64,
     pub sent_bytes: u64,
 }
@@ -61,11 +66,37 @@ pub fn parse_dump(dump: &str, members: &BTreeMap<String, String>) -> Vec<PeerSta
                 public_key: (*public_key).to_owned(),
                 endpoint: (*endpoint != "(none)").then(|| (*endpoint).to_owned()),
                 latest_handshake: (handshake > 0).then_some(handshake),
+                latest_receive: None,
                 received_bytes: rx.parse().ok()?,
                 sent_bytes: tx.parse().ok()?,
             })
         })
         .collect()
+}
+
+/// When each peer was last heard from: its received counter, and when it
+/// was last seen growing.
+#[derive(Clone, Debug, Default)]
+pub struct Heard(BTreeMap<String, (u64, u64)>);
+
+impl Heard {
+    /// Fills in `peers`' `latest_receive`, looking at them at `now` (Unix
+    /// seconds). A peer first seen with bytes received counts as heard now.
+    pub fn update(&mut self, peers: &mut [PeerStats], now: u64) {
+        for peer in peers.iter_mut() {
+            let heard = match self.0.get(&peer.public_key) {
+                Some(&(received, at)) if peer.received_bytes <= received => (at > 0).then_some(at),
+                _ => (peer.received_bytes > 0).then_some(now),
+            };
+            self.0.insert(
+                peer.public_key.clone(),
+                (peer.received_bytes, heard.unwrap_or(0)),
+            );
+            peer.latest_receive = heard;
+        }
+        self.0
+            .retain(|key, _| peers.iter().any(|peer| &peer.public_key == key));
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,6 +143,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_peer_is_heard_when_its_received_counter_grows() {
+        let peer = |received_bytes| PeerStats {
+            member: "allaire".into(),
+            public_key: "k".into(),
+            endpoint: None,
+            latest_handshake: Some(100),
+            latest_receive: None,
+            received_bytes,
+            sent_bytes: 0,
+        };
+        let mut heard = Heard::default();
+        let mut peers = [peer(0)];
+        heard.update(&mut peers, 1000);
+        assert_eq!(peers[0].latest_receive, None, "nothing received yet");
+        let mut peers = [peer(500)];
+        heard.update(&mut peers, 1010);
+        assert_eq!(peers[0].latest_receive, Some(1010));
+        let mut peers = [peer(500)];
+        heard.update(&mut peers, 1040);
+        assert_eq!(peers[0].latest_receive, Some(1010), "silent since");
+        let mut peers = [peer(532)];
+        heard.update(&mut peers, 1050);
+        assert_eq!(peers[0].latest_receive, Some(1050), "a keepalive");
+    }
+
+    #[test]
     fn peers_are_read_and_the_private_key_line_is_skipped() {
         let dump = "hub-private\thub-public\t51820\toff\n\
             allaire-public\t(none)\t198.19.0.2:40000\t10.200.0.2/32,192.168.10.0/24\t1765000000\t1200\t3400\toff\n\
@@ -126,6 +183,7 @@ mod tests {
                     public_key: "allaire-public".into(),
                     endpoint: Some("198.19.0.2:40000".into()),
                     latest_handshake: Some(1_765_000_000),
+                    latest_receive: None,
                     received_bytes: 1200,
                     sent_bytes: 3400,
                 },
@@ -134,6 +192,7 @@ mod tests {
                     public_key: "bains-public".into(),
                     endpoint: None,
                     latest_handshake: None,
+                    latest_receive: None,
                     received_bytes: 0,
                     sent_bytes: 0,
                 },

@@ -50,13 +50,15 @@ impl Dialect for Linux {
         let sites = sites.join(", ");
         // A table of socle's own, made and dropped whole: no rule of it can
         // outlive the interface, and none of the router's own is touched.
+        // Flushed first: an interface that died without its PreDown (its
+        // wireguard-go killed) left the table behind.
         // A drop is final in whichever table it is, so the router forwards
         // between the tunnel and the town hall's networks only, whatever
         // its own firewall accepts: the Datacenter cannot reach another
         // network behind the router (a guest Wi-Fi), nor can one send
         // into the tunnel.
         let up = format!(
-            "nft add table inet socle_%i; \
+            "nft add table inet socle_%i; nft flush table inet socle_%i; \
              nft 'add chain inet socle_%i forward {{ type filter hook forward priority filter; }}'; \
              nft 'add rule inet socle_%i forward iifname \"%i\" ip daddr != {{ {sites} }} drop'; \
              nft 'add rule inet socle_%i forward oifname \"%i\" ip saddr != {{ {sites} }} drop'"
@@ -153,7 +155,7 @@ mod tests {
         assert!(text.contains("Endpoint = vpn.example.bzh:51820\n"));
         assert!(text.contains("AllowedIPs = 10.200.0.0/22, 10.96.0.0/12\n"));
         assert!(text.contains(
-            "PostUp = nft add table inet socle_%i; \
+            "PostUp = nft add table inet socle_%i; nft flush table inet socle_%i; \
              nft 'add chain inet socle_%i forward { type filter hook forward priority filter; }'; \
              nft 'add rule inet socle_%i forward iifname \"%i\" ip daddr != { 192.168.10.0/24 } drop'; \
              nft 'add rule inet socle_%i forward oifname \"%i\" ip saddr != { 192.168.10.0/24 } drop'\n\
