@@ -35,11 +35,14 @@ use socle::{
 use socle_e2e::{
     eventually,
     process::{get, socle_binary},
-    router::linux::{BEHIND_HUB, Datacenter, LinuxRouter, PUBLIC_ADDRESS},
+    router::{
+        SshRouter,
+        linux::{BEHIND_HUB, Datacenter, LinuxRouter, PUBLIC_ADDRESS},
+    },
 };
 use tokio::task::JoinHandle;
 
-use self::vpn_support::{Fixture, annotate, condition, events_of_type};
+use self::vpn_support::{Fixture, annotate, condition, events_of_type, poke};
 
 /// For a first push and the tunnel's first handshake, on a loaded 2-core
 /// machine.
@@ -407,6 +410,110 @@ async fn a_silent_router_turns_the_tunnel_unhealthy_until_it_is_heard_again() {
         normal.iter().any(|(reason, _)| reason == "TunnelUp"),
         "{normal:?}"
     );
+    fx.finish().await;
+}
+
+/// A command failing halfway through a push on the real router (its `nft`
+/// refusing once, in the new configuration's PostUp, after wg-quick made
+/// the interface): socle puts the previous configuration back, and the town
+/// hall's traffic flows on it; the retry then pushes the new one.
+#[tokio::test]
+async fn a_push_failing_halfway_on_a_real_router_leaves_traffic_on_the_old_config() {
+    let (mut fx, hub) = fixture_and_hub("vpn_packets_rollback").await;
+    let router = LinuxRouter::start(hub.datacenter(), [192, 168, 75]);
+    let name = fx
+        .member("festel", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
+    let before = router.run("cat", &["/etc/wireguard/socle0.conf"]);
+    // /usr/local/sbin comes first on the PATH of the router's SSH sessions.
+    router.run(
+        "sh",
+        &[
+            "-c",
+            "printf '#!/bin/sh\\nrm -f \"$0\"\\necho nft: refused >&2\\nexit 1\\n' \
+             > /usr/local/sbin/nft && chmod +x /usr/local/sbin/nft",
+        ],
+    );
+    let site = router.site();
+    fx.patch_vpn(
+        &name,
+        serde_json::json!({"siteCidrs": [site, "10.77.0.0/24"]}),
+    )
+    .await;
+    let failed = fx.wait_ready(&name, "PushRolledBack", PUSH).await;
+    let after = router.run("cat", &["/etc/wireguard/socle0.conf"]);
+    let message = condition(&failed, "VpnReady").unwrap().message;
+    assert!(
+        message.contains("rolled back to the previous configuration"),
+        "{message}"
+    );
+    assert!(ping_once(&router), "traffic flows on the old configuration");
+    // socle tries again 15 s after a failure: until then the router holds
+    // its previous configuration.
+    assert_eq!(after, before, "the router holds its previous configuration");
+    eventually(PUSH, || async {
+        let file = router.run("cat", &["/etc/wireguard/socle0.conf"]);
+        ensure!(file.contains("10.77.0.0/24"), "not pushed on retry yet");
+        Ok(())
+    })
+    .await;
+    eventually(PUSH, || async {
+        ensure!(
+            ping_once(&router),
+            "no traffic on the new configuration yet"
+        );
+        Ok(())
+    })
+    .await;
+    fx.finish().await;
+}
+
+/// The real router changed by hand (its keepalive edited in the file and
+/// the interface), then unreachable over SSH: drift is reported, then put
+/// back on request with `wg syncconf` (the tunnel stays up); an
+/// unreachable router says so in VpnReady and its tunnel keeps carrying
+/// the town hall's traffic.
+#[tokio::test]
+async fn a_real_router_changed_by_hand_then_unreachable_keeps_its_tunnel() {
+    // The router stays unreachable: offboarding gives up on cleaning it soon.
+    let (mut fx, hub) = fixture_and_hub_with("vpn_packets_drift", |settings| {
+        settings.router_cleanup_deadline = Duration::from_secs(1);
+    })
+    .await;
+    let mut router = LinuxRouter::start(hub.datacenter(), [192, 168, 76]);
+    let name = fx
+        .member("treal", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
+    router.run(
+        "sh",
+        &[
+            "-c",
+            "sed -i 's/^PersistentKeepalive = 25$/PersistentKeepalive = 10/' /etc/wireguard/socle0.conf \
+             && wg-quick strip socle0 | wg syncconf socle0 /dev/stdin",
+        ],
+    );
+    poke(&fx, &name).await;
+    let drifted = fx.wait_ready(&name, "DriftNotCorrected", PUSH).await;
+    let drift = condition(&drifted, "VpnDrift").unwrap();
+    assert!(
+        drift.message.contains("PersistentKeepalive = 10"),
+        "{drift:?}"
+    );
+    fx.patch_vpn(&name, serde_json::json!({"correctDrift": true}))
+        .await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
+    let keepalive = router.run("wg", &["show", "socle0", "persistent-keepalive"]);
+    assert!(keepalive.trim().ends_with("25"), "{keepalive}");
+    assert!(ping_once(&router), "the tunnel stayed up");
+
+    router.stop_sshd();
+    poke(&fx, &name).await;
+    let unreachable = fx.wait_ready(&name, "RouterUnreachable", PUSH).await;
+    let message = condition(&unreachable, "VpnReady").unwrap().message;
+    assert!(message.contains(&router.address()), "{message}");
+    assert!(ping_once(&router), "the tunnel does not need SSH");
     fx.finish().await;
 }
 

@@ -182,6 +182,13 @@ impl LinuxRouter {
         }
     }
 
+    /// Stops the router's sshd (the router stays up): socle can no longer
+    /// reach it.
+    pub fn stop_sshd(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
+
     /// sshd's log.
     pub fn sshd_log(&self) -> String {
         fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
