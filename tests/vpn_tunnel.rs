@@ -238,8 +238,13 @@ async fn a_town_hall_pc_reaches_the_datacenter_through_the_tunnel() {
         router.run("wg", &["show", "socle0", "public-key"]).trim(),
         public
     );
-    let log = router.run("pgrep", &["-a", "wireguard-go"]);
-    assert!(log.contains("wireguard-go socle0"), "{log}");
+    let daemons = router.wireguard_go();
+    assert!(
+        daemons
+            .iter()
+            .any(|(_, line)| line.ends_with("wireguard-go socle0")),
+        "wg-quick started userspace WireGuard: {daemons:?}"
+    );
     let rules = router.run("nft", &["list", "table", "inet", "socle_socle0"]);
     assert!(rules.contains("192.168.71.0/24"), "{rules}");
     let peer = hub.shaken_hands(&name).await;

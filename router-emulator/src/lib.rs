@@ -31,7 +31,7 @@ use std::{
 /// The OpenSSH server binary (Debian package openssh-server).
 const SSHD: &str = "/usr/sbin/sshd";
 /// What the routers (emulated and real) need on this machine.
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 9] = [
     SSHD,
     "/usr/bin/ssh-keygen",
     "/usr/bin/wg",
@@ -39,12 +39,13 @@ const TOOLS: [&str; 8] = [
     netns::IP,
     "/usr/sbin/nft",
     "/usr/bin/ping",
+    "/usr/bin/kill",
     "/usr/bin/nsenter",
 ];
 /// The Debian packages that provide [`TOOLS`] (nsenter is util-linux's,
-/// which every Debian has).
+/// which every Debian has; kill is procps').
 pub const PACKAGES: &str =
-    "openssh-server openssh-client wireguard-tools iproute2 nftables iputils-ping";
+    "openssh-server openssh-client wireguard-tools iproute2 nftables iputils-ping procps";
 /// wireguard-go, the userspace WireGuard of the real routers and the tests'
 /// hub (this kernel has no WireGuard module): the module
 /// `golang.zx2c4.com/wireguard` has no release tags, so this is the pseudo

@@ -174,12 +174,24 @@ impl LinuxRouter {
     /// their ids), as a crash would: the interface goes with them, and its
     /// PreDown does not run.
     pub fn stop_wireguard_go(&self) {
-        for pid in self.router.pids() {
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "wireguard-go" {
-                crate::netns::run(&["kill", &pid.to_string()]);
-            }
+        for (pid, _) in self.wireguard_go() {
+            crate::netns::run(&["kill", &pid.to_string()]);
         }
+    }
+
+    /// The wireguard-go daemons running on the router: their ids and
+    /// command lines (`wireguard-go socle0`).
+    pub fn wireguard_go(&self) -> Vec<(u32, String)> {
+        self.router
+            .pids()
+            .into_iter()
+            .filter_map(|pid| {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+                let line = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let line = String::from_utf8_lossy(&line).replace('\0', " ");
+                (comm.trim() == "wireguard-go").then(|| (pid, line.trim().to_owned()))
+            })
+            .collect()
     }
 
     /// Stops the router's sshd (the router stays up): socle can no longer
