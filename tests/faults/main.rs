@@ -5,7 +5,7 @@
 //! random moments of provisioning and metering), kube-apiserver and etcd
 //! (SIGKILL, then started again with the same data, through `cargo xtask
 //! testenv restart`), and the object store under Velero's own server (down
-//! 30 s as a commune with backups joins). After each fault it waits until
+//! 30 s as a commune with backups joins, then as a drill's restore begins). After each fault it waits until
 //! everything has converged again and checks what the commune and the
 //! finance department rely on:
 //!
@@ -15,7 +15,9 @@
 //!   evidence, corrections aside);
 //! - every volume of an offboarded commune kept (`Retain`), its file on disk;
 //! - after the store's outage, the Member said `StorageUnavailable` while it
-//!   lasted, then has a completed backup and `BackupReady` again.
+//!   lasted, then has a completed backup and `BackupReady` again;
+//! - the drill caught by the outage ended with a verdict that says why, and
+//!   the next one passed.
 //!
 //! It kills kube-apiserver and etcd: it runs alone on its control plane,
 //! never beside the end-to-end tests. Tunnels are not part of it yet (the
@@ -38,8 +40,11 @@ use kube::{
 };
 use serde_json::json;
 use socle::{
-    api::{ContributionStatement, Member, UsageRecord},
-    backup::velero::Backup,
+    api::{ContributionStatement, DrillReport, Member, UsageRecord, drill_report::Verdict},
+    backup::{
+        keys::{DRILL_NOW, REQUEST},
+        velero::{Backup, Restore},
+    },
     contribution::Offer,
     labels::{CONFIRM_OFFBOARDING, MEMBER},
 };
@@ -241,21 +246,7 @@ impl Suite {
             probe: None,
         });
 
-        // 5. The object store down for a while just as a commune with
-        //    backups joins: the Member says its storage location is
-        //    unavailable; once the store is back, its first backup is taken
-        //    again and completes.
-        let (commune, attempts, converged) = self.store_outage(&members).await?;
-        self.members.push(commune);
-        self.check().await?;
-        self.outcomes.push(Outcome {
-            fault: format!(
-                "object store (versitygw) SIGKILLed and down {} s as a commune with backups joined ({attempts} first-backup attempts)",
-                STORE_DOWN.as_secs()
-            ),
-            converged,
-            probe: None,
-        });
+        self.store_faults(&members).await?;
 
         // The rest go the way they came; the kept volumes are released.
         offboard_scope(
@@ -296,6 +287,42 @@ impl Suite {
                 member
             })
             .collect()
+    }
+
+    /// Steps 5 and 6: the object store under Velero's server killed as a
+    /// commune with backups joins, then as a drill restores its backup.
+    async fn store_faults(&mut self, members: &Api<Member>) -> Result<()> {
+        // 5. The object store down for a while just as a commune with
+        //    backups joins: the Member says its storage location is
+        //    unavailable; once the store is back, its first backup is taken
+        //    again and completes.
+        let (commune, attempts, converged) = self.store_outage(members).await?;
+        self.members.push(commune);
+        self.check().await?;
+        self.outcomes.push(Outcome {
+            fault: format!(
+                "object store (versitygw) SIGKILLed and down {} s as a commune with backups joined ({attempts} first-backup attempts)",
+                STORE_DOWN.as_secs()
+            ),
+            converged,
+            probe: None,
+        });
+
+        // 6. The object store killed as a drill restores that commune's
+        //    backup: the drill ends with a verdict that says what happened
+        //    (no drill left hanging), and once the store is back a drill
+        //    passes again.
+        let (first, converged) = self.drill_outage(members).await?;
+        self.check().await?;
+        self.outcomes.push(Outcome {
+            fault: format!(
+                "object store SIGKILLed and down {} s as a drill's restore began (that drill: {first})",
+                STORE_DOWN.as_secs()
+            ),
+            converged,
+            probe: None,
+        });
+        Ok(())
     }
 
     /// Step 5: the commune, how many first backups were asked for, and the
@@ -347,6 +374,94 @@ impl Suite {
         .await
         .context("no completed backup and BackupReady after the store came back")??;
         Ok((commune, attempts, started.elapsed()))
+    }
+
+    /// Step 6, on step 5's commune (which has a completed backup): what
+    /// the drill during the outage ended with, and the time from the
+    /// store's return to a passed drill and `DrillHealthy`.
+    async fn drill_outage(&self, members: &Api<Member>) -> Result<(String, Duration)> {
+        let name = self.scope.name("sauvegardee");
+        let restores: Api<Restore> = Api::namespaced(self.client.clone(), VELERO);
+        let of_member = ListParams::default().labels(&format!("{MEMBER}={name}"));
+        let before = restores.list(&of_member).await?.items.len();
+        self.ask_for_drill(members, &name, "fault-store-down")
+            .await?;
+        tokio::time::timeout(CONVERGE, async {
+            while restores.list(&of_member).await?.items.len() == before {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+        .context("no drill Restore was created")??;
+        // Velero reads the backup from the store as the Restore begins: the
+        // kill lands within milliseconds of it, before or after that read.
+        restart("versitygw", STORE_DOWN)?;
+        let during = self.drill_report(&name, "fault-store-down").await?;
+        let first = match during.spec.verdict {
+            Verdict::Passed => "Passed: Velero had read the backup before the store went".into(),
+            Verdict::Failed => {
+                let why = during.spec.failed_checks();
+                ensure!(!why.is_empty(), "a failed drill that says nothing");
+                format!("Failed, {}", why.join("; "))
+            }
+        };
+        let started = Instant::now();
+        // Velero checks the location every 10 s: until it finds it
+        // Available again, socle starts no drill.
+        self.ask_for_drill(members, &name, "fault-store-back")
+            .await?;
+        let after = self.drill_report(&name, "fault-store-back").await?;
+        ensure!(
+            after.spec.verdict == Verdict::Passed,
+            "the drill after the store came back: {:?}",
+            after.spec.failed_checks()
+        );
+        eventually(CONVERGE, || async {
+            let member = members.get(&name).await?;
+            let healthy = condition(&member, "DrillHealthy");
+            ensure!(
+                healthy.is_some_and(|c| c.status == "True"),
+                "DrillHealthy {healthy:?}"
+            );
+            Ok(())
+        })
+        .await;
+        Ok((first, started.elapsed()))
+    }
+
+    /// Asks for an on-demand drill of `member` (the drill-now annotation).
+    async fn ask_for_drill(
+        &self,
+        members: &Api<Member>,
+        member: &str,
+        request: &str,
+    ) -> Result<()> {
+        let ask = json!({"metadata": {"annotations": {DRILL_NOW: request}}});
+        members
+            .patch(member, &PatchParams::default(), &Patch::Merge(&ask))
+            .await?;
+        Ok(())
+    }
+
+    /// The DrillReport answering the on-demand `request` of `member`.
+    async fn drill_report(&self, member: &str, request: &str) -> Result<DrillReport> {
+        let reports = Api::<DrillReport>::namespaced(self.client.clone(), &self.setup.namespace);
+        let of_member = ListParams::default().labels(&format!("{MEMBER}={member}"));
+        tokio::time::timeout(CONVERGE, async {
+            loop {
+                let answered =
+                    reports.list(&of_member).await?.items.into_iter().find(|r| {
+                        r.annotations().get(REQUEST).map(String::as_str) == Some(request)
+                    });
+                if let Some(report) = answered {
+                    return Ok::<_, anyhow::Error>(report);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+        .await
+        .with_context(|| format!("no DrillReport answered the drill request {request}"))?
     }
 
     /// Creates one more Member and returns it with its apply → Ready.
