@@ -31,8 +31,9 @@ use socle::{
     controller::apply::apply_over_live,
     labels,
     tenant::{
+        TenantSettings,
         build::{self, Tenant},
-        plan::{self, TenantSettings},
+        plan,
     },
 };
 

@@ -28,7 +28,7 @@ use socle::{
     billing,
     controller::{Context, runtime::MemberWatch, telemetry::Metrics},
     labels::CONFIRM_OFFBOARDING,
-    tenant::{self, plan::TenantSettings},
+    tenant::{self, TenantSettings},
 };
 
 use crate::{TestScope, eventually, install::ScopedInstall};

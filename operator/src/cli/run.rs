@@ -16,7 +16,7 @@ use socle::{
         admission::{self, Holds},
         runtime::MemberWatch,
     },
-    tenant::{self, plan::TenantSettings},
+    tenant::{self, TenantSettings},
     vpn::{self, VpnSettings},
 };
 use tokio::{sync::watch::Receiver, task::JoinHandle};
@@ -95,7 +95,7 @@ pub struct RunArgs {
     /// How long Velero keeps a departing commune's exit backup, in days
     /// (the convention names no period: a year, as the Critical tier keeps
     /// its backups).
-    #[arg(long, env = "SOCLE_EXIT_BACKUP_RETENTION_DAYS", default_value_t = socle::tenant::plan::EXIT_BACKUP_RETENTION_DAYS)]
+    #[arg(long, env = "SOCLE_EXIT_BACKUP_RETENTION_DAYS", default_value_t = socle::tenant::settings::EXIT_BACKUP_RETENTION_DAYS)]
     pub exit_backup_retention_days: u32,
     /// How many DrillReports of each member are kept (the oldest go).
     #[arg(long, env = "SOCLE_DRILL_REPORTS_KEPT", default_value_t = socle::backup::settings::DRILL_REPORTS_KEPT, value_parser = clap::value_parser!(u32).range(1..))]

@@ -19,6 +19,7 @@ pub mod exit_backup;
 pub mod offboard;
 pub mod plan;
 mod rebind;
+pub mod settings;
 pub mod status;
 
 use std::{sync::Arc, time::Duration};
@@ -46,7 +47,8 @@ use kube::{
 };
 use tracing::{info, instrument};
 
-use self::plan::{InvalidTenant, TenantPlan, TenantSettings};
+use self::plan::{InvalidTenant, TenantPlan};
+pub use self::settings::TenantSettings;
 use crate::{
     api::{Member, SharedService, shared_service::ServiceCategory},
     controller::{
