@@ -42,7 +42,9 @@ use socle_e2e::{
 };
 use tokio::task::JoinHandle;
 
-use self::vpn_support::{Fixture, annotate, condition, events_of_type, poke};
+use self::vpn_support::{
+    Fixture, annotate, condition, events_of_type, hub_config, member_key, poke,
+};
 
 /// For a first push and the tunnel's first handshake, on a loaded 2-core
 /// machine.
@@ -143,6 +145,23 @@ impl Hub {
 
     fn log(&self) -> String {
         fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    /// None of `keys` in what the gateway logged or serves (`/peers`,
+    /// `/metrics`).
+    async fn assert_no_private_key(&self, keys: &[String]) {
+        let address = SocketAddr::from((self.datacenter.management_address(), GATEWAY_PORT));
+        let mut places = vec![("the gateway's log", self.log())];
+        for path in ["/peers", "/metrics"] {
+            let (_, body) = get(address, path).await.expect("the gateway answers");
+            places.push((path, body));
+        }
+        for (place, text) in &places {
+            assert!(!text.is_empty(), "{place} is empty: nothing was checked");
+            for key in keys {
+                assert!(!text.contains(key.as_str()), "a private key is in {place}");
+            }
+        }
     }
 }
 
@@ -250,7 +269,21 @@ async fn a_town_hall_pc_reaches_the_datacenter_through_the_tunnel() {
     let peer = hub.shaken_hands(&name).await;
     assert_eq!(peer.public_key, public);
     assert!(peer.received_bytes > 0 && peer.sent_bytes > 0, "{peer:?}");
+    hub.assert_no_private_key(&[
+        private_key_of(&hub_config(&fx).await),
+        member_key(&fx, &name).await,
+    ])
+    .await;
     fx.finish().await;
+}
+
+/// The `PrivateKey` of a wg-quick configuration.
+fn private_key_of(config: &str) -> String {
+    config
+        .lines()
+        .find_map(|line| line.strip_prefix("PrivateKey = "))
+        .expect("a PrivateKey line")
+        .to_owned()
 }
 
 /// Offboarding: the Member deleted, traffic stops, the router holds no
