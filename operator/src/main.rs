@@ -45,6 +45,8 @@ enum Command {
     Usage(cli::usage::UsageArgs),
     /// Write a new adherent's Member manifest (article 8), checked, for a GitOps pull request.
     Member(cli::member::MemberArgs),
+    /// Write the DSI's GitOps repository: layout, pull-request check, Flux and Argo CD objects.
+    Gitops(cli::gitops::GitopsArgs),
     /// Check a directory of manifests offline: schemas, CEL rules and business rules (a PR check).
     Validate(cli::validate::ValidateArgs),
     /// The VPN hub's agent, beside WireGuard in the gateway pod: applies the hub configuration socle writes, serves each peer's handshake and counters.
@@ -77,6 +79,7 @@ async fn command(command: Command) -> Result<ExitCode> {
         Command::Usage(args) => cli::usage::usage(args).await.map(|()| ExitCode::SUCCESS),
         Command::Member(args) => Ok(cli::member::member(&args)),
         Command::Validate(args) => Ok(cli::validate::validate(&args)),
+        Command::Gitops(args) => Ok(cli::gitops::gitops(&args)),
         Command::VpnGateway(args) => cli::vpn_gateway::vpn_gateway(args)
             .await
             .map(|()| ExitCode::SUCCESS),
