@@ -37,7 +37,7 @@ use socle_e2e::{
     process::{get, socle_binary},
     router::{
         SshRouter,
-        linux::{BEHIND_HUB, Datacenter, LinuxRouter, PUBLIC_ADDRESS},
+        linux::{BEHIND_HUB, Datacenter, GATEWAY_PORT, LinuxRouter, PUBLIC_ADDRESS},
     },
 };
 use tokio::task::JoinHandle;
@@ -49,8 +49,6 @@ use self::vpn_support::{
 /// For a first push and the tunnel's first handshake, on a loaded 2-core
 /// machine.
 const PUSH: Duration = Duration::from_secs(60);
-/// The gateway's admin port, in the Datacenter's namespace.
-const GATEWAY_PORT: u16 = 9586;
 
 /// The hub: `socle vpn-gateway` in the Datacenter's namespace, fed the hub
 /// Secret of the fixture's gateway.
@@ -69,7 +67,7 @@ async fn fixture_and_hub(test: &str) -> (Fixture, Hub) {
 /// [`fixture_and_hub`], with `edit` changing the operator's VPN settings.
 async fn fixture_and_hub_with(test: &str, edit: impl FnOnce(&mut VpnSettings)) -> (Fixture, Hub) {
     let datacenter = Datacenter::create();
-    let api = format!("http://{}:{GATEWAY_PORT}", datacenter.management_address());
+    let api = datacenter.gateway_api();
     let fx = Fixture::with_endpoint(test, &format!("{PUBLIC_ADDRESS}:51820"), |settings| {
         settings.gateway_api = Some(api);
         edit(settings);
@@ -91,21 +89,7 @@ impl Hub {
             hub::secret_name(&fx.gateway),
             config.clone(),
         ));
-        let binary = socle_binary();
-        let admin = format!("0.0.0.0:{GATEWAY_PORT}");
-        datacenter.spawn(
-            binary.to_str().expect("a UTF-8 path"),
-            &[
-                "vpn-gateway",
-                "--config",
-                config.to_str().expect("a UTF-8 path"),
-                "--admin-address",
-                &admin,
-                "--interval-seconds",
-                "1",
-            ],
-            &dir.join("gateway.log"),
-        );
+        datacenter.start_gateway(&socle_binary(), &config, &dir.join("gateway.log"));
         Self {
             copier,
             dir,

@@ -21,7 +21,7 @@
 use std::{
     fs,
     net::{Ipv4Addr, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Child,
     thread,
     time::{Duration, Instant},
@@ -39,6 +39,10 @@ pub const PUBLIC_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// Datacenter's ranges that routers send through their tunnel
 /// (10.96.0.0/12, socle's default `--cluster-cidrs`).
 pub const BEHIND_HUB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+
+/// The port of the hub's API (`socle vpn-gateway`), on every address of
+/// the Datacenter.
+pub const GATEWAY_PORT: u16 = 9586;
 
 /// The Datacenter's namespace: where the hub runs.
 #[derive(Debug)]
@@ -71,11 +75,33 @@ impl Datacenter {
         &self.namespace
     }
 
-    /// Starts `program args…` in the Datacenter (see
-    /// [`Namespace::spawn_isolated`]); it is stopped with the Datacenter.
-    pub fn spawn(&mut self, program: &str, args: &[&str], log: &std::path::Path) {
-        let child = self.namespace.spawn_isolated(program, args, log);
+    /// Starts the hub: `socle vpn-gateway` (the binary `socle`) reading
+    /// `config` every second, in a mount namespace of its own (see
+    /// [`Namespace::spawn_isolated`]), its log in `log`. It is stopped with
+    /// the Datacenter.
+    pub fn start_gateway(&mut self, socle: &Path, config: &Path, log: &Path) {
+        let utf8 = |path: &Path| path.to_str().expect("a UTF-8 path").to_owned();
+        let admin = format!("0.0.0.0:{GATEWAY_PORT}");
+        let child = self.namespace.spawn_isolated(
+            &utf8(socle),
+            &[
+                "vpn-gateway",
+                "--config",
+                &utf8(config),
+                "--admin-address",
+                &admin,
+                "--interval-seconds",
+                "1",
+            ],
+            log,
+        );
         self.processes.push(child);
+    }
+
+    /// The hub's API as socle reaches it from this machine
+    /// (`socle run --vpn-gateway-api`).
+    pub fn gateway_api(&self) -> String {
+        format!("http://{}:{GATEWAY_PORT}", self.management)
     }
 }
 
@@ -305,7 +331,7 @@ fn link_lan(router: &Namespace, lan: &Namespace, [a, b, c]: [u8; 3]) {
 
 /// sshd in the router's namespace, on its management address, with a fresh
 /// host key and a client key of its own in `authorized_keys`.
-fn start_sshd(router: &Namespace, dir: &std::path::Path, address: Ipv4Addr) -> Child {
+fn start_sshd(router: &Namespace, dir: &Path, address: Ipv4Addr) -> Child {
     keygen(&dir.join("host_key"));
     keygen(&dir.join("client_key"));
     fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys"))

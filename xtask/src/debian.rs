@@ -49,7 +49,7 @@ fn apt_get(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> Result<bool> {
+pub fn is_root() -> Result<bool> {
     let output = Command::new("id")
         .arg("-u")
         .output()

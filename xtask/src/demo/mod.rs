@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the whole story on this machine — a real control
 //! plane, the CRDs, the 31 communes of REDON Agglomération, the operator
 //! provisioning them and keeping their statements, one commune's tunnel
-//! pushed to a router emulated on this machine ([`tunnel`]), one commune's
+//! pushed to a Linux router in a network namespace of this machine, and
+//! its town hall's ping through it to the hub ([`tunnel`]), one commune's
 //! backup restored by a drill ([`drill`]), and what each owes.
 
 mod drill;
@@ -45,10 +46,10 @@ pub fn demo() -> Result<()> {
     runtime.block_on(wait_for_crds(&client))?;
 
     step(&format!(
-        "{}'s router, emulated on this machine",
+        "{}'s router and the Datacenter's VPN hub, in network namespaces of this machine",
         tunnel::COMMUNE
     ));
-    let router = DemoRouter::start();
+    let mut router = DemoRouter::start(&socle);
 
     step(
         "the operator's namespace, the VPN gateway's, and the examples: 31 communes, shared services, the tariff",
@@ -84,7 +85,11 @@ pub fn demo() -> Result<()> {
 
     step("socle run (the operator), until every Member's tenant and billing are ready");
     let started = Instant::now();
-    let operator = Operator::start(&socle, &testenv::operator_kubeconfig_path())?;
+    let operator = Operator::start(
+        &socle,
+        &testenv::operator_kubeconfig_path(),
+        router.gateway_api().as_deref(),
+    )?;
     let ready = runtime.block_on(wait_until_provisioned(&client, Duration::from_secs(120)))?;
     println!(
         "{ready} Members provisioned (tenant and billing) in {:.1}s; tenant namespaces:",
@@ -93,7 +98,7 @@ pub fn demo() -> Result<()> {
     runtime.block_on(print_tenants(&client))?;
     if router.is_running() {
         step(&format!(
-            "the tunnel of {}, pushed over SSH to its router and verified",
+            "the tunnel of {}, pushed over SSH to its router and verified, and a ping through it",
             tunnel::COMMUNE
         ));
         runtime.block_on(router.show(&client))?;
@@ -232,12 +237,18 @@ fn step(what: &str) {
 struct Operator(Child);
 
 impl Operator {
-    fn start(binary: &Path, kubeconfig: &Path) -> Result<Self> {
+    /// `gateway_api`: the VPN hub's API, when the demo runs a hub.
+    fn start(binary: &Path, kubeconfig: &Path, gateway_api: Option<&str>) -> Result<Self> {
         let log = std::fs::File::create(testenv::state_dir().join("logs/socle-demo.log"))?;
         let metrics = testenv::velero_metrics_url()?;
         let child = Command::new(binary)
             .arg("run")
             .args(metrics.iter().flat_map(|url| ["--velero-metrics-url", url]))
+            .args(
+                gateway_api
+                    .iter()
+                    .flat_map(|api| ["--vpn-gateway-api", api]),
+            )
             .env("KUBECONFIG", kubeconfig)
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -464,7 +475,7 @@ fn has_true(member: &DynamicObject, type_: &str) -> bool {
 /// What every Member shows, then one commune's backup restored by a drill.
 async fn capabilities_and_drill(client: &Client) -> Result<()> {
     println!(
-        "\nCapabilities (Velero's server runs here, over an S3 store, versitygw; only {} has a VPN, to its emulated router):",
+        "\nCapabilities (Velero's server runs here, over an S3 store, versitygw; only {} has a VPN, to its Linux router):",
         tunnel::COMMUNE
     );
     print_capabilities(client).await?;
