@@ -70,6 +70,9 @@ async fn fixture_and_hub_with(test: &str, edit: impl FnOnce(&mut VpnSettings)) -
     let api = datacenter.gateway_api();
     let fx = Fixture::with_endpoint(test, &format!("{PUBLIC_ADDRESS}:51820"), |settings| {
         settings.gateway_api = Some(api);
+        // The hub reads its file every second here, not after kubelet's
+        // refresh: a key waiting for it is looked at again soon.
+        settings.hub_poll = Duration::from_millis(500);
         edit(settings);
     })
     .await;

@@ -26,9 +26,6 @@ use crate::{
     controller::{Categorized, chain, conditions::condition},
 };
 
-/// How soon a member whose key the hub does not list yet is looked at again.
-const HUB_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
 pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Error> {
     let generation = member.meta().generation;
     let client = &ctx.shared.client;
@@ -89,7 +86,7 @@ pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Erro
     {
         // The Secret is written; the gateway takes it at its next read.
         debug!("the hub does not list the member's key yet: the router waits");
-        return Ok(Action::requeue(HUB_WAIT));
+        return Ok(Action::requeue(ctx.settings.hub_poll));
     }
     let report = match push_to_router(ctx, &plan, &key, &desired, &hub_public_key).await {
         Ok(report) => report,

@@ -31,6 +31,11 @@ pub struct VpnSettings {
     /// ignored, and WireGuard tries again only 5 s later. Unset, socle does
     /// not wait (a hub that is not `socle vpn-gateway`).
     pub gateway_api: Option<String>,
+    /// How soon a member whose key the hub does not list yet is looked at
+    /// again. Each look applies the hub Secret again (a no-op) and asks the
+    /// hub, and in a cluster the hub sees a new key only once kubelet has
+    /// refreshed its mounted Secret (within about a minute).
+    pub hub_poll: Duration,
     /// How often the hubs are asked how each tunnel is ([`super::health`]).
     pub health_interval: Duration,
     /// How long the hub may hear nothing from a router (a handshake, or
@@ -49,6 +54,7 @@ impl Default for VpnSettings {
             interface: "socle0".into(),
             router_cleanup_deadline: Duration::from_secs(3600),
             gateway_api: None,
+            hub_poll: Duration::from_secs(5),
             health_interval: Duration::from_secs(30),
             silence_bound: Duration::from_secs(90),
         }
