@@ -27,6 +27,9 @@ use super::{
 const TARBALL_SIZE: &str = "velero_backup_tarball_size_bytes";
 /// How long one reading of Velero's metrics serves.
 const FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+/// When a member whose size is not known is looked at again: once the
+/// reading that did not know it has gone stale.
+pub const MEASURE_AGAIN: Duration = Duration::from_secs(61);
 /// How long Velero's server may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest metrics page read (Velero's is a few hundred lines per
@@ -49,6 +52,11 @@ impl TarballSizes {
         }
     }
 
+    /// Whether sizes are measured at all.
+    pub fn measures(&self) -> bool {
+        self.url.is_some()
+    }
+
     /// The size of `schedule`'s latest tarball, completed at `completed`,
     /// if Velero's server says it (after a restart of Velero, not until the
     /// schedule's next backup).
@@ -56,6 +64,9 @@ impl TarballSizes {
         let url = self.url.as_deref()?;
         let mut last = self.last.lock().await;
         let now = Timestamp::now();
+        // Velero's completion times have whole seconds: a reading within the
+        // second of one may have been taken before it.
+        let completed = completed + jiff::SignedDuration::from_secs(1);
         let stale = last
             .as_ref()
             .is_none_or(|(at, _)| *at < completed || now.duration_since(*at) > FRESH_FOR);

@@ -302,29 +302,25 @@ async fn reconcile_member(
                 invalid.0.clone(),
                 generation,
             );
-            let conditions = status::owned_conditions(member, vec![failed]);
-            let backup = member.status.as_ref().and_then(|s| s.backup.clone());
-            status::write(&ctx.shared, member, &conditions, backup.as_ref()).await?;
+            say_only(ctx, member, failed).await?;
             return Err(invalid.into());
         }
     };
     let schedule = apply_schedule(member, &plan, ctx).await?;
     let storage = storage_state(&plan, ctx).await;
     if let Some(why) = &storage.unavailable {
-        let unavailable = health::storage_unavailable(&plan, why, generation);
-        let conditions = status::owned_conditions(member, vec![unavailable]);
-        let backup = member.status.as_ref().and_then(|s| s.backup.clone());
-        status::write(&ctx.shared, member, &conditions, backup.as_ref()).await?;
+        say_only(ctx, member, health::storage_unavailable(&plan, why, generation)).await?;
         return Ok(Action::requeue(STORAGE_POLL));
     }
     let observed = observe(&plan, member, ctx).await?;
-    // Not measured now (Velero restarted, its metrics unreachable): the last
-    // measure stands.
-    let kept_bytes = ctx
-        .sizes
-        .kept(&plan.schedule, &observed.schedule_backups)
-        .await
-        .or_else(|| member.status.as_ref()?.backup.as_ref()?.kept_bytes);
+    let measured = ctx.sizes.kept(&plan.schedule, &observed.schedule_backups).await;
+    // Not measured now (Velero restarted, its metrics unreachable or not yet
+    // showing the latest tarball): the last measure stands, asked again soon.
+    let kept_bytes = measured.or_else(|| member.status.as_ref()?.backup.as_ref()?.kept_bytes);
+    let resync = match measured {
+        None if ctx.sizes.measures() => kept::MEASURE_AGAIN,
+        _ => RESYNC,
+    };
     if let Some(attempt) = first_backup_attempt(&observed.schedule_backups, storage.validated_at) {
         take_first_backup(member, &plan, attempt, ctx).await?;
     }
@@ -372,9 +368,22 @@ async fn reconcile_member(
     status::write(&ctx.shared, member, &conditions, Some(&backup)).await?;
     prune_reports(member, &state.reports, ctx).await?;
     record_metrics(ctx, &plan, latest_backup.as_ref(), &state);
-    Ok(Action::requeue(state.wake.map_or(RESYNC, |wake| {
-        wake.clamp(Duration::from_secs(1), RESYNC)
+    Ok(Action::requeue(state.wake.map_or(resync, |wake| {
+        wake.clamp(Duration::from_secs(1), resync)
     })))
+}
+
+/// Writes `condition` as this controller's only one, keeping
+/// `status.backup` as it is: the member cannot be looked at further.
+async fn say_only(
+    ctx: &BackupContext,
+    member: &Member,
+    condition: k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition,
+) -> Result<(), kube::Error> {
+    let conditions = status::owned_conditions(member, vec![condition]);
+    let backup = member.status.as_ref().and_then(|s| s.backup.clone());
+    status::write(&ctx.shared, member, &conditions, backup.as_ref()).await?;
+    Ok(())
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature `Controller::run` wants
