@@ -81,6 +81,10 @@ fn fixed_and_variable(
             inhabitants,
             per_inhabitant.cents,
         )?
+        .based_on(format!(
+            "habitant (population légale INSEE {})",
+            population.year
+        ))
         .explained(format!(
             "{} habitants (population légale INSEE {}) × {} par habitant.",
             format_count(inhabitants),

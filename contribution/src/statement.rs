@@ -48,6 +48,21 @@ pub enum LineCode {
 }
 
 impl LineCode {
+    /// What one unit of a line of this code is, in French. The per-inhabitant
+    /// lines say more: which population year they count
+    /// (see `annual::fixed_and_variable`).
+    pub fn base(self) -> &'static str {
+        match self {
+            Self::SocleCompletFixed | Self::GroupementFixed => "forfait annuel",
+            Self::SocleCompletVariable | Self::GroupementVariable => "habitant",
+            Self::AuditDeduction => "audit déduit",
+            Self::Audit => "forfait",
+            Self::Level1Overrun => "demi-journée",
+            Self::PassThrough => "facture",
+            Self::SharedCostShare => "quote-part",
+        }
+    }
+
     /// The article a line of this code rests on, printed on the titre.
     fn legal_basis(self) -> &'static str {
         match self {
@@ -85,6 +100,12 @@ pub struct Line {
     pub label: String,
     /// Number of units (inhabitants, half-days; 1 for a lump sum).
     pub quantity: u64,
+    /// What one unit of the quantity is, in French, as the titre's "base"
+    /// column prints it: `habitant (population légale INSEE 2021)`,
+    /// `demi-journée`, `forfait annuel`… Absent from statements issued
+    /// before it existed; [`LineCode::base`] then says it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base: String,
     /// Price of one unit, in cents; negative only for the audit deduction.
     pub unit_price_cents: Cents,
     /// `quantity × unitPriceCents`, in cents; negative only for the audit deduction.
@@ -119,6 +140,7 @@ impl Line {
             code,
             label,
             quantity,
+            base: code.base().to_owned(),
             unit_price_cents,
             amount_cents,
             legal_basis: code.legal_basis().to_owned(),
@@ -134,6 +156,11 @@ impl Line {
             explanation: Some(explanation),
             ..self
         }
+    }
+
+    /// The same line with another base.
+    pub(crate) fn based_on(self, base: String) -> Self {
+        Self { base, ..self }
     }
 
     /// The same line citing a reference.
