@@ -2,7 +2,12 @@
 //! directory of manifests, no cluster needed; `socle report` can also read
 //! the cluster, where the operator records the members' inventory.
 
-use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -14,7 +19,10 @@ use socle::{
     manifests::load_ledger,
 };
 
-use super::output::{self, CsvStyle, Titre};
+use super::{
+    output::{self, CsvStyle, Export, Titre, Unpriced},
+    xlsx,
+};
 
 /// Output formats of `socle contribution`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -25,6 +33,9 @@ pub enum Format {
     Csv,
     /// For people: French amounts, aligned, with totals.
     Table,
+    /// The finance department's spreadsheet: sheets of titles, lines and
+    /// members not priced, totals as formulas, amounts in euros.
+    Xlsx,
 }
 
 /// Arguments of `socle contribution`.
@@ -42,6 +53,12 @@ pub struct ContributionArgs {
     /// CSV only: decimal comma and `;` separator, as French spreadsheets expect.
     #[arg(long)]
     pub decimal_comma: bool,
+    /// CSV only: start with a UTF-8 byte order mark, so that Excel shows accents right.
+    #[arg(long)]
+    pub bom: bool,
+    /// Write to this file instead of stdout (an xlsx is not written to a terminal).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Arguments of `socle report`.
@@ -73,38 +90,86 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
         Err(error) => return unusable(&error),
     };
     let outcome = ledger.compute(args.exercise);
-    let siret = |member: &str| {
-        ledger
-            .members
+    let member = |name: &str| ledger.members.iter().find(|m| m.name_any() == name);
+    let export = Export {
+        exercise: outcome.exercise,
+        titres: outcome
+            .statements
             .iter()
-            .find(|m| m.name_any() == member)
-            .and_then(|m| m.spec.siret.as_deref())
+            .map(|statement| Titre {
+                exercise: statement.exercise,
+                title_number: None,
+                member: &statement.member,
+                insee_code: &statement.insee_code,
+                siret: member(&statement.member).and_then(|m| m.spec.siret.as_deref()),
+                debtor: &statement.display_name,
+                total_cents: statement.total_cents,
+                lines: &statement.lines,
+            })
+            .collect(),
+        unpriced: outcome
+            .errors
+            .iter()
+            .map(|error| {
+                let known = member(&error.member);
+                Unpriced {
+                    member: &error.member,
+                    debtor: known.map(|m| m.spec.display_name.as_str()),
+                    insee_code: known.map(|m| m.spec.insee_code.as_str()),
+                    message: &error.message,
+                }
+            })
+            .collect(),
     };
-    let titres: Vec<Titre<'_>> = outcome
-        .statements
-        .iter()
-        .map(|statement| Titre {
-            exercise: statement.exercise,
-            title_number: None,
-            member: &statement.member,
-            insee_code: &statement.insee_code,
-            siret: siret(&statement.member),
-            debtor: &statement.display_name,
-            total_cents: statement.total_cents,
-            lines: &statement.lines,
-        })
-        .collect();
-    let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&outcome).expect("an outcome serializes"),
-        Format::Csv => output::csv(&titres, CsvStyle::new(args.decimal_comma)),
-        Format::Table => output::table(outcome.exercise, &titres, &outcome.errors),
+    let style = CsvStyle::new(args.decimal_comma, args.bom);
+    let bytes = match args.format {
+        Format::Json => serde_json::to_string_pretty(&outcome)
+            .map_err(anyhow::Error::from)
+            .map(String::into_bytes),
+        Format::Csv => output::csv(&export, style).map_err(anyhow::Error::from),
+        Format::Table => {
+            Ok(output::table(outcome.exercise, &export.titres, &outcome.errors).into_bytes())
+        }
+        Format::Xlsx => xlsx::xlsx(&export).map_err(anyhow::Error::from),
     };
-    emit(&text);
+    if matches!(args.format, Format::Csv | Format::Xlsx) {
+        export.warn_missing_siret();
+    }
+    if let Err(error) =
+        bytes.and_then(|bytes| deliver(&bytes, args.output.as_deref(), args.format.binary()))
+    {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
     if outcome.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+impl Format {
+    fn binary(self) -> bool {
+        matches!(self, Self::Xlsx)
+    }
+}
+
+/// Writes an export to `path`, or to stdout: a binary file only where
+/// stdout is not a terminal, and a reader that went away (`| head`) is not
+/// an error.
+pub fn deliver(bytes: &[u8], path: Option<&Path>, binary: bool) -> Result<()> {
+    if let Some(path) = path {
+        return std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()));
+    }
+    let mut stdout = std::io::stdout().lock();
+    if binary && stdout.is_terminal() {
+        anyhow::bail!("an xlsx file is not for a terminal: give --output FILE, or redirect stdout");
+    }
+    let _ = stdout.write_all(bytes);
+    if !binary && !bytes.ends_with(b"\n") {
+        let _ = stdout.write_all(b"\n");
+    }
+    Ok(())
 }
 
 /// The annual report's figures (ruling 9) as JSON on stdout and, with

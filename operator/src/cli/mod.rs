@@ -9,3 +9,4 @@ pub mod statements;
 pub mod usage;
 pub mod validate;
 pub mod vpn_gateway;
+mod xlsx;

@@ -1,7 +1,7 @@
 //! `socle statements issue | export`: the finance department's side of the
 //! ContributionStatements the operator keeps up to date.
 
-use std::io::Write as _;
+use std::{io::Write as _, path::PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -12,13 +12,15 @@ use kube::{
 };
 use serde_json::json;
 use socle::{
-    api::{ContributionStatement, contribution_statement::StatementState},
-    billing::statement::EXERCISE_LABEL,
+    api::{ContributionStatement, Member, contribution_statement::StatementState},
+    billing::{controller::CONDITION as BILLABLE, statement::EXERCISE_LABEL},
+    contribution::MemberError,
 };
 
 use super::{
-    contribution::emit,
-    output::{self, CsvStyle, Titre},
+    contribution::deliver,
+    output::{self, CsvStyle, Export, Titre, Unpriced},
+    xlsx,
 };
 
 /// `socle statements …`
@@ -48,24 +50,38 @@ pub enum StatementsCommand {
         #[arg(long)]
         date: Option<Date>,
     },
-    /// What the finance department keys on each titre de recettes.
-    Export {
-        #[arg(long)]
-        exercise: i16,
-        #[arg(long, value_enum, default_value = "csv")]
-        format: ExportFormat,
-        /// CSV only: decimal comma and `;` separator.
-        #[arg(long)]
-        decimal_comma: bool,
-    },
+    /// What the finance department keys on each titre de recettes, and the
+    /// members it cannot title yet (their `Billable` condition is False).
+    Export(ExportArgs),
+}
+
+/// Arguments of `socle statements export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    exercise: i16,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: ExportFormat,
+    /// CSV only: decimal comma and `;` separator.
+    #[arg(long)]
+    decimal_comma: bool,
+    /// CSV only: start with a UTF-8 byte order mark, so that Excel shows accents right.
+    #[arg(long)]
+    bom: bool,
+    /// Write to this file instead of stdout (an xlsx is not written to a terminal).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// Export formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ExportFormat {
+    /// One row per line, French headers, then one row per member not priced.
     Csv,
     Json,
     Table,
+    /// The spreadsheet: titles, lines, members not priced; totals as formulas.
+    Xlsx,
 }
 
 pub async fn statements(args: StatementsArgs) -> Result<()> {
@@ -77,40 +93,94 @@ pub async fn statements(args: StatementsArgs) -> Result<()> {
         StatementsCommand::Issue { exercise, date } => {
             issue(&api, exercise, date.unwrap_or_else(|| Zoned::now().date())).await
         }
-        StatementsCommand::Export {
-            exercise,
-            format,
-            decimal_comma,
-        } => {
-            let mut statements = of_exercise(&api, exercise).await?;
-            statements.sort_by(|a, b| a.spec.member.cmp(&b.spec.member));
-            let titres: Vec<Titre<'_>> = statements
-                .iter()
-                .map(|statement| {
-                    let spec = &statement.spec;
-                    Titre {
-                        exercise: spec.exercise,
-                        title_number: spec.title_number.as_deref(),
-                        member: &spec.member,
-                        insee_code: &spec.insee_code,
-                        siret: spec.siret.as_deref(),
-                        debtor: &spec.debtor,
-                        total_cents: spec.total_cents,
-                        lines: &spec.lines,
-                    }
-                })
-                .collect();
-            emit(&match format {
-                ExportFormat::Csv => output::csv(&titres, CsvStyle::new(decimal_comma)),
-                ExportFormat::Json => serde_json::to_string_pretty(&json!({
-                    "exercise": exercise,
-                    "titres": titres,
-                }))?,
-                ExportFormat::Table => output::table(exercise, &titres, &[]),
-            });
-            Ok(())
+        StatementsCommand::Export(export) => {
+            let members = Api::<Member>::all(api.clone().into_client())
+                .list(&ListParams::default())
+                .await
+                .context("listing Members")?
+                .items;
+            let statements = of_exercise(&api, export.exercise).await?;
+            export_statements(&export, statements, &members)
         }
     }
+}
+
+/// Writes the export of the exercise's statements.
+fn export_statements(
+    args: &ExportArgs,
+    mut statements: Vec<ContributionStatement>,
+    members: &[Member],
+) -> Result<()> {
+    statements.sort_by(|a, b| {
+        (&a.spec.title_number, &a.spec.member).cmp(&(&b.spec.title_number, &b.spec.member))
+    });
+    let unpriced: Vec<(&Member, &str)> = members
+        .iter()
+        .filter_map(|member| {
+            let status = member.status.as_ref()?;
+            let billable = status
+                .conditions
+                .iter()
+                .find(|condition| condition.type_ == BILLABLE)?;
+            (billable.status == "False").then_some((member, billable.message.as_str()))
+        })
+        .collect();
+    let export = Export {
+        exercise: args.exercise,
+        titres: statements
+            .iter()
+            .map(|statement| {
+                let spec = &statement.spec;
+                Titre {
+                    exercise: spec.exercise,
+                    title_number: spec.title_number.as_deref(),
+                    member: &spec.member,
+                    insee_code: &spec.insee_code,
+                    siret: spec.siret.as_deref(),
+                    debtor: &spec.debtor,
+                    total_cents: spec.total_cents,
+                    lines: &spec.lines,
+                }
+            })
+            .collect(),
+        unpriced: unpriced
+            .iter()
+            .map(|&(member, message)| Unpriced {
+                member: member.metadata.name.as_deref().unwrap_or_default(),
+                debtor: Some(&member.spec.display_name),
+                insee_code: Some(&member.spec.insee_code),
+                message,
+            })
+            .collect(),
+    };
+    let bytes = match args.format {
+        ExportFormat::Csv => output::csv(&export, CsvStyle::new(args.decimal_comma, args.bom))?,
+        ExportFormat::Json => serde_json::to_vec_pretty(&json!({
+            "exercise": args.exercise,
+            "titres": export.titres,
+            "unpriced": export.unpriced,
+        }))?,
+        ExportFormat::Table => {
+            let errors: Vec<MemberError> = export
+                .unpriced
+                .iter()
+                .map(|unpriced| MemberError {
+                    member: unpriced.member.to_owned(),
+                    message: unpriced.message.to_owned(),
+                })
+                .collect();
+            output::table(args.exercise, &export.titres, &errors).into_bytes()
+        }
+        ExportFormat::Xlsx => xlsx::xlsx(&export)?,
+    };
+    if matches!(args.format, ExportFormat::Csv | ExportFormat::Xlsx) {
+        export.warn_missing_siret();
+    }
+    deliver(
+        &bytes,
+        args.output.as_deref(),
+        matches!(args.format, ExportFormat::Xlsx),
+    )
 }
 
 async fn of_exercise(
