@@ -182,13 +182,15 @@ async fn copy_secret(client: Client, namespace: String, name: String, path: Path
     }
 }
 
-/// One ping from the town hall's PC to the address behind the hub.
-fn ping_once(router: &LinuxRouter) -> bool {
+/// Whether the address behind the hub answers the town hall's PC: three
+/// pings 200 ms apart, one answer enough (the hub applying a change may
+/// drop a packet in flight).
+fn pings_through(router: &LinuxRouter) -> bool {
     router
         .lan()
         .output(
             "/usr/bin/ping",
-            &["-c", "1", "-W", "1", &BEHIND_HUB.to_string()],
+            &["-c", "3", "-i", "0.2", "-W", "1", &BEHIND_HUB.to_string()],
         )
         .status
         .success()
@@ -217,14 +219,17 @@ fn tcp_from_the_town_hall(router: &LinuxRouter) -> String {
 async fn a_town_hall_pc_reaches_the_datacenter_through_the_tunnel() {
     let (mut fx, hub) = fixture_and_hub("vpn_packets").await;
     let router = LinuxRouter::start(hub.datacenter(), [192, 168, 71]);
-    assert!(!ping_once(&router), "no path before socle configures one");
+    assert!(
+        !pings_through(&router),
+        "no path before socle configures one"
+    );
     let applied = Instant::now();
     let name = fx
         .member("allaire", &router, RouterDialect::Linux, &[&router.site()])
         .await;
     let first_packet = eventually(PUSH, || async {
         ensure!(
-            ping_once(&router),
+            pings_through(&router),
             "no answer yet; gateway log:\n{}",
             hub.log()
         );
@@ -283,7 +288,7 @@ async fn an_offboarded_town_hall_is_cut_off_and_its_router_cleaned() {
         .member("treal", &router, RouterDialect::Linux, &[&router.site()])
         .await;
     eventually(PUSH, || async {
-        ensure!(ping_once(&router), "no answer yet");
+        ensure!(pings_through(&router), "no answer yet");
         Ok(())
     })
     .await;
@@ -300,7 +305,7 @@ async fn an_offboarded_town_hall_is_cut_off_and_its_router_cleaned() {
         Ok(())
     })
     .await;
-    assert!(!ping_once(&router), "traffic still goes through");
+    assert!(!pings_through(&router), "traffic still goes through");
     let links = router
         .namespace()
         .output("/usr/sbin/ip", &["-o", "link", "show"]);
@@ -378,7 +383,7 @@ async fn a_key_rotation_under_traffic() {
     );
     let peer = hub.shaken_hands(&name).await;
     assert_eq!(peer.public_key, new, "the hub lists the new key alone");
-    assert!(ping_once(&router), "traffic flows on the new key");
+    assert!(pings_through(&router), "traffic flows on the new key");
     fx.finish().await;
 }
 
@@ -473,7 +478,10 @@ async fn a_push_failing_halfway_on_a_real_router_leaves_traffic_on_the_old_confi
         message.contains("rolled back to the previous configuration"),
         "{message}"
     );
-    assert!(ping_once(&router), "traffic flows on the old configuration");
+    assert!(
+        pings_through(&router),
+        "traffic flows on the old configuration"
+    );
     // socle tries again 15 s after a failure: until then the router holds
     // its previous configuration.
     assert_eq!(after, before, "the router holds its previous configuration");
@@ -485,7 +493,7 @@ async fn a_push_failing_halfway_on_a_real_router_leaves_traffic_on_the_old_confi
     .await;
     eventually(PUSH, || async {
         ensure!(
-            ping_once(&router),
+            pings_through(&router),
             "no traffic on the new configuration yet"
         );
         Ok(())
@@ -531,14 +539,58 @@ async fn a_real_router_changed_by_hand_then_unreachable_keeps_its_tunnel() {
     fx.wait_ready(&name, "Configured", PUSH).await;
     let keepalive = router.run("wg", &["show", "socle0", "persistent-keepalive"]);
     assert!(keepalive.trim().ends_with("25"), "{keepalive}");
-    assert!(ping_once(&router), "the tunnel stayed up");
+    assert!(pings_through(&router), "the tunnel stayed up");
 
     router.stop_sshd();
     poke(&fx, &name).await;
     let unreachable = fx.wait_ready(&name, "RouterUnreachable", PUSH).await;
     let message = condition(&unreachable, "VpnReady").unwrap().message;
     assert!(message.contains(&router.address()), "{message}");
-    assert!(ping_once(&router), "the tunnel does not need SSH");
+    assert!(pings_through(&router), "the tunnel does not need SSH");
+    fx.finish().await;
+}
+
+/// The real router refusing socle's login, then presenting another host
+/// key: nothing is written to it (its file stays as it was), VpnReady says
+/// why, and its tunnel keeps carrying the town hall's traffic.
+#[tokio::test]
+async fn a_real_router_refusing_the_login_or_with_a_new_host_key_is_not_written_to() {
+    let (mut fx, hub) = fixture_and_hub_with("vpn_packets_refused", |settings| {
+        settings.router_cleanup_deadline = Duration::from_secs(1);
+    })
+    .await;
+    let mut router = LinuxRouter::start(hub.datacenter(), [192, 168, 77]);
+    let name = fx
+        .member("sixt", &router, RouterDialect::Linux, &[&router.site()])
+        .await;
+    fx.wait_ready(&name, "Configured", PUSH).await;
+    let pinned = router.host_key();
+    let before = router.run("cat", &["/etc/wireguard/socle0.conf"]);
+    let site = router.site();
+    let unchanged = |router: &LinuxRouter| {
+        assert_eq!(router.run("cat", &["/etc/wireguard/socle0.conf"]), before);
+        assert!(pings_through(router), "the tunnel does not need SSH");
+    };
+
+    router.revoke_login();
+    fx.patch_vpn(
+        &name,
+        serde_json::json!({"siteCidrs": [site, "10.78.0.0/24"]}),
+    )
+    .await;
+    let refused = fx.wait_ready(&name, "AuthenticationFailed", PUSH).await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    assert!(message.contains("refused the credentials"), "{message}");
+    unchanged(&router);
+
+    // Checked before any login: a changed host key is refused first.
+    router.replace_host_key();
+    assert_ne!(router.host_key(), pinned);
+    poke(&fx, &name).await;
+    let refused = fx.wait_ready(&name, "HostKeyRejected", PUSH).await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    assert!(message.contains("not the pinned"), "{message}");
+    unchanged(&router);
     fx.finish().await;
 }
 

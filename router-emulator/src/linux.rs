@@ -14,15 +14,15 @@
 //! socle logs in as root and runs its scripts with the real tools: nothing
 //! answers in their place. This kernel has no WireGuard module, so
 //! `wg-quick up` falls back, as it does on any such machine, to the
-//! `wireguard-go` it finds on its PATH. Each router's sshd, and the hub,
-//! run in a mount namespace of their own (see
-//! [`Namespace::spawn_isolated`]).
+//! `wireguard-go` it finds on its PATH. Each router (its sshd and what
+//! socle runs through it), and the hub, run in a mount namespace of their
+//! own (see [`Namespace::spawn_isolated`]).
 
 use std::{
     fs,
     net::{Ipv4Addr, TcpStream},
     path::{Path, PathBuf},
-    process::Child,
+    process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -120,6 +120,10 @@ pub struct LinuxRouter {
     dir: PathBuf,
     management: Ipv4Addr,
     site: [u8; 3],
+    /// A process holding the router's mount namespace (its
+    /// `/etc/wireguard`, `/run/wireguard`, `/usr/local/sbin`): sshd, and so
+    /// every command socle runs, starts in it, however often sshd restarts.
+    machine: Child,
     sshd: Child,
     lan: Namespace,
     router: Namespace,
@@ -144,11 +148,13 @@ impl LinuxRouter {
         let dir = std::env::temp_dir().join(format!("socle-linux-router-{}", router.name()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("creating the router's directory");
-        let sshd = start_sshd(&router, &dir, management);
+        let machine = router.spawn_isolated("sleep", &["infinity"], &dir.join("machine.log"));
+        let sshd = start_sshd(machine.id(), &dir, management);
         Self {
             dir,
             management,
             site,
+            machine,
             sshd,
             lan,
             router,
@@ -177,14 +183,14 @@ impl LinuxRouter {
         &self.lan
     }
 
-    /// `program args…` run on the router, as root, in the mount namespace
-    /// of its sshd (where its `/etc/wireguard` and wireguard-go sockets
-    /// are): standard output, or panics with its error output.
+    /// `program args…` run on the router, as root, in its mount namespace
+    /// (where its `/etc/wireguard` and wireguard-go sockets are): standard
+    /// output, or panics with its error output.
     pub fn run(&self, program: &str, args: &[&str]) -> String {
-        let target = self.sshd.id().to_string();
+        let target = self.machine.id().to_string();
         let mut all = vec!["-t", target.as_str(), "-m", "-n", program];
         all.extend_from_slice(args);
-        let output = std::process::Command::new("/usr/bin/nsenter")
+        let output = Command::new("/usr/bin/nsenter")
             .args(&all)
             .output()
             .expect("running nsenter");
@@ -218,6 +224,28 @@ impl LinuxRouter {
                 (comm.trim() == "wireguard-go").then(|| (pid, line.trim().to_owned()))
             })
             .collect()
+    }
+
+    /// The router's sshd started again with a new host key (a router
+    /// reinstalled, or something else answering at its address).
+    pub fn replace_host_key(&mut self) {
+        self.stop_sshd();
+        for file in ["host_key", "host_key.pub"] {
+            fs::remove_file(self.dir.join(file)).expect("removing the host key");
+        }
+        keygen(&self.dir.join("host_key"));
+        self.sshd = spawn_sshd(self.machine.id(), &self.dir, self.management);
+    }
+
+    /// The router accepts another key than socle's from now on (its
+    /// technician changed the login).
+    pub fn revoke_login(&self) {
+        keygen(&self.dir.join("other_key"));
+        fs::copy(
+            self.dir.join("other_key.pub"),
+            self.dir.join("authorized_keys"),
+        )
+        .expect("writing authorized_keys");
     }
 
     /// Stops the router's sshd (the router stays up): socle can no longer
@@ -258,8 +286,10 @@ impl SshRouter for LinuxRouter {
 
 impl Drop for LinuxRouter {
     fn drop(&mut self) {
-        let _ = self.sshd.kill();
-        let _ = self.sshd.wait();
+        for child in [&mut self.sshd, &mut self.machine] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -331,11 +361,17 @@ fn link_lan(router: &Namespace, lan: &Namespace, [a, b, c]: [u8; 3]) {
 
 /// sshd in the router's namespace, on its management address, with a fresh
 /// host key and a client key of its own in `authorized_keys`.
-fn start_sshd(router: &Namespace, dir: &Path, address: Ipv4Addr) -> Child {
+fn start_sshd(machine: u32, dir: &Path, address: Ipv4Addr) -> Child {
     keygen(&dir.join("host_key"));
     keygen(&dir.join("client_key"));
     fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys"))
         .expect("writing authorized_keys");
+    spawn_sshd(machine, dir, address)
+}
+
+/// sshd with the keys of `dir`, in the namespaces of the process
+/// `machine`, once it listens.
+fn spawn_sshd(machine: u32, dir: &Path, address: Ipv4Addr) -> Child {
     fs::create_dir_all("/run/sshd").ok();
     let config = format!(
         "Port 22\nListenAddress {address}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
@@ -346,11 +382,28 @@ fn start_sshd(router: &Namespace, dir: &Path, address: Ipv4Addr) -> Child {
     );
     fs::write(dir.join("sshd_config"), config).expect("writing sshd_config");
     let config = dir.join("sshd_config");
-    let mut sshd = router.spawn_isolated(
-        SSHD,
-        &["-D", "-e", "-f", config.to_str().expect("a UTF-8 path")],
-        &dir.join("sshd.log"),
-    );
+    let log = fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("sshd.log"))
+        .expect("opening sshd.log");
+    let mut sshd = Command::new("/usr/bin/nsenter")
+        .args([
+            "-t",
+            &machine.to_string(),
+            "-m",
+            "-n",
+            SSHD,
+            "-D",
+            "-e",
+            "-f",
+        ])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("a log file"))
+        .stderr(log)
+        .spawn()
+        .expect("starting sshd");
     let started = Instant::now();
     while TcpStream::connect_timeout(&(address, 22).into(), Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = sshd.try_wait() {
