@@ -63,7 +63,7 @@ pub fn bench(build: Build, args: &[OsString]) -> Result<()> {
 fn on_fresh_control_plane(build: Build, args: &[OsString]) -> Result<()> {
     // The control plane alone: the figures are the operator's and the API
     // server's, with nothing else polling it.
-    let kubeconfig = testenv::up(testenv::Backups::None)?;
+    let kubeconfig = testenv::up(testenv::Backups::None, testenv::Gitops::None)?;
     let result = run(build, args, &kubeconfig, true);
     testenv::down()?;
     result

@@ -11,7 +11,7 @@ use crate::{bench, testenv, workspace_root};
 
 pub fn faults(args: &[OsString]) -> Result<()> {
     let was_running = testenv::is_running()?;
-    let kubeconfig = testenv::up(testenv::Backups::Velero)?;
+    let kubeconfig = testenv::up(testenv::Backups::Velero, testenv::Gitops::None)?;
     let result = (|| {
         let mut command = bench::harness_command(bench::Build::Debug, "socle-faults")?;
         command.args(args);

@@ -67,12 +67,16 @@ enum Task {
 
 #[derive(Debug, Subcommand)]
 enum TestenvAction {
-    /// Build (first time) and start the control plane and Velero's server
-    /// over an S3 store (versitygw); print the kubeconfig path.
+    /// Build (first time) and start the control plane, Velero's server
+    /// over an S3 store (versitygw) and Flux's source-controller and
+    /// kustomize-controller; print the kubeconfig path.
     Up {
-        /// The control plane alone: no versitygw, no Velero.
+        /// No versitygw, no Velero.
         #[arg(long)]
         no_velero: bool,
+        /// No Flux.
+        #[arg(long)]
+        no_flux: bool,
     },
     /// Stop the processes `up` started and remove their state.
     Down,
@@ -82,7 +86,8 @@ enum TestenvAction {
     Status,
     /// Kill one component (SIGKILL) and start it again with the same
     /// arguments and data: `etcd`, `kube-apiserver`,
-    /// `kube-controller-manager`, `versitygw` or `velero`.
+    /// `kube-controller-manager`, `versitygw`, `velero`, `source-controller`
+    /// or `kustomize-controller`.
     Restart {
         component: String,
         /// Seconds the component stays down before it starts again (an
@@ -95,12 +100,19 @@ enum TestenvAction {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Testenv { action } => match action {
-            TestenvAction::Up { no_velero } => {
-                let kubeconfig = testenv::up(if no_velero {
-                    testenv::Backups::None
-                } else {
-                    testenv::Backups::Velero
-                })?;
+            TestenvAction::Up { no_velero, no_flux } => {
+                let kubeconfig = testenv::up(
+                    if no_velero {
+                        testenv::Backups::None
+                    } else {
+                        testenv::Backups::Velero
+                    },
+                    if no_flux {
+                        testenv::Gitops::None
+                    } else {
+                        testenv::Gitops::Flux
+                    },
+                )?;
                 println!("export KUBECONFIG={}", kubeconfig.display());
                 Ok(())
             }
@@ -230,7 +242,7 @@ fn ci() -> Result<()> {
     cargo(&["build", "--package", "socle", "--locked"], &[])?;
     let socle = workspace_root().join("target/debug/socle");
     let was_running = testenv::is_running()?;
-    let kubeconfig = testenv::up(testenv::Backups::Velero)?;
+    let kubeconfig = testenv::up(testenv::Backups::Velero, testenv::Gitops::Flux)?;
     // The e2e tests mostly wait on controllers, not on the CPU.
     let result = cargo(
         &[

@@ -33,7 +33,7 @@ type Edit<'a> = &'a dyn Fn(&mut DynamicObject);
 const EXERCISE: &str = "2026";
 
 pub fn demo() -> Result<()> {
-    let kubeconfig = testenv::up(testenv::Backups::Velero)?;
+    let kubeconfig = testenv::up(testenv::Backups::Velero, testenv::Gitops::None)?;
     cargo(&["build", "--quiet", "--package", "socle"], &[])?;
     let socle = workspace_root().join("target/debug/socle");
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,9 +1,11 @@
 //! `cargo xtask testenv up | down | env | status | restart`: a real control
-//! plane (etcd, kube-apiserver, kube-controller-manager) on 127.0.0.1, and
-//! Velero's server over an S3 store (versitygw), built from the Go module
+//! plane (etcd, kube-apiserver, kube-controller-manager) on 127.0.0.1,
+//! Velero's server over an S3 store (versitygw), and Flux's
+//! source-controller and kustomize-controller, built from the Go module
 //! proxy and cached, started on free ports, no Docker.
 
 mod build;
+mod flux;
 mod pki;
 mod process;
 mod velero;
@@ -44,6 +46,15 @@ fn velero_kubeconfig_path() -> PathBuf {
     state_dir().join("velero.kubeconfig")
 }
 
+/// Flux's controllers' kubeconfigs (users `flux-source-controller` and
+/// `flux-kustomize-controller`).
+fn flux_kubeconfig_paths() -> [PathBuf; 2] {
+    [
+        state_dir().join(flux::SOURCE_KUBECONFIG),
+        state_dir().join(flux::KUSTOMIZE_KUBECONFIG),
+    ]
+}
+
 /// What `up` wrote and `down`/`status` read.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct State {
@@ -53,6 +64,9 @@ struct State {
     /// Absent when started with `--no-velero`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     velero: Option<velero::State>,
+    /// Absent when started with `--no-flux`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flux: Option<flux::State>,
 }
 
 /// What `up` starts besides the control plane.
@@ -61,6 +75,14 @@ pub enum Backups {
     /// Velero's server and its S3 store (versitygw).
     Velero,
     /// The control plane alone.
+    None,
+}
+
+/// Whether `up` starts a GitOps engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gitops {
+    /// Flux's source-controller and kustomize-controller.
+    Flux,
     None,
 }
 
@@ -79,17 +101,23 @@ pub fn is_running() -> Result<bool> {
     Ok(read_state()?.is_some_and(|state| state.components.iter().all(Component::is_running)))
 }
 
-/// Starts the control plane (and Velero, unless `Backups::None`), or says it
-/// already runs. Returns the kubeconfig path.
-pub fn up(backups: Backups) -> Result<PathBuf> {
+/// Starts the control plane (and Velero, unless `Backups::None`, and Flux,
+/// unless `Gitops::None`), or says it already runs. Returns the kubeconfig
+/// path.
+pub fn up(backups: Backups, gitops: Gitops) -> Result<PathBuf> {
     if let Some(state) = read_state()? {
         if state.components.iter().all(Component::is_running) {
             eprintln!(
-                "testenv: already running on https://127.0.0.1:{}{}",
+                "testenv: already running on https://127.0.0.1:{}{}{}",
                 state.apiserver_port,
                 match (&state.velero, backups) {
                     (None, Backups::Velero) =>
                         " without Velero (started with --no-velero; `down` first to get it)",
+                    _ => "",
+                },
+                match (&state.flux, gitops) {
+                    (None, Gitops::Flux) =>
+                        " without Flux (started with --no-flux; `down` first to get it)",
                     _ => "",
                 }
             );
@@ -103,6 +131,10 @@ pub fn up(backups: Backups) -> Result<PathBuf> {
         Backups::Velero => Some(velero::ensure_binaries()?),
         Backups::None => None,
     };
+    let flux_binaries = match gitops {
+        Gitops::Flux => Some(flux::ensure_binaries()?),
+        Gitops::None => None,
+    };
     let started = Instant::now();
     let dir = state_dir();
     fs::create_dir_all(dir.join("logs"))?;
@@ -113,6 +145,7 @@ pub fn up(backups: Backups) -> Result<PathBuf> {
 
     let mut components = Vec::new();
     let mut velero_state = None;
+    let mut flux_state = None;
     let result = start_control_plane(&binaries, &dir, ports, &mut components).and_then(|()| {
         eprintln!(
             "testenv: Kubernetes {KUBERNETES} ready in {:.1}s",
@@ -121,6 +154,9 @@ pub fn up(backups: Backups) -> Result<PathBuf> {
         if let Some(binaries) = &velero_binaries {
             velero_state = Some(velero::start(&dir, binaries, &mut components)?);
         }
+        if let Some(binaries) = &flux_binaries {
+            flux_state = Some(flux::start(&dir, binaries, &mut components)?);
+        }
         Ok(())
     });
     let state = State {
@@ -128,6 +164,7 @@ pub fn up(backups: Backups) -> Result<PathBuf> {
         components,
         apiserver_port,
         velero: velero_state,
+        flux: flux_state,
     };
     fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
     if let Err(error) = result {
@@ -148,12 +185,15 @@ pub fn up(backups: Backups) -> Result<PathBuf> {
     Ok(kubeconfig_path())
 }
 
-/// The admin's, the operator's and Velero's kubeconfigs.
+/// The admin's, the operator's, Velero's and Flux's kubeconfigs.
 fn write_kubeconfigs(client: &pki::ClientMaterial, apiserver_port: u16) -> Result<()> {
+    let [flux_source, flux_kustomize] = flux_kubeconfig_paths();
     for (path, user) in [
         (kubeconfig_path(), &client.admin),
         (operator_kubeconfig_path(), &client.operator),
         (velero_kubeconfig_path(), &client.velero),
+        (flux_source, &client.flux_source),
+        (flux_kustomize, &client.flux_kustomize),
     ] {
         write_kubeconfig(&path, &client.ca, user, apiserver_port)?;
     }
@@ -293,6 +333,15 @@ pub fn status() -> Result<()> {
             velero.store_dir.display()
         );
     }
+    if let Some(flux) = &state.flux {
+        println!(
+            "  flux: source-controller {} (artifacts at {}, kept in {}), kustomize-controller {}",
+            flux.source_controller,
+            flux.artifacts_url,
+            flux.storage_dir.display(),
+            flux.kustomize_controller
+        );
+    }
     Ok(())
 }
 
@@ -303,12 +352,17 @@ pub fn velero_metrics_url() -> Result<Option<String>> {
         .map(|velero| velero.metrics_url))
 }
 
-/// `export KUBECONFIG=…`, and where Velero's store is when it runs: its S3
-/// endpoint and bucket, the AWS credentials file with its keys (a path: the
-/// keys are never printed), and Velero's namespace.
+/// `export KUBECONFIG=…`, where Flux serves its artifacts when it runs, and
+/// where Velero's store is when it runs: its S3 endpoint and bucket, the AWS
+/// credentials file with its keys (a path: the keys are never printed), and
+/// Velero's namespace.
 pub fn print_env() -> Result<()> {
     println!("export KUBECONFIG={}", kubeconfig_path().display());
-    if let Some(velero) = read_state()?.and_then(|state| state.velero) {
+    let state = read_state()?;
+    if let Some(flux) = state.as_ref().and_then(|state| state.flux.as_ref()) {
+        println!("export SOCLE_FLUX_ARTIFACTS_URL={}", flux.artifacts_url);
+    }
+    if let Some(velero) = state.and_then(|state| state.velero) {
         println!("export SOCLE_VELERO_NAMESPACE={}", velero.namespace);
         println!("export SOCLE_S3_URL={}", velero.s3_url);
         println!("export SOCLE_S3_BUCKET={}", velero.bucket);
@@ -432,6 +486,52 @@ pub async fn client() -> Result<kube::Client> {
     )
     .await?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// Server-side applies `crds` (CustomResourceDefinitions as JSON) under the
+/// field manager `manager` and waits until each is Established.
+async fn apply_crds(
+    client: &kube::Client,
+    crds: &[serde_json::Value],
+    manager: &str,
+) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api = kube::Api::<CustomResourceDefinition>::all(client.clone());
+    let mut names = Vec::new();
+    for crd in crds {
+        let name = crd["metadata"]["name"]
+            .as_str()
+            .context("a CRD without a name")?;
+        api.patch(
+            name,
+            &kube::api::PatchParams::apply(manager),
+            &kube::api::Patch::Apply(crd),
+        )
+        .await
+        .with_context(|| format!("applying CRD {name}"))?;
+        names.push(name.to_owned());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in &names {
+        loop {
+            let established = api
+                .get(name)
+                .await?
+                .status
+                .and_then(|status| status.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("CRD {name} not Established");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Name of the testenv's StorageClass: the class the example Storage

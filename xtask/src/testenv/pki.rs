@@ -1,6 +1,7 @@
 //! The test environment's own certificate authority: a CA, the API server's
-//! serving certificate, client certificates for the admin, the operator and
-//! Velero's server (all O=system:masters for now), and the
+//! serving certificate, client certificates for the admin, the operator,
+//! Velero's server and Flux's controllers (all O=system:masters for now),
+//! and the
 //! service-account signing key. Generated anew at every `up`, never reused.
 
 use std::{fs, path::Path};
@@ -29,6 +30,11 @@ pub struct ClientMaterial {
     pub operator: Identity,
     /// `velero-server`: `velero server`, for the same reason.
     pub velero: Identity,
+    /// `flux-source-controller` and `flux-kustomize-controller`: Flux's
+    /// controllers (in system:masters, as Flux's install binds
+    /// cluster-admin to kustomize-controller).
+    pub flux_source: Identity,
+    pub flux_kustomize: Identity,
 }
 
 fn client_identity(common_name: &str, ca: &Issuer<'_, KeyPair>) -> Result<Identity> {
@@ -97,5 +103,7 @@ pub fn generate(dir: &Path) -> Result<ClientMaterial> {
         admin: client_identity("socle-testenv-admin", &ca)?,
         operator: client_identity("socle-operator", &ca)?,
         velero: client_identity("velero-server", &ca)?,
+        flux_source: client_identity("flux-source-controller", &ca)?,
+        flux_kustomize: client_identity("flux-kustomize-controller", &ca)?,
     })
 }

@@ -199,13 +199,17 @@ impl Component {
 
     /// The loopback ports its arguments say it listens on (`--secure-port=N`,
     /// `--listen-…-urls=http://127.0.0.1:N`, versitygw's `--port=127.0.0.1:N`,
-    /// velero's `--metrics-address=127.0.0.1:N`).
+    /// velero's `--metrics-address=127.0.0.1:N`, Flux's `--metrics-addr=`,
+    /// `--health-addr=` and `--storage-addr=`).
     pub fn ports(&self) -> Vec<u16> {
-        const FLAGS: [&str; 4] = [
+        const FLAGS: [&str; 7] = [
             "--secure-port=",
             "--listen-",
             "--port=",
             "--metrics-address=",
+            "--metrics-addr=",
+            "--health-addr=",
+            "--storage-addr=",
         ];
         self.args
             .iter()
@@ -269,4 +273,22 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
         thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// Whether `GET http://127.0.0.1:<port><path>` answers 200 (a health
+/// endpoint: a few bytes, over plain HTTP/1.0).
+pub fn answers_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
 }

@@ -23,7 +23,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, Client,
     api::{ApiResource, DynamicObject, Patch, PatchParams},
@@ -206,35 +205,7 @@ async fn install_crds(client: &Client, velero: &Path) -> Result<()> {
         .as_array()
         .context("velero's CRDs: no items")?;
     ensure!(!crds.is_empty(), "velero printed no CRD");
-    let api = Api::<CustomResourceDefinition>::all(client.clone());
-    let mut names = Vec::new();
-    for crd in crds {
-        let name = crd["metadata"]["name"]
-            .as_str()
-            .context("a CRD without a name")?;
-        api.patch(name, &PatchParams::apply(MANAGER), &Patch::Apply(crd))
-            .await
-            .with_context(|| format!("applying CRD {name}"))?;
-        names.push(name.to_owned());
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for name in &names {
-        loop {
-            let crd = api.get(name).await?;
-            let established = crd
-                .status
-                .and_then(|status| status.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "CRD {name} not Established");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(())
+    super::apply_crds(client, crds, MANAGER).await
 }
 
 /// The namespace, the credentials Secret, the default storage location and
