@@ -12,9 +12,13 @@
 //! namespace with OpenSSH, iproute2, wireguard-tools, nftables and
 //! userspace WireGuard (wireguard-go), behind which a town hall's LAN
 //! reaches the Datacenter's namespace through the tunnel.
+//!
+//! [`git`] is the DSI's GitOps repository, served by the same OpenSSH on
+//! 127.0.0.1, for Flux to fetch.
 
 #![forbid(unsafe_code)]
 
+pub mod git;
 pub mod linux;
 pub mod netns;
 

@@ -10,6 +10,7 @@
 //! - [`eventually`]: waits for a condition that converges (controllers act
 //!   asynchronously) and reports the last observation on timeout.
 //! - [`examples`]: the 31 example communes, renamed into a scope.
+//! - [`gitops`]: a Git repository served over SSH, and Flux applying it.
 //! - [`AuditMark`]: the API server's audit events since a point in time, to
 //!   assert who wrote what (e.g. no writes by the operator in steady state).
 
@@ -21,6 +22,7 @@ mod connect;
 mod crds;
 mod eventually;
 pub mod examples;
+pub mod gitops;
 pub mod install;
 pub mod operator;
 pub mod process;
