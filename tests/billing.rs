@@ -22,7 +22,7 @@ use socle::{
         contribution_statement::StatementState,
     },
     billing::statement::statement_name,
-    contribution::{Line, Offer},
+    contribution::{Line, Offer, TitleKind},
     controller::runtime::SharedMember,
     manifests::{load_ledger, read_files},
 };
@@ -142,23 +142,22 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
     create_scoped_members(&client, &scope, &ledger.members, &gateway).await;
 
     let statements = Api::<ContributionStatement>::namespaced(client.clone(), &namespace);
-    let want: BTreeMap<String, (i64, Vec<(String, i64)>)> = offline
+    // A member's titles of the exercise: the contribution, and the audit
+    // on a title of its own when its report was delivered that year.
+    let want: BTreeMap<(String, TitleKind), (i64, Vec<(String, i64)>)> = offline
         .statements
         .iter()
-        .map(|statement| {
-            let lines = statement
-                .lines
-                .iter()
-                .map(|line| (format!("{:?}", line.code), line.amount_cents))
-                .collect();
-            (
-                scope.name(&statement.member),
-                (statement.total_cents, lines),
-            )
+        .flat_map(|statement| {
+            statement.titles().into_iter().map(|title| {
+                (
+                    (scope.name(&statement.member), title.kind),
+                    (title.total_cents, amounts(&title.lines)),
+                )
+            })
         })
         .collect();
     eventually(CONVERGE, || async {
-        let got: BTreeMap<String, (i64, Vec<(String, i64)>)> = statements
+        let got: BTreeMap<(String, TitleKind), (i64, Vec<(String, i64)>)> = statements
             .list(&ListParams::default())
             .await?
             .items
@@ -166,14 +165,20 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
             .filter(|statement| statement.spec.exercise == 2026)
             .map(|statement| {
                 let lines = amounts(&statement.spec.lines);
-                (statement.spec.member, (statement.spec.total_cents, lines))
+                (
+                    (statement.spec.member, statement.spec.title_kind),
+                    (statement.spec.total_cents, lines),
+                )
             })
             .collect();
         let differing: Vec<String> = want
             .iter()
             .filter(|(member, value)| got.get(*member) != Some(value))
             .map(|(member, value)| {
-                format!("{member}: cluster {:?}, offline {value:?}", got.get(member))
+                format!(
+                    "{member:?}: cluster {:?}, offline {value:?}",
+                    got.get(member)
+                )
             })
             .collect();
         ensure!(

@@ -199,6 +199,63 @@ pub struct Statement {
     pub total_cents: Cents,
 }
 
+/// Which titre de recettes a line goes on (ruling 8).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+pub enum TitleKind {
+    /// The exercise's contribution, titled early in N+1.
+    #[default]
+    Annual,
+    /// The audit, titled on its own at the delivery of its report, so that it
+    /// is never titled again with the exercise's contribution.
+    Audit,
+}
+
+/// One titre de recettes of a statement: its kind and its lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Title {
+    pub kind: TitleKind,
+    pub lines: Vec<Line>,
+    /// Sum of the lines, in cents.
+    pub total_cents: Cents,
+}
+
+impl Statement {
+    /// The titres de recettes of the statement, in this order: the
+    /// exercise's contribution (every line but the audit), then the audit on
+    /// its own (ruling 8: titled at the report's delivery). A kind without
+    /// lines has no title. The audit deduction stays with the contribution
+    /// it reduces.
+    pub fn titles(&self) -> Vec<Title> {
+        let (audit, annual): (Vec<Line>, Vec<Line>) = self
+            .lines
+            .iter()
+            .cloned()
+            .partition(|line| line.code == LineCode::Audit);
+        [(TitleKind::Annual, annual), (TitleKind::Audit, audit)]
+            .into_iter()
+            .filter(|(_, lines)| !lines.is_empty())
+            .map(|(kind, lines)| Title {
+                kind,
+                total_cents: lines.iter().map(|line| line.amount_cents).sum(),
+                lines,
+            })
+            .collect()
+    }
+}
+
 /// A member the engine could not price; the others are priced all the same.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

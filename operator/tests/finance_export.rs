@@ -11,7 +11,7 @@ use std::{
 
 use calamine::{Data, Range, Reader, Xlsx, open_workbook};
 use socle::{
-    contribution::{Cents, Outcome},
+    contribution::{Cents, Outcome, Statement, Title, TitleKind},
     manifests::load_ledger,
 };
 
@@ -152,11 +152,29 @@ fn the_xlsx_holds_every_figure_of_the_engine_and_its_formulas_agree() {
         Some(1),
         "one member not priced: {stderr}"
     );
+    let outcome = engine(&dir.join("input"));
+    let ledger = load_ledger(&dir.join("input")).unwrap();
+    let without_siret: Vec<&str> = outcome
+        .statements
+        .iter()
+        .filter(|statement| {
+            ledger.members.iter().any(|member| {
+                member.metadata.name.as_deref() == Some(statement.member.as_str())
+                    && member.spec.siret.is_none()
+            })
+        })
+        .map(|statement| statement.display_name.as_str())
+        .collect();
     assert!(
-        stderr.contains("SIRET manquant pour 30 titre(s)") && stderr.contains("Allaire"),
+        stderr.contains(&format!(
+            "SIRET manquant pour {} commune(s)",
+            without_siret.len()
+        )),
         "{stderr}"
     );
-    let outcome = engine(&dir.join("input"));
+    for name in without_siret {
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
     let mut workbook: Xlsx<_> = open_workbook(&path).expect("an xlsx file");
     assert_eq!(workbook.sheet_names(), ["Titres", "Lignes", "Non tarifés"]);
     let titles = workbook.worksheet_range("Titres").unwrap();
@@ -205,20 +223,37 @@ fn check_sheets(
     }
     let mut row = 1;
     let mut grand_total = 0;
-    for (index, statement) in outcome.statements.iter().enumerate() {
+    // The audit is a title of its own (ruling 8).
+    let every_title: Vec<(&Statement, Title)> = outcome
+        .statements
+        .iter()
+        .flat_map(|statement| {
+            statement
+                .titles()
+                .into_iter()
+                .map(move |title| (statement, title))
+        })
+        .collect();
+    assert!(
+        every_title
+            .iter()
+            .any(|(_, title)| title.kind == TitleKind::Audit),
+        "the examples deliver an audit in 2026"
+    );
+    for (index, (statement, title)) in every_title.iter().enumerate() {
         let title_row = u32::try_from(index).unwrap() + 1;
         assert_eq!(text(titles, title_row, 2), statement.display_name);
         assert_eq!(text(titles, title_row, 3), statement.insee_code);
         let total = formula(&title_formulas, (title_row, 7));
         assert!(total.starts_with("SUM(Lignes!K"), "{total}");
-        assert_eq!(cents(number(titles, (title_row, 7))), statement.total_cents);
+        assert_eq!(cents(number(titles, (title_row, 7))), title.total_cents);
         assert_eq!(
             cents(evaluate(&total, &sheets, "Titres")),
-            statement.total_cents,
+            title.total_cents,
             "{}: {total}",
             statement.member
         );
-        for line in &statement.lines {
+        for line in &title.lines {
             assert_eq!(text(lines, row, 2), statement.display_name);
             assert_eq!(text(lines, row, 5), line.label);
             assert_eq!(text(lines, row, 6), line.legal_basis);
@@ -236,8 +271,16 @@ fn check_sheets(
             );
             row += 1;
         }
-        grand_total += statement.total_cents;
+        grand_total += title.total_cents;
     }
+    assert_eq!(
+        grand_total,
+        outcome
+            .statements
+            .iter()
+            .map(|s| s.total_cents)
+            .sum::<Cents>()
+    );
     // The totals rows: the lines' and the titles', each a formula.
     let lines_total = formula(&line_formulas, (row, 10));
     assert_eq!(lines_total, format!("SUM(K2:K{row})"));
@@ -246,7 +289,7 @@ fn check_sheets(
         grand_total
     );
     assert_eq!(cents(number(lines, (row, 10))), grand_total);
-    let titles_row = u32::try_from(outcome.statements.len()).unwrap() + 1;
+    let titles_row = u32::try_from(every_title.len()).unwrap() + 1;
     let titles_total = formula(&title_formulas, (titles_row, 7));
     assert_eq!(
         cents(evaluate(&titles_total, &sheets, "Titres")),

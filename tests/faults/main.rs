@@ -10,7 +10,8 @@
 //! finance department rely on:
 //!
 //! - every Member Ready;
-//! - exactly one ContributionStatement per member and exercise;
+//! - exactly one ContributionStatement per member, exercise and title (the
+//!   contribution, and an audit delivered that year on its own);
 //! - no usage fact recorded twice (one record per member, meter, period and
 //!   evidence, corrections aside);
 //! - every volume of an offboarded commune kept (`Retain`), its file on disk;
@@ -45,7 +46,7 @@ use socle::{
         keys::{DRILL_NOW, REQUEST},
         velero::{Backup, Restore},
     },
-    contribution::Offer,
+    contribution::{Offer, TitleKind},
     labels::{CONFIRM_OFFBOARDING, MEMBER},
 };
 use socle_e2e::{
@@ -502,13 +503,20 @@ impl Suite {
         let statements =
             Api::<ContributionStatement>::namespaced(self.client.clone(), &self.setup.namespace);
         eventually(CONVERGE, || async {
+            // One per member, exercise and title: the contribution, and an
+            // audit delivered that year on a title of its own.
             let mut count: BTreeMap<(String, i16), usize> = BTreeMap::new();
+            let mut titles: BTreeMap<(String, i16, TitleKind), usize> = BTreeMap::new();
             for statement in statements.list(&ListParams::default()).await? {
+                let spec = &statement.spec;
                 *count
-                    .entry((statement.spec.member.clone(), statement.spec.exercise))
+                    .entry((spec.member.clone(), spec.exercise))
+                    .or_default() += 1;
+                *titles
+                    .entry((spec.member.clone(), spec.exercise, spec.title_kind))
                     .or_default() += 1;
             }
-            let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+            let twice: Vec<_> = titles.iter().filter(|(_, n)| **n > 1).collect();
             ensure!(twice.is_empty(), "statements written twice: {twice:?}");
             let missing: Vec<&String> = billed
                 .iter()

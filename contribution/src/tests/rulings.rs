@@ -315,3 +315,52 @@ fn a_subscription_ending_before_it_starts_is_an_error() {
     assert!(outcome.statements.is_empty());
     assert!(outcome.errors[0].message.starts_with("article 2.4"));
 }
+
+/// Ruling 8: an audit delivered in December is titled once, on its own
+/// title of that exercise; the next exercise's titles hold the socle
+/// complet and its deduction, never the audit again.
+#[test]
+fn an_audit_delivered_in_december_is_titled_once() {
+    let report = date(2026, 12, 15);
+    let members = vec![member(
+        "m",
+        2355,
+        vec![
+            audit(date(2026, 9, 1), Some(report)),
+            socle_complet(date(2027, 2, 1)),
+        ],
+    )];
+    let titles = |exercise| -> Vec<crate::Title> {
+        let outcome = Case::new(members.clone(), exercise).outcome();
+        assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        outcome
+            .statements
+            .iter()
+            .flat_map(crate::Statement::titles)
+            .collect()
+    };
+    let (this_year, next_year) = (titles(2026), titles(2027));
+    let audit_lines = |titles: &[crate::Title]| {
+        titles
+            .iter()
+            .flat_map(|title| &title.lines)
+            .filter(|line| line.code == LineCode::Audit)
+            .count()
+    };
+    assert_eq!(audit_lines(&this_year) + audit_lines(&next_year), 1);
+    assert_eq!(this_year.len(), 1);
+    assert_eq!(this_year[0].kind, crate::TitleKind::Audit);
+    assert_eq!(this_year[0].total_cents, 350_000);
+    assert_eq!(next_year.len(), 1);
+    assert_eq!(next_year[0].kind, crate::TitleKind::Annual);
+    let codes: Vec<LineCode> = next_year[0].lines.iter().map(|line| line.code).collect();
+    assert_eq!(
+        codes,
+        [
+            LineCode::SocleCompletFixed,
+            LineCode::SocleCompletVariable,
+            LineCode::AuditDeduction
+        ]
+    );
+    assert_eq!(next_year[0].total_cents, 553_250 - 350_000);
+}

@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::contribution::{Line, model::Cents};
+use crate::contribution::{Line, TitleKind, model::Cents};
 
 /// One member's contribution for one exercise.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,21 @@ pub struct ContributionStatementSpec {
     pub siret: Option<String>,
     /// Draft while the exercise runs; Issued once titled.
     pub state: StatementState,
+    /// Annual: the exercise's contribution, titled early in the next year
+    /// (named `<member>-<exercise>`). Audit: the audit alone, titled at its
+    /// report's delivery (`<member>-<exercise>-audit`), so that it is never
+    /// titled again with the contribution (ruling 8).
+    #[serde(default)]
+    pub title_kind: TitleKind,
+    /// Audit titles: the day the audit report was delivered, from which the
+    /// title may be issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_report_date: Option<Date>,
+    /// Why an annual statement was issued before its exercise ended (`socle
+    /// statements issue --before-end`): titles of N are normally issued in N+1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 500))]
+    pub issued_before_end: Option<String>,
     /// Title number (numéro de titre), sequential per exercise, set on issue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_number: Option<String>,

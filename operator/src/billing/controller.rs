@@ -41,10 +41,10 @@ use super::{
 };
 use crate::{
     api::{
-        ContributionStatement, DrillReport, Member, SharedService, Tariff, UsageRecord,
-        contribution_statement::StatementState, member::ContributionEstimate,
+        ContributionStatement, ContributionStatementSpec, DrillReport, Member, SharedService,
+        Tariff, UsageRecord, contribution_statement::StatementState, member::ContributionEstimate,
     },
-    contribution::Usage,
+    contribution::{Offer, TitleKind, Usage},
     controller::{
         Context,
         apply::apply_over_live,
@@ -289,27 +289,48 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
         let outcome = ledger.compute(exercise);
         let mut wanted = BTreeSet::new();
         for priced in &outcome.statements {
-            let siret = caches
+            let member = caches
                 .members
                 .get(&ObjectRef::new(&priced.member))
-                .and_then(|guard| guard.0.as_ref().ok()?.spec.siret.clone());
-            let desired = statement::draft(priced, siret.as_deref(), &deliberation, &ctx.namespace);
-            let name = desired.name_any();
-            wanted.insert(name.clone());
-            // Read once, for the Issued check and the comparison both.
-            let live = runtime::cached(&caches.statements, &desired).map(|seen| seen.json());
-            if live.as_ref().and_then(state) != Some(StatementState::Issued) {
-                writes += usize::from(apply_over_live(&ctx.client, &desired, live).await?);
-            }
-            if exercise == current {
-                estimates.insert(
-                    priced.member.clone(),
-                    ContributionEstimate {
-                        exercise,
-                        total_cents: priced.total_cents,
-                        statement: Some(name),
-                    },
-                );
+                .and_then(|guard| guard.0.as_ref().ok().cloned());
+            let siret = member.as_ref().and_then(|m| m.spec.siret.clone());
+            let report = member.as_ref().and_then(|m| audit_report_in(m, exercise));
+            let drafts = statement::drafts(
+                priced,
+                siret.as_deref(),
+                &deliberation,
+                &ctx.namespace,
+                report,
+            );
+            let annual: Option<ContributionStatementSpec> = caches
+                .statements
+                .get(
+                    Some(&ctx.namespace),
+                    &statement::statement_name(&priced.member, exercise),
+                )
+                .and_then(|seen| serde_json::from_value(seen.json()["spec"].clone()).ok());
+            for desired in drafts {
+                if desired.spec.title_kind == TitleKind::Audit
+                    && statement::audit_already_titled(annual.as_ref())
+                {
+                    continue;
+                }
+                let name = desired.name_any();
+                wanted.insert(name.clone());
+                // Read once, for the Issued check and the comparison both.
+                let live = runtime::cached(&caches.statements, &desired).map(|seen| seen.json());
+                if live.as_ref().and_then(state) != Some(StatementState::Issued) {
+                    writes += usize::from(apply_over_live(&ctx.client, &desired, live).await?);
+                }
+                if exercise == current {
+                    estimates
+                        .entry(priced.member.clone())
+                        .or_insert(ContributionEstimate {
+                            exercise,
+                            total_cents: priced.total_cents,
+                            statement: Some(name),
+                        });
+                }
             }
         }
         writes += delete_unwanted_drafts(&ledger, caches, ctx, exercise, &wanted).await?;
@@ -387,17 +408,21 @@ async fn delete_unwanted_drafts(
     let api = Api::<ContributionStatement>::namespaced(ctx.client.clone(), &ctx.namespace);
     let mut deleted = 0;
     for member in &ledger.members {
-        let name = statement::statement_name(&member.name_any(), exercise);
-        if wanted.contains(&name) {
-            continue;
-        }
-        let draft = caches
-            .statements
-            .get(Some(&ctx.namespace), &name)
-            .and_then(|existing| state(&existing.json()))
-            == Some(StatementState::Draft);
-        if draft && withdraw_draft(&api, &name).await? {
-            deleted += 1;
+        for name in [
+            statement::statement_name(&member.name_any(), exercise),
+            statement::audit_statement_name(&member.name_any(), exercise),
+        ] {
+            if wanted.contains(&name) {
+                continue;
+            }
+            let draft = caches
+                .statements
+                .get(Some(&ctx.namespace), &name)
+                .and_then(|existing| state(&existing.json()))
+                == Some(StatementState::Draft);
+            if draft && withdraw_draft(&api, &name).await? {
+                deleted += 1;
+            }
         }
     }
     Ok(deleted)
@@ -427,6 +452,19 @@ async fn withdraw_draft(api: &Api<ContributionStatement>, name: &str) -> Result<
         Err(kube::Error::Api(status)) if status.code == 409 || status.is_not_found() => Ok(false),
         Err(error) => Err(error),
     }
+}
+
+/// The day the member's audit report was delivered in the exercise, the
+/// latest if several were.
+pub fn audit_report_in(member: &Member, exercise: i16) -> Option<jiff::civil::Date> {
+    member
+        .spec
+        .subscriptions
+        .iter()
+        .filter(|subscription| subscription.offer == Offer::Audit)
+        .filter_map(|subscription| subscription.audit_report_date)
+        .filter(|report| report.year() == exercise)
+        .max()
 }
 
 /// Where a cached statement stands: Issued ones are the finance

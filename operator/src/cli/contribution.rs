@@ -15,7 +15,8 @@ use kube::{Api, ResourceExt, api::ListParams};
 use socle::{
     api::{Member, UsageRecord},
     billing::Ledger,
-    contribution::report::Page,
+    billing::controller::audit_report_in,
+    contribution::{Statement, Title, TitleKind, report::Page},
     manifests::load_ledger,
 };
 
@@ -91,20 +92,37 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
     };
     let outcome = ledger.compute(args.exercise);
     let member = |name: &str| ledger.members.iter().find(|m| m.name_any() == name);
+    // The audit is a title of its own (ruling 8), as in the cluster.
+    let titles: Vec<(&Statement, Title)> = outcome
+        .statements
+        .iter()
+        .flat_map(|statement| {
+            statement
+                .titles()
+                .into_iter()
+                .map(move |title| (statement, title))
+        })
+        .collect();
     let export = Export {
         exercise: outcome.exercise,
-        titres: outcome
-            .statements
+        titres: titles
             .iter()
-            .map(|statement| Titre {
-                exercise: statement.exercise,
-                title_number: None,
-                member: &statement.member,
-                insee_code: &statement.insee_code,
-                siret: member(&statement.member).and_then(|m| m.spec.siret.as_deref()),
-                debtor: &statement.display_name,
-                total_cents: statement.total_cents,
-                lines: &statement.lines,
+            .map(|(statement, title)| {
+                let known = member(&statement.member);
+                Titre {
+                    exercise: statement.exercise,
+                    title_number: None,
+                    member: &statement.member,
+                    insee_code: &statement.insee_code,
+                    siret: known.and_then(|m| m.spec.siret.as_deref()),
+                    debtor: &statement.display_name,
+                    kind: title.kind,
+                    audit_report_date: (title.kind == TitleKind::Audit)
+                        .then(|| known.and_then(|m| audit_report_in(m, statement.exercise)))
+                        .flatten(),
+                    total_cents: title.total_cents,
+                    lines: &title.lines,
+                }
             })
             .collect(),
         unpriced: outcome

@@ -8,7 +8,8 @@
 
 use std::{fmt::Write as _, io::Write as _};
 
-use socle::contribution::{Cents, Line, MemberError, format_eur};
+use jiff::civil::Date;
+use socle::contribution::{Cents, Line, MemberError, TitleKind, format_date, format_eur};
 
 /// How CSV numbers and fields are separated.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +65,11 @@ pub struct Titre<'a> {
     pub insee_code: &'a str,
     pub siret: Option<&'a str>,
     pub debtor: &'a str,
+    /// The exercise's contribution, or the audit titled on its own (ruling 8).
+    pub kind: TitleKind,
+    /// Audit titles: the day the report was delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_report_date: Option<Date>,
     pub total_cents: Cents,
     pub lines: &'a [Line],
 }
@@ -71,10 +77,19 @@ pub struct Titre<'a> {
 impl Titre<'_> {
     /// What the titre is for, as its "objet" reads.
     pub fn object(&self) -> String {
-        format!(
-            "Contribution {} au service commun informatique (convention-cadre, article 7)",
-            self.exercise
-        )
+        match (self.kind, self.audit_report_date) {
+            (TitleKind::Annual, _) => format!(
+                "Contribution {} au service commun informatique (convention-cadre, article 7)",
+                self.exercise
+            ),
+            (TitleKind::Audit, Some(report)) => format!(
+                "Audit technique préalable, rapport remis le {} (convention-cadre, article 7.2.1)",
+                format_date(report)
+            ),
+            (TitleKind::Audit, None) => {
+                "Audit technique préalable (convention-cadre, article 7.2.1)".to_owned()
+            }
+        }
     }
 }
 
@@ -102,19 +117,21 @@ impl Export<'_> {
     /// Tells, on stderr, which titres lack the debtor's SIRET: the finance
     /// software asks for it on each titre de recettes.
     pub fn warn_missing_siret(&self) {
-        let missing: Vec<&str> = self
+        let mut missing: Vec<&str> = self
             .titres
             .iter()
             .filter(|titre| titre.siret.is_none_or(str::is_empty))
             .map(|titre| titre.debtor)
             .collect();
+        // A commune with its audit titled apart has two titres.
+        missing.dedup();
         if missing.is_empty() {
             return;
         }
         // stderr gone is no reason to fail the export.
         let _ = writeln!(
             std::io::stderr(),
-            "avertissement : SIRET manquant pour {} titre(s), à compléter avant l'émission \
+            "avertissement : SIRET manquant pour {} commune(s), à compléter avant l'émission \
              (spec.siret du Member) : {}",
             missing.len(),
             missing.join(", ")
@@ -276,7 +293,7 @@ pub fn table(exercise: i16, titres: &[Titre<'_>], errors: &[MemberError]) -> Str
 
 #[cfg(test)]
 mod tests {
-    use socle::contribution::LineCode;
+    use socle::contribution::{LineCode, TitleKind};
 
     use super::*;
 
@@ -307,6 +324,8 @@ mod tests {
                 insee_code: "44068",
                 siret: None,
                 debtor: "Guenrouët",
+                kind: TitleKind::Annual,
+                audit_report_date: None,
                 total_cents: 37_035,
                 lines: &lines,
             }],

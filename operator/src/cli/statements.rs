@@ -3,17 +3,20 @@
 
 use std::{io::Write as _, path::PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::{Zoned, civil::Date};
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client,
     api::{ListParams, Patch, PatchParams},
 };
 use serde_json::json;
 use socle::{
-    api::{ContributionStatement, Member, contribution_statement::StatementState},
-    billing::{controller::CONDITION as BILLABLE, statement::EXERCISE_LABEL},
+    api::{ContributionStatement, Member},
+    billing::{
+        controller::CONDITION as BILLABLE,
+        statement::{EXERCISE_LABEL, IssueRequest, plan_issue},
+    },
     contribution::MemberError,
 };
 
@@ -42,13 +45,22 @@ pub struct StatementsArgs {
 pub enum StatementsCommand {
     /// Freeze the Draft statements of an exercise: state Issued, a sequential
     /// title number, immutable from then on (the API server refuses edits).
+    /// The contributions of N are titled from 1 January N+1 (ruling 8); an
+    /// audit has a title of its own, issued once its report is delivered.
     Issue {
         /// Exercise to issue (normally the previous year, in January).
         #[arg(long)]
         exercise: i16,
-        /// Date of issue (YYYY-MM-DD); today when absent.
+        /// Date of issue (YYYY-MM-DD), not after today; today when absent.
         #[arg(long)]
         date: Option<Date>,
+        /// Issue the contributions before the exercise has ended, for this
+        /// reason, recorded on each statement (`spec.issuedBeforeEnd`).
+        #[arg(long, value_name = "REASON")]
+        before_end: Option<String>,
+        /// Issue only the audits' own titles whose report was delivered by the date of issue.
+        #[arg(long)]
+        audits: bool,
     },
     /// What the finance department keys on each titre de recettes, and the
     /// members it cannot title yet (their `Billable` condition is False).
@@ -90,8 +102,21 @@ pub async fn statements(args: StatementsArgs) -> Result<()> {
         .context("connecting to the cluster")?;
     let api = Api::<ContributionStatement>::namespaced(client, &args.namespace);
     match args.command {
-        StatementsCommand::Issue { exercise, date } => {
-            issue(&api, exercise, date.unwrap_or_else(|| Zoned::now().date())).await
+        StatementsCommand::Issue {
+            exercise,
+            date,
+            before_end,
+            audits,
+        } => {
+            let today = Zoned::now().date();
+            let request = IssueRequest {
+                exercise,
+                date: date.unwrap_or(today),
+                today,
+                audits_only: audits,
+                before_end: before_end.as_deref(),
+            };
+            issue(&api, &request).await
         }
         StatementsCommand::Export(export) => {
             let members = Api::<Member>::all(api.clone().into_client())
@@ -112,7 +137,11 @@ fn export_statements(
     members: &[Member],
 ) -> Result<()> {
     statements.sort_by(|a, b| {
-        (&a.spec.title_number, &a.spec.member).cmp(&(&b.spec.title_number, &b.spec.member))
+        (&a.spec.title_number, &a.spec.member, a.spec.title_kind).cmp(&(
+            &b.spec.title_number,
+            &b.spec.member,
+            b.spec.title_kind,
+        ))
     });
     let unpriced: Vec<(&Member, &str)> = members
         .iter()
@@ -138,6 +167,8 @@ fn export_statements(
                     insee_code: &spec.insee_code,
                     siret: spec.siret.as_deref(),
                     debtor: &spec.debtor,
+                    kind: spec.title_kind,
+                    audit_report_date: spec.audit_report_date,
                     total_cents: spec.total_cents,
                     lines: &spec.lines,
                 }
@@ -194,47 +225,32 @@ async fn of_exercise(
         .items)
 }
 
-/// Title numbers continue after the highest already issued for the exercise,
-/// so issuing twice (or after a late member) never reuses a number. Drafts
-/// are numbered in member-name order, so the numbering is reproducible.
-async fn issue(api: &Api<ContributionStatement>, exercise: i16, date: Date) -> Result<()> {
-    let statements = of_exercise(api, exercise).await?;
-    let sequence = |number: &str| {
-        number
-            .rsplit('-')
-            .next()
-            .and_then(|n| n.parse::<u32>().ok())
-    };
-    let mut last = statements
-        .iter()
-        .filter_map(|s| s.spec.title_number.as_deref().and_then(sequence))
-        .max()
-        .unwrap_or(0);
-    let mut drafts: Vec<&ContributionStatement> = statements
-        .iter()
-        .filter(|s| s.spec.state == StatementState::Draft)
-        .collect();
-    if drafts.is_empty() {
-        bail!("no Draft statement for exercise {exercise}: nothing to issue");
-    }
-    drafts.sort_by(|a, b| a.spec.member.cmp(&b.spec.member));
-    for draft in drafts {
-        last += 1;
-        let number = format!("{exercise}-{last:04}");
-        let patch = json!({"spec": {"state": "Issued", "titleNumber": number, "issuedOn": date}});
-        api.patch(
-            &draft.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .with_context(|| format!("issuing {}", draft.name_any()))?;
+/// Issues what [`plan_issue`] says may be issued, in its order.
+async fn issue(api: &Api<ContributionStatement>, request: &IssueRequest<'_>) -> Result<()> {
+    let statements = of_exercise(api, request.exercise).await?;
+    let plan = plan_issue(&statements, request)?;
+    for to_issue in plan {
+        let patch = json!({"spec": {
+            "state": "Issued",
+            "titleNumber": to_issue.title_number,
+            "issuedOn": request.date,
+            "issuedBeforeEnd": to_issue.before_end,
+        }});
+        let issued = api
+            .patch(
+                &to_issue.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .with_context(|| format!("issuing {}", to_issue.name))?;
         // Issuing goes on even if whoever reads the list went away.
         let _ = writeln!(
             std::io::stdout(),
-            "{number}  {}  {}",
-            draft.spec.debtor,
-            socle::contribution::format_eur(draft.spec.total_cents)
+            "{}  {}  {}",
+            to_issue.title_number,
+            issued.spec.debtor,
+            socle::contribution::format_eur(issued.spec.total_cents)
         );
     }
     Ok(())

@@ -115,7 +115,7 @@ pub fn demo() -> Result<()> {
         Duration::from_secs(60),
     ))?;
     println!(
-        "{agreed} ContributionStatements in socle-system; every total equals `socle contribution` on the same manifests"
+        "the ContributionStatements of {agreed} members in socle-system; every member's total equals `socle contribution` on the same manifests"
     );
     runtime.block_on(usage_and_report(&client, &socle, &kubeconfig))?;
     drop(operator);
@@ -286,8 +286,8 @@ fn offline_totals(socle: &Path) -> Result<BTreeMap<String, i64>> {
         .collect())
 }
 
-/// Waits until the cluster holds one statement per expected member with the
-/// expected total; returns how many.
+/// Waits until the cluster holds the statements of every expected member with the
+/// expected total (its titles added up); returns how many members.
 async fn wait_for_statements(
     client: &Client,
     expected: &BTreeMap<String, i64>,
@@ -301,17 +301,16 @@ async fn wait_for_statements(
         let statements = api
             .list(&kube::api::ListParams::default().labels(&selector))
             .await?;
-        let found: BTreeMap<String, i64> = statements
-            .items
-            .iter()
-            .filter_map(|s| {
-                let spec = &s.data["spec"];
-                Some((
-                    spec["member"].as_str()?.to_owned(),
-                    spec["totalCents"].as_i64()?,
-                ))
-            })
-            .collect();
+        // A member's titles of the exercise add up to its total: the
+        // contribution, and an audit delivered that year titled on its own.
+        let mut found: BTreeMap<String, i64> = BTreeMap::new();
+        for spec in statements.items.iter().map(|s| &s.data["spec"]) {
+            if let (Some(member), Some(total)) =
+                (spec["member"].as_str(), spec["totalCents"].as_i64())
+            {
+                *found.entry(member.to_owned()).or_default() += total;
+            }
+        }
         if &found == expected {
             return Ok(found.len());
         }
