@@ -4,6 +4,10 @@
 //! restart or a second replica writing the same fact finds it already there:
 //! the name is the idempotency key. A correction is a new record naming the
 //! one it corrects in `spec.corrects`.
+//!
+//! A record written by hand for a pull request may leave out `unit` (the
+//! meter implies it: [`UsageRecordSpec::unit`]) and `source` (the API server
+//! sets `dsi`, the technician's).
 
 use jiff::civil::Date;
 use kube::{CustomResource, KubeSchema, ResourceExt};
@@ -45,7 +49,10 @@ pub struct UsageRecordSpec {
     /// How much, in the meter's unit (whole half-days for level1-half-days).
     #[schemars(range(min = 0))]
     pub quantity: u64,
-    /// Unit of the quantity, for people: "half-day", "GiB-month", "tunnel-month", …
+    /// Unit of the quantity, for people: "half-day", "GiB-month",
+    /// "tunnel-month", … Absent: the meter's own (half-day for
+    /// level1-half-days).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(min = 1, max = 32))]
     pub unit: String,
     /// Exercise (calendar year) the fact is billed in.
@@ -57,7 +64,9 @@ pub struct UsageRecordSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub amount_cents: Option<Cents>,
-    /// Who recorded it: "socle" (the operator), "dsi" (a technician), "finance".
+    /// Who recorded it: "socle" (the operator), "dsi" (a technician, the
+    /// default), "finance".
+    #[serde(default = "default_source")]
     #[schemars(length(min = 1, max = 32))]
     pub source: String,
     /// Evidence: the mission for Level-1 engineering, the invoice reference
@@ -68,6 +77,37 @@ pub struct UsageRecordSpec {
     /// Name of the UsageRecord this one replaces; only the last of a chain counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrects: Option<String>,
+}
+
+/// Who wrote a record that does not say: a technician of the DSI.
+fn default_source() -> String {
+    "dsi".to_owned()
+}
+
+/// The unit each meter counts in, for a record that does not say.
+pub fn meter_unit(meter: &str) -> Option<&'static str> {
+    Some(match meter {
+        "level1-half-days" => "half-day",
+        "pass-through" => "invoice",
+        "subscription-days" => "day",
+        "storage-gib-months" | "backup-gib-months" => "GiB-month",
+        "vpn-tunnel-months" => "tunnel-month",
+        "backups-purged" => "backup",
+        "drills" => "drill",
+        "seats" => "seat",
+        _ => return None,
+    })
+}
+
+impl UsageRecordSpec {
+    /// The unit of the quantity: the record's own, else its meter's.
+    pub fn unit(&self) -> &str {
+        if self.unit.is_empty() {
+            meter_unit(&self.meter).unwrap_or_default()
+        } else {
+            &self.unit
+        }
+    }
 }
 
 /// A range of days, both included.
@@ -102,5 +142,39 @@ impl From<UsageRecord> for Usage {
             reference,
             corrects: spec.corrects,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt as _;
+
+    use super::*;
+
+    #[test]
+    fn every_meter_implies_a_unit() {
+        for meter in METERS {
+            assert!(meter_unit(meter).is_some(), "{meter} has no unit");
+        }
+    }
+
+    /// The fields a record written by hand may leave out (DESIGN.md).
+    #[test]
+    fn a_hand_written_record_needs_neither_unit_nor_source() {
+        let record: UsageRecord = serde_yaml::from_str(
+            "apiVersion: socle.redon-agglomeration.bzh/v1alpha1\nkind: UsageRecord\n\
+             metadata: {name: a, namespace: socle-system}\n\
+             spec: {member: a, meter: level1-half-days, quantity: 3, exercise: 2026, period: {start: \"2026-03-12\", end: \"2026-03-12\"}}\n",
+        )
+        .unwrap();
+        assert_eq!(record.spec.unit(), "half-day");
+        assert_eq!(record.spec.source, "dsi");
+        let schema = serde_json::to_value(UsageRecord::crd()).unwrap();
+        let spec =
+            &schema["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let required = spec["required"].as_array().unwrap();
+        assert!(!required.contains(&"unit".into()), "{required:?}");
+        assert!(!required.contains(&"source".into()), "{required:?}");
+        assert_eq!(spec["properties"]["source"]["default"], "dsi");
     }
 }
