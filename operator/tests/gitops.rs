@@ -2,7 +2,8 @@
 //! repository it writes: the binary, its files, and `socle validate` on them.
 
 use std::{
-    path::PathBuf,
+    io::Write as _,
+    path::{Path, PathBuf},
     process::{Command, Output},
 };
 
@@ -100,5 +101,230 @@ fn init_never_overwrites_and_platform_rewrites_platform_alone() {
         std::fs::read_to_string(&crd)
             .unwrap()
             .contains("kind: CustomResourceDefinition")
+    );
+}
+
+fn write(repo: &TempDir, path: &str, text: &str) {
+    let path = repo.0.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn read(repo: &TempDir, path: &str) -> String {
+    std::fs::read_to_string(repo.0.join(path)).unwrap()
+}
+
+fn git(repo: &TempDir, args: &[&str]) {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(&repo.0)
+        .args(["-c", "user.name=DSI", "-c", "user.email=dsi@example.org"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+}
+
+/// A member as `socle member new` writes it, listed in members/kustomization.yaml.
+fn add_member(repo: &TempDir, name: &str, insee: &str) {
+    let output = socle(&[
+        "member",
+        "new",
+        "--name",
+        name,
+        "--insee",
+        insee,
+        "--population",
+        "3286",
+        "--offer",
+        "SocleComplet",
+        "--effective",
+        "2026-01-01",
+        "--deliberation",
+        "DEL-2026-007",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    write(repo, &format!("members/{name}.yaml"), &stdout(&output));
+    let list = read(repo, "members/kustomization.yaml").replace("resources: []\n", "resources:\n");
+    write(
+        repo,
+        "members/kustomization.yaml",
+        &format!("{list}  - {name}.yaml\n"),
+    );
+}
+
+/// The findings of `socle validate` on `repo`, without the repository's path.
+fn check(repo: &TempDir, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["validate"];
+    all.extend(args);
+    all.push(repo.path());
+    let output = socle(&all);
+    let prefix = format!("{}/", repo.path());
+    (output.status.code(), stdout(&output).replace(&prefix, ""))
+}
+
+#[test]
+fn a_file_no_kustomization_lists_is_never_applied_and_said_so() {
+    let repo = init("gitops-unlisted");
+    add_member(&repo, "guenrouet", "44068");
+    assert_eq!(check(&repo, &[]), (Some(0), String::new()));
+    let listed = read(&repo, "members/kustomization.yaml");
+    write(
+        &repo,
+        "members/kustomization.yaml",
+        &listed.replace("  - guenrouet.yaml\n", ""),
+    );
+    write(
+        &repo,
+        "members/kustomization.yaml",
+        &(read(&repo, "members/kustomization.yaml") + "  - guenroue.yaml\n"),
+    );
+    let (code, found) = check(&repo, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        found,
+        "members/guenrouet.yaml:1: Member guenrouet: members/kustomization.yaml does not list guenrouet.yaml: Flux and Argo CD would never apply it; add \"- guenrouet.yaml\" to its resources\n\
+         members/kustomization.yaml:6: Kustomization: resources[0]: guenroue.yaml: no such file or directory beside members/kustomization.yaml: kustomize build fails, and with it the whole sync (Flux, Argo CD)\n"
+    );
+}
+
+/// `kustomize build . | socle validate -`: what Flux and Argo CD apply.
+#[test]
+fn stdin_is_read_as_kustomize_build_output() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples");
+    let mut built = String::new();
+    for file in [
+        "tariff.yaml",
+        "shared-services.yaml",
+        "members/allaire.yaml",
+        "members/avessac.yaml",
+        "members/plesse.yaml",
+        "members/conquereuil.yaml",
+    ] {
+        built.push_str(&std::fs::read_to_string(examples.join(file)).unwrap());
+        built.push_str("---\n");
+    }
+    let run = |text: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_socle"))
+            .args(["validate", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let clean = run(&built);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&clean),
+        stderr(&clean)
+    );
+    let broken = run(&built.replace("inseeCode: \"56001\"", "inseeCode: \"5600\""));
+    assert_eq!(broken.status.code(), Some(1));
+    let line = built
+        .lines()
+        .position(|l| l.contains("inseeCode: \"56001\""))
+        .unwrap()
+        + 1;
+    assert!(
+        stdout(&broken).starts_with(&format!(
+            "<stdin>:{line}: Member allaire: spec.inseeCode: \"5600\" does not match"
+        )),
+        "{}",
+        stdout(&broken)
+    );
+    let empty = run("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n");
+    assert_eq!(empty.status.code(), Some(2), "{}", stderr(&empty));
+}
+
+/// The conflict is the pull request's: it is reported on the file it
+/// changed, even when that file sorts first, and names the other.
+#[test]
+fn with_changed_since_a_conflict_is_reported_on_the_changed_file() {
+    let repo = init("gitops-changed");
+    add_member(&repo, "saint-nicolas-de-redon", "44192");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "the repository"]);
+    git(&repo, &["checkout", "-q", "-b", "adhesion"]);
+    // Copied from an existing member, and its INSEE code left as it was.
+    add_member(&repo, "avessac", "44192");
+    let without = check(&repo, &[]);
+    assert_eq!(without.0, Some(1));
+    assert!(
+        without
+            .1
+            .starts_with("members/saint-nicolas-de-redon.yaml:"),
+        "without --changed-since, the later file: {}",
+        without.1
+    );
+    let (code, found) = check(&repo, &["--changed-since", "main"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        found.starts_with("members/avessac.yaml:11: Member avessac: spec.inseeCode: 44192 is already the INSEE code of Member saint-nicolas-de-redon (members/saint-nicolas-de-redon.yaml:11)"),
+        "{found}"
+    );
+    assert_eq!(found.lines().count(), 1, "{found}");
+}
+
+/// Removing a Member is the last step of a departure: a warning, which
+/// does not fail the check.
+#[test]
+fn a_removed_member_is_a_warning_that_does_not_fail_the_check() {
+    let repo = init("gitops-removed");
+    add_member(&repo, "guenrouet", "44068");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "the repository"]);
+    std::fs::remove_file(repo.0.join("members/guenrouet.yaml")).unwrap();
+    let list = read(&repo, "members/kustomization.yaml").replace("  - guenrouet.yaml\n", "");
+    write(&repo, "members/kustomization.yaml", &list);
+    let (code, found) = check(&repo, &["--changed-since", "main"]);
+    assert_eq!(code, Some(0), "{found}");
+    assert!(
+        found.starts_with("members/guenrouet.yaml:6: warning: Member guenrouet: metadata.name: this change removes it"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_usage_record_outside_the_operators_namespace_is_refused() {
+    let repo = init("gitops-usage-namespace");
+    add_member(&repo, "guenrouet", "44068");
+    let record = "apiVersion: socle.redon-agglomeration.bzh/v1alpha1\nkind: UsageRecord\nmetadata:\n  name: guenrouet-level1-half-days-2026-03-12\n  namespace: default\nspec:\n  member: guenrouet\n  meter: level1-half-days\n  quantity: 3\n  exercise: 2026\n  period: {start: \"2026-03-12\", end: \"2026-03-12\"}\n";
+    write(&repo, "usage/level1.yaml", record);
+    write(
+        &repo,
+        "usage/kustomization.yaml",
+        &read(&repo, "usage/kustomization.yaml")
+            .replace("resources: []", "resources: [level1.yaml]"),
+    );
+    // usage/kustomization.yaml sets socle-system, as kustomize would.
+    assert_eq!(check(&repo, &[]), (Some(0), String::new()));
+    let (code, found) = check(&repo, &["--operator-namespace", "socle"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        found,
+        "usage/level1.yaml:5: UsageRecord guenrouet-level1-half-days-2026-03-12: metadata.namespace: socle-system is not the operator's namespace, socle: socle reads UsageRecords there only, so this one would never be billed\n"
+    );
+    // Read on its own, the record says default.
+    let output = socle(&[
+        "validate",
+        repo.0.join("usage/level1.yaml").to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&output)
+            .contains("metadata.namespace: default is not the operator's namespace, socle-system"),
+        "{}",
+        stdout(&output)
     );
 }

@@ -328,6 +328,7 @@ fn check(member: &Member, yaml: &str) -> Vec<String> {
     validate::check(std::slice::from_ref(&document), &Options::default())
         .findings
         .into_iter()
+        .filter(validate::Finding::is_error)
         .map(|finding| finding.message)
         .collect()
 }

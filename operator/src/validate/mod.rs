@@ -17,8 +17,20 @@
 //! An object with a layer-1 mistake is left out of layer 2, whose messages
 //! would only repeat it; its name still counts, so that what refers to it is
 //! not reported as a dangling reference too.
+//!
+//! A directory is read as Flux and Argo CD read it ([`kustomize`]): a file
+//! its directory's `kustomization.yaml` does not list is reported (it would
+//! never be applied), a patch is not an object, and a kustomization's
+//! `namespace:` is the namespace of what it lists.
+//!
+//! A finding is a mistake (the check fails) or a [`Severity::Warning`]
+//! (something to look at twice, which does not fail it). With the files a
+//! pull request changed ([`Options::changed`]), a conflict between two files
+//! is reported on the changed one, naming the other: the unchanged one is
+//! what the cluster already runs.
 
 mod cel;
+mod kustomize;
 mod objects;
 pub mod path;
 mod rules;
@@ -27,6 +39,7 @@ pub mod schema;
 mod tests;
 
 use std::{
+    collections::BTreeSet,
     fmt,
     path::{Path, PathBuf},
 };
@@ -34,7 +47,7 @@ use std::{
 pub use self::objects::Schemas;
 use self::path::{FieldPath, locate};
 use crate::{
-    manifests::{Document, ManifestError, read_files},
+    manifests::{Document, ManifestError, ManifestFile, read_files},
     vpn::VpnSettings,
 };
 
@@ -43,17 +56,44 @@ use crate::{
 /// signé des deux parties"); with it, the 12 months are not checked.
 pub const NOTICE_AGREEMENT: &str = "socle.redon-agglomeration.bzh/notice-agreement";
 
-/// One mistake, at the line it is written on.
+/// How much a finding weighs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// A mistake: the pull request must not be merged as it is.
+    #[default]
+    Error,
+    /// Worth a second look, but it may be what was meant: the check passes.
+    Warning,
+}
+
+/// One mistake (or warning), at the line it is written on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
     pub file: PathBuf,
     pub line: usize,
+    pub severity: Severity,
     pub message: String,
+}
+
+impl Finding {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        let level = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(
+            f,
+            "{}:{}: {level}{}",
+            self.file.display(),
+            self.line,
+            self.message
+        )
     }
 }
 
@@ -67,6 +107,15 @@ pub struct Options {
     /// The day of the check: a notice of termination not recorded
     /// (`noticeDate`) is counted from it (article 2.4).
     pub as_of: jiff::civil::Date,
+    /// The operator's namespace (`socle run`'s): it reads UsageRecords there
+    /// only.
+    pub operator_namespace: String,
+    /// The files a pull request changed (canonical paths), when known: a
+    /// conflict is reported on the changed file rather than the later one.
+    pub changed: Option<BTreeSet<PathBuf>>,
+    /// The files a pull request changed or removed, as they were before it:
+    /// a Member they defined that is gone is a departure (a warning).
+    pub before: Vec<ManifestFile>,
 }
 
 impl Default for Options {
@@ -75,47 +124,87 @@ impl Default for Options {
             tenant_prefix: "commune-".into(),
             cluster_cidrs: VpnSettings::default().cluster_cidrs,
             as_of: jiff::Zoned::now().date(),
+            operator_namespace: "socle-system".into(),
+            changed: None,
+            before: Vec::new(),
         }
+    }
+}
+
+impl Options {
+    /// Whether the pull request changed `file` (false when not known).
+    fn changed(&self, file: &Path) -> bool {
+        self.changed.as_ref().is_some_and(|changed| {
+            std::fs::canonicalize(file).is_ok_and(|file| changed.contains(&file))
+        })
     }
 }
 
 /// What a validation found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Validation {
-    /// The mistakes, sorted by file and line.
+    /// The mistakes and warnings, sorted by file and line.
     pub findings: Vec<Finding>,
     /// How many socle objects were checked (a wrong directory checks none).
     pub objects: usize,
 }
 
-/// Checks every manifest below `dir` (or the file `dir`). A YAML syntax error
-/// is a finding like any other; only a file or directory that cannot be
-/// read is an error.
+impl Validation {
+    /// Whether a finding fails the check (warnings do not).
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// Checks every manifest below `dir` (or the file `dir`), reading its
+/// `kustomization.yaml` files as Flux and Argo CD would. A YAML syntax
+/// error is a finding like any other; only a file or directory that cannot
+/// be read is an error.
 pub fn validate_dir(dir: &Path, options: &Options) -> Result<Validation, ManifestError> {
+    let files = read_files(dir)?;
+    Ok(validate_files(&files, true, options))
+}
+
+/// Checks files already read: `kustomize build` output on stdin, say
+/// (`kustomizations: false`), or a directory's files.
+pub fn validate_files(
+    files: &[ManifestFile],
+    kustomizations: bool,
+    options: &Options,
+) -> Validation {
     let mut report = Report::default();
     let mut documents = Vec::new();
-    for file in read_files(dir)? {
+    for file in files {
         match file.documents() {
             Ok(found) => documents.extend(found),
-            Err(ManifestError::Invalid {
-                path,
-                line,
-                message,
-            }) => report.push(&path, line, format!("not valid YAML: {message}")),
-            Err(error) => return Err(error),
+            Err(error) => {
+                let (line, message) = match error {
+                    ManifestError::Invalid { line, message, .. } => (line, message),
+                    ManifestError::Read { source, .. } => (1, source.to_string()),
+                };
+                report.push(&file.path, line, format!("not valid YAML: {message}"));
+            }
         }
+    }
+    if kustomizations {
+        documents = kustomize::resolve(documents, &mut report);
     }
     let mut validation = check(&documents, options);
     validation.findings.extend(report.finish());
     validation.findings.sort();
-    Ok(validation)
+    validation
 }
 
-/// Checks documents already read: both layers, findings sorted by file and line.
+/// Checks documents already read: both layers, findings sorted by file and
+/// line. The files a pull request changed go last, so that a conflict is
+/// reported on them.
 pub fn check(documents: &[Document], options: &Options) -> Validation {
     let schemas = Schemas::new();
     let mut report = Report::default();
-    let checked = schemas.check_all(documents, &mut report);
+    let (unchanged, changed): (Vec<&Document>, Vec<&Document>) = documents
+        .iter()
+        .partition(|document| !options.changed(&document.path));
+    let checked = schemas.check_all(unchanged.into_iter().chain(changed), &mut report);
     rules::check(&checked, options, &mut report);
     Validation {
         findings: report.finish(),
@@ -147,10 +236,26 @@ impl Report {
         self.push(&document.path, line, message);
     }
 
+    /// A warning about `subject`, written in `document` at `path`: the check
+    /// still passes.
+    pub(crate) fn warn(
+        &mut self,
+        document: &Document,
+        subject: &str,
+        path: &FieldPath,
+        message: impl fmt::Display,
+    ) {
+        self.at(document, subject, path, message);
+        if let Some(last) = self.findings.last_mut() {
+            last.severity = Severity::Warning;
+        }
+    }
+
     fn push(&mut self, file: &Path, line: usize, message: String) {
         self.findings.push(Finding {
             file: shown(file),
             line,
+            severity: Severity::Error,
             message,
         });
     }

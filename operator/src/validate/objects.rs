@@ -97,11 +97,11 @@ impl Schemas {
     /// (Namespaces, Kustomizations…) are not socle's to check.
     pub(crate) fn check_all<'a>(
         &self,
-        documents: &'a [Document],
+        documents: impl IntoIterator<Item = &'a Document>,
         report: &mut Report,
     ) -> Vec<Checked<'a>> {
         documents
-            .iter()
+            .into_iter()
             .filter_map(|document| self.check(document, report))
             .collect()
     }

@@ -9,9 +9,17 @@
 //!   status and creation time, which a directory does not have: the
 //!   message names both);
 //! - the backup target exists and the drill schedule is a cron expression
-//!   ([`backup::plan::parse_cron`]).
+//!   ([`backup::plan::parse_cron`]);
+//! - a warning when a member's VPN gateway has subscribers (named, or a
+//!   label selector) and the member is not among them: the hub serves its
+//!   tunnel all the same, but the service's subscribers — its
+//!   `subscriberCount`, a cost shared among them — leave the commune out.
 
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::{
+    ResourceExt,
+    core::{Selector, SelectorExt},
+};
 
 use super::{Catalog, Entry};
 use crate::{
@@ -28,6 +36,7 @@ pub(super) fn check(catalog: &Catalog<'_>, options: &Options, report: &mut Repor
         namespace(entry, options, report);
         if entry.object.spec.vpn.is_some() {
             vpn_plan(entry, catalog, &services, options, report);
+            gateway_subscriber(entry, &services, report);
         }
         if entry.object.spec.backup.is_some() {
             backup_target(entry, catalog, &services, report);
@@ -107,6 +116,55 @@ fn vpn_plan(
         .strip_prefix("spec.vpn.gateway: ")
         .map_or(message.clone(), str::to_owned);
     entry.report(report, &path, message);
+}
+
+fn gateway_subscriber(entry: &Entry<'_, Member>, services: &[SharedService], report: &mut Report) {
+    let member = &entry.object;
+    let Some(vpn) = &member.spec.vpn else { return };
+    let Some(gateway) = services.iter().find(|s| s.name_any() == vpn.gateway) else {
+        return;
+    };
+    let subscribers = &gateway.spec.subscribers;
+    let name = member.name_any();
+    if subscribers.members.iter().any(|seat| seat.member == name) {
+        return;
+    }
+    let Some(selector) = &subscribers.selector else {
+        if !subscribers.members.is_empty() {
+            entry.warn(
+                report,
+                &FieldPath::parse("spec.vpn.gateway"),
+                format!(
+                    "the member is not among the subscribers of SharedService {} (spec.subscribers.members): the hub serves its tunnel, but the service's subscribers (subscriberCount, a cost shared among them) leave it out",
+                    vpn.gateway
+                ),
+            );
+        }
+        return;
+    };
+    let matches = Selector::try_from(LabelSelector::clone(selector))
+        .is_ok_and(|selector| selector.matches(member.labels()));
+    if !matches {
+        let labels: Vec<String> = selector
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(key, value)| format!("{key}: \"{value}\""))
+            .collect();
+        let hint = if labels.is_empty() || selector.match_expressions.is_some() {
+            "give the Member the labels its selector asks for".to_owned()
+        } else {
+            format!("add the label {} to metadata.labels", labels.join(", "))
+        };
+        entry.warn(
+            report,
+            &FieldPath::parse("spec.vpn.gateway"),
+            format!(
+                "the member's labels do not match the subscribers selector of SharedService {}: the hub serves its tunnel, but the service's subscribers (subscriberCount, a cost shared among them) leave it out; {hint}",
+                vpn.gateway
+            ),
+        );
+    }
 }
 
 /// Two town halls announcing the same addresses would steal each other's

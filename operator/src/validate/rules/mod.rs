@@ -3,10 +3,12 @@
 //! valid, read into the API types.
 
 mod billing;
+mod departures;
 mod hosting;
 mod identity;
 mod notice;
 mod references;
+mod usage;
 
 use std::collections::BTreeSet;
 
@@ -27,6 +29,11 @@ impl<T> Entry<'_, T> {
     /// Reports a mistake of this object at `path`.
     pub fn report(&self, report: &mut Report, path: &FieldPath, message: impl std::fmt::Display) {
         report.at(self.checked.document, &self.checked.subject, path, message);
+    }
+
+    /// Warns about this object at `path`: the check still passes.
+    pub fn warn(&self, report: &mut Report, path: &FieldPath, message: impl std::fmt::Display) {
+        report.warn(self.checked.document, &self.checked.subject, path, message);
     }
 
     /// Where `path` of this object is, for a message about another object.
@@ -96,6 +103,8 @@ pub(crate) fn check(checked: &[Checked<'_>], options: &Options, report: &mut Rep
     billing::check_tariffs(&mut catalog, report);
     notice::check(&catalog, options.as_of, report);
     hosting::check(&catalog, options, report);
+    usage::check(&catalog, options, report);
+    departures::check(&catalog, options, report);
     billing::check_engine(&catalog, report);
 }
 
