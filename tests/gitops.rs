@@ -235,12 +235,36 @@ async fn assert_data_kept(client: &Client, volume: &str, file: &PathBuf, member:
     );
 }
 
+/// How often a measured wait looks: the figures printed are upper bounds
+/// within this much.
+const MEASURE_PAUSE: Duration = Duration::from_millis(100);
+
+/// [`eventually`], looking every [`MEASURE_PAUSE`] (it backs off to 500
+/// ms), for the waits whose time the test prints.
+async fn measure<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(error) => assert!(
+                Instant::now() < deadline,
+                "condition not met within {timeout:?}; last observed: {error:#}"
+            ),
+        }
+        tokio::time::sleep(MEASURE_PAUSE).await;
+    }
+}
+
 /// Waits until `member` is Ready for its current generation, its tenant
 /// namespace Active.
 async fn wait_ready(client: &Client, member: &str, namespace: &str) -> Member {
     let members = Api::<Member>::all(client.clone());
     let namespaces = Api::<Namespace>::all(client.clone());
-    eventually(CONVERGE, || async {
+    measure(CONVERGE, || async {
         let live = members.get_opt(member).await?.context("no Member yet")?;
         let ready = condition(&live, "Ready").cloned();
         let current =
@@ -271,7 +295,7 @@ async fn wait_condition(
     check: impl Fn(&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition) -> bool,
 ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
     let members = Api::<Member>::all(client.clone());
-    eventually(CONVERGE, || async {
+    measure(CONVERGE, || async {
         let live = members.get(member).await?;
         let found = condition(&live, type_).cloned();
         ensure!(found.as_ref().is_some_and(&check), "{type_} is {found:?}");
@@ -283,7 +307,7 @@ async fn wait_condition(
 /// The Schedule of `namespace` once its TTL is `ttl`.
 async fn wait_schedule(client: &Client, namespace: &str, ttl: &str) -> Schedule {
     let schedules = Api::<Schedule>::namespaced(client.clone(), VELERO);
-    eventually(CONVERGE, || async {
+    measure(CONVERGE, || async {
         let schedule = schedules.get_opt(namespace).await?.context("no Schedule")?;
         let live = schedule.spec.template.ttl.clone();
         ensure!(
@@ -434,7 +458,7 @@ async fn give_notice_then_leave(
         .merge("Retrait de Guenrouët : le fichier est retiré")
         .await;
     let members = Api::<Member>::all(client.clone());
-    eventually(CONVERGE, || async {
+    measure(CONVERGE, || async {
         ensure!(
             members.get_opt(&name).await?.is_none(),
             "Member {name} still there"
@@ -538,4 +562,43 @@ async fn release_volume(client: &Client, volume: &str, data: &PathBuf) {
     if let Some(directory) = data.parent() {
         let _ = std::fs::remove_dir_all(directory);
     }
+}
+
+/// Flux fetches only from the host whose key it pinned: a server at the
+/// pinned address with another host key (an impostor) is refused before
+/// Flux logs in, and nothing it serves is applied.
+#[tokio::test]
+async fn a_server_with_another_host_key_is_refused() {
+    require_flux();
+    let scope = TestScope::new("gitops_host_key").await;
+    let genuine = GitServer::start();
+    let impostor = GitServer::start();
+    let target = scope.name("sauvegarde");
+    first_commit(&impostor, &scope, &target);
+    impostor.merge("Un dépôt qui n'est pas celui de la DSI");
+    let flux = FluxSync::start_pinning(
+        &scope,
+        &impostor,
+        &impostor.known_hosts_with(&genuine.host_key()),
+    )
+    .await;
+    let (_, message) = eventually(APPLY, || async {
+        let ready = flux.source_ready().await?;
+        ensure!(ready.0 == "False", "GitRepository Ready {ready:?}");
+        Ok(ready)
+    })
+    .await;
+    assert!(
+        message.contains("key mismatch") || message.contains("knownhosts"),
+        "the refusal says why: {message}"
+    );
+    assert!(
+        !impostor.sshd_log().contains("Accepted publickey"),
+        "Flux did not log in to the impostor"
+    );
+    assert_eq!(flux.applied_revision().await.unwrap(), "");
+    let services = Api::<socle::api::SharedService>::all(scope.client());
+    assert!(services.get_opt(&target).await.unwrap().is_none());
+    flux.delete(APPLY).await;
+    scope.cleanup().await;
 }

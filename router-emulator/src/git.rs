@@ -131,11 +131,18 @@ impl GitServer {
     /// The server's host key as a known_hosts line
     /// (`[127.0.0.1]:<port> ssh-ed25519 AAAA…`): what Flux pins.
     pub fn known_hosts(&self) -> String {
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            self.port,
-            public_key_line(&self.dir.join("host_key.pub"))
-        )
+        self.known_hosts_with(&self.host_key())
+    }
+
+    /// A known_hosts line naming this server's address with `host_key`
+    /// (another server's): what Flux pinned if this one were an impostor.
+    pub fn known_hosts_with(&self, host_key: &str) -> String {
+        format!("[127.0.0.1]:{} {host_key}\n", self.port)
+    }
+
+    /// The server's host key, "ssh-ed25519 AAAA…".
+    pub fn host_key(&self) -> String {
+        public_key_line(&self.dir.join("host_key.pub"))
     }
 
     /// The DSI's working copy, where the test writes what a pull request

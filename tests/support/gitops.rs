@@ -84,9 +84,14 @@ impl FluxSync {
     /// GitRepository of `server` over SSH (interval 1m, as the template's)
     /// and a Kustomization of its root with `prune: true`.
     pub async fn start(scope: &TestScope, server: &GitServer) -> Self {
+        Self::start_pinning(scope, server, &server.known_hosts()).await
+    }
+
+    /// [`FluxSync::start`], Flux pinning `known_hosts` as the server's key.
+    pub async fn start_pinning(scope: &TestScope, server: &GitServer, known_hosts: &str) -> Self {
         let client = scope.client();
         let namespace = scope.create_namespace("flux").await;
-        create_deploy_key_secret(scope, server, &namespace).await;
+        create_deploy_key_secret(scope, server, &namespace, known_hosts).await;
         let labels = scope.labels();
         let repository = json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
@@ -141,6 +146,33 @@ impl FluxSync {
         .patch(Self::NAME, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap_or_else(|error| panic!("annotating the GitRepository: {error}"));
+    }
+
+    /// The GitRepository's `Ready` condition: status and message.
+    pub async fn source_ready(&self) -> kube::Result<(String, String)> {
+        let source = Api::<DynamicObject>::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &git_repository(),
+        )
+        .get(Self::NAME)
+        .await?;
+        Ok(ready_condition(&source.data))
+    }
+
+    /// What the Kustomization has applied so far (`lastAppliedRevision`).
+    pub async fn applied_revision(&self) -> kube::Result<String> {
+        let sync = Api::<DynamicObject>::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &kustomization(),
+        )
+        .get(Self::NAME)
+        .await?;
+        Ok(sync.data["status"]["lastAppliedRevision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// Waits until the Kustomization has applied `commit` and is Ready;
@@ -213,14 +245,19 @@ impl FluxSync {
 
 /// The Secret Flux reads for SSH (`identity`, `identity.pub`,
 /// `known_hosts`), named [`FluxSync::NAME`] in `namespace`.
-async fn create_deploy_key_secret(scope: &TestScope, server: &GitServer, namespace: &str) {
+async fn create_deploy_key_secret(
+    scope: &TestScope,
+    server: &GitServer,
+    namespace: &str,
+    known_hosts: &str,
+) {
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": FluxSync::NAME, "namespace": namespace, "labels": scope.labels()},
         "type": "Opaque",
         "stringData": {
             "identity": server.deploy_key(),
             "identity.pub": server.deploy_key_pub(),
-            "known_hosts": server.known_hosts(),
+            "known_hosts": known_hosts,
         },
     }))
     .expect("a Secret");
