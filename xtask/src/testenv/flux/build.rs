@@ -89,7 +89,7 @@ pub fn ensure_binaries() -> Result<Binaries> {
             continue;
         }
         eprintln!(
-            "testenv: building Flux's {} {} (first time only: about 9 minutes for both on \
+            "testenv: building Flux's {} {} (first time only: 12-17 minutes for both on \
              2 cores; cached in {})",
             controller.binary,
             controller.version,
