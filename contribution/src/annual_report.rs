@@ -13,9 +13,10 @@ use super::{
     level1,
     model::{Bracket, Cents, Offer},
     statement::{LineCode, Outcome},
-    subscription::{active, active_in, delivered_audits, owes_socle_complet},
+    subscription::{active, delivered_audits, in_force, leaves_on, owes_socle_complet},
     tariff::MemberTariff,
     usage::UsageIndex,
+    wording,
 };
 
 /// Basis points in one whole: 10 000 ‱ = 100 %.
@@ -38,7 +39,9 @@ pub struct OfferCount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Staffing {
-    /// Members with at least one subscription in force during the exercise.
+    /// Members in force during the exercise: a yearly subscription in force
+    /// on one of its days, or an audit under way in it. A member joining
+    /// the next year is not one.
     pub adherents: u32,
     /// Members owing the socle complet for the exercise.
     pub socle_complet_members: u32,
@@ -88,7 +91,8 @@ pub struct AnnualReport {
     pub totals_by_code: BTreeMap<LineCode, Cents>,
     /// Level-1 engineering against the pool.
     pub level1: Level1Pool,
-    /// Number of statements (titres de recettes) to issue.
+    /// Number of titres de recettes to issue: one per statement, and one
+    /// more for an audit, titled on its own (ruling 8).
     pub statements: u32,
     /// Number of members that could not be priced.
     pub members_in_error: u32,
@@ -132,7 +136,14 @@ pub fn annual_report(input: &Input<'_>, outcome: &Outcome) -> AnnualReport {
             billed_half_days: billed.level1_half_days,
         },
         totals_by_code: billed.totals_by_code,
-        statements: u32::try_from(outcome.statements.len()).unwrap_or(u32::MAX),
+        statements: u32::try_from(
+            outcome
+                .statements
+                .iter()
+                .map(|statement| statement.titles().len())
+                .sum::<usize>(),
+        )
+        .unwrap_or(u32::MAX),
         // Errors come sorted by member; a member may have several.
         members_in_error: u32::try_from(
             outcome.errors.chunk_by(|a, b| a.member == b.member).count(),
@@ -156,7 +167,7 @@ impl Membership {
         let exercise = input.exercise;
         let mut membership = Self::default();
         for member in input.members {
-            if member.subscriptions.iter().any(|s| active_in(s, exercise)) {
+            if in_force(member, exercise) {
                 membership.adherents += 1;
             }
             let bracket = input.grid.bracket_for(member.population.count);
@@ -211,12 +222,16 @@ fn held_offers(member: &MemberFacts, exercise: i16) -> Vec<Offer> {
 
 /// The bracket's label, or "hors grille" where the grid has none.
 fn bracket_label(bracket: Option<&Bracket>) -> String {
-    bracket.map_or_else(|| "hors grille".to_owned(), |b| b.label.clone())
+    bracket.map_or_else(
+        || "hors grille".to_owned(),
+        |b| wording::group_thousands(&b.label),
+    )
 }
 
 /// One member's row in the annual report: who it is, what it holds, what it
 /// was billed and its inventory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MemberSummary {
     /// `metadata.name`.
     pub name: String,
@@ -226,6 +241,19 @@ pub struct MemberSummary {
     pub insee_code: String,
     /// Legal population used for billing.
     pub population: u32,
+    /// INSEE reference year of that population: the year every
+    /// per-inhabitant amount of the exercise counts.
+    pub population_year: u16,
+    /// Whether the member is in force during the exercise (counted among
+    /// the adherents); one that is not has no row in the report's table.
+    pub in_force: bool,
+    /// The last day in force of a member leaving during the exercise, which
+    /// owes the whole year all the same (ruling 6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaves_on: Option<jiff::civil::Date>,
+    /// Why a member in force owes nothing for the exercise, in French.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owes_nothing: Option<String>,
     /// The bracket's label, or "hors grille" where the grid has none.
     pub bracket: String,
     /// Offers held during the exercise, in [`Offer`] order.
@@ -249,31 +277,48 @@ pub fn member_summaries(input: &Input<'_>, outcome: &Outcome) -> Vec<MemberSumma
     let mut summaries: Vec<MemberSummary> = input
         .members
         .iter()
-        .map(|member| MemberSummary {
-            name: member.name.clone(),
-            display_name: member.display_name.clone(),
-            insee_code: member.insee_code.clone(),
-            population: member.population.count,
-            bracket: bracket_label(input.grid.bracket_for(member.population.count)),
-            offers: held_offers(member, input.exercise),
-            audit_in_progress: member.subscriptions.iter().any(|subscription| {
-                subscription.offer == Offer::Audit
-                    && subscription.effective_date.year() <= input.exercise
-                    && subscription
-                        .audit_report_date
-                        .is_none_or(|report| report.year() > input.exercise)
-            }),
+        .map(|member| {
+            let exercise = input.exercise;
             // Statements come sorted by member.
-            total_cents: outcome
+            let total_cents = outcome
                 .statements
                 .binary_search_by(|statement| statement.member.cmp(&member.name))
                 .ok()
-                .map(|index| outcome.statements[index].total_cents),
-            in_error: outcome
+                .map(|index| outcome.statements[index].total_cents);
+            let in_error = outcome
                 .errors
                 .iter()
-                .any(|error| error.member == member.name),
-            inventory: inventory.remove(&member.name),
+                .any(|error| error.member == member.name);
+            let audit_in_progress = member.subscriptions.iter().any(|subscription| {
+                subscription.offer == Offer::Audit
+                    && subscription.effective_date.year() <= exercise
+                    && subscription
+                        .audit_report_date
+                        .is_none_or(|report| report.year() > exercise)
+            });
+            let in_force = in_force(member, exercise);
+            MemberSummary {
+                name: member.name.clone(),
+                display_name: member.display_name.clone(),
+                insee_code: member.insee_code.clone(),
+                population: member.population.count,
+                population_year: member.population.year,
+                in_force,
+                leaves_on: leaves_on(member, exercise),
+                owes_nothing: (in_force && total_cents.is_none() && !in_error).then(|| {
+                    if audit_in_progress {
+                        wording::AUDIT_NOT_DELIVERED.to_owned()
+                    } else {
+                        wording::NOTHING_OWED.to_owned()
+                    }
+                }),
+                bracket: bracket_label(input.grid.bracket_for(member.population.count)),
+                offers: held_offers(member, exercise),
+                audit_in_progress,
+                total_cents,
+                in_error,
+                inventory: inventory.remove(&member.name),
+            }
         })
         .collect();
     summaries.sort_unstable_by(|a, b| a.name.cmp(&b.name));

@@ -3,10 +3,10 @@
 
 use super::{
     error::ContributionError,
-    format::format_count,
     statement::{Line, LineCode},
     subscription::owes_socle_complet,
     tariff::MemberTariff,
+    wording::plural,
 };
 
 /// Half-days of the exercise included in the member's contribution.
@@ -53,9 +53,13 @@ pub(crate) fn lines(
             tariff.grid.level1_half_day_cents,
         )?
         .explained(format!(
-            "{} demi-journées réalisées en {exercise}, dont {included} ; {} facturées.",
-            format_count(half_days_used),
-            format_count(billed),
+            "{} en {exercise}, dont {included} ; {}.",
+            plural(
+                half_days_used,
+                "demi-journée réalisée",
+                "demi-journées réalisées"
+            ),
+            plural(billed, "facturée", "facturées"),
         )),
     ])
 }

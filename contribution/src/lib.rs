@@ -43,6 +43,7 @@ mod statement;
 mod subscription;
 mod tariff;
 mod usage;
+pub mod wording;
 
 #[cfg(test)]
 mod tests;

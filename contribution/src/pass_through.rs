@@ -6,6 +6,7 @@ use super::{
     input::Usage,
     model::TariffGrid,
     statement::{Line, LineCode},
+    wording::AT_REAL_COST,
 };
 
 /// A line per pass-through record, at the invoice's amount and citing it. The
@@ -38,7 +39,7 @@ pub(crate) fn lines(grid: &TariffGrid, records: &[&Usage]) -> Result<Vec<Line>, 
             Ok(Line::new(
                 LineCode::PassThrough,
                 grid,
-                format!("Refacturation à l'euro près de la facture {reference}"),
+                format!("Refacturation {AT_REAL_COST} de la facture {reference}"),
                 1,
                 amount,
             )?

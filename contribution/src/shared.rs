@@ -10,6 +10,7 @@ use super::{
     model::AllocationKey,
     split::split_cost,
     statement::{Line, LineCode},
+    wording::AT_REAL_COST,
 };
 
 /// What the shared costs of the exercise bring to one name: share lines, or
@@ -119,7 +120,7 @@ fn allocate_one<'a>(
         match Line::new(
             LineCode::SharedCostShare,
             input.grid,
-            format!("Quote-part — {} ({})", cost.label, cost.service),
+            format!("Quote-part — {}", cost.label),
             1,
             share,
         ) {
@@ -147,7 +148,7 @@ fn explanation(cost: &SharedCost, weight: u64, total_weight: u64, subscribers: u
         AllocationKey::Equal => format!("à parts égales entre {subscribers} membres"),
     };
     format!(
-        "Coût de {} réglé par REDON Agglomération, refacturé à l'euro près et réparti {key} ; \
+        "Coût de {} réglé par REDON Agglomération, refacturé {AT_REAL_COST} et réparti {key} ; \
          les centimes d'arrondi vont aux plus forts restes.",
         format_eur(cost.cost_cents)
     )

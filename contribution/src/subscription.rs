@@ -19,6 +19,40 @@ pub(crate) fn active_in(subscription: &Subscription, exercise: i16) -> bool {
             .is_none_or(|end| exercise <= end.year())
 }
 
+/// Whether the member is in force during the exercise, as the annual report
+/// counts its adherents: a yearly subscription in force on one of its days,
+/// or an audit under way in it (taken by the exercise's end, its report
+/// delivered during it or still to come). An audit whose report was
+/// delivered in an earlier exercise is over: it keeps no one a member.
+pub(crate) fn in_force(member: &MemberFacts, exercise: i16) -> bool {
+    member
+        .subscriptions
+        .iter()
+        .any(|subscription| match subscription.offer {
+            Offer::Audit => {
+                subscription.effective_date.year() <= exercise
+                    && subscription
+                        .audit_report_date
+                        .is_none_or(|report| report.year() >= exercise)
+            }
+            Offer::GroupementAchats | Offer::SocleComplet => active_in(subscription, exercise),
+        })
+}
+
+/// The last day in force of a member that leaves during the exercise:
+/// every yearly subscription in force in it ends in it (ruling 6: the whole
+/// year is owed all the same). `None` when one runs on past the exercise.
+pub(crate) fn leaves_on(member: &MemberFacts, exercise: i16) -> Option<Date> {
+    let yearly: Vec<&Subscription> = member
+        .subscriptions
+        .iter()
+        .filter(|s| s.offer != Offer::Audit && active_in(s, exercise))
+        .collect();
+    let ends: Option<Vec<Date>> = yearly.iter().map(|s| s.end_date).collect();
+    ends.filter(|ends| !ends.is_empty() && ends.iter().all(|end| end.year() == exercise))
+        .and_then(|ends| ends.into_iter().max())
+}
+
 /// The member's subscriptions to `offer` in force during the exercise.
 pub(crate) fn active(
     member: &MemberFacts,

@@ -7,6 +7,7 @@ use super::{
     error::ContributionError,
     input::MemberFacts,
     model::{Bracket, Cents, TariffGrid, TariffOverride},
+    wording::group_thousands,
 };
 
 /// Where a price comes from, printed in the line's label so that the member
@@ -22,7 +23,7 @@ pub(crate) enum Basis<'a> {
 impl fmt::Display for Basis<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Bracket(bracket) => write!(f, "tranche « {} »", bracket.label),
+            Self::Bracket(bracket) => write!(f, "tranche « {} »", group_thousands(&bracket.label)),
             Self::Override(decision) => write!(f, "tarif particulier {decision}"),
         }
     }

@@ -203,24 +203,7 @@ fn check_sheets(
         "Lignes" => lines.clone(),
         other => panic!("no sheet {other}"),
     };
-    for (column, heading) in [
-        "exercice",
-        "n° de titre",
-        "commune",
-        "code INSEE",
-        "SIRET",
-        "objet",
-        "article",
-        "base",
-        "quantité",
-        "prix unitaire",
-        "montant",
-    ]
-    .iter()
-    .enumerate()
-    {
-        assert_eq!(text(lines, 0, u32::try_from(column).unwrap()), *heading);
-    }
+    check_headings(lines);
     let mut row = 1;
     let mut grand_total = 0;
     // The audit is a title of its own (ruling 8).
@@ -296,6 +279,36 @@ fn check_sheets(
         grand_total
     );
     assert_eq!(cents(number(titles, (titles_row, 7))), grand_total);
+    check_euros_and_unpriced(outcome, unpriced, workbook);
+}
+
+fn check_headings(lines: &Range<Data>) {
+    for (column, heading) in [
+        "exercice",
+        "n° de titre",
+        "commune",
+        "code INSEE",
+        "SIRET",
+        "objet",
+        "article",
+        "base",
+        "quantité",
+        "prix unitaire",
+        "montant",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(text(lines, 0, u32::try_from(column).unwrap()), *heading);
+    }
+}
+
+/// Amounts in the euro format; the members not priced, and why.
+fn check_euros_and_unpriced(
+    outcome: &Outcome,
+    unpriced: &Range<Data>,
+    workbook: &mut Xlsx<std::io::BufReader<fs::File>>,
+) {
     // Amounts are numbers in euros, not text.
     let styles = workbook.worksheet_style("Lignes").unwrap();
     let style = styles.get((1, 10)).expect("the first amount is styled");

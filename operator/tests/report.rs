@@ -113,7 +113,7 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
 
     let total = format_eur(cents(&json, "totalBilledCents"));
     assert!(
-        html.contains(&format!(r#"titre(s))</td><td class="num">{total}</td>"#)),
+        html.contains(&format!(r#"titres)</td><td class="num">{total}</td>"#)),
         "the members table adds up to the JSON total {total}"
     );
     assert!(html.contains(&format_eur(cents(&json, "contributionsCents"))));
@@ -132,10 +132,31 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
     for expected in [
         format!("réalisé : {} j", days(&level1["usedHalfDays"])),
         format!("franchises 2026 : {} j", days(&level1["allowanceHalfDays"])),
-        format!("{} demi-journée(s) facturée(s)", level1["billedHalfDays"]),
+        format!("{} demi-journées facturées", level1["billedHalfDays"]),
         "convention : 117 j".to_owned(),
     ] {
         assert!(html.contains(&expected), "{expected:?} missing");
+    }
+
+    // The header's adherents are the table's members, and the JSON's
+    // members in force; each in force and owing nothing says why.
+    let adherents = json["staffing"]["adherents"].as_u64().unwrap();
+    assert!(
+        html.contains(&format!("Total ({adherents} membres,")),
+        "the table counts the {adherents} adherents of the key figures"
+    );
+    let members = json["members"].as_array().unwrap();
+    let in_force: Vec<&serde_json::Value> =
+        members.iter().filter(|m| m["inForce"] == true).collect();
+    assert_eq!(in_force.len() as u64, adherents);
+    for member in &in_force {
+        assert!(
+            member["totalCents"].is_i64()
+                || member["inError"] == true
+                || member["owesNothing"].is_string(),
+            "{member}"
+        );
+        assert!(member["populationYear"].is_u64());
     }
 
     let inventory = &html[html.find("Inventaire par membre").unwrap()..];

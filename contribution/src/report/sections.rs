@@ -9,8 +9,8 @@ use super::{
     escape,
 };
 use crate::{
-    AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, format_count, format_eur,
-    format_half_days_as_days, format_percent,
+    AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, format_count, format_date,
+    format_eur, format_half_days_as_days, format_percent, wording::plural,
 };
 
 /// The Level-1 pool the convention is built on (article 3.2): 117 working
@@ -76,16 +76,21 @@ pub(super) fn key_figures(page: &Page<'_>) -> String {
                 format_half_days_as_days(level1.allowance_half_days)
             ),
             format!(
-                "{} demi-journée(s) facturée(s) au-delà des franchises",
-                format_count(level1.billed_half_days)
+                "{} au-delà des franchises",
+                plural(
+                    level1.billed_half_days,
+                    "demi-journée facturée",
+                    "demi-journées facturées"
+                )
             ),
         ),
         (
             "Titres de recettes".to_owned(),
             format_count(u64::from(report.statements)),
-            format!(
-                "{} membre(s) non tarifé(s)",
-                format_count(u64::from(report.members_in_error))
+            plural(
+                u64::from(report.members_in_error),
+                "membre non tarifé",
+                "membres non tarifés",
             ),
         ),
     ];
@@ -300,7 +305,7 @@ pub(super) fn level1(report: &AnnualReport) -> String {
         },
     ];
     format!(
-        r#"<section><h2>Ingénierie de niveau 1</h2>{}<p class="note">{} jours réalisés (toutes communes), dont {} demi-journée(s) facturée(s) à des communes ayant dépassé leur franchise. Franchises {}: somme des franchises annuelles des membres au socle complet ; la convention (article 3.2) prévoit 117 jours pour 30 communes.</p></section>"#,
+        r#"<section><h2>Ingénierie de niveau 1</h2>{}<p class="note">{} jours réalisés (toutes communes), dont {} à des communes ayant dépassé leur franchise. Franchises {} : somme des franchises annuelles des membres au socle complet ; la convention (article 3.2) prévoit 117 jours pour 30 communes.</p></section>"#,
         gauge(
             as_value(level1.used_half_days),
             &format!(
@@ -310,7 +315,11 @@ pub(super) fn level1(report: &AnnualReport) -> String {
             &marks
         ),
         escape(&format_half_days_as_days(level1.used_half_days)),
-        format_count(level1.billed_half_days),
+        plural(
+            level1.billed_half_days,
+            "demi-journée facturée",
+            "demi-journées facturées"
+        ),
         report.exercise,
     )
 }
@@ -326,44 +335,78 @@ fn offers(member: &MemberSummary) -> String {
     escape(&labels.join(", "))
 }
 
+/// The members in force during the exercise, as many as the key figures'
+/// adherents: each with its amount, 0 € and the reason when it owes
+/// nothing, the population year its amounts count, and its departure when
+/// it leaves during the exercise (whole year owed, ruling 6). Members not in
+/// force are named under the table, not counted.
 pub(super) fn members(page: &Page<'_>) -> String {
-    let max = page
-        .members
+    let in_force: Vec<&MemberSummary> = page.members.iter().filter(|m| m.in_force).collect();
+    let max = in_force
         .iter()
         .filter_map(|member| member.total_cents)
         .max()
         .unwrap_or(0);
     let mut html = String::from(
-        r#"<section class="long"><h2>Contributions par membre</h2><table class="data"><thead><tr><th>Commune</th><th>INSEE</th><th class="num">Population</th><th>Offre(s)</th><th class="num">Montant titré</th><th></th></tr></thead><tbody>"#,
+        r#"<section class="long"><h2>Contributions par membre</h2><table class="data"><thead><tr><th>Commune</th><th>INSEE</th><th class="num">Population<small>légale INSEE (année)</small></th><th>Offres</th><th class="num">Montant titré</th><th></th></tr></thead><tbody>"#,
     );
     let mut total: Cents = 0;
-    let mut titled = 0_u64;
-    for member in page.members {
+    for member in &in_force {
         let amount = match (member.total_cents, member.in_error) {
             (_, true) => r#"<span class="warn">non tarifé</span>"#.to_owned(),
             (Some(cents), false) => {
                 total = total.saturating_add(cents);
-                titled += 1;
                 escape(&format_eur(cents))
             }
-            (None, false) => NONE.to_owned(),
+            (None, false) => format!(
+                "{}<small>{}</small>",
+                escape(&format_eur(0)),
+                escape(member.owes_nothing.as_deref().unwrap_or_default())
+            ),
         };
+        let leaves = member.leaves_on.map_or_else(String::new, |end| {
+            format!(
+                "<small>{}</small>",
+                escape(&format!(
+                    "départ le {} : l'année entière est due (règle 6)",
+                    format_date(end)
+                ))
+            )
+        });
         let _ = write!(
             html,
-            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td class="num">{amount}</td><td class="bar-cell">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{} <small class="inline">({})</small></td><td>{}{leaves}</td><td class="num">{amount}</td><td class="bar-cell">{}</td></tr>"#,
             escape(&member.display_name),
             escape(&member.insee_code),
             format_count(u64::from(member.population)),
+            member.population_year,
             offers(member),
             bar(member.total_cents.unwrap_or(0), max, "fill-1"),
         );
     }
     let _ = write!(
         html,
-        r#"</tbody><tfoot><tr><td colspan="4">Total ({} membres, {} titre(s))</td><td class="num">{}</td><td></td></tr></tfoot></table></section>"#,
-        format_count(page.members.len() as u64),
-        format_count(titled),
+        r#"</tbody><tfoot><tr><td colspan="4">Total ({}, {})</td><td class="num">{}</td><td></td></tr></tfoot></table>"#,
+        plural(in_force.len() as u64, "membre", "membres"),
+        plural(u64::from(page.report.statements), "titre", "titres"),
         escape(&format_eur(total))
+    );
+    let others: Vec<String> = page
+        .members
+        .iter()
+        .filter(|m| !m.in_force)
+        .map(|m| escape(&m.display_name))
+        .collect();
+    if !others.is_empty() {
+        let _ = write!(
+            html,
+            r#"<p class="note">Sans adhésion en vigueur en {} (ni comptés ni titrés) : {}.</p>"#,
+            page.report.exercise,
+            others.join(", ")
+        );
+    }
+    html.push_str(
+        r#"<p class="note">Chaque montant par habitant compte la population légale INSEE de l'année indiquée entre parenthèses. Un membre qui quitte le service en cours d'exercice doit l'année entière (règle 6).</p></section>"#,
     );
     html
 }

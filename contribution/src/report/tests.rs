@@ -17,6 +17,10 @@ fn member(name: &str, display_name: &str, total_cents: Option<i64>) -> MemberSum
         display_name: display_name.to_owned(),
         insee_code: "56001".to_owned(),
         population: 2355,
+        population_year: 2021,
+        in_force: true,
+        leaves_on: None,
+        owes_nothing: None,
         bracket: "de 1500 à moins de 3000 habitants".to_owned(),
         offers: vec![Offer::SocleComplet],
         audit_in_progress: false,
@@ -95,8 +99,9 @@ fn shows_the_key_figures_in_french() {
         "réalisé : 13,5 j",
         "franchises 2026 : 9 j",
         "convention : 117 j",
-        "9 demi-journée(s) facturée(s)",
-        "Total (2 membres, 2 titre(s))</td><td class=\"num\">11 065,00 €",
+        "9 demi-journées facturées",
+        "Franchises 2026 : somme",
+        "Total (2 membres, 2 titres)</td><td class=\"num\">11 065,00 €",
     ] {
         assert!(html.contains(expected), "{expected:?} missing");
     }
@@ -131,6 +136,7 @@ fn members_in_error_and_without_a_statement() {
     let mut guemene = member("guemene-penfao", "Guémené-Penfao", None);
     guemene.offers.clear();
     guemene.audit_in_progress = true;
+    guemene.owes_nothing = Some("audit en cours".to_owned());
     let errors = [MemberError {
         member: "avessac".to_owned(),
         message: "tarif à décider".to_owned(),
@@ -141,10 +147,14 @@ fn members_in_error_and_without_a_statement() {
     );
     assert!(html.contains(r#"<span class="warn">non tarifé</span>"#));
     assert!(html.contains("Audit en cours"));
+    assert!(
+        text(&html).contains("0,00 €<small>audit en cours</small>"),
+        "a member owing nothing shows 0 € and why"
+    );
     assert!(html.contains("Membres non tarifés"));
     assert!(html.contains("tarif à décider"));
     assert!(
-        text(&html).contains("Total (3 membres, 1 titre(s))</td><td class=\"num\">1,00 €"),
+        text(&html).contains("Total (3 membres, 2 titres)</td><td class=\"num\">1,00 €"),
         "only statements add up"
     );
 }
@@ -198,4 +208,24 @@ fn every_inventory_meter_has_a_heading() {
             "{meter}"
         );
     }
+}
+
+/// The table counts the members in force, as the key figures do; one that
+/// joins the next year is named under it, one that leaves during the
+/// exercise says it owes the whole year, and each row its population year.
+#[test]
+fn the_table_counts_the_adherents_of_the_key_figures() {
+    let mut leaving = member("allaire", "Allaire", Some(553_250));
+    leaving.leaves_on = Some(date(2026, 8, 31));
+    let mut joining = member("redon", "Redon", None);
+    joining.in_force = false;
+    let mut renac = member("renac", "Renac", Some(553_250));
+    renac.population_year = 2022;
+    let html = text(&page_html(&[leaving, renac, joining], &[]));
+    let table = &html[html.find("Contributions par membre").unwrap()..];
+    assert!(table.contains("Total (2 membres, 2 titres)"), "{table}");
+    assert!(!table[..table.find("</table>").unwrap()].contains("Redon"));
+    assert!(table.contains("Sans adhésion en vigueur en 2026 (ni comptés ni titrés) : Redon."));
+    assert!(table.contains("départ le 31/08/2026 : l&#39;année entière est due (règle 6)"));
+    assert!(table.contains(r#"2 355 <small class="inline">(2022)</small>"#));
 }

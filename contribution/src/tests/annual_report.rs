@@ -58,13 +58,13 @@ fn annual_report_compares_contributions_with_staffing() {
     assert_eq!(
         counts,
         [
-            (Offer::Audit, "plus de 8000 habitants", 1),
+            (Offer::Audit, "plus de 8\u{a0}000 habitants", 1),
             (
                 Offer::GroupementAchats,
-                "de 1500 à moins de 3000 habitants",
+                "de 1\u{a0}500 à moins de 3\u{a0}000 habitants",
                 1
             ),
-            (Offer::SocleComplet, "moins de 1500 habitants", 10),
+            (Offer::SocleComplet, "moins de 1\u{a0}500 habitants", 10),
         ]
     );
 }
@@ -116,12 +116,15 @@ fn member_summaries_add_up_to_the_report() {
         Some(553_250),
         "audit deducted, then billed"
     );
-    assert_eq!(allaire.bracket, "de 1500 à moins de 3000 habitants");
+    assert_eq!(
+        allaire.bracket,
+        "de 1\u{a0}500 à moins de 3\u{a0}000 habitants"
+    );
     assert!(
         avessac.in_error && avessac.total_cents.is_none(),
         "above 8 000 without override"
     );
-    assert_eq!(avessac.bracket, "plus de 8000 habitants");
+    assert_eq!(avessac.bracket, "plus de 8\u{a0}000 habitants");
     assert!(bruc.offers.is_empty() && bruc.total_cents.is_none() && !bruc.in_error);
     assert!(!bruc.audit_in_progress && !allaire.audit_in_progress);
     assert!(conquereuil.offers.is_empty() && conquereuil.audit_in_progress);

@@ -211,8 +211,23 @@ pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
         std::fs::write(path, socle::contribution::report::render(&page))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    emit(&serde_json::to_string_pretty(&report).expect("a report serializes"));
+    // The report's figures, and each member's row: those in force with
+    // their amount (0 and the reason when they owe nothing), the others
+    // marked as not in force.
+    let json = ReportJson {
+        report: &report,
+        members: &members,
+    };
+    emit(&serde_json::to_string_pretty(&json).expect("a report serializes"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `socle report` prints: the annual report's figures and its members.
+#[derive(Debug, serde::Serialize)]
+struct ReportJson<'a> {
+    #[serde(flatten)]
+    report: &'a socle::contribution::AnnualReport,
+    members: &'a [socle::contribution::MemberSummary],
 }
 
 /// Every object that prices and inventories the members, as the cluster has
