@@ -41,7 +41,7 @@ enum Command {
     Report(cli::contribution::ReportArgs),
     /// Issue and export the ContributionStatements kept by the operator.
     Statements(cli::statements::StatementsArgs),
-    /// Record usage the operator cannot see (Level-1 engineering half-days).
+    /// Record usage the operator cannot see (Level-1 engineering half-days): in the cluster, or as a file for a pull request.
     Usage(cli::usage::UsageArgs),
     /// Write a new adherent's Member manifest (article 8), checked, for a GitOps pull request.
     Member(cli::member::MemberArgs),
@@ -76,7 +76,7 @@ async fn command(command: Command) -> Result<ExitCode> {
         Command::Statements(args) => cli::statements::statements(args)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Usage(args) => cli::usage::usage(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Usage(args) => cli::usage::usage(args).await,
         Command::Member(args) => Ok(cli::member::member(&args)),
         Command::Validate(args) => Ok(cli::validate::validate(&args)),
         Command::Gitops(args) => Ok(cli::gitops::gitops(&args)),

@@ -328,3 +328,182 @@ fn a_usage_record_outside_the_operators_namespace_is_refused() {
         stdout(&output)
     );
 }
+
+const GUENROUET: [&str; 16] = [
+    "--name",
+    "guenrouet",
+    "--display-name",
+    "Guenrouët",
+    "--insee",
+    "44068",
+    "--population",
+    "3286",
+    "--offer",
+    "SocleComplet",
+    "--effective",
+    "2026-01-01",
+    "--deliberation",
+    "DEL-2026-007",
+    "--siret",
+    "21440068300015",
+];
+
+const HOSTING: [&str; 28] = [
+    "--storage",
+    "50Gi",
+    "--admin-group",
+    "commune-guenrouet-admins",
+    "--vpn-gateway",
+    "vpn-datacenter",
+    "--site-cidr",
+    "192.168.68.0/24",
+    "--router-address",
+    "routeur.mairie-guenrouet.example",
+    "--router-dialect",
+    "openwrt",
+    "--router-host-key",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICdBX7h8/vA7T5IkebD8DiWj9WHyDePlp36TsW2MltND",
+    "--backup-tier",
+    "Standard",
+    "--backup-target",
+    "sauvegarde-datacenter",
+    "--drill",
+    "0 3 1 * *",
+    "--decision-maker",
+    "Mairie de Guenrouët",
+    "--decision-maker-role",
+    "Maire",
+    "--technical-contact",
+    "Secrétariat de mairie",
+    "--technical-contact-email",
+    "mairie@guenrouet.example",
+];
+
+/// A whole adhesion in one command: the Member with its tenant, tunnel,
+/// backups and contacts, the gateway's subscriber label, the file in
+/// members/ and listed; then a Level-1 record the same way.
+#[test]
+fn the_generators_write_a_whole_pull_request_that_passes_the_check() {
+    let repo = init("gitops-generators");
+    let mut args = vec!["member", "new"];
+    args.extend(GUENROUET);
+    args.extend(HOSTING);
+    args.extend(["--repo", repo.path(), "--write"]);
+    let output = socle(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "", "written, not printed");
+    let written = read(&repo, "members/guenrouet.yaml");
+    let member: serde_yaml::Value = serde_yaml::from_str(&written).unwrap();
+    let spec = &member["spec"];
+    assert_eq!(
+        member["metadata"]["labels"]["socle.redon-agglomeration.bzh/vpn"], "true",
+        "{written}"
+    );
+    assert_eq!(spec["siret"], "21440068300015");
+    assert_eq!(spec["tenant"]["storage"]["size"], "50Gi");
+    assert_eq!(spec["tenant"]["adminGroups"][0], "commune-guenrouet-admins");
+    assert_eq!(
+        spec["vpn"]["router"]["credentialsSecret"],
+        "router-guenrouet"
+    );
+    assert_eq!(spec["vpn"]["siteCidrs"][0], "192.168.68.0/24");
+    assert_eq!(spec["backup"]["drill"]["schedule"], "0 3 1 * *");
+    assert_eq!(
+        spec["contacts"]["technical"]["email"],
+        "mairie@guenrouet.example"
+    );
+    assert!(
+        read(&repo, "members/kustomization.yaml").ends_with("resources:\n  - guenrouet.yaml\n")
+    );
+
+    let usage = socle(&[
+        "usage",
+        "new",
+        "--member",
+        "guenrouet",
+        "--half-days",
+        "3",
+        "--mission",
+        "Installation des postes",
+        "--date",
+        "2026-03-12",
+        "--repo",
+        repo.path(),
+        "--write",
+    ]);
+    assert_eq!(usage.status.code(), Some(0), "{}", stderr(&usage));
+    let record = read(&repo, "usage/guenrouet-level1-half-days-2026-03-12.yaml");
+    // The fields DESIGN.md names, and no unit nor source: the meter implies
+    // the one, the DSI is the other.
+    assert!(
+        !record.contains("unit:") && !record.contains("source:"),
+        "{record}"
+    );
+    assert!(record.contains("  namespace: socle-system\n"), "{record}");
+    assert_eq!(check(&repo, &[]), (Some(0), String::new()));
+
+    // The same commune again: refused, naming the one already there.
+    let mut again = vec!["member", "new"];
+    again.extend(GUENROUET);
+    again.extend(["--repo", repo.path()]);
+    let twice = socle(&again);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        stderr(&twice).contains("Member guenrouet is already defined at"),
+        "{}",
+        stderr(&twice)
+    );
+}
+
+#[test]
+fn a_generator_checks_references_only_with_the_repository() {
+    let repo = init("gitops-references");
+    let mut args = vec!["member", "new"];
+    args.extend(GUENROUET);
+    args.extend(HOSTING);
+    // Alone, the gateway cannot be looked up: the manifest is printed.
+    let alone = socle(&args);
+    assert_eq!(alone.status.code(), Some(0), "{}", stderr(&alone));
+    assert!(stdout(&alone).contains("gateway: vpn-datacenter"));
+    // In the repository, a misspelt gateway is refused.
+    let misspelt: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if *a == "vpn-datacenter" {
+                "vpn-datacentre"
+            } else {
+                a
+            }
+        })
+        .chain(["--repo", repo.path()])
+        .collect();
+    let refused = socle(&misspelt);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused)
+            .contains("SharedService vpn-datacentre (category VpnGateway) does not exist"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(stdout(&refused), "", "nothing is written");
+    let usage = socle(&[
+        "usage",
+        "new",
+        "--member",
+        "guenroue",
+        "--half-days",
+        "3",
+        "--mission",
+        "x",
+        "--date",
+        "2026-03-12",
+        "--repo",
+        repo.path(),
+    ]);
+    assert_eq!(usage.status.code(), Some(1));
+    assert!(
+        stderr(&usage).contains("guenroue is not a Member defined here"),
+        "{}",
+        stderr(&usage)
+    );
+}

@@ -4,6 +4,7 @@ pub mod contribution;
 pub mod gitops;
 pub mod member;
 mod output;
+mod repo;
 pub mod run;
 pub mod statements;
 pub mod usage;

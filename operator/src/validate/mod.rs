@@ -116,6 +116,10 @@ pub struct Options {
     /// The files a pull request changed or removed, as they were before it:
     /// a Member they defined that is gone is a departure (a warning).
     pub before: Vec<ManifestFile>,
+    /// Whether names of other objects (a VPN gateway, a backup target, a
+    /// Member) are looked up: false for an object checked alone, without
+    /// its repository (`socle member new` without `--repo`).
+    pub references: bool,
 }
 
 impl Default for Options {
@@ -127,6 +131,7 @@ impl Default for Options {
             operator_namespace: "socle-system".into(),
             changed: None,
             before: Vec::new(),
+            references: true,
         }
     }
 }
@@ -193,6 +198,24 @@ pub fn validate_files(
     validation.findings.extend(report.finish());
     validation.findings.sort();
     validation
+}
+
+/// What the checks say of `new` among the objects of `repository` (or
+/// alone, when there is none): the mistakes and warnings written in `new`.
+/// For a generator: `new` comes last, so that a conflict is reported on it.
+pub fn check_new(
+    repository: &[ManifestFile],
+    new: &ManifestFile,
+    options: &Options,
+) -> Vec<Finding> {
+    let mut files = repository.to_vec();
+    files.push(new.clone());
+    let shown_new = shown(&new.path);
+    validate_files(&files, false, options)
+        .findings
+        .into_iter()
+        .filter(|finding| finding.file == shown_new)
+        .collect()
 }
 
 /// Checks documents already read: both layers, findings sorted by file and

@@ -39,7 +39,7 @@ pub(super) fn check(catalog: &Catalog<'_>, options: &Options, report: &mut Repor
             gateway_subscriber(entry, &services, report);
         }
         if entry.object.spec.backup.is_some() {
-            backup_target(entry, catalog, &services, report);
+            backup_target(entry, catalog, &services, options.references, report);
         }
     }
     overlapping_sites(catalog, report);
@@ -79,8 +79,9 @@ fn vpn_plan(
     let member = &entry.object;
     let Some(spec) = &member.spec.vpn else { return };
     let gateway_valid = services.iter().any(|s| s.name_any() == spec.gateway);
-    if !gateway_valid && catalog.defines("SharedService", &spec.gateway) {
-        // The gateway is here but invalid: its own messages say why.
+    if !gateway_valid && (catalog.defines("SharedService", &spec.gateway) || !options.references) {
+        // The gateway is here but invalid (its own messages say why), or
+        // the member is checked alone.
         return;
     }
     // Other members are compared below, once per pair.
@@ -222,6 +223,7 @@ fn backup_target(
     entry: &Entry<'_, Member>,
     catalog: &Catalog<'_>,
     services: &[SharedService],
+    references: bool,
     report: &mut Report,
 ) {
     let member = &entry.object;
@@ -242,6 +244,7 @@ fn backup_target(
         })
         .collect();
     match &spec.target {
+        _ if !references => {}
         Some(name) => {
             let usable = match services.iter().find(|s| s.name_any() == *name) {
                 Some(service) => targets.iter().any(|t| t.name_any() == service.name_any()),

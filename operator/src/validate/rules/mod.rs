@@ -98,7 +98,7 @@ pub(crate) fn check(checked: &[Checked<'_>], options: &Options, report: &mut Rep
             _ => {}
         }
     }
-    references::check(&catalog, report);
+    references::check(&catalog, options, report);
     identity::check(&catalog, report);
     billing::check_tariffs(&mut catalog, report);
     notice::check(&catalog, options.as_of, report);

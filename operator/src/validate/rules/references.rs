@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{ResourceExt, core::Selector};
 
 use super::Catalog;
-use crate::validate::{Report, objects::Checked, path::FieldPath, place, schema::closest};
+use crate::validate::{Options, Report, objects::Checked, path::FieldPath, place, schema::closest};
 
 /// The objects of `checked` minus the second (third…) object of a name,
 /// each reported at its own `metadata.name`.
@@ -45,8 +45,8 @@ pub(super) fn without_duplicates<'c, 'a>(
 
 /// Usage records and shared-service subscriptions name Members that exist;
 /// subscriber selectors parse.
-pub(super) fn check(catalog: &Catalog<'_>, report: &mut Report) {
-    for record in &catalog.usage {
+pub(super) fn check(catalog: &Catalog<'_>, options: &Options, report: &mut Report) {
+    for record in catalog.usage.iter().filter(|_| options.references) {
         let member = &record.object.spec.member;
         if !catalog.defines("Member", member) {
             record.report(

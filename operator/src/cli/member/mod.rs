@@ -4,18 +4,27 @@
 //! The manifest is checked before it is printed, by the same checks as
 //! `socle validate` (schema, CEL rules, contribution engine): what this
 //! command prints is accepted by the API server and priced by the engine, or
-//! nothing is printed and the error says which flag to add.
+//! nothing is printed and the error says which flag to add. With `--repo`,
+//! it is checked among the repository's objects (the VPN gateway and
+//! backup target it names, the names, codes and networks already taken),
+//! takes the labels its VPN gateway's subscribers selector asks for, and
+//! with `--write` goes into members/ and its kustomization.yaml.
+
+mod hosting;
 
 use std::{collections::BTreeMap, io::Write, process::ExitCode};
 
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::civil::Date;
+use serde::Serialize;
 use socle::{
-    api::{Member, MemberSpec, member::MemberKind},
+    api::{Member, MemberSpec, SharedService, member::MemberKind},
     contribution::{Offer, Population, Subscription, TariffOverride},
-    manifests::Document,
-    validate::{self, Options},
+    manifests::ManifestFile,
 };
+
+use self::hosting::{BackupFlags, ContactFlags, TenantFlags, VpnFlags};
+use super::repo::RepoFlags;
 
 /// Label of the département, from the INSEE code (the examples carry it).
 const DEPARTEMENT: &str = "socle.redon-agglomeration.bzh/departement";
@@ -127,6 +136,16 @@ pub struct NewArgs {
     /// Reference of the pilotage commission's deliberation setting the override prices.
     #[arg(long)]
     pub override_decision: Option<String>,
+    #[command(flatten)]
+    pub tenant: TenantFlags,
+    #[command(flatten)]
+    pub vpn: VpnFlags,
+    #[command(flatten)]
+    pub backup: BackupFlags,
+    #[command(flatten)]
+    pub contacts: ContactFlags,
+    #[command(flatten)]
+    pub repo: RepoFlags,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -147,7 +166,15 @@ fn new_member(args: &NewArgs) -> ExitCode {
         eprintln!("note: displayName {derived:?} derived from --name; set --display-name if the commune writes it otherwise (accents, spaces)");
         derived
     });
-    let member = build(args, display_name);
+    let files = match args.repo.files() {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("error: --repo: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut member = build(args, display_name);
+    subscriber_labels(&mut member, &files);
     let yaml = match render(&member) {
         Ok(yaml) => yaml,
         Err(error) => {
@@ -155,30 +182,82 @@ fn new_member(args: &NewArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let problems = check(&member, &yaml);
-    if !problems.is_empty() {
-        for problem in &problems {
+    let offer = Offer::from(args.offer);
+    let text = format!(
+        "# Adhesion of {} (INSEE {}) to {offer:?}, effective {}, by deliberation {} (article 8).\n\
+         # Written by `socle member new`; `socle validate` checks the repository.\n{yaml}",
+        member.spec.display_name, args.insee, args.effective, args.deliberation
+    );
+    let file = format!("{}.yaml", args.name);
+    let verdict = args.repo.check(&files, &format!("members/{file}"), &text);
+    for warning in &verdict.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !verdict.errors.is_empty() {
+        for problem in &verdict.errors {
             eprintln!("error: {problem}");
         }
-        if let Some(hint) = override_hint(args, &problems) {
+        if let Some(hint) = override_hint(args, &verdict.errors) {
             eprintln!("{hint}");
+        }
+        if args.repo.repo.is_none()
+            && (args.vpn.vpn_gateway.is_some() || args.backup.backup_target.is_some())
+        {
+            eprintln!("note: without --repo the VPN gateway and backup target are not looked up");
         }
         eprintln!("nothing written: the Member would not be accepted as it is");
         return ExitCode::FAILURE;
     }
-    let offer = Offer::from(args.offer);
-    let header = format!(
-        "# Adhesion of {} (INSEE {}) to {offer:?}, effective {}, by deliberation {} (article 8).\n\
-         # Written by `socle member new`; `socle validate` checks the repository.\n",
-        member.spec.display_name, args.insee, args.effective, args.deliberation
-    );
+    if args.repo.write {
+        return match args.repo.write("members", &file, &text) {
+            Ok(path) => {
+                eprintln!(
+                    "{} written and listed in members/kustomization.yaml",
+                    path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut out = std::io::stdout().lock();
-    match write!(out, "{header}{yaml}") {
+    match write!(out, "{text}") {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The labels the member's VPN gateway selects its subscribers by, from the
+/// repository: without them the hub serves the tunnel but does not count the
+/// commune among its subscribers.
+fn subscriber_labels(member: &mut Member, files: &[ManifestFile]) {
+    let Some(gateway) = member.spec.vpn.as_ref().map(|vpn| vpn.gateway.clone()) else {
+        return;
+    };
+    let service = files
+        .iter()
+        .filter_map(|file| file.documents().ok())
+        .flatten()
+        .filter(|document| {
+            document
+                .socle_kind()
+                .is_some_and(|(_, kind)| kind == "SharedService")
+        })
+        .filter_map(|document| serde_yaml::from_value::<SharedService>(document.value).ok())
+        .find(|service| service.metadata.name.as_deref() == Some(gateway.as_str()));
+    let wanted = service
+        .and_then(|service| service.spec.subscribers.selector)
+        .and_then(|selector| selector.match_labels)
+        .unwrap_or_default();
+    let labels = member.metadata.labels.get_or_insert_with(BTreeMap::new);
+    for (key, value) in wanted {
+        labels.entry(key).or_insert(value);
     }
 }
 
@@ -225,10 +304,10 @@ fn build(args: &NewArgs, display_name: String) -> Member {
                 decision: Some(args.deliberation.clone()),
             }],
             tariff_override,
-            contacts: None,
-            tenant: None,
-            vpn: None,
-            backup: None,
+            contacts: args.contacts.spec(),
+            tenant: args.tenant.spec(),
+            vpn: args.vpn.spec(&args.name),
+            backup: args.backup.spec(),
         },
     );
     let mut labels = BTreeMap::new();
@@ -240,14 +319,14 @@ fn build(args: &NewArgs, display_name: String) -> Member {
     member
 }
 
-/// The manifest as people write them: `name` first in `metadata`, dates and
+/// A manifest as people write them: `name` first in `metadata`, dates and
 /// codes in double quotes. Quoting dates is not style: a YAML 1.1 reader
 /// (kustomize, Flux) could otherwise take `2026-01-01` for a timestamp.
-fn render(member: &Member) -> Result<String, serde_yaml::Error> {
-    let mut value = serde_yaml::to_value(member)?;
+pub(super) fn render(object: &impl Serialize) -> Result<String, serde_yaml::Error> {
+    let mut value = serde_yaml::to_value(object)?;
     if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_mapping_mut()) {
         let mut ordered = serde_yaml::Mapping::new();
-        for key in ["name", "labels"] {
+        for key in ["name", "namespace", "labels"] {
             if let Some(entry) = metadata.remove(key) {
                 ordered.insert(key.into(), entry);
             }
@@ -314,23 +393,12 @@ fn display_name(name: &str) -> String {
 }
 
 /// What `socle validate` would say of the manifest, alone in a repository.
+#[cfg(test)]
 fn check(member: &Member, yaml: &str) -> Vec<String> {
-    let value = match serde_yaml::to_value(member) {
-        Ok(value) => value,
-        Err(error) => return vec![error.to_string()],
-    };
-    let document = Document {
-        path: "<member>".into(),
-        line: 1,
-        text: yaml.to_owned(),
-        value,
-    };
-    validate::check(std::slice::from_ref(&document), &Options::default())
-        .findings
-        .into_iter()
-        .filter(validate::Finding::is_error)
-        .map(|finding| finding.message)
-        .collect()
+    let _ = member;
+    RepoFlags::default()
+        .check(&[], "members/new.yaml", yaml)
+        .errors
 }
 
 /// Which flags give the prices the grid cannot (article 7.1 (*)).
