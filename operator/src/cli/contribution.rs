@@ -103,8 +103,22 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
                 .map(move |title| (statement, title))
         })
         .collect();
+    // Who is in force and owes nothing, as the annual report says it.
+    let (_, _, summaries) = ledger.annual_report(args.exercise);
     let export = Export {
         exercise: outcome.exercise,
+        owing_nothing: summaries
+            .iter()
+            .filter(|summary| summary.in_force)
+            .filter_map(|summary| {
+                Some(Unpriced {
+                    member: &summary.name,
+                    debtor: Some(&summary.display_name),
+                    insee_code: Some(&summary.insee_code),
+                    message: summary.owes_nothing.as_deref()?,
+                })
+            })
+            .collect(),
         titres: titles
             .iter()
             .map(|(statement, title)| {

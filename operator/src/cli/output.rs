@@ -111,6 +111,9 @@ pub struct Export<'a> {
     pub exercise: i16,
     pub titres: Vec<Titre<'a>>,
     pub unpriced: Vec<Unpriced<'a>>,
+    /// Members in force during the exercise that owe nothing for it, and
+    /// why: a row of 0 € each in the CSV, so that no commune is missing.
+    pub owing_nothing: Vec<Unpriced<'a>>,
 }
 
 impl Export<'_> {
@@ -182,8 +185,9 @@ pub fn unpriced_observation(unpriced: &Unpriced<'_>) -> String {
     format!("NON TARIFÉ : {}", unpriced.message)
 }
 
-/// One row per line, then one per member that could not be priced (its
-/// amount left empty, the reason in the last column).
+/// One row per line, then one of 0 € per member in force that owes nothing
+/// (the reason in the last column), then one per member that could not be
+/// priced (its amount left empty, the reason in the last column).
 pub fn csv(export: &Export<'_>, style: CsvStyle) -> Result<Vec<u8>, csv::Error> {
     let mut out = Vec::new();
     if style.bom {
@@ -214,6 +218,18 @@ pub fn csv(export: &Export<'_>, style: CsvStyle) -> Result<Vec<u8>, csv::Error> 
                 line.explanation.clone().unwrap_or_default(),
             ])?;
         }
+    }
+    for nothing in &export.owing_nothing {
+        let exercise = export.exercise.to_string();
+        let zero = style.amount(0);
+        let mut row = [""; LINE_COLUMNS.len()];
+        row[0] = &exercise;
+        row[2] = nothing.debtor.unwrap_or(nothing.member);
+        row[3] = nothing.insee_code.unwrap_or_default();
+        row[10] = &zero;
+        row[14] = nothing.member;
+        row[15] = nothing.message;
+        writer.write_record(row)?;
     }
     for unpriced in &export.unpriced {
         let exercise = export.exercise.to_string();
@@ -335,6 +351,12 @@ mod tests {
                 insee_code: Some("35236"),
                 message: "article 7.1 (*)",
             }],
+            owing_nothing: vec![Unpriced {
+                member: "fegreac",
+                debtor: Some("Fégréac"),
+                insee_code: Some("44057"),
+                message: "audit en cours",
+            }],
         };
         let french = String::from_utf8(csv(&export, CsvStyle::new(true, true)).unwrap()).unwrap();
         let rows: Vec<&str> = french.lines().collect();
@@ -345,6 +367,10 @@ mod tests {
         );
         assert_eq!(
             rows[2],
+            "2026;;Fégréac;44057;;;;;;;0,00;;;;fegreac;audit en cours"
+        );
+        assert_eq!(
+            rows[3],
             "2026;;Redon;35236;;;;;;;;;;;redon;NON TARIFÉ : article 7.1 (*)"
         );
         let plain = String::from_utf8(csv(&export, CsvStyle::new(false, false)).unwrap()).unwrap();

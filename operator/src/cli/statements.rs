@@ -183,6 +183,7 @@ fn export_statements(
                 message,
             })
             .collect(),
+        owing_nothing: Vec::new(),
     };
     let bytes = match args.format {
         ExportFormat::Csv => output::csv(&export, CsvStyle::new(args.decimal_comma, args.bom))?,
