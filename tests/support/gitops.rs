@@ -18,7 +18,7 @@ use anyhow::{Context as _, ensure};
 use k8s_openapi::{api::core::v1::Secret, jiff::Timestamp};
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 
@@ -225,7 +225,7 @@ impl FluxSync {
                 &self.namespace,
                 &resource,
             );
-            match api.delete(Self::NAME, &Default::default()).await {
+            match api.delete(Self::NAME, &DeleteParams::default()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.is_not_found() => {}
                 Err(error) => panic!("deleting the {}: {error}", resource.kind),
@@ -262,11 +262,12 @@ async fn create_deploy_key_secret(
     }))
     .expect("a Secret");
     // The error alone in the message: never the object, which holds the key.
-    Api::<Secret>::namespaced(scope.client(), namespace)
+    if let Err(error) = Api::<Secret>::namespaced(scope.client(), namespace)
         .create(&PostParams::default(), &secret)
         .await
-        .map(drop)
-        .unwrap_or_else(|error| panic!("creating the deploy key's Secret: {error}"));
+    {
+        panic!("creating the deploy key's Secret: {error}");
+    }
 }
 
 /// The `Ready` condition's status and message of a Flux object.
