@@ -41,7 +41,12 @@ enum Task {
     },
     /// The local demo: control plane up, CRDs and the 31 communes applied, the
     /// operator provisioning them, and the exercise's contributions.
-    Demo,
+    Demo {
+        /// Instead: a new commune's life as pull requests, applied by Flux
+        /// from a repository served over SSH on 127.0.0.1.
+        #[arg(long)]
+        gitops: bool,
+    },
     /// Build (first time) helm, kubectl and wireguard-go for the end-to-end tests, and print
     /// the variables that point the tests at them and at the running testenv.
     Tools,
@@ -125,7 +130,8 @@ fn main() -> Result<()> {
             } => testenv::restart(&component, std::time::Duration::from_secs(down_for)),
         },
         Task::Crds { check } => crds(check),
-        Task::Demo => demo::demo(),
+        Task::Demo { gitops: false } => demo::demo(),
+        Task::Demo { gitops: true } => demo::gitops::demo(),
         Task::Tools => {
             println!("export SOCLE_HELM={}", tools::ensure_helm()?.display());
             println!(

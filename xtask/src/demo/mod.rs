@@ -6,6 +6,7 @@
 //! backup restored by a drill ([`drill`]), and what each owes.
 
 mod drill;
+pub mod gitops;
 mod tunnel;
 
 use std::{
