@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    error::ContributionError,
+    error::{ContributionError, SplitProblem},
     format::{format_count, format_eur},
     input::{Input, MemberFacts, SharedCost},
     model::AllocationKey,
@@ -70,7 +70,7 @@ fn allocate_one<'a>(
     for (name, count) in &cost.subscribers {
         *seats.entry(name.as_str()).or_default() += u64::from(*count);
     }
-    let weights: Result<Vec<(&str, u64)>, String> = seats
+    let weights: Result<Vec<(&str, u64)>, SplitProblem> = seats
         .iter()
         .map(|(&name, &seats)| match cost.allocation {
             AllocationKey::Equal => Ok((name, 1)),
@@ -78,11 +78,11 @@ fn allocate_one<'a>(
             AllocationKey::PerInhabitant => members
                 .get(name)
                 .map(|member| (name, u64::from(member.population.count)))
-                .ok_or_else(|| format!("{name} is not a Member, so its population is unknown")),
+                .ok_or_else(|| SplitProblem::NotAMember(name.to_owned())),
         })
         .collect();
     let split = weights.and_then(|weights| {
-        let amounts = split_cost(cost.cost_cents, &weights).map_err(|error| error.to_string())?;
+        let amounts = split_cost(cost.cost_cents, &weights).map_err(SplitProblem::Split)?;
         Ok((weights, amounts))
     });
     let (weights, amounts) = match split {

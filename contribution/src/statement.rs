@@ -264,6 +264,10 @@ pub struct MemberError {
     pub member: String,
     /// What is wrong, naming the article and the field to fix.
     pub message: String,
+    /// The same, in French, for the documents finance and the pilotage
+    /// commission read.
+    #[serde(default)]
+    pub message_fr: String,
 }
 
 impl MemberError {
@@ -272,6 +276,7 @@ impl MemberError {
         Self {
             member: member.to_owned(),
             message: error.to_string(),
+            message_fr: error.french(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::{
-    error::ContributionError,
+    error::{ContributionError, GridGap},
     input::MemberFacts,
     model::{Bracket, Cents, TariffGrid, TariffOverride},
     wording::group_thousands,
@@ -71,20 +71,20 @@ impl<'a> MemberTariff<'a> {
     /// The bracket pricing this member's socle complet and its fixed part, or
     /// why there is none (article 7.1 (*): above 8 000 inhabitants, or with an
     /// IT department).
-    fn socle_complet_bracket(&self) -> Result<(&'a Bracket, Cents), String> {
+    fn socle_complet_bracket(&self) -> Result<(&'a Bracket, Cents), GridGap> {
         if self.member.has_it_department {
-            return Err("the member has its own IT department (hasItDepartment)".to_owned());
+            return Err(GridGap::ItDepartment);
         }
         self.bracket
             .and_then(|bracket| Some((bracket, bracket.socle_complet_fixed_cents?)))
             .ok_or_else(|| self.unpriced_population())
     }
 
-    fn unpriced_population(&self) -> String {
-        format!(
-            "the grid {} has no price for a population of {}",
-            self.grid.deliberation, self.member.population.count
-        )
+    fn unpriced_population(&self) -> GridGap {
+        GridGap::NoPrice {
+            deliberation: self.grid.deliberation.clone(),
+            population: self.member.population.count,
+        }
     }
 
     /// The override's value if it has one, else the grid's if the grid
@@ -94,7 +94,7 @@ impl<'a> MemberTariff<'a> {
         article: &'static str,
         field: &'static str,
         overridden: impl Fn(&TariffOverride) -> Option<Cents>,
-        grid: Result<Priced<'a>, String>,
+        grid: Result<Priced<'a>, GridGap>,
     ) -> Result<Priced<'a>, ContributionError> {
         let tariff_override = self.member.tariff_override.as_ref();
         let priced = match tariff_override.and_then(|o| overridden(o).map(|cents| (o, cents))) {

@@ -319,7 +319,7 @@ fn check_euros_and_unpriced(
     for (index, error) in outcome.errors.iter().enumerate() {
         let at = u32::try_from(index).unwrap() + 1;
         assert_eq!(text(unpriced, at, 3), error.member);
-        assert!(text(unpriced, at, 4).contains(&error.message));
+        assert!(text(unpriced, at, 4).contains(&error.message_fr));
     }
     assert_eq!(text(unpriced, 1, 1), "Guenrouët");
 }

@@ -481,6 +481,15 @@ pub(super) fn inventory(members: &[MemberSummary]) -> String {
     html
 }
 
+/// An error's French message; its English one where a caller gave no French.
+fn french(error: &MemberError) -> &str {
+    if error.message_fr.is_empty() {
+        &error.message
+    } else {
+        &error.message_fr
+    }
+}
+
 pub(super) fn errors(errors: &[MemberError]) -> String {
     if errors.is_empty() {
         return String::new();
@@ -493,7 +502,7 @@ pub(super) fn errors(errors: &[MemberError]) -> String {
             html,
             "<li><strong>{}</strong> : {}</li>",
             escape(&error.member),
-            escape(&error.message)
+            escape(french(error))
         );
     }
     html.push_str("</ul></section>");

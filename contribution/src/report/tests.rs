@@ -115,6 +115,7 @@ fn every_text_from_the_data_is_escaped() {
     let errors = [MemberError {
         member: "odd".to_owned(),
         message: "article 7.1 <override>".to_owned(),
+        message_fr: "article 7.1 <override>".to_owned(),
     }];
     let html = page_html(&[odd], &errors);
     assert!(!html.contains("<b>Test"), "a name is markup");
@@ -139,7 +140,8 @@ fn members_in_error_and_without_a_statement() {
     guemene.owes_nothing = Some("audit en cours".to_owned());
     let errors = [MemberError {
         member: "avessac".to_owned(),
-        message: "tarif à décider".to_owned(),
+        message: "price to decide".to_owned(),
+        message_fr: "tarif à décider".to_owned(),
     }];
     let html = page_html(
         &[avessac, guemene, member("renac", "Renac", Some(100))],

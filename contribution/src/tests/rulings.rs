@@ -364,3 +364,22 @@ fn an_audit_delivered_in_december_is_titled_once() {
     );
     assert_eq!(next_year[0].total_cents, 553_250 - 350_000);
 }
+
+/// What the French documents print of a member not priced is French; the
+/// English message stays for the DSI's conditions and `socle validate`.
+#[test]
+fn a_member_not_priced_is_explained_in_french() {
+    let outcome = Case::new(vec![member("m", 9100, vec![socle_complet(JAN_2025)])], 2025).outcome();
+    let error = &outcome.errors[0];
+    assert!(
+        error.message.starts_with("article 7.1 (*): the grid"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        error.message_fr.replace('\u{a0}', " "),
+        "article 7.1 (*) : la grille convention-cadre n'a pas de prix pour une population de \
+         9 100, la grille ne s'applique pas ; le membre a besoin d'un tarif particulier \
+         (tariffOverride) décidé par la commission de pilotage"
+    );
+}

@@ -148,7 +148,7 @@ pub fn contribution(args: &ContributionArgs) -> ExitCode {
                     member: &error.member,
                     debtor: known.map(|m| m.spec.display_name.as_str()),
                     insee_code: known.map(|m| m.spec.insee_code.as_str()),
-                    message: &error.message,
+                    message: &error.message_fr,
                 }
             })
             .collect(),

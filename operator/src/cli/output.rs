@@ -301,7 +301,12 @@ pub fn table(exercise: i16, titres: &[Titre<'_>], errors: &[MemberError]) -> Str
     if !errors.is_empty() {
         let _ = writeln!(out, "\nMembres non tarifés ({}) :", errors.len());
         for error in errors {
-            let _ = writeln!(out, "  {} : {}", error.member, error.message);
+            let message = if error.message_fr.is_empty() {
+                &error.message
+            } else {
+                &error.message_fr
+            };
+            let _ = writeln!(out, "  {} : {message}", error.member);
         }
     }
     out

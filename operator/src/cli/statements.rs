@@ -199,6 +199,7 @@ fn export_statements(
                 .map(|unpriced| MemberError {
                     member: unpriced.member.to_owned(),
                     message: unpriced.message.to_owned(),
+                    message_fr: String::new(),
                 })
                 .collect();
             output::table(args.exercise, &export.titres, &errors).into_bytes()
