@@ -16,7 +16,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    api::{GROUP, Member, UsageRecord},
+    api::{DrillReport, GROUP, Member, UsageRecord},
     billing::Ledger,
 };
 
@@ -146,6 +146,48 @@ pub fn load_ledger(dir: &Path) -> Result<Ledger, ManifestError> {
         }
     }
     Ok(ledger)
+}
+
+/// Every DrillReport below `dir`: the restore drills' evidence, exported
+/// from the cluster (`kubectl get drillreports -o yaml`), which the annual
+/// report's quality of service reads as it reads them from the cluster.
+pub fn load_drills(dir: &Path) -> Result<Vec<DrillReport>, ManifestError> {
+    let mut drills = Vec::new();
+    for file in read_files(dir)? {
+        for document in file.documents()? {
+            let at = Located {
+                path: &document.path,
+                line: document.line,
+            };
+            let ours = document
+                .value
+                .get("apiVersion")
+                .and_then(serde_yaml::Value::as_str)
+                .and_then(|v| v.split_once('/'))
+                .is_some_and(|(group, _)| group == GROUP);
+            let kind = document
+                .value
+                .get("kind")
+                .and_then(serde_yaml::Value::as_str);
+            if ours && kind == Some("DrillReport") {
+                drills.push(typed(&at, document.value)?);
+            } else if kind == Some("List") {
+                // `kubectl get drillreports -o yaml` wraps them in a List.
+                let items = document
+                    .value
+                    .get("items")
+                    .and_then(serde_yaml::Value::as_sequence)
+                    .cloned()
+                    .unwrap_or_default();
+                for item in items {
+                    if item.get("kind").and_then(serde_yaml::Value::as_str) == Some("DrillReport") {
+                        drills.push(typed(&at, item)?);
+                    }
+                }
+            }
+        }
+    }
+    Ok(drills)
 }
 
 fn add_document(

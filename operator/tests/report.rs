@@ -69,6 +69,40 @@ spec:
   corrects: test-odd-drills-2026-03
 "#;
 
+/// One DrillReport as `kubectl get drillreports -o yaml` lists it.
+fn drill(member: &str, finished_at: &str, rto: u64, target: u64, verdict: &str) -> String {
+    format!(
+        r#"
+  - apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+    kind: DrillReport
+    metadata: {{ name: drill-{member}-{finished_at}, namespace: socle-system }}
+    spec:
+      member: {member}
+      backup: commune-{member}-first
+      sandboxNamespace: drill-{member}
+      startedAt: "2026-01-01T00:00:00Z"
+      finishedAt: "{finished_at}"
+      itemsRestored: 14
+      checks: []
+      measuredRtoSeconds: {rto}
+      measuredRpoSeconds: 600
+      rtoTargetSeconds: {target}
+      rpoTargetSeconds: {target}
+      verdict: {verdict}"#
+    )
+}
+
+/// Restore drills as exported from the cluster: Allaire's two passed,
+/// Redon's last one failed.
+fn drills() -> String {
+    format!(
+        "apiVersion: v1\nkind: List\nitems:{}{}{}\n",
+        drill("allaire", "2026-03-01T03:02:05Z", 125, 14_400, "Passed"),
+        drill("allaire", "2026-11-01T03:05:00Z", 300, 14_400, "Passed"),
+        drill("redon", "2026-10-01T04:30:00Z", 5_400, 3_600, "Failed"),
+    )
+}
+
 /// Runs `socle report` on `input` for 2026; returns the JSON and the HTML.
 fn report(input: &Path, html: &Path) -> (serde_json::Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_socle"))
@@ -106,6 +140,8 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
     copy_dir(&examples(), &input);
     fs::write(input.join("members/test-odd.yaml"), ODD_MEMBER).unwrap();
     fs::write(input.join("usage/test-odd.yaml"), ODD_USAGE).unwrap();
+    fs::create_dir_all(input.join("evidence")).unwrap();
+    fs::write(input.join("evidence/drills-2026.yaml"), drills()).unwrap();
 
     let (json, html) = report(&input, &dir.join("report.html"));
     let names = member_names(&input);
@@ -159,6 +195,8 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
         assert!(member["populationYear"].is_u64());
     }
 
+    check_quality(&json, &html);
+
     let inventory = &html[html.find("Inventaire par membre").unwrap()..];
     let odd = &inventory[inventory.find("Saint-&lt;b&gt;").unwrap()..];
     let odd = &odd[..odd.find("</tr>").unwrap()];
@@ -166,4 +204,43 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
         odd.contains(r#"<td class="num">2</td>"#),
         "only the correction counts: {odd}"
     );
+}
+
+/// The quality of service, from the DrillReports of the directory: the
+/// JSON's figures and the section's verdicts in plain French.
+fn check_quality(json: &serde_json::Value, html: &str) {
+    let quality = &json["qualityOfService"];
+    assert_eq!(quality["drills"], 3);
+    assert_eq!(quality["passed"], 2);
+    let member = |name: &str| {
+        quality["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["member"] == name)
+            .unwrap()
+            .clone()
+    };
+    let allaire = member("allaire");
+    assert_eq!(allaire["verdict"], "Good");
+    assert_eq!(allaire["worstRtoSeconds"], 300);
+    assert_eq!(member("redon")["verdict"], "Failing");
+    assert_eq!(member("peillac")["verdict"], "NoDrill");
+    let section = &html[html
+        .find("<h2>Qualité de service</h2>")
+        .expect("the section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    for expected in [
+        "2 exercices de restauration réussis sur 3",
+        "les 2 exercices de restauration ont réussi, restauration dans les délais du niveau Standard",
+        "le dernier exercice de restauration, le 01/10/2026, a échoué",
+        "5 min sur 4 h",
+        "1 h 30 sur 1 h",
+    ] {
+        assert!(
+            section.contains(expected),
+            "{expected:?} missing: {section}"
+        );
+    }
+    assert!(html.contains("Qualité de service</div>"), "a key figure");
 }

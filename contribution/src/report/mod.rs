@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use jiff::civil::Date;
 
-use crate::{AnnualReport, MemberError, MemberSummary, format_date};
+use crate::{AnnualReport, MemberError, MemberSummary, QualityOfService, format_date};
 
 /// Everything the document shows.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +24,8 @@ pub struct Page<'a> {
     pub members: &'a [MemberSummary],
     /// Members the engine could not price, with the reason.
     pub errors: &'a [MemberError],
+    /// The restore drills of the exercise against each member's targets.
+    pub quality: &'a QualityOfService,
     /// The day the document is drawn up, printed under the title.
     pub drawn_up: Date,
 }
@@ -58,6 +60,7 @@ pub fn render(page: &Page<'_>) -> String {
         sections::by_offer_and_bracket(page),
         sections::staffing(page.report),
         sections::level1(page.report),
+        sections::quality(page.quality),
         sections::members(page),
         sections::inventory(page.members),
         sections::errors(page.errors),

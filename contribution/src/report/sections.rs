@@ -9,8 +9,9 @@ use super::{
     escape,
 };
 use crate::{
-    AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, format_count, format_date,
-    format_eur, format_half_days_as_days, format_percent, wording::plural,
+    AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, QualityOfService,
+    format_count, format_date, format_eur, format_half_days_as_days, format_percent,
+    quality::Verdict as QualityVerdict, wording::plural,
 };
 
 /// The Level-1 pool the convention is built on (article 3.2): 117 working
@@ -30,6 +31,112 @@ pub(super) const INVENTORY_COLUMNS: [(&str, &str, &str); 7] = [
     ("subscription-days", "Abonnement", "jours"),
     ("seats", "Postes", "postes"),
 ];
+
+/// A duration in seconds as people say it: `45 s`, `12 min`, `4 h`, `1 h 30`.
+fn duration(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3_600 => format!("{} min", seconds.div_ceil(60)),
+        _ => {
+            let minutes = seconds.div_ceil(60);
+            match minutes % 60 {
+                0 => format!("{} h", minutes / 60),
+                rest => format!("{} h {rest:02}", minutes / 60),
+            }
+        }
+    }
+}
+
+/// The quality of service (article 6.2): each member's restore drills of
+/// the exercise against its tier, a verdict in plain French, and a chart of
+/// the longest restore against its target.
+pub(super) fn quality(quality: &QualityOfService) -> String {
+    let mut html = String::from(r#"<section class="long"><h2>Qualité de service</h2>"#);
+    if quality.members.is_empty() {
+        html.push_str("<p>Aucun membre n'a de sauvegarde pour cet exercice.</p></section>");
+        return html;
+    }
+    let as_of = quality.as_of.map_or_else(String::new, |date| {
+        format!(" ; avis donnés au {}", format_date(date))
+    });
+    let _ = write!(
+        html,
+        "<p>{} sur {} terminés pendant l'exercice{as_of}.</p>",
+        escape(&plural(
+            u64::from(quality.passed),
+            "exercice de restauration réussi",
+            "exercices de restauration réussis"
+        )),
+        format_count(u64::from(quality.drills)),
+    );
+    let rows: Vec<(String, String, i64, &'static str)> = quality
+        .members
+        .iter()
+        .filter_map(|member| {
+            let (worst, target) = (member.worst_rto_seconds?, member.rto_target_seconds?);
+            let per_mille =
+                i64::try_from(worst.saturating_mul(1_000) / target.max(1)).unwrap_or(i64::MAX);
+            let class = if member.verdict == QualityVerdict::Failing {
+                "fill-3"
+            } else {
+                "fill-2"
+            };
+            Some((
+                member.display_name.clone(),
+                format!("{} sur {}", duration(worst), duration(target)),
+                per_mille,
+                class,
+            ))
+        })
+        .collect();
+    let bars_rows: Vec<Bar<'_>> = rows
+        .iter()
+        .map(|(label, shown, value, class)| Bar {
+            label,
+            value: *value,
+            shown: shown.clone(),
+            class,
+        })
+        .collect();
+    if !bars_rows.is_empty() {
+        html.push_str(&bars(
+            "Restauration la plus longue de l'exercice, rapportée à l'objectif (RTO) du niveau",
+            &bars_rows,
+        ));
+    }
+    html.push_str(
+        r#"<table class="data"><thead><tr><th>Commune</th><th>Niveau</th><th class="num">Exercices<small>réussis / terminés</small></th><th>Dernier exercice</th><th class="num">RTO<small>le plus long / objectif</small></th><th class="num">RPO<small>le plus ancien / objectif</small></th><th>Avis</th></tr></thead><tbody>"#,
+    );
+    for member in &quality.members {
+        let against = |worst: Option<u64>, target: Option<u64>| match (worst, target) {
+            (Some(worst), Some(target)) => format!("{} / {}", duration(worst), duration(target)),
+            _ => NONE.to_owned(),
+        };
+        let class = match member.verdict {
+            QualityVerdict::Good => "",
+            QualityVerdict::Watch => r#" class="watch""#,
+            QualityVerdict::Failing | QualityVerdict::NoDrill => r#" class="warn""#,
+        };
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{} / {}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td{class}>{}</td></tr>"#,
+            escape(&member.display_name),
+            escape(&member.tier),
+            member.passed,
+            member.drills,
+            member
+                .last_drill
+                .map_or_else(|| NONE.to_owned(), format_date),
+            against(member.worst_rto_seconds, member.rto_target_seconds),
+            against(member.worst_rpo_seconds, member.rpo_target_seconds),
+            escape(&member.explanation),
+        );
+    }
+    html.push_str(
+        r#"</tbody></table><p class="note">D'après les rapports d'exercice de restauration (DrillReport) : la dernière sauvegarde restaurée dans un espace isolé, chaque objet vérifié, la durée (RTO) et l'âge de la sauvegarde (RPO) comparés aux objectifs du niveau PRI. La disponibilité des tunnels VPN et l'âge des sauvegardes entre deux exercices ne sont pas encore relevés mois par mois : ils n'apparaissent pas ici.</p></section>"#,
+    );
+    html
+}
 
 /// What a member shows where the data has nothing.
 const NONE: &str = r#"<span class="none">—</span>"#;
@@ -94,8 +201,37 @@ pub(super) fn key_figures(page: &Page<'_>) -> String {
             ),
         ),
     ];
+    let quality = page.quality;
+    let good = quality
+        .verdicts
+        .get(&QualityVerdict::Good)
+        .copied()
+        .unwrap_or(0);
+    let service = (quality.members_backed_up > 0).then(|| {
+        (
+            "Qualité de service".to_owned(),
+            format!(
+                "{} sur {}",
+                format_count(u64::from(good)),
+                plural(
+                    u64::from(quality.members_backed_up),
+                    "commune sauvegardée",
+                    "communes sauvegardées"
+                )
+            ),
+            format!(
+                "sans réserve ; {} sur {}",
+                plural(
+                    u64::from(quality.passed),
+                    "restauration réussie",
+                    "restaurations réussies"
+                ),
+                format_count(u64::from(quality.drills))
+            ),
+        )
+    });
     let mut html = String::from(r#"<section><h2>Chiffres clés</h2><div class="figures">"#);
-    for (label, value, detail) in figures {
+    for (label, value, detail) in figures.into_iter().chain(service) {
         let _ = write!(
             html,
             r#"<div class="figure"><div class="label">{}</div><div class="value">{}</div><div class="detail">{}</div></div>"#,

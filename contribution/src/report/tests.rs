@@ -72,6 +72,7 @@ fn page_html(members: &[MemberSummary], errors: &[MemberError]) -> String {
         report: &report(),
         members,
         errors,
+        quality: &crate::QualityOfService::default(),
         drawn_up: date(2027, 1, 15),
     })
 }

@@ -8,6 +8,7 @@
 pub mod controller;
 mod ledger;
 pub mod metering;
+pub mod quality;
 pub mod statement;
 mod usage_cache;
 

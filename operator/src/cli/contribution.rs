@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kube::{Api, ResourceExt, api::ListParams};
 use socle::{
-    api::{Member, UsageRecord},
+    api::{DrillReport, Member, UsageRecord},
     billing::Ledger,
-    billing::controller::audit_report_in,
+    billing::{controller::audit_report_in, quality::quality},
     contribution::{Statement, Title, TitleKind, report::Page},
-    manifests::load_ledger,
+    manifests::{load_drills, load_ledger},
 };
 
 use super::{
@@ -207,20 +207,25 @@ pub fn deliver(bytes: &[u8], path: Option<&Path>, binary: bool) -> Result<()> {
 /// The annual report's figures (ruling 9) as JSON on stdout and, with
 /// `--html`, the document for the pilotage commission (article 6.2).
 pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
-    let ledger = match &args.input {
-        Some(input) => match load_ledger(input) {
-            Ok(ledger) => ledger,
-            Err(error) => return Ok(unusable(&error)),
-        },
+    let (ledger, drills) = match &args.input {
+        Some(input) => {
+            match load_ledger(input).and_then(|ledger| Ok((ledger, load_drills(input)?))) {
+                Ok(loaded) => loaded,
+                Err(error) => return Ok(unusable(&error)),
+            }
+        }
         None => cluster_ledger(&args.namespace).await?,
     };
     let (outcome, report, members) = ledger.annual_report(args.exercise);
+    let today = jiff::Zoned::now().date();
+    let quality = quality(&ledger.members, &drills, args.exercise, today);
     if let Some(path) = &args.html {
         let page = Page {
             report: &report,
             members: &members,
             errors: &outcome.errors,
-            drawn_up: jiff::Zoned::now().date(),
+            quality: &quality,
+            drawn_up: today,
         };
         std::fs::write(path, socle::contribution::report::render(&page))
             .with_context(|| format!("writing {}", path.display()))?;
@@ -231,6 +236,7 @@ pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
     let json = ReportJson {
         report: &report,
         members: &members,
+        quality_of_service: &quality,
     };
     emit(&serde_json::to_string_pretty(&json).expect("a report serializes"));
     Ok(ExitCode::SUCCESS)
@@ -238,20 +244,27 @@ pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
 
 /// What `socle report` prints: the annual report's figures and its members.
 #[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ReportJson<'a> {
     #[serde(flatten)]
     report: &'a socle::contribution::AnnualReport,
     members: &'a [socle::contribution::MemberSummary],
+    quality_of_service: &'a socle::contribution::QualityOfService,
 }
 
-/// Every object that prices and inventories the members, as the cluster has
-/// them now.
-async fn cluster_ledger(namespace: &str) -> Result<Ledger> {
+/// Every object that prices and inventories the members, and the restore
+/// drills' evidence, as the cluster has them now.
+async fn cluster_ledger(namespace: &str) -> Result<(Ledger, Vec<DrillReport>)> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG), or give --input DIR")?;
     let all = ListParams::default();
-    Ok(Ledger {
+    let drills = Api::<DrillReport>::namespaced(client.clone(), namespace)
+        .list(&all)
+        .await
+        .with_context(|| format!("listing DrillReports in {namespace}"))?
+        .items;
+    let ledger = Ledger {
         members: Api::<Member>::all(client.clone())
             .list(&all)
             .await
@@ -278,7 +291,8 @@ async fn cluster_ledger(namespace: &str) -> Result<Ledger> {
             .await
             .context("listing Tariffs")?
             .items,
-    })
+    };
+    Ok((ledger, drills))
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
