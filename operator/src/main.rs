@@ -45,6 +45,8 @@ enum Command {
     Usage(cli::usage::UsageArgs),
     /// Write a new adherent's Member manifest (article 8), checked, for a GitOps pull request.
     Member(cli::member::MemberArgs),
+    /// Explain a socle kind or field, as `kubectl explain` does, offline: `socle explain member.spec.vpn`.
+    Explain(cli::explain::ExplainArgs),
     /// Write the DSI's GitOps repository: layout, pull-request check, Flux and Argo CD objects.
     Gitops(cli::gitops::GitopsArgs),
     /// Check a directory of manifests offline: schemas, CEL rules and business rules (a PR check).
@@ -80,6 +82,7 @@ async fn command(command: Command) -> Result<ExitCode> {
         Command::Member(args) => Ok(cli::member::member(&args)),
         Command::Validate(args) => Ok(cli::validate::validate(&args)),
         Command::Gitops(args) => Ok(cli::gitops::gitops(&args)),
+        Command::Explain(args) => Ok(cli::explain::explain(&args)),
         Command::VpnGateway(args) => cli::vpn_gateway::vpn_gateway(args)
             .await
             .map(|()| ExitCode::SUCCESS),

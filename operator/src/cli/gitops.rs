@@ -245,6 +245,92 @@ mod tests {
 
     use serde::Deserialize as _;
 
+    fn objects(files: &[(PathBuf, String)], prefix: &str) -> Vec<serde_yaml::Value> {
+        files
+            .iter()
+            .filter(|(path, _)| path.starts_with(prefix))
+            .flat_map(|(_, text)| {
+                serde_yaml::Deserializer::from_str(text)
+                    .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Flux: the platform is Ready once socle's CRDs are, the adherents wait
+    /// for it, everything is pruned, and each path is one of the template's.
+    #[test]
+    fn flux_applies_the_platform_first_then_the_rest_with_prune() {
+        let files = files("ssh://git@example.org/r.git", "main").unwrap();
+        let flux = objects(&files, "flux");
+        let kustomization = |name: &str| {
+            flux.iter()
+                .find(|o| o["kind"] == "Kustomization" && o["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("no Kustomization {name}"))
+        };
+        let platform = kustomization("socle-platform");
+        let checked: std::collections::BTreeSet<&str> = platform["spec"]["healthChecks"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|check| check["name"].as_str().unwrap())
+            .collect();
+        let crds: Vec<String> = socle::api::crds()
+            .into_iter()
+            .map(|crd| crd.metadata.name.unwrap())
+            .collect();
+        assert_eq!(checked, crds.iter().map(String::as_str).collect());
+        let adherents = kustomization("socle-adherents");
+        assert_eq!(adherents["spec"]["dependsOn"][0]["name"], "socle-platform");
+        for object in flux.iter().filter(|o| o["kind"] == "Kustomization") {
+            assert_eq!(object["spec"]["prune"], true, "{object:?}");
+            let path = object["spec"]["path"].as_str().unwrap();
+            let dir = Path::new(path.trim_start_matches("./"));
+            assert!(
+                files
+                    .iter()
+                    .any(|(file, _)| file == &dir.join("kustomization.yaml")),
+                "{path} has no kustomization.yaml"
+            );
+        }
+    }
+
+    /// Argo CD: the platform in an earlier sync wave than the adherents,
+    /// every Application applying server-side.
+    #[test]
+    fn argo_cd_syncs_in_waves_server_side() {
+        let files = files("ssh://git@example.org/r.git", "main").unwrap();
+        let applications = objects(&files, "argocd");
+        let wave = |name: &str| -> i32 {
+            let application = applications
+                .iter()
+                .find(|o| o["metadata"]["name"] == name)
+                .unwrap();
+            application["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(wave("socle-platform") < wave("socle-adherents"));
+        for application in &applications {
+            let options = application["spec"]["syncPolicy"]["syncOptions"]
+                .as_sequence()
+                .unwrap();
+            assert!(
+                options.iter().any(|o| o == "ServerSideApply=true"),
+                "{application:?}"
+            );
+            let path = application["spec"]["source"]["path"].as_str().unwrap();
+            let dir = Path::new(path.trim_start_matches('.'));
+            let exists = path == "argocd/apps"
+                || files
+                    .iter()
+                    .any(|(file, _)| file == &dir.join("kustomization.yaml"));
+            assert!(exists, "{path}");
+        }
+    }
+
     /// The template's shared services and tariff are the examples' own.
     #[test]
     fn the_templates_services_and_tariff_are_the_examples() {

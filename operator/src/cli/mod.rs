@@ -1,6 +1,7 @@
 //! The commands of the `socle` binary other than `run`.
 
 pub mod contribution;
+pub mod explain;
 pub mod gitops;
 pub mod member;
 mod output;

@@ -233,10 +233,7 @@ fn suggest<'s>(key: &str, properties: &'s Map<String, Value>) -> Option<&'s str>
 
 /// The candidate `name` is most likely a misspelling of, if one is close
 /// enough (a couple of letters, more for long names), for "did you mean".
-pub(crate) fn closest<'n>(
-    name: &str,
-    candidates: impl Iterator<Item = &'n str>,
-) -> Option<&'n str> {
+pub fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     let name = name.to_lowercase();
     candidates
         .map(|candidate| (distance(&name, &candidate.to_lowercase()), candidate))
