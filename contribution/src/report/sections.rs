@@ -494,13 +494,10 @@ pub(super) fn members(page: &Page<'_>) -> String {
                 total = total.saturating_add(cents);
                 escape(&format_eur(cents))
             }
-            (None, false) => format!(
-                "{}<small>{}</small>",
-                escape(&format_eur(0)),
-                escape(member.owes_nothing.as_deref().unwrap_or_default())
-            ),
+            (None, false) => escape(&format_eur(0)),
         };
-        let leaves = member.leaves_on.map_or_else(String::new, |end| {
+        // Under the offers: why nothing is owed, or the departure.
+        let mut leaves = member.leaves_on.map_or_else(String::new, |end| {
             format!(
                 "<small>{}</small>",
                 escape(&format!(
@@ -509,6 +506,9 @@ pub(super) fn members(page: &Page<'_>) -> String {
                 ))
             )
         });
+        if let Some(reason) = &member.owes_nothing {
+            let _ = write!(leaves, "<small>{}</small>", escape(reason));
+        }
         let _ = write!(
             html,
             r#"<tr><td>{}</td><td>{}</td><td class="num">{} <small class="inline">({})</small></td><td>{}{leaves}</td><td class="num">{amount}</td><td class="bar-cell">{}</td></tr>"#,
