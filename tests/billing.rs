@@ -118,6 +118,9 @@ async fn provisioning_is_recorded_once_despite_a_restart_and_a_second_replica() 
     scope.cleanup().await;
 }
 
+/// A member's titles of an exercise, by kind: total and lines, in cents.
+type Titles = BTreeMap<(String, TitleKind), (i64, Vec<(String, i64)>)>;
+
 /// The statements the operator keeps for 2026 are, line by line and to the
 /// cent, what `socle contribution` computes offline from manifests/examples.
 #[tokio::test]
@@ -144,7 +147,7 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
     let statements = Api::<ContributionStatement>::namespaced(client.clone(), &namespace);
     // A member's titles of the exercise: the contribution, and the audit
     // on a title of its own when its report was delivered that year.
-    let want: BTreeMap<(String, TitleKind), (i64, Vec<(String, i64)>)> = offline
+    let want: Titles = offline
         .statements
         .iter()
         .flat_map(|statement| {
@@ -157,7 +160,7 @@ async fn cluster_statements_equal_the_offline_engine_member_by_member() {
         })
         .collect();
     eventually(CONVERGE, || async {
-        let got: BTreeMap<(String, TitleKind), (i64, Vec<(String, i64)>)> = statements
+        let got: Titles = statements
             .list(&ListParams::default())
             .await?
             .items

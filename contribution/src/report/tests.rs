@@ -151,7 +151,8 @@ fn members_in_error_and_without_a_statement() {
     assert!(html.contains(r#"<span class="warn">non tarifé</span>"#));
     assert!(html.contains("Audit en cours"));
     assert!(
-        text(&html).contains("Audit en cours<small>audit en cours</small></td><td class=\"num\">0,00 €"),
+        text(&html)
+            .contains("Audit en cours<small>audit en cours</small></td><td class=\"num\">0,00 €"),
         "a member owing nothing shows 0 € and why"
     );
     assert!(html.contains("Membres non tarifés"));
