@@ -507,3 +507,199 @@ fn a_generator_checks_references_only_with_the_repository() {
         stderr(&usage)
     );
 }
+
+/// A member as `socle member new --repo` prints it (with its gateway's
+/// labels), not yet written.
+fn generated(repo: &TempDir, name: &str, insee: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "member",
+        "new",
+        "--name",
+        name,
+        "--insee",
+        insee,
+        "--population",
+        "2100",
+        "--offer",
+        "SocleComplet",
+        "--effective",
+        "2025-01-01",
+        "--deliberation",
+        "DEL-2024-090",
+        "--repo",
+        repo.path(),
+    ];
+    args.extend(extra);
+    let output = socle(&args);
+    assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+    stdout(&output)
+}
+
+fn vpn(site: &str, host_key: &str) -> Vec<String> {
+    [
+        "--vpn-gateway",
+        "vpn-datacenter",
+        "--site-cidr",
+        site,
+        "--router-address",
+        "routeur.example",
+        "--router-dialect",
+        "openwrt",
+        "--router-host-key",
+        host_key,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+const HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICdBX7h8/vA7T5IkebD8DiWj9WHyDePlp36TsW2MltND";
+
+/// What `socle validate` says of the ten mistakes: one line each.
+const TEN_MISTAKES: [&str; 10] = [
+    "members/avessac.yaml:14: not valid YAML: found character that cannot start any token at line 14 column 1, while scanning for the next token",
+    "members/bruc-sur-aff.yaml:24: Member bruc-sur-aff: spec.vpn.siteCidr: unknown field (did you mean siteCidrs?)",
+    "members/conquereuil.yaml:11: Member conquereuil: spec.inseeCode: 35219 is already the INSEE code of Member pipriac (members/pipriac.yaml:11); a commune adheres once (an associated public body sharing its commune's code has kind: EtablissementPublic)",
+    "members/fegreac.yaml:25: Member fegreac: spec.vpn.siteCidrs[0]: site network 192.168.10.0/25 overlaps site network 192.168.10.0/24 of Member allaire (members/allaire.yaml:25): two town halls cannot announce the same addresses through the VPN hub",
+    "members/guenrouet.yaml:1: Member guenrouet: members/kustomization.yaml does not list guenrouet.yaml: Flux and Argo CD would never apply it; add \"- guenrouet.yaml\" to its resources",
+    "members/langon.yaml:30: Member langon: spec.vpn.router.hostKey: \"SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\" does not match ^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+$ (The router's SSH host key, pinned: \"ssh-ed25519 AAAA…\". socle never trusts a key on first use; a different key aborts the push)",
+    "members/masserac.yaml:23: Member masserac: spec.vpn.gateway: SharedService vpn-datacentre (category VpnGateway) does not exist",
+    "members/pipriac.yaml:20: Member pipriac: spec.subscriptions[0].endDate: article 2.4: the SocleComplet subscription effective 2025-01-01 cannot end on 2027-01-31: notice given no earlier than 2026-12-05 runs 12 months, to 2027-12-04; if it was given before, record the day in noticeDate (a written agreement of both parties may shorten the notice: cite it in the annotation socle.redon-agglomeration.bzh/notice-agreement)",
+    "usage/kustomization.yaml:14: Kustomization: resources[1]: level1-avril.yaml: no such file or directory beside usage/kustomization.yaml: kustomize build fails, and with it the whole sync (Flux, Argo CD)",
+    "usage/level1-mars.yaml:11: UsageRecord guenroue-level1-half-days-2026-03-12: spec.member: guenroue is not a Member defined here (did you mean guenrouet?); the record would not be billed",
+];
+
+/// The pull request: ten mistakes, each in a file of its own.
+fn ten_mistakes(repo: &TempDir, pipriac: &str) {
+    let member = |name: &str, insee: &str, extra: Vec<String>| {
+        generated(
+            repo,
+            name,
+            insee,
+            &extra.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let mut listed = vec!["allaire", "pipriac"];
+    // 1. A new member's file, not listed in members/kustomization.yaml.
+    write(
+        repo,
+        "members/guenrouet.yaml",
+        &member("guenrouet", "44068", vec![]),
+    );
+    // 2. Indented with a tab.
+    let avessac = member("avessac", "35004", vec![])
+        .replace("  population:\n    count", "  population:\n\tcount");
+    write(repo, "members/avessac.yaml", &avessac);
+    listed.push("avessac");
+    // 3. A copy of pipriac's file, its INSEE code left as it was.
+    write(
+        repo,
+        "members/conquereuil.yaml",
+        &pipriac
+            .replace("name: pipriac", "name: conquereuil")
+            .replace("displayName: Pipriac", "displayName: Conquereuil"),
+    );
+    listed.push("conquereuil");
+    // 4. A field misspelt by hand.
+    let bruc = member("bruc-sur-aff", "35040", vpn("192.168.40.0/24", HOST_KEY))
+        .replace("    siteCidrs:", "    siteCidr:");
+    write(repo, "members/bruc-sur-aff.yaml", &bruc);
+    listed.push("bruc-sur-aff");
+    // 5. The town hall's network taken from Allaire's.
+    let fegreac = member("fegreac", "44057", vpn("192.168.50.0/24", HOST_KEY))
+        .replace("192.168.50.0/24", "192.168.10.0/25");
+    write(repo, "members/fegreac.yaml", &fegreac);
+    listed.push("fegreac");
+    // 6. The router's key fingerprint where its key goes.
+    let fingerprint = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+    let langon =
+        member("langon", "35149", vpn("192.168.60.0/24", HOST_KEY)).replace(HOST_KEY, fingerprint);
+    write(repo, "members/langon.yaml", &langon);
+    listed.push("langon");
+    // 7. The gateway's name misspelt.
+    write(
+        repo,
+        "members/masserac.yaml",
+        &member("masserac", "44094", vpn("192.168.70.0/24", HOST_KEY))
+            .replace("gateway: vpn-datacenter", "gateway: vpn-datacentre"),
+    );
+    listed.push("masserac");
+    // 8. Notice of termination given today for the end of January.
+    write(
+        repo,
+        "members/pipriac.yaml",
+        &pipriac.replace(
+            "    effectiveDate: \"2025-01-01\"\n",
+            "    effectiveDate: \"2025-01-01\"\n    endDate: \"2027-01-31\"\n",
+        ),
+    );
+    listed.sort_unstable();
+    let entries = listed
+        .iter()
+        .fold(String::new(), |list, name| list + "  - " + name + ".yaml\n");
+    write(
+        repo,
+        "members/kustomization.yaml",
+        &format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{entries}"
+        ),
+    );
+    // 9. Level-1 half-days for a misspelt member.
+    let record = socle(&[
+        "usage",
+        "new",
+        "--member",
+        "guenroue",
+        "--half-days",
+        "3",
+        "--mission",
+        "Postes",
+        "--date",
+        "2026-03-12",
+    ]);
+    write(repo, "usage/level1-mars.yaml", &stdout(&record));
+    // 10. A file listed, but left out of the commit (or misnamed).
+    write(
+        repo,
+        "usage/kustomization.yaml",
+        &read(repo, "usage/kustomization.yaml").replace(
+            "resources: []",
+            "resources:\n  - level1-mars.yaml\n  - level1-avril.yaml",
+        ),
+    );
+}
+
+/// The mistakes a technician makes in a pull request, each caught at its
+/// file and line, and nothing else said: the repository is a fresh one
+/// from the template, two communes already merged, and a pull request
+/// (`--changed-since main`) with ten mistakes in it.
+#[test]
+fn the_ten_mistakes_a_technician_makes_are_caught_at_their_line() {
+    let repo = init("gitops-ten-mistakes");
+    let allaire_vpn = vpn("192.168.10.0/24", HOST_KEY);
+    let allaire = generated(
+        &repo,
+        "allaire",
+        "56001",
+        &allaire_vpn.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    write(&repo, "members/allaire.yaml", &allaire);
+    let pipriac = generated(&repo, "pipriac", "35219", &[]);
+    write(&repo, "members/pipriac.yaml", &pipriac);
+    let list = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - allaire.yaml\n  - pipriac.yaml\n";
+    write(&repo, "members/kustomization.yaml", list);
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "two communes"]);
+    assert_eq!(
+        check(&repo, &["--as-of", "2026-12-05"]),
+        (Some(0), String::new())
+    );
+
+    ten_mistakes(&repo, &pipriac);
+
+    let (code, found) = check(&repo, &["--changed-since", "main", "--as-of", "2026-12-05"]);
+    assert_eq!(code, Some(1), "{found}");
+    let lines: Vec<&str> = found.lines().collect();
+    assert_eq!(lines, TEN_MISTAKES, "{found}");
+}

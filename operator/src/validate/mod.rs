@@ -137,6 +137,16 @@ impl Default for Options {
 }
 
 impl Options {
+    /// `(kind, name)` of the objects the changed files held before the change.
+    fn objects_before(&self) -> BTreeSet<(String, String)> {
+        self.before
+            .iter()
+            .filter_map(|file| file.documents().ok())
+            .flatten()
+            .map(|document| identity(&document))
+            .collect()
+    }
+
     /// Whether the pull request changed `file` (false when not known).
     fn changed(&self, file: &Path) -> bool {
         self.changed.as_ref().is_some_and(|changed| {
@@ -219,20 +229,38 @@ pub fn check_new(
 }
 
 /// Checks documents already read: both layers, findings sorted by file and
-/// line. The files a pull request changed go last, so that a conflict is
-/// reported on them.
+/// line. What a pull request adds goes last, so that a conflict is
+/// reported on it: an object of a changed file that was not there before the
+/// change (by kind and name), when the changed files are known.
 pub fn check(documents: &[Document], options: &Options) -> Validation {
     let schemas = Schemas::new();
     let mut report = Report::default();
-    let (unchanged, changed): (Vec<&Document>, Vec<&Document>) = documents
-        .iter()
-        .partition(|document| !options.changed(&document.path));
-    let checked = schemas.check_all(unchanged.into_iter().chain(changed), &mut report);
+    let before = options.objects_before();
+    let (established, added): (Vec<&Document>, Vec<&Document>) =
+        documents.iter().partition(|document| {
+            !options.changed(&document.path) || before.contains(&identity(document))
+        });
+    let checked = schemas.check_all(established.into_iter().chain(added), &mut report);
     rules::check(&checked, options, &mut report);
     Validation {
         findings: report.finish(),
         objects: checked.len(),
     }
+}
+
+/// `(kind, name)` of a document, as far as it says.
+fn identity(document: &Document) -> (String, String) {
+    let text = |value: Option<&serde_yaml::Value>| {
+        value
+            .and_then(serde_yaml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let value = &document.value;
+    (
+        text(value.get("kind")),
+        text(value.get("metadata").and_then(|m| m.get("name"))),
+    )
 }
 
 /// Where findings are collected; it turns a field path into a line.
