@@ -17,7 +17,8 @@
 //! and Velero's own server taking its backups.
 
 use std::{
-    path::PathBuf,
+    fmt::Write as _,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -147,7 +148,8 @@ fn kustomization(resources: &[&str]) -> String {
         text.push_str(" []\n");
     }
     for resource in resources {
-        text.push_str(&format!("\n  - {resource}"));
+        text.push_str("\n  - ");
+        text.push_str(resource);
     }
     text.push('\n');
     text
@@ -158,8 +160,10 @@ fn label_lines(scope: &TestScope) -> String {
     scope
         .labels()
         .iter()
-        .map(|(key, value)| format!("    {key}: {value}\n"))
-        .collect()
+        .fold(String::new(), |mut lines, (key, value)| {
+            let _ = writeln!(lines, "    {key}: {value}");
+            lines
+        })
 }
 
 /// The repository's first commit: the backup target (Velero's namespace and
@@ -555,7 +559,7 @@ async fn delete_backups(scope: &TestScope, member: &str) {
 
 /// What the test leaves: the retained volume and its directory, which the
 /// DSI would hand back to the commune and then release.
-async fn release_volume(client: &Client, volume: &str, data: &PathBuf) {
+async fn release_volume(client: &Client, volume: &str, data: &Path) {
     match Api::<PersistentVolume>::all(client.clone())
         .delete(volume, &DeleteParams::background())
         .await
