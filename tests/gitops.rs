@@ -40,7 +40,7 @@ use socle::{
 use socle_e2e::{
     TestScope, eventually,
     examples::condition,
-    gitops::{FluxSync, GitServer, inventory, require_flux},
+    gitops::{FluxSync, GitServer, inventory, logs_showing_the_deploy_key, require_flux},
     operator::Operator,
 };
 
@@ -394,6 +394,11 @@ async fn a_commune_s_life_in_pull_requests_applied_by_flux() {
 
     give_notice_then_leave(&client, &mut repository, &mut file, &path, (&volume, &data)).await;
 
+    assert_eq!(
+        logs_showing_the_deploy_key(&repository.server),
+        Vec::<String>::new(),
+        "the deploy key's private half is in these logs"
+    );
     // The end of the test: Flux's objects go (prune takes the backup
     // target with them), then the operator, the Velero backups of the
     // member, the retained volume, the scope.

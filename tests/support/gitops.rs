@@ -299,3 +299,28 @@ pub async fn inventory(client: &Client, namespace: &str) -> anyhow::Result<Vec<S
         .filter_map(|entry| entry["id"].as_str().map(str::to_owned))
         .collect())
 }
+
+/// Whether the deploy key's private half shows in what Flux's controllers
+/// and the Git server's sshd logged: the names of the logs that show a line
+/// of it (none is printed).
+pub fn logs_showing_the_deploy_key(server: &GitServer) -> Vec<String> {
+    let key = server.deploy_key();
+    let body: Vec<&str> = key
+        .lines()
+        .filter(|line| !line.starts_with("-----") && line.len() >= 16)
+        .collect();
+    assert!(!body.is_empty(), "the deploy key has a body");
+    let logs = crate::audit::testenv_dir().join("logs");
+    ["source-controller", "kustomize-controller"]
+        .iter()
+        .map(|name| {
+            (
+                (*name).to_owned(),
+                fs::read_to_string(logs.join(format!("{name}.log"))).unwrap_or_default(),
+            )
+        })
+        .chain([("sshd".to_owned(), server.sshd_log())])
+        .filter(|(_, text)| body.iter().any(|line| text.contains(line)))
+        .map(|(name, _)| name)
+        .collect()
+}

@@ -95,8 +95,9 @@ pub fn ensure_binaries() -> Result<Binaries> {
             controller.version,
             dir.display()
         );
-        build(controller, &dir.join("src").join(controller.binary), &bin)?;
+        // The CRDs first: a binary in the cache means its CRDs are there.
         copy_crds(controller, &binaries.crd_dir)?;
+        build(controller, &dir.join("src").join(controller.binary), &bin)?;
     }
     Ok(binaries)
 }
