@@ -5,6 +5,9 @@
 //! Go module proxy (`go mod download`); each kustomization builds
 //! (`kubectl kustomize`) and what it builds passes a server-side dry run.
 //!
+//! And the router's host key a technician pins, fetched by `socle vpn
+//! host-key` from a real sshd.
+//!
 //! The dry runs go into a namespace of the test's scope (the objects'
 //! `flux-system`, `argocd` and `socle-system` renamed to it); nothing is
 //! persisted. The CRDs stay installed, as every test's CRDs do.
@@ -18,6 +21,7 @@ use socle_e2e::{
     install::{documents, kubectl, ok, run},
     install_crds, install_socle_crds,
     process::socle_binary,
+    router::{Router, SshRouter},
 };
 
 /// Flux's source-controller and kustomize-controller: the release line the
@@ -276,4 +280,49 @@ async fn the_templates_flux_and_argo_cd_objects_pass_their_crds() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     scope.cleanup().await;
+}
+
+/// The host key a technician pins in `spec.vpn.router.hostKey`, fetched
+/// from the router's real sshd by `socle vpn host-key`, with the
+/// fingerprint `ssh-keygen -l` gives of it; no login is attempted.
+#[test]
+fn a_routers_host_key_is_fetched_with_its_fingerprint() {
+    let router = Router::start();
+    let output = std::process::Command::new(socle_binary())
+        .args([
+            "vpn",
+            "host-key",
+            &router.address(),
+            "--port",
+            &router.port().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(key, router.host_key());
+    let file = std::env::temp_dir().join(format!("socle-host-key-{}.pub", std::process::id()));
+    std::fs::write(&file, format!("{key}\n")).unwrap();
+    let listed = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let fingerprint = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+    assert!(
+        stderr.contains(&format!("fingerprint {fingerprint}.")),
+        "{stderr}"
+    );
+    assert!(
+        !router.sshd_log().contains("Accepted"),
+        "no login: {}",
+        router.sshd_log()
+    );
 }

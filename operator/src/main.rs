@@ -51,6 +51,8 @@ enum Command {
     Gitops(cli::gitops::GitopsArgs),
     /// Check a directory of manifests offline: schemas, CEL rules and business rules (a PR check).
     Validate(cli::validate::ValidateArgs),
+    /// The technician's VPN tools: `socle vpn host-key ADDRESS` fetches a router's SSH host key to pin.
+    Vpn(cli::host_key::VpnArgs),
     /// The VPN hub's agent, beside WireGuard in the gateway pod: applies the hub configuration socle writes, serves each peer's handshake and counters.
     VpnGateway(cli::vpn_gateway::VpnGatewayArgs),
 }
@@ -83,6 +85,7 @@ async fn command(command: Command) -> Result<ExitCode> {
         Command::Validate(args) => Ok(cli::validate::validate(&args)),
         Command::Gitops(args) => Ok(cli::gitops::gitops(&args)),
         Command::Explain(args) => Ok(cli::explain::explain(&args)),
+        Command::Vpn(args) => Ok(cli::host_key::vpn(&args).await),
         Command::VpnGateway(args) => cli::vpn_gateway::vpn_gateway(args)
             .await
             .map(|()| ExitCode::SUCCESS),

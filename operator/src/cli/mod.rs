@@ -3,6 +3,7 @@
 pub mod contribution;
 pub mod explain;
 pub mod gitops;
+pub mod host_key;
 pub mod member;
 mod output;
 mod repo;
