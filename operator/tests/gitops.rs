@@ -703,3 +703,30 @@ fn the_ten_mistakes_a_technician_makes_are_caught_at_their_line() {
     let lines: Vec<&str> = found.lines().collect();
     assert_eq!(lines, TEN_MISTAKES, "{found}");
 }
+
+/// A kustomize patch is half a Member: it is not checked as one.
+#[test]
+fn a_kustomize_patch_is_not_an_incomplete_member() {
+    let repo = init("gitops-patch");
+    add_member(&repo, "guenrouet", "44068");
+    write(
+        &repo,
+        "members/patches/guenrouet-storage.yaml",
+        "apiVersion: socle.redon-agglomeration.bzh/v1alpha1\nkind: Member\nmetadata:\n  name: guenrouet\nspec:\n  tenant:\n    storage:\n      size: 80Gi\n",
+    );
+    let list = read(&repo, "members/kustomization.yaml");
+    write(
+        &repo,
+        "members/kustomization.yaml",
+        &format!("{list}patches:\n  - path: patches/guenrouet-storage.yaml\n"),
+    );
+    assert_eq!(check(&repo, &[]), (Some(0), String::new()));
+    // Read alone, without its kustomization, it is an incomplete Member.
+    let alone = socle(&["validate", repo.0.join("members/patches").to_str().unwrap()]);
+    assert_eq!(alone.status.code(), Some(1));
+    assert!(
+        stdout(&alone).contains("spec.displayName: required field is missing"),
+        "{}",
+        stdout(&alone)
+    );
+}
