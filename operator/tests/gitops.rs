@@ -730,3 +730,40 @@ fn a_kustomize_patch_is_not_an_incomplete_member() {
         stdout(&alone)
     );
 }
+
+/// The command each CI file runs is one socle understands, and passes on
+/// a fresh repository: the line is taken from the file itself.
+#[test]
+fn the_ci_files_run_a_check_socle_understands() {
+    let repo = init("gitops-ci");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "the repository"]);
+    for (file, marker) in [
+        (".github/workflows/validate.yaml", "run: socle validate "),
+        (".gitlab-ci.yml", "- ./socle validate "),
+    ] {
+        let text = read(&repo, file);
+        let line = text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(marker))
+            .unwrap_or_else(|| panic!("{file} runs no socle validate"));
+        // The shell's part: the base branch, as each CI names it.
+        let line = line
+            .replace("\"origin/${GITHUB_BASE_REF:-main}\"", "main")
+            .replace("\"origin/$TARGET\"", "main");
+        let mut args = vec!["validate"];
+        args.extend(line.split_whitespace());
+        let output = Command::new(env!("CARGO_BIN_EXE_socle"))
+            .args(&args)
+            .current_dir(&repo.0)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{file}: {args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
