@@ -659,7 +659,7 @@ async fn check_purge_at_the_end_of_retention(
 #[tokio::test]
 async fn a_failed_exit_backup_keeps_the_namespace_and_says_why() {
     let scope = TestScope::new("offboarding_exit_backup_fails").await;
-    let operator = Operator::start_with_velero(&scope).await;
+    let operator = Operator::start_with_velero_access_only(&scope).await;
     let client = scope.client();
     let target = create_backup_target(&scope, "sauvegardes", "velero", "nowhere").await;
     let commune = hosted_commune_with(&scope, &operator, "peillac", with_backups(target)).await;

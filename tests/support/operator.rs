@@ -128,6 +128,14 @@ impl Operator {
         Self::start_in(scope, install, false, true).await
     }
 
+    /// [`Operator::start_with_velero`] without the backup controller: for a
+    /// test whose storage location is missing on purpose, which the backup
+    /// controller would report (`StorageUnavailable`, the Member not Ready).
+    pub async fn start_with_velero_access_only(scope: &TestScope) -> Self {
+        let install = ScopedInstall::apply_in_velero(scope, "velero").await;
+        Self::start_in(scope, install, false, false).await
+    }
+
     /// Like [`Operator::start`], with the statement controller (statements,
     /// estimates, metering) writing in [`Operator::namespace`].
     pub async fn start_with_billing(scope: &TestScope) -> Self {
