@@ -138,3 +138,37 @@ pub fn compile(dir: &Path, dest: &Path, args: &[&str], what: &str) -> Result<()>
     eprintln!("tools: {what} built in {}s", started.elapsed().as_secs());
     Ok(())
 }
+
+/// A go.mod's `replace` directives, single or in a block, as
+/// `(module [version], target)`; a target starting with `./` or `../` is a
+/// local directory, which a copy of the module cannot follow.
+pub fn replace_directives(go_mod: &str) -> Vec<(String, String)> {
+    let mut in_block = false;
+    let mut found = Vec::new();
+    for line in go_mod.lines() {
+        let line = line.split("//").next().unwrap_or_default().trim();
+        let directive = if in_block {
+            if line == ")" {
+                in_block = false;
+                continue;
+            }
+            line
+        } else if line == "replace (" {
+            in_block = true;
+            continue;
+        } else if let Some(rest) = line.strip_prefix("replace ") {
+            rest
+        } else {
+            continue;
+        };
+        if let Some((module, target)) = directive.split_once("=>") {
+            found.push((module.trim().to_owned(), target.trim().to_owned()));
+        }
+    }
+    found
+}
+
+/// Whether a `replace` target is a local directory.
+pub fn is_local(target: &str) -> bool {
+    target.starts_with("./") || target.starts_with("../")
+}

@@ -192,35 +192,14 @@ fn copy_crds(controller: &Controller, dest: &Path) -> Result<()> {
 }
 
 /// The modules a go.mod replaces by a local directory (`=> ./api`), which a
-/// copy of the module cannot follow.
+/// copy of the module cannot follow: `module` or `module@version`, as
+/// `-dropreplace` takes them.
 fn local_replacements(go_mod: &str) -> Vec<String> {
-    let mut in_block = false;
-    let mut found = Vec::new();
-    for line in go_mod.lines() {
-        let line = line.split("//").next().unwrap_or_default().trim();
-        let directive = if in_block {
-            if line == ")" {
-                in_block = false;
-                continue;
-            }
-            line
-        } else if line == "replace (" {
-            in_block = true;
-            continue;
-        } else if let Some(rest) = line.strip_prefix("replace ") {
-            rest
-        } else {
-            continue;
-        };
-        if let Some((module, target)) = directive.split_once("=>") {
-            let target = target.trim();
-            if target.starts_with("./") || target.starts_with("../") {
-                // `module` or `module version`: -dropreplace takes either.
-                found.push(module.trim().replace(' ', "@"));
-            }
-        }
-    }
-    found
+    crate::go::replace_directives(go_mod)
+        .into_iter()
+        .filter(|(_, target)| crate::go::is_local(target))
+        .map(|(module, _)| module.replace(' ', "@"))
+        .collect()
 }
 
 #[cfg(test)]

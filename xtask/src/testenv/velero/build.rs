@@ -166,32 +166,10 @@ fn build_velero(src: &Path, bin: &Path) -> Result<()> {
 /// at a local directory, which a wrapper cannot follow), as
 /// `(module [version], replacement version)`.
 fn replacements(go_mod: &str) -> Vec<(String, String)> {
-    let mut in_block = false;
-    let mut found = Vec::new();
-    for line in go_mod.lines() {
-        let line = line.split("//").next().unwrap_or_default().trim();
-        let directive = if in_block {
-            if line == ")" {
-                in_block = false;
-                continue;
-            }
-            line
-        } else if line == "replace (" {
-            in_block = true;
-            continue;
-        } else if let Some(rest) = line.strip_prefix("replace ") {
-            rest
-        } else {
-            continue;
-        };
-        if let Some((module, target)) = directive.split_once("=>") {
-            let target = target.trim();
-            if !target.starts_with("./") && !target.starts_with("../") {
-                found.push((module.trim().to_owned(), target.to_owned()));
-            }
-        }
-    }
-    found
+    crate::go::replace_directives(go_mod)
+        .into_iter()
+        .filter(|(_, target)| !crate::go::is_local(target))
+        .collect()
 }
 
 #[cfg(test)]
