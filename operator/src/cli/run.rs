@@ -114,22 +114,12 @@ pub struct RunArgs {
     /// Identity in the Lease (the pod name in a cluster).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// Log filter, e.g. `info` or `socle=debug,kube=info`.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    pub log: String,
-    /// Log as JSON lines (for the cluster's log collector).
-    #[arg(long, env = "SOCLE_LOG_JSON")]
-    pub log_json: bool,
+    #[command(flatten)]
+    pub logging: super::LogArgs,
 }
 
 pub async fn run(args: RunArgs) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?;
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_json {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
+    args.logging.init()?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;

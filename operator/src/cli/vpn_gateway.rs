@@ -23,22 +23,12 @@ pub struct VpnGatewayArgs {
     /// Seconds between two reads of the configuration.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_seconds: u64,
-    /// Log filter, e.g. `info`.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    pub log: String,
-    /// Log as JSON lines (for the cluster's log collector).
-    #[arg(long, env = "SOCLE_LOG_JSON")]
-    pub log_json: bool,
+    #[command(flatten)]
+    pub logging: super::LogArgs,
 }
 
 pub async fn vpn_gateway(args: VpnGatewayArgs) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?;
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_json {
-        subscriber.json().init();
-    } else {
-        subscriber.init();
-    }
+    args.logging.init()?;
     let settings = GatewaySettings {
         config: args.config,
         address: args.admin_address,
