@@ -10,15 +10,12 @@
 
 use std::{
     fs,
-    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
-    thread,
-    time::{Duration, Instant},
 };
 
-use crate::{free_port, keygen, public_key_line};
+use crate::{free_port, keygen, public_key_line, start_sshd};
 
 /// The OpenSSH server binary (Debian package openssh-server).
 const SSHD: &str = "/usr/sbin/sshd";
@@ -27,8 +24,6 @@ const SSHD: &str = "/usr/sbin/sshd";
 const GIT_SHELL: &str = "/usr/bin/git-shell";
 /// The branch Flux follows.
 pub const BRANCH: &str = "main";
-/// How long sshd has to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tells apart the servers of one test process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -94,27 +89,8 @@ impl GitServer {
             d = dir.display(),
             user = user(),
         );
-        fs::write(dir.join("sshd_config"), config).expect("writing sshd_config");
-        let log = fs::File::create(dir.join("sshd.log")).expect("creating sshd.log");
-        let sshd = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(dir.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting sshd");
-        let server = Self { dir, port, sshd };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "sshd did not listen on port {port} within {START_TIMEOUT:?}: {}",
-                server.sshd_log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        server
+        let sshd = start_sshd(&dir, &config, port);
+        Self { dir, port, sshd }
     }
 
     /// `ssh://<user>@127.0.0.1:<port>/…/socle-gitops.git`: what the

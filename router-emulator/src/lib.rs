@@ -144,28 +144,11 @@ impl Router {
              AllowUsers {user}\nForceCommand {d}/router-shell\nLogLevel VERBOSE\nMaxStartups 100\n",
             d = dir.display()
         );
-        fs::write(dir.join("sshd_config"), config).expect("writing sshd_config");
-        let log = fs::File::create(dir.join("sshd.log")).expect("creating sshd.log");
-        let sshd = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(dir.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting sshd");
+        let sshd = start_sshd(&dir, &config, port);
         let router = Self { dir, port, sshd };
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "sshd did not listen on port {port} within {START_TIMEOUT:?}: {}",
-                router.sshd_log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        // The connection above, logged before `start` returns, is then the
-        // one that `connections` leaves out.
+        // The connection start_sshd made to see it listening, logged before
+        // `start` returns, is then the one that `connections` leaves out.
         while router.logged_connections() == 0 {
             assert!(
                 started.elapsed() < START_TIMEOUT,
@@ -403,4 +386,29 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// Starts OpenSSH's sshd on 127.0.0.1:`port` with `config`, written into
+/// `dir` (its log in `dir/sshd.log`), and returns once it listens.
+pub(crate) fn start_sshd(dir: &Path, config: &str, port: u16) -> Child {
+    fs::write(dir.join("sshd_config"), config).expect("writing sshd_config");
+    let log = fs::File::create(dir.join("sshd.log")).expect("creating sshd.log");
+    let sshd = Command::new(SSHD)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting sshd");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < START_TIMEOUT,
+            "sshd did not listen on port {port} within {START_TIMEOUT:?}: {}",
+            fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    sshd
 }
