@@ -48,7 +48,7 @@ use socle::{
         settings::DRILL_REPORTS_KEPT,
         velero::{Backup, BackupStorageLocation, Restore, Schedule},
     },
-    controller::{Context, runtime::MemberWatch},
+    runtime::{Context, watch::MemberWatch},
 };
 use socle_e2e::{
     TestScope, eventually,

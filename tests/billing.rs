@@ -23,8 +23,8 @@ use socle::{
     },
     billing::statement::statement_name,
     contribution::{Line, Offer, TitleKind},
-    controller::runtime::SharedMember,
     manifests::{load_ledger, read_files},
+    runtime::watch::SharedMember,
 };
 use socle_e2e::{
     TestScope, eventually,

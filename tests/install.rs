@@ -39,8 +39,8 @@ use serde_json::{Value, json};
 use socle::{
     api::Member,
     backup::velero::{DeleteBackupRequest, DownloadRequest, Restore, Schedule},
-    controller::admission::{Holds, policy_holds},
     labels::CONFIRM_OFFBOARDING,
+    runtime::admission::{Holds, policy_holds},
 };
 use socle_e2e::{
     AuditEvent, AuditMark, TestScope, eventually,

@@ -6,8 +6,6 @@
 //! (`socle_e2e::router`, the `socle-router-emulator` crate). Hub
 //! configurations are checked with the real `wg`.
 
-mod vpn_support;
-
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
@@ -32,7 +30,7 @@ use socle_e2e::{
     router::{Router, SshRouter, check_with_wg, wg},
 };
 
-use self::vpn_support::{
+use socle_e2e::vpn::{
     Fixture, annotate, assert_no_key_material, condition, events_of_type, hub_config, member_key,
     poke, warning_events,
 };

@@ -11,8 +11,6 @@
 
 // Shared with tests/vpn.rs, of which this file uses a part.
 #[allow(dead_code)]
-mod vpn_support;
-
 use std::{
     fs,
     net::SocketAddr,
@@ -42,9 +40,7 @@ use socle_e2e::{
 };
 use tokio::task::JoinHandle;
 
-use self::vpn_support::{
-    Fixture, annotate, condition, events_of_type, hub_config, member_key, poke,
-};
+use socle_e2e::vpn::{Fixture, annotate, condition, events_of_type, hub_config, member_key, poke};
 
 /// For a first push and the tunnel's first handshake, on a loaded 2-core
 /// machine.

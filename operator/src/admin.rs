@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use crate::controller::telemetry::{Health, Metrics};
+use crate::runtime::telemetry::{Health, Metrics};
 
 /// Serves the admin endpoints on `address` until `shutdown` resolves.
 pub async fn serve(

@@ -8,16 +8,16 @@
 //! - [`billing`]: from custom resources to the engine's facts.
 //! - [`manifests`]: reading manifests from a directory, for the offline commands.
 //! - [`validate`]: `socle validate`, the GitOps pull-request check.
-//! - [`controller`]: what every controller shares; [`tenant`]: the tenant controller.
+//! - [`runtime`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;
 pub mod backup;
 pub mod billing;
-pub mod controller;
 pub mod labels;
 pub mod manifests;
+pub mod runtime;
 pub mod tenant;
 pub mod validate;
 pub mod vpn;

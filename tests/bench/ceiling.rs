@@ -28,8 +28,8 @@ use kube::{
 use serde::Serialize;
 use socle::{
     api::{Member, SharedService},
-    controller::apply::apply_over_live,
     labels,
+    runtime::apply::apply_over_live,
     tenant::{
         TenantSettings,
         build::{self, Tenant},

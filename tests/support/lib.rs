@@ -11,6 +11,8 @@
 //!   asynchronously) and reports the last observation on timeout.
 //! - [`examples`]: the 31 example communes, renamed into a scope.
 //! - [`gitops`]: a Git repository served over SSH, and Flux applying it.
+//! - [`vpn`]: the VPN tests' world: a scope's install, a gateway, the VPN
+//!   controller run in-process, Members pointing at emulated routers.
 //! - [`AuditMark`]: the API server's audit events since a point in time, to
 //!   assert who wrote what (e.g. no writes by the operator in steady state).
 
@@ -28,6 +30,7 @@ pub mod operator;
 pub mod process;
 mod scope;
 pub mod velero;
+pub mod vpn;
 
 /// The emulated commune router, shared with `cargo xtask demo`.
 pub use socle_router_emulator as router;

@@ -26,8 +26,8 @@ use socle::{
     api::Member,
     backup::{self, BackupSettings},
     billing,
-    controller::{Context, runtime::MemberWatch, telemetry::Metrics},
     labels::CONFIRM_OFFBOARDING,
+    runtime::{Context, telemetry::Metrics, watch::MemberWatch},
     tenant::{self, TenantSettings},
 };
 

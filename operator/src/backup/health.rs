@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use super::{keys, plan::BackupPlan};
 use crate::{
     api::{DrillReport, drill_report::Verdict},
-    controller::conditions::condition,
+    runtime::conditions::condition,
 };
 
 /// Condition type: backups are scheduled.

@@ -71,12 +71,12 @@ pub use self::{
 };
 use crate::{
     api::{Member, SharedService, drill_report::Verdict, member::BackupStatus},
-    controller::{
+    labels,
+    runtime::{
         Categorized, Context, Retry,
         cache::Cache,
-        runtime::{self, MemberGuard, by_member_label, reflected},
+        watch::{self, MemberGuard, by_member_label, reflected},
     },
-    labels,
 };
 
 /// Name of this controller in metrics and readiness.
@@ -172,7 +172,7 @@ pub async fn run(
         }
         info!("Velero is installed: the backup controller starts");
     }
-    let (services, service_changes) = runtime::shared_services(&client);
+    let (services, service_changes) = watch::shared_services(&client);
     let ours =
         watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
     // socle's Velero rights end at Velero's namespace: so do its watches.
@@ -194,17 +194,17 @@ pub async fn run(
         locations,
         sizes,
     });
-    let controller = runtime::member_controller(members);
+    let controller = watch::member_controller(members);
     let purging = purge::run(context.clone(), controller.store(), shutdown.clone());
     let with_backups =
-        runtime::members_with(controller.store(), |member| member.spec.backup.is_some());
-    runtime::report_synced(
+        watch::members_with(controller.store(), |member| member.spec.backup.is_some());
+    watch::report_synced(
         context.shared.health.clone(),
         CONTROLLER,
         controller.store(),
     );
     // A new or changed backup target reaches the members it serves now.
-    let by_target = runtime::members_depending_on(controller.store(), |member, service| {
+    let by_target = watch::members_depending_on(controller.store(), |member, service| {
         member.spec.backup.is_some()
             && service.spec.category == crate::api::shared_service::ServiceCategory::BackupTarget
     });
@@ -212,7 +212,7 @@ pub async fn run(
     let store = controller.store();
     let after_wait = stream::once(async move {
         if waited {
-            runtime::until_ready(&store).await;
+            watch::until_ready(&store).await;
         }
     })
     .filter(move |()| std::future::ready(waited));
@@ -234,7 +234,7 @@ pub async fn run(
         .watches_stream(phase_changes(location_changes), with_backups)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    tokio::join!(runtime::drain(controller, CONTROLLER), purging);
+    tokio::join!(watch::drain(controller, CONTROLLER), purging);
 }
 
 /// `BackupReady=False` (`VeleroNotInstalled`) on a Member with
@@ -248,7 +248,7 @@ async fn say_velero_is_missing(ctx: &Context, guard: &MemberGuard) {
     let conditions = status::owned_conditions(member, vec![missing]);
     let backup = member.status.as_ref().and_then(|s| s.backup.clone());
     if let Err(error) = status::write(ctx, member, &conditions, backup.as_ref()).await {
-        warn!(member = %member.name_any(), error = %crate::controller::chain(&error), "cannot say that Velero is missing");
+        warn!(member = %member.name_any(), error = %crate::runtime::chain(&error), "cannot say that Velero is missing");
     }
 }
 
@@ -299,14 +299,14 @@ async fn reconcile_member(
     if member.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let services = runtime::all_services(&ctx.services).await;
+    let services = watch::all_services(&ctx.services).await;
     let today = Zoned::now().date();
     let generation = member.meta().generation;
     let plan = match plan::plan(member, &services, &ctx.settings, today) {
         Ok(Some(plan)) => plan,
         Ok(None) => return retire(member, ctx).await,
         Err(invalid) => {
-            let failed = crate::controller::conditions::condition(
+            let failed = crate::runtime::conditions::condition(
                 health::BACKUP_READY,
                 false,
                 "InvalidSpec",
@@ -409,7 +409,7 @@ fn error_policy(
     error: &Error,
     ctx: Arc<BackupContext>,
 ) -> Action {
-    runtime::on_failure(
+    watch::on_failure(
         &ctx.shared,
         CONTROLLER,
         &guard,

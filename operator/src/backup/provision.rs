@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     api::{DrillReport, Member},
-    controller::apply::apply_over_live,
+    runtime::apply::apply_over_live,
 };
 
 /// Applies the member's Schedule and deletes the ones it no longer wants

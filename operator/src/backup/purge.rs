@@ -37,8 +37,8 @@ use super::{
 use crate::{
     api::UsageRecord,
     billing::metering,
-    controller::runtime::{self, MemberGuard},
     labels,
+    runtime::watch::{self, MemberGuard},
 };
 
 /// How often the departed members' backups are looked at: within a minute
@@ -53,7 +53,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let purging = async {
-        if !runtime::until_ready(&members).await {
+        if !watch::until_ready(&members).await {
             return;
         }
         let mut tick = tokio::time::interval(EVERY);
@@ -65,7 +65,7 @@ pub async fn run(
                 .map(|guard| guard.name_any())
                 .collect();
             if let Err(error) = purge_departed(&ctx, &present, Timestamp::now()).await {
-                warn!(error = %crate::controller::chain(&error), "cannot purge departed members' backups; tried again in a minute");
+                warn!(error = %crate::runtime::chain(&error), "cannot purge departed members' backups; tried again in a minute");
             }
         }
     };

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::health::{BACKUP_READY, DRILL_HEALTHY};
 use crate::{
     api::{Member, member::BackupStatus},
-    controller::{Context, conditions::merge, status::apply_member_status},
+    runtime::{Context, conditions::merge, status::apply_member_status},
 };
 
 /// Field manager of the backup controller's status fields.

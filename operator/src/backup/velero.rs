@@ -227,7 +227,7 @@ pub async fn served(client: &kube::Client) -> bool {
             .all(|kind| list.resources.iter().any(|resource| resource.name == *kind)),
         Err(kube::Error::Api(status)) if status.code == 404 => false,
         Err(error) => {
-            tracing::warn!(error = %crate::controller::chain(&error), "cannot tell whether Velero is installed");
+            tracing::warn!(error = %crate::runtime::chain(&error), "cannot tell whether Velero is installed");
             false
         }
     }

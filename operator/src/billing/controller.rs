@@ -45,16 +45,16 @@ use crate::{
         Tariff, UsageRecord, contribution_statement::StatementState, member::ContributionEstimate,
     },
     contribution::{Offer, TitleKind, Usage},
-    controller::{
+    runtime::{
         Context,
         apply::apply_over_live,
         cache::Cache,
         chain,
         conditions::{condition, merge},
         interner::Interner,
-        runtime::{self, MemberGuard, SharedMember, reflected, reflected_into, reflected_seen},
         seen::Seen,
         status::apply_member_status,
+        watch::{self, MemberGuard, SharedMember, reflected, reflected_into, reflected_seen},
     },
 };
 
@@ -97,7 +97,7 @@ impl Caches {
     /// The Members this operator manages. One that does not deserialize
     /// cannot be priced.
     fn members(&self) -> Vec<SharedMember> {
-        runtime::readable_members(&self.members)
+        watch::readable_members(&self.members)
     }
 
     fn manages(&self, member: &str) -> bool {
@@ -318,7 +318,7 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
                 let name = desired.name_any();
                 wanted.insert(name.clone());
                 // Read once, for the Issued check and the comparison both.
-                let live = runtime::cached(&caches.statements, &desired).map(|seen| seen.json());
+                let live = watch::cached(&caches.statements, &desired).map(|seen| seen.json());
                 if live.as_ref().and_then(state) != Some(StatementState::Issued) {
                     writes += usize::from(apply_over_live(&ctx.client, &desired, live).await?);
                 }

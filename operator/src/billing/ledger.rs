@@ -10,7 +10,7 @@ use crate::{
         self, AnnualReport, Input, MemberFacts, MemberSummary, Meter, Outcome, SharedCost,
         TariffGrid, Usage,
     },
-    controller::runtime::SharedMember,
+    runtime::watch::SharedMember,
 };
 
 /// Every object that decides what members owe.

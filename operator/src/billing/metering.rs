@@ -35,8 +35,8 @@ use crate::{
         Usage,
         model::{Offer, Subscription},
     },
-    controller::apply::quantity_nanos,
     labels,
+    runtime::apply::quantity_nanos,
 };
 
 /// `spec.source` of every record the operator writes.

@@ -9,7 +9,7 @@ use crate::{
     api::{DrillReport, Member, drill_report::Verdict},
     backup::tier::Targets,
     contribution::{BackedUp, DrillFact, QualityOfService, quality_of_service},
-    controller::runtime::SharedMember,
+    runtime::watch::SharedMember,
 };
 
 /// The quality of service of `exercise`, judged at `as_of`.

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use crate::{
     api::UsageRecord,
     contribution::{Meter, Usage},
-    controller::interner::Interner,
+    runtime::interner::Interner,
 };
 
 /// `record` as the engine reads it, its Member and meter names shared
@@ -24,7 +24,7 @@ pub fn shared_usage(record: UsageRecord, names: &Interner) -> Usage {
 }
 
 /// What the billing controller's cache keys a record by
-/// ([`Cache::keyed_by`](crate::controller::cache::Cache::keyed_by)): all of
+/// ([`Cache::keyed_by`](crate::runtime::cache::Cache::keyed_by)): all of
 /// them live in the operator's namespace, so the name alone. A function
 /// rather than kube's `Lookup`, which the engine's crate does not know and
 /// the orphan rule keeps this crate from implementing for its type.
@@ -40,7 +40,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::controller::cache::Cache;
+    use crate::runtime::cache::Cache;
 
     fn record(name: &str, member: &str, meter: &str) -> UsageRecord {
         serde_json::from_value(json!({

@@ -11,10 +11,10 @@ use socle::{
     admin,
     backup::{self, BackupCollector, BackupSettings},
     billing,
-    controller::{
+    runtime::{
         Context,
         admission::{self, Holds},
-        runtime::MemberWatch,
+        watch::MemberWatch,
     },
     tenant::{self, TenantSettings},
     vpn::{self, VpnSettings},

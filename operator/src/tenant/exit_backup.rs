@@ -16,7 +16,7 @@ use crate::{
         plan::backup_target,
         velero::{self, Backup},
     },
-    controller::runtime,
+    runtime::watch,
 };
 
 /// Where the exit backup stands.
@@ -43,7 +43,7 @@ pub(super) async fn exit_backup_of(
     let Some(spec) = &member.spec.backup else {
         return Ok(ExitBackup::NotSubscribed);
     };
-    let services = runtime::all_services(&ctx.services).await;
+    let services = watch::all_services(&ctx.services).await;
     let target = match backup_target(spec.target.as_deref(), &services) {
         Ok(target) => target,
         Err(invalid) => return Ok(ExitBackup::Failed(format!("no exit backup: {invalid}"))),

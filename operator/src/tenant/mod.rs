@@ -51,17 +51,17 @@ use self::plan::{InvalidTenant, TenantPlan};
 pub use self::settings::TenantSettings;
 use crate::{
     api::{Member, SharedService, shared_service::ServiceCategory},
-    controller::{
+    labels,
+    runtime::{
         Categorized, Context, Retry,
         apply::{apply_cached, delete_orphans},
         cache::Cache,
         chain,
         conditions::condition,
         interner::Interner,
-        runtime::{self, MemberGuard, members_labelled, reflected_seen},
         seen::Seen,
+        watch::{self, MemberGuard, members_labelled, reflected_seen},
     },
-    labels,
 };
 
 /// Guards the offboarding of a Member's tenant.
@@ -176,7 +176,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (services, service_changes) = runtime::shared_services(&client);
+    let (services, service_changes) = watch::shared_services(&client);
     let ours = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
     // One interner for the six kinds: a tenant's objects share their labels.
     let texts = Interner::default();
@@ -190,9 +190,9 @@ pub async fn run(
         reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
     let (claims, claim_changes) = reflected_seen(Api::all(client), ours, &texts);
     let health = shared.health.clone();
-    let controller = runtime::member_controller(members);
-    runtime::report_synced(health, CONTROLLER, controller.store());
-    let by_service = runtime::members_depending_on(controller.store(), depends_on);
+    let controller = watch::member_controller(members);
+    watch::report_synced(health, CONTROLLER, controller.store());
+    let by_service = watch::members_depending_on(controller.store(), depends_on);
     let context = Arc::new(TenantContext {
         shared,
         settings,
@@ -216,7 +216,7 @@ pub async fn run(
         .reconcile_on(members_labelled(claim_changes))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    runtime::drain(controller, CONTROLLER).await;
+    watch::drain(controller, CONTROLLER).await;
 }
 
 /// Whether a Member's tenant depends on `service`: the VPN gateway it names,
@@ -270,7 +270,7 @@ fn error_policy(
     error: &Error,
     ctx: Arc<TenantContext>,
 ) -> Action {
-    runtime::on_failure(
+    watch::on_failure(
         &ctx.shared,
         CONTROLLER,
         &guard,
@@ -296,7 +296,7 @@ async fn provision(member: &Member, ctx: &TenantContext) -> Result<Action, Error
         status::not_hosted(member, ctx, today).await?;
         return Ok(Action::requeue(Duration::from_secs(3600)));
     }
-    let services = runtime::all_services(&ctx.services).await;
+    let services = watch::all_services(&ctx.services).await;
     let plan = match plan::plan(member, &services, &ctx.settings, today) {
         Ok(plan) => plan,
         Err(invalid) => {
@@ -350,7 +350,7 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
     let namespace_written = apply_cached(client, &objects.namespaces, &namespace).await?;
     // An offboarding called off (the Member hosted again: its notice
     // withdrawn, an endDate moved): the namespace no longer reads as leaving.
-    let called_off = runtime::cached(&objects.namespaces, &namespace)
+    let called_off = watch::cached(&objects.namespaces, &namespace)
         .and_then(|live| live.object())
         .is_some_and(|live| live.labels().contains_key(labels::OFFBOARDING));
     if called_off {
@@ -360,7 +360,7 @@ async fn apply_tenant(plan: &TenantPlan, ctx: &TenantContext) -> Result<usize, k
     let volume = volume.map(|mut volume| {
         // A claim's storage class is fixed at creation: keep the one it has,
         // even if the default (the Storage SharedService) changed since.
-        let live = runtime::cached(&objects.claims, &volume).and_then(|live| live.object());
+        let live = watch::cached(&objects.claims, &volume).and_then(|live| live.object());
         if let (Some(spec), Some(live_spec)) = (
             volume.spec.as_mut(),
             live.as_ref().and_then(|live| live.spec.as_ref()),

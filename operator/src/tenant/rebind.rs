@@ -11,7 +11,7 @@ use kube::{
     api::{DeleteParams, Preconditions},
 };
 
-use crate::controller::{apply::apply_over_live, cache::Cache, runtime, seen::Seen};
+use crate::runtime::{apply::apply_over_live, cache::Cache, seen::Seen, watch};
 
 /// Applies `desired` unless the binding as `cache` last saw it already says
 /// it; when that one refers to another role, replaces it. Returns whether a
@@ -21,7 +21,7 @@ pub async fn apply_binding(
     cache: &Cache<Seen<RoleBinding>>,
     desired: &RoleBinding,
 ) -> Result<bool, kube::Error> {
-    let live = runtime::cached(cache, desired).map(|live| live.json());
+    let live = watch::cached(cache, desired).map(|live| live.json());
     let wanted = serde_json::to_value(&desired.role_ref).map_err(kube::Error::SerdeError)?;
     if live.as_ref().is_some_and(|live| live["roleRef"] != wanted) {
         delete_stale(client, desired).await?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{CONDITION, TenantContext};
 use crate::{
     api::{Member, MemberStatus},
-    controller::{
+    runtime::{
         apply::FIELD_MANAGER,
         conditions::{condition, merge, with_ready},
         status::{READY_GATES, apply_member_status},

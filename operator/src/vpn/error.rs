@@ -5,7 +5,7 @@ use super::{
     gateway::client::GatewayUnreachable, ipam::IpamError, plan::InvalidVpn, push::PushError,
     secrets::KeyError, ssh::SshError,
 };
-use crate::controller::{Categorized, Retry};
+use crate::runtime::{Categorized, Retry};
 
 /// A failed VPN reconcile.
 #[derive(Debug, thiserror::Error)]

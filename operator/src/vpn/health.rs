@@ -34,10 +34,10 @@ use tracing::warn;
 use super::{VpnContext, gateway::stats::HubStats};
 use crate::{
     api::Member,
-    controller::{
+    runtime::{
         conditions::{condition, merge},
-        runtime,
         status::apply_member_status,
+        watch,
     },
 };
 
@@ -147,7 +147,7 @@ pub async fn watch(ctx: Arc<VpnContext>) {
     loop {
         ticks.tick().await;
         ctx.services.wait_until_ready().await;
-        runtime::until_ready(&ctx.members).await;
+        watch::until_ready(&ctx.members).await;
         let members = ctx.all_members();
         let mut seen = BTreeMap::new();
         for gateway in ctx.all_services() {

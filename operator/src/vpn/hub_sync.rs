@@ -5,7 +5,7 @@
 use kube::{Resource, ResourceExt};
 
 use super::{Error, VpnContext, cidr::Network, gateway, hub, ipam, plan, secrets};
-use crate::{api::SharedService, controller::apply::apply};
+use crate::{api::SharedService, runtime::apply::apply};
 
 /// Renders and applies the hub Secret of `gateway`; returns the hub's
 /// public key. A member is a peer when it holds an address of the pool, is

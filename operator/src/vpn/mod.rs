@@ -67,10 +67,10 @@ use tracing::instrument;
 pub use self::{error::Error, settings::VpnSettings};
 use crate::{
     api::{Member, SharedService},
-    controller::{
+    runtime::{
         Categorized, Context,
         cache::Cache,
-        runtime::{self, MemberGuard, SharedMember},
+        watch::{self, MemberGuard, SharedMember},
     },
 };
 
@@ -118,7 +118,7 @@ impl VpnContext {
 
     /// The Members of the cache that could be read.
     fn all_members(&self) -> Vec<SharedMember> {
-        runtime::readable_members(&self.members)
+        watch::readable_members(&self.members)
     }
 
     fn all_services(&self) -> Vec<SharedService> {
@@ -133,9 +133,9 @@ pub async fn run(
     members: ReflectHandle<MemberGuard>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (services, service_changes) = runtime::shared_services(&shared.client);
-    let controller = runtime::member_controller(members);
-    runtime::report_synced(shared.health.clone(), CONTROLLER, controller.store());
+    let (services, service_changes) = watch::shared_services(&shared.client);
+    let controller = watch::member_controller(members);
+    watch::report_synced(shared.health.clone(), CONTROLLER, controller.store());
     let context = Arc::new(VpnContext {
         shared,
         settings,
@@ -145,7 +145,7 @@ pub async fn run(
     });
     // A gateway's change (endpoint, pool, port) reaches its members now,
     // not at their next drift check.
-    let by_gateway = runtime::members_depending_on(controller.store(), |member, service| {
+    let by_gateway = watch::members_depending_on(controller.store(), |member, service| {
         member
             .spec
             .vpn
@@ -159,7 +159,7 @@ pub async fn run(
         .watches_stream(service_changes, by_gateway)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context);
-    runtime::drain(controller, CONTROLLER).await;
+    watch::drain(controller, CONTROLLER).await;
     health.abort();
 }
 
@@ -174,7 +174,7 @@ async fn reconcile(
     // each, then as many back) at each start of the operator. An error
     // means the operator is stopping: the reconcile then fails on its own.
     ctx.services.wait_until_ready().await;
-    runtime::until_ready(&ctx.members).await;
+    watch::until_ready(&ctx.members).await;
     ctx.shared
         .metrics
         .timed(CONTROLLER, Box::pin(reconcile_member(&guard, &ctx)))
@@ -245,7 +245,7 @@ fn error_policy(
     error: &Error,
     ctx: Arc<VpnContext>,
 ) -> Action {
-    runtime::on_failure(
+    watch::on_failure(
         &ctx.shared,
         CONTROLLER,
         &guard,

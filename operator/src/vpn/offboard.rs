@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     api::{Member, member::RouterSpec},
-    controller::chain,
+    runtime::chain,
 };
 
 pub async fn offboard(member: &Member, ctx: &VpnContext) -> Result<(), Error> {

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     api::{Member, SharedService, member::VpnStatus},
-    controller::{Categorized, chain, conditions::condition},
+    runtime::{Categorized, chain, conditions::condition},
 };
 
 pub async fn provision(member: &Member, ctx: &VpnContext) -> Result<Action, Error> {

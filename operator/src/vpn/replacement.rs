@@ -33,7 +33,7 @@ use tracing::{info, warn};
 use super::{Error, VpnContext, offboard, plan::VpnPlan, router, secrets, secrets::MemberKey};
 use crate::{
     api::{Member, member::RouterSpec},
-    controller::chain,
+    runtime::chain,
 };
 
 /// Whether `wanted` is another router than `recorded`: another address,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::{
     api::{Member, member::VpnStatus},
-    controller::{Context, conditions::merge, status::apply_member_status},
+    runtime::{Context, conditions::merge, status::apply_member_status},
 };
 
 /// Field manager of the VPN controller's status writes.

@@ -51,7 +51,7 @@ use super::{
 };
 use crate::{
     api::{DrillReport, Member, drill_report::Verdict},
-    controller::apply::apply,
+    runtime::apply::apply,
 };
 
 /// The latest completed backup of the member's schedule.

@@ -6,10 +6,10 @@ pub mod apply;
 pub mod cache;
 pub mod conditions;
 pub mod interner;
-pub mod runtime;
 pub mod seen;
 pub mod status;
 pub mod telemetry;
+pub mod watch;
 
 use std::{sync::Arc, time::Duration};
 

@@ -14,6 +14,11 @@ use std::{
     time::Duration,
 };
 
+use crate::{
+    TestScope, eventually,
+    install::ScopedInstall,
+    router::{Router, SshRouter},
+};
 use anyhow::ensure;
 use futures::channel::oneshot;
 use k8s_openapi::{
@@ -27,13 +32,8 @@ use kube::{
 use serde_json::{Value, json};
 use socle::{
     api::{Member, member::RouterDialect},
-    controller::{Context, runtime::MemberWatch},
+    runtime::{Context, watch::MemberWatch},
     vpn::{self, VpnSettings, hub},
-};
-use socle_e2e::{
-    TestScope, eventually,
-    install::ScopedInstall,
-    router::{Router, SshRouter},
 };
 
 /// How long offboarding every Member may take at the end of a test.
@@ -52,6 +52,15 @@ pub struct Fixture {
     settings: VpnSettings,
     operator: Option<VpnOperator>,
     logs: Arc<Mutex<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("scope", &self.scope)
+            .field("gateway", &self.gateway)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fixture {
@@ -418,7 +427,7 @@ fn dynamic(client: &Client, plural: &str) -> Api<kube::api::DynamicObject> {
 
 /// Server-side applies socle's CRDs and waits until they are established.
 async fn install_crds(client: &Client) {
-    socle_e2e::install_socle_crds(client).await;
+    crate::install_socle_crds(client).await;
 }
 
 /// The VPN controller on a thread of its own (a single-threaded runtime, so

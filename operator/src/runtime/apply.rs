@@ -9,7 +9,7 @@ use kube::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{cache::Cache, runtime, seen::Seen};
+use super::{cache::Cache, seen::Seen, watch};
 
 /// The field manager of every socle write.
 pub const FIELD_MANAGER: &str = "socle";
@@ -48,7 +48,7 @@ pub async fn apply_cached<K>(
 where
     K: Resource<DynamicType = ()> + Serialize,
 {
-    let live = runtime::cached(cache, desired).map(|live| live.json());
+    let live = watch::cached(cache, desired).map(|live| live.json());
     apply_over_live(client, desired, live).await
 }
 

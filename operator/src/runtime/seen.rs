@@ -13,7 +13,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
-use super::{interner::Interner, runtime::MemberGuard};
+use super::{interner::Interner, watch::MemberGuard};
 use crate::labels;
 
 /// A watched object reduced to its key, its Member label, and the rest as
