@@ -43,7 +43,7 @@ use serde_json::json;
 use socle::{
     api::{ContributionStatement, DrillReport, Member, UsageRecord, drill_report::Verdict},
     backup::{
-        keys::{DRILL_NOW, REQUEST},
+        metadata::{DRILL_NOW, REQUEST},
         velero::{Backup, Restore},
     },
     contribution::{Offer, TitleKind},

@@ -8,7 +8,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
-use super::{keys, plan::BackupPlan};
+use super::{metadata, plan::BackupPlan};
 use crate::{
     api::{DrillReport, drill_report::Verdict},
     runtime::conditions::condition,
@@ -134,7 +134,7 @@ pub fn drill_healthy(
             "NeverDrilled",
             format!(
                 "no drill has proven the backups yet; {next}; annotate the Member with {}=<any new value> to run one now",
-                keys::DRILL_NOW
+                metadata::DRILL_NOW
             ),
         );
     };

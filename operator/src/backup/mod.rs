@@ -31,7 +31,7 @@ pub mod drill;
 pub mod health;
 mod http;
 mod kept;
-pub mod keys;
+pub mod metadata;
 pub mod metrics;
 mod offboard;
 pub mod plan;
@@ -173,8 +173,11 @@ pub async fn run(
         info!("Velero is installed: the backup controller starts");
     }
     let (services, service_changes) = watch::shared_services(&client);
-    let ours =
-        watcher::Config::default().labels(&format!("{}={}", labels::COMPONENT, keys::COMPONENT));
+    let ours = watcher::Config::default().labels(&format!(
+        "{}={}",
+        labels::COMPONENT,
+        metadata::COMPONENT
+    ));
     // socle's Velero rights end at Velero's namespace: so do its watches.
     let velero = settings.velero_namespace.clone();
     let (schedules, schedule_changes) =
@@ -441,7 +444,7 @@ fn member_selector(member: &Member) -> String {
         labels::MEMBER,
         member.name_any(),
         labels::COMPONENT,
-        keys::COMPONENT,
+        metadata::COMPONENT,
         labels::MANAGED_BY,
         labels::MANAGER
     )

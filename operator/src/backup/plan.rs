@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use kube::ResourceExt;
 
 use super::{
-    BackupSettings, keys,
+    BackupSettings, metadata,
     tier::{Targets, backup_cron},
 };
 use crate::{
@@ -106,7 +106,7 @@ pub fn plan(
     let targets = Targets::of(spec);
     let labels = BTreeMap::from([
         (labels::MEMBER.to_owned(), name.clone()),
-        (labels::COMPONENT.to_owned(), keys::COMPONENT.to_owned()),
+        (labels::COMPONENT.to_owned(), metadata::COMPONENT.to_owned()),
         (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
     ]);
     Ok(Some(BackupPlan {

@@ -31,7 +31,7 @@ use kube::{
 use tracing::{info, warn};
 
 use super::{
-    BackupContext, CONTROLLER, keys,
+    BackupContext, CONTROLLER, metadata,
     velero::{Backup, DeleteBackupRequest, DeleteBackupRequestSpec},
 };
 use crate::{
@@ -89,9 +89,9 @@ async fn purge_departed(
 ) -> Result<(), kube::Error> {
     let backups =
         Api::<Backup>::namespaced(ctx.shared.client.clone(), &ctx.settings.velero_namespace);
-    let mut exits = ListParams::default().labels(keys::EXIT);
+    let mut exits = ListParams::default().labels(metadata::EXIT);
     if let Some(selector) = &ctx.shared.member_selector {
-        exits = exits.labels(&format!("{},{selector}", keys::EXIT));
+        exits = exits.labels(&format!("{},{selector}", metadata::EXIT));
     }
     for exit in backups.list(&exits).await? {
         let Some(member) = exit.labels().get(labels::MEMBER).cloned() else {
@@ -125,7 +125,7 @@ async fn purge_departed(
 
 /// Whether `backup`'s retention has ended and no deletion is under way.
 fn due(backup: &Backup, now: Timestamp) -> bool {
-    let ends = match backup.annotations().get(keys::PURGE_AFTER) {
+    let ends = match backup.annotations().get(metadata::PURGE_AFTER) {
         Some(after) => after.parse::<Timestamp>().ok(),
         None => backup.status.as_ref().and_then(|s| s.expiration),
     };
@@ -155,7 +155,7 @@ async fn purge(
                     backup.uid().unwrap_or_default(),
                 ),
                 (labels::MEMBER.to_owned(), member.to_owned()),
-                (labels::COMPONENT.to_owned(), keys::COMPONENT.to_owned()),
+                (labels::COMPONENT.to_owned(), metadata::COMPONENT.to_owned()),
                 (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
             ])),
             ..ObjectMeta::default()
@@ -209,7 +209,7 @@ mod tests {
             "kind": "Backup",
             "metadata": {
                 "name": "commune-allaire-exit",
-                "annotations": annotation.map(|at| serde_json::json!({keys::PURGE_AFTER: at})),
+                "annotations": annotation.map(|at| serde_json::json!({metadata::PURGE_AFTER: at})),
             },
             "spec": {},
             "status": {"phase": phase, "expiration": expiration},

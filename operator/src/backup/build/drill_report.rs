@@ -10,7 +10,7 @@ use crate::{
         DrillReport, DrillReportSpec,
         drill_report::{DrillCheck, Verdict},
     },
-    backup::{keys, plan::BackupPlan},
+    backup::{metadata, plan::BackupPlan},
 };
 
 /// What a finished drill established.
@@ -43,11 +43,11 @@ impl DrillEvidence {
 /// no owner: evidence outlives the Member it is about.
 pub fn drill_report(plan: &BackupPlan, namespace: &str, evidence: &DrillEvidence) -> DrillReport {
     let mut labels = plan.labels.clone();
-    labels.insert(keys::DRILL.to_owned(), evidence.name.clone());
+    labels.insert(metadata::DRILL.to_owned(), evidence.name.clone());
     let annotations = evidence
         .request
         .as_ref()
-        .map(|request| BTreeMap::from([(keys::REQUEST.to_owned(), request.clone())]));
+        .map(|request| BTreeMap::from([(metadata::REQUEST.to_owned(), request.clone())]));
     DrillReport {
         metadata: ObjectMeta {
             name: Some(evidence.name.clone()),

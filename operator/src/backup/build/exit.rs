@@ -8,7 +8,7 @@ use kube::api::ObjectMeta;
 
 use crate::{
     backup::{
-        keys,
+        metadata,
         velero::{Backup, BackupSpec, TemplateMetadata},
     },
     labels,
@@ -45,9 +45,9 @@ pub fn exit_backup(plan: &ExitBackupPlan<'_>) -> Backup {
     let mut labels = plan.member_labels.clone();
     labels.extend([
         (labels::MEMBER.to_owned(), plan.member.to_owned()),
-        (labels::COMPONENT.to_owned(), keys::COMPONENT.to_owned()),
+        (labels::COMPONENT.to_owned(), metadata::COMPONENT.to_owned()),
         (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
-        (keys::EXIT.to_owned(), plan.confirmed_on.to_owned()),
+        (metadata::EXIT.to_owned(), plan.confirmed_on.to_owned()),
     ]);
     Backup {
         metadata: ObjectMeta {
@@ -55,7 +55,7 @@ pub fn exit_backup(plan: &ExitBackupPlan<'_>) -> Backup {
             namespace: Some(plan.velero_namespace.to_owned()),
             labels: Some(labels.clone()),
             annotations: Some(BTreeMap::from([(
-                keys::PURGE_AFTER.to_owned(),
+                metadata::PURGE_AFTER.to_owned(),
                 plan.purge_after.to_string(),
             )])),
             ..ObjectMeta::default()
@@ -106,12 +106,12 @@ mod tests {
         // Purged by socle after 365 days; Velero's TTL a week later.
         assert_eq!(backup.spec.ttl.as_deref(), Some("8928h0m0s"));
         assert_eq!(
-            backup.metadata.annotations.unwrap()[keys::PURGE_AFTER],
+            backup.metadata.annotations.unwrap()[metadata::PURGE_AFTER],
             "2027-12-05T10:00:00Z"
         );
         let labels = backup.metadata.labels.unwrap();
         assert_eq!(labels["socle.test/scope"], "s1");
-        assert_eq!(labels[keys::EXIT], "2026-12-05");
+        assert_eq!(labels[metadata::EXIT], "2026-12-05");
         assert_eq!(labels[labels::MEMBER], "allaire");
         // Not one of the Schedule's: the schedule's backups are counted apart.
         assert!(!labels.contains_key(crate::backup::velero::SCHEDULE_NAME_LABEL));

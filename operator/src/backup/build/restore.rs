@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use kube::api::ObjectMeta;
 
 use crate::backup::{
-    keys,
+    metadata,
     plan::BackupPlan,
     velero::{
         BACKUP_RESOURCE_LIST, DownloadRequest, DownloadRequestSpec, DownloadTarget, Restore,
@@ -90,16 +90,19 @@ pub struct DrillStart<'a> {
 /// there: one namespace in, mapped to the sandbox; no cluster-scoped object.
 pub fn restore(plan: &BackupPlan, drill: &DrillStart<'_>) -> Restore {
     let mut labels = plan.labels.clone();
-    labels.insert(keys::DRILL.to_owned(), drill.name.to_owned());
+    labels.insert(metadata::DRILL.to_owned(), drill.name.to_owned());
     let mut annotations = BTreeMap::from([
-        (keys::STARTED_AT.to_owned(), drill.started_at.to_string()),
         (
-            keys::BACKUP_COMPLETED_AT.to_owned(),
+            metadata::STARTED_AT.to_owned(),
+            drill.started_at.to_string(),
+        ),
+        (
+            metadata::BACKUP_COMPLETED_AT.to_owned(),
             drill.backup_completed_at.to_string(),
         ),
     ]);
     if let Some(request) = drill.request {
-        annotations.insert(keys::REQUEST.to_owned(), request.to_owned());
+        annotations.insert(metadata::REQUEST.to_owned(), request.to_owned());
     }
     Restore {
         metadata: ObjectMeta {
@@ -124,7 +127,7 @@ pub fn restore(plan: &BackupPlan, drill: &DrillStart<'_>) -> Restore {
 /// Asks Velero for the resource list of `backup`, for the drill `drill`.
 pub fn download_request(plan: &BackupPlan, drill: &str, backup: &str) -> DownloadRequest {
     let mut labels = plan.labels.clone();
-    labels.insert(keys::DRILL.to_owned(), drill.to_owned());
+    labels.insert(metadata::DRILL.to_owned(), drill.to_owned());
     DownloadRequest {
         metadata: ObjectMeta {
             name: Some(format!("{drill}-contents")),

@@ -15,7 +15,7 @@ use k8s_openapi::{
 use kube::api::ObjectMeta;
 
 use crate::{
-    backup::{keys, plan::BackupPlan},
+    backup::{metadata, plan::BackupPlan},
     labels,
 };
 
@@ -25,7 +25,7 @@ use crate::{
 /// is restored into it: Velero keeps a namespace that exists as it is.
 pub fn sandbox_namespace(plan: &BackupPlan, drill: &str, owner: OwnerReference) -> Namespace {
     let mut labels = plan.labels.clone();
-    labels.insert(keys::DRILL.to_owned(), drill.to_owned());
+    labels.insert(metadata::DRILL.to_owned(), drill.to_owned());
     labels.extend(labels::pod_security_restricted());
     Namespace {
         metadata: ObjectMeta {
@@ -43,7 +43,7 @@ pub fn sandbox_namespace(plan: &BackupPlan, drill: &str, owner: OwnerReference) 
 /// the restore leaves NetworkPolicies out ([`super::NOT_RESTORED`]).
 pub fn deny_all(plan: &BackupPlan, drill: &str) -> NetworkPolicy {
     let mut labels: BTreeMap<String, String> = plan.labels.clone();
-    labels.insert(keys::DRILL.to_owned(), drill.to_owned());
+    labels.insert(metadata::DRILL.to_owned(), drill.to_owned());
     NetworkPolicy {
         metadata: ObjectMeta {
             name: Some("socle-drill-isolation".into()),
@@ -73,7 +73,7 @@ const SERVICE_ACCOUNT_USER: &str = "system:serviceaccount:";
 /// reads no Secret of a tenant, only its copy in a drill.
 pub fn inspector_binding(plan: &BackupPlan, drill: &str, role: &str, user: &str) -> RoleBinding {
     let mut labels: BTreeMap<String, String> = plan.labels.clone();
-    labels.insert(keys::DRILL.to_owned(), drill.to_owned());
+    labels.insert(metadata::DRILL.to_owned(), drill.to_owned());
     RoleBinding {
         metadata: ObjectMeta {
             name: Some(INSPECTOR_BINDING.into()),

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
 use crate::{
-    backup::{keys, plan::BackupPlan, velero::Restore},
+    backup::{metadata, plan::BackupPlan, velero::Restore},
     labels,
 };
 
@@ -20,9 +20,9 @@ pub struct Unsafe(pub String);
 /// keep the name a valid namespace name (63 characters).
 pub fn drill_name(member: &str, at: Timestamp) -> String {
     let stamp = at.strftime("%Y%m%d-%H%M%S").to_string();
-    let room = 63 - keys::DRILL_PREFIX.len() - 1 - stamp.len();
+    let room = 63 - metadata::DRILL_PREFIX.len() - 1 - stamp.len();
     let member = member[..member.len().min(room)].trim_end_matches('-');
-    format!("{}{member}-{stamp}", keys::DRILL_PREFIX)
+    format!("{}{member}-{stamp}", metadata::DRILL_PREFIX)
 }
 
 /// A sandbox must be a drill namespace: `drill-…`, never the tenant's
@@ -32,10 +32,10 @@ pub fn check_sandbox_name(
     plan: &BackupPlan,
     tenant_prefix: &str,
 ) -> Result<(), Unsafe> {
-    if !sandbox.starts_with(keys::DRILL_PREFIX) {
+    if !sandbox.starts_with(metadata::DRILL_PREFIX) {
         return Err(Unsafe(format!(
             "sandbox {sandbox} does not start with {}",
-            keys::DRILL_PREFIX
+            metadata::DRILL_PREFIX
         )));
     }
     if sandbox == plan.namespace || sandbox == plan.velero_namespace {
@@ -90,10 +90,10 @@ pub fn check_restore(
 pub fn is_sandbox_of(namespace: &Namespace, member: &str) -> bool {
     let name = namespace.name_any();
     let labels = namespace.labels();
-    name.starts_with(keys::DRILL_PREFIX)
+    name.starts_with(metadata::DRILL_PREFIX)
         && labels.get(labels::MEMBER).map(String::as_str) == Some(member)
-        && labels.get(labels::COMPONENT).map(String::as_str) == Some(keys::COMPONENT)
-        && labels.get(keys::DRILL) == Some(&name)
+        && labels.get(labels::COMPONENT).map(String::as_str) == Some(metadata::COMPONENT)
+        && labels.get(metadata::DRILL) == Some(&name)
 }
 
 #[cfg(test)]
@@ -144,7 +144,7 @@ mod tests {
     fn only_labelled_drill_namespaces_are_sandboxes() {
         let namespace = |name: &str, drill: &str| -> Namespace {
             serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": {
-                labels::MEMBER: "allaire", labels::COMPONENT: "backup", keys::DRILL: drill,
+                labels::MEMBER: "allaire", labels::COMPONENT: "backup", metadata::DRILL: drill,
             }}}))
             .unwrap()
         };

@@ -45,7 +45,7 @@ use self::{contents::Contents, sandbox::Fate};
 use super::{
     BackupContext, Error,
     build::{self, DrillEvidence, DrillStart},
-    keys,
+    metadata,
     plan::BackupPlan,
     velero::{self, Restore},
 };
@@ -134,11 +134,11 @@ pub async fn drive(
 
     let mut handled: Vec<String> = restores
         .iter()
-        .filter_map(|r| r.annotations().get(keys::REQUEST).cloned())
+        .filter_map(|r| r.annotations().get(metadata::REQUEST).cloned())
         .chain(
             reports
                 .iter()
-                .filter_map(|r| r.annotations().get(keys::REQUEST).cloned()),
+                .filter_map(|r| r.annotations().get(metadata::REQUEST).cloned()),
         )
         .collect();
     let status_request = member
@@ -149,7 +149,12 @@ pub async fn drive(
     handled.extend(status_request.clone());
     state.handled_request = restores
         .iter()
-        .filter_map(|r| Some((started_at(r)?, r.annotations().get(keys::REQUEST)?.clone())))
+        .filter_map(|r| {
+            Some((
+                started_at(r)?,
+                r.annotations().get(metadata::REQUEST)?.clone(),
+            ))
+        })
         .max()
         .map(|(_, request)| request)
         .or(status_request);
@@ -166,7 +171,7 @@ pub async fn drive(
     if state.running.is_none() {
         let request = member
             .annotations()
-            .get(keys::DRILL_NOW)
+            .get(metadata::DRILL_NOW)
             .map(String::as_str);
         let due = due::due(
             plan.drill.as_ref(),
@@ -208,7 +213,7 @@ pub async fn drive(
 fn started_at(restore: &Restore) -> Option<Timestamp> {
     restore
         .annotations()
-        .get(keys::STARTED_AT)
+        .get(metadata::STARTED_AT)
         .and_then(|t| t.parse().ok())
         .or_else(|| restore.meta().creation_timestamp.as_ref().map(|t| t.0))
 }
@@ -279,7 +284,7 @@ async fn start(
     info!(drill = %name, backup = %backup.name, "drill started");
     let why = request.map_or_else(
         || "scheduled".to_owned(),
-        |request| format!("requested ({}={request})", keys::DRILL_NOW),
+        |request| format!("requested ({}={request})", metadata::DRILL_NOW),
     );
     ctx.shared
         .event(
@@ -358,7 +363,7 @@ async fn finish(
     let finished_at = Timestamp::now();
     let backup_done = restore
         .annotations()
-        .get(keys::BACKUP_COMPLETED_AT)
+        .get(metadata::BACKUP_COMPLETED_AT)
         .and_then(|t| t.parse().ok())
         .unwrap_or(started);
     let rto = whole_seconds(finished_at.duration_since(started));
@@ -386,7 +391,7 @@ async fn finish(
         checks: all,
         rto_seconds: rto,
         rpo_seconds: rpo,
-        request: restore.annotations().get(keys::REQUEST).cloned(),
+        request: restore.annotations().get(metadata::REQUEST).cloned(),
     };
     let report = build::drill_report(plan, &ctx.shared.namespace, &evidence);
     let reports = Api::<DrillReport>::namespaced(client.clone(), &ctx.shared.namespace);
@@ -443,7 +448,7 @@ async fn conclude(
         .iter()
         .any(|ns| ns.name_any() == name && guard::is_sandbox_of(ns, &spec.member));
     if sandbox_there {
-        let mark = json!({"metadata": {"annotations": {keys::KEEP_UNTIL: until.to_string()}}});
+        let mark = json!({"metadata": {"annotations": {metadata::KEEP_UNTIL: until.to_string()}}});
         Api::<Namespace>::all(ctx.shared.client.clone())
             .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
             .await?;
