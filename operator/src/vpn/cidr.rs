@@ -1,18 +1,17 @@
-//! IP networks in CIDR notation: parsing, overlap and the hosts of a pool.
-//! Pure, IPv4 and IPv6 alike (a site may be either; tunnel pools are IPv4).
+//! IP networks in CIDR notation, over `ipnet` (parsing, containment):
+//! what socle adds is its own reading of them. A network is always held
+//! with its host bits cleared (`192.168.10.7/24` is `192.168.10.0/24`), two
+//! networks overlap when one holds the other, and a tunnel pool's hosts
+//! leave out the network and broadcast addresses, and every address of a
+//! /31 or /32, which are too small to be a pool.
 
-use std::{
-    fmt,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    str::FromStr,
-};
+use std::{fmt, net::Ipv4Addr, str::FromStr};
+
+use ipnet::IpNet;
 
 /// A network: its first address (host bits cleared) and its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Network {
-    address: IpAddr,
-    prefix: u8,
-}
+pub struct Network(IpNet);
 
 /// Text that is not a network in CIDR notation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,40 +19,27 @@ pub struct Network {
 pub struct InvalidCidr(pub String);
 
 impl Network {
-    /// The network of `address` with `prefix` bits, host bits cleared.
-    pub fn new(address: IpAddr, prefix: u8) -> Option<Self> {
-        let bits = bits_of(address);
-        (prefix <= bits).then(|| Self {
-            address: from_u128(address, to_u128(address) & mask(prefix, bits)),
-            prefix,
-        })
-    }
-
     /// First address of the network.
-    pub fn address(&self) -> IpAddr {
-        self.address
+    pub fn address(&self) -> std::net::IpAddr {
+        self.0.network()
     }
 
     /// Prefix length.
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.0.prefix_len()
     }
 
-    /// Whether the two networks share at least one address.
+    /// Whether the two networks share at least one address: two CIDR
+    /// networks are nested or disjoint, and never overlap across families.
     pub fn overlaps(&self, other: &Network) -> bool {
-        if self.address.is_ipv4() != other.address.is_ipv4() {
-            return false;
-        }
-        let shorter = self.prefix.min(other.prefix);
-        let mask = mask(shorter, bits_of(self.address));
-        to_u128(self.address) & mask == to_u128(other.address) & mask
+        self.0.contains(&other.0) || other.0.contains(&self.0)
     }
 
     /// The addresses both networks hold: the more specific of the two, when
-    /// they overlap (two CIDR networks are nested or disjoint).
+    /// they overlap.
     pub fn intersection(&self, other: &Network) -> Option<Network> {
         self.overlaps(other)
-            .then_some(if self.prefix >= other.prefix {
+            .then_some(if self.prefix() >= other.prefix() {
                 *self
             } else {
                 *other
@@ -63,21 +49,21 @@ impl Network {
     /// The `n`-th address of an IPv4 network (0 is the network address), if
     /// the network holds it.
     pub fn nth_v4(&self, n: u32) -> Option<Ipv4Addr> {
-        let IpAddr::V4(first) = self.address else {
+        let IpNet::V4(network) = self.0 else {
             return None;
         };
-        let size = 1_u64 << (32 - u32::from(self.prefix));
-        (u64::from(n) < size).then(|| Ipv4Addr::from(u32::from(first) + n))
+        let size = 1_u64 << (32 - u32::from(network.prefix_len()));
+        (u64::from(n) < size).then(|| Ipv4Addr::from(u32::from(network.network()) + n))
     }
 
     /// The usable host addresses of an IPv4 pool, network and broadcast
     /// addresses left out (all of them for /31 and /32).
     pub fn hosts_v4(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        let size: u32 = match self.address {
-            IpAddr::V4(_) if self.prefix < 31 => (1_u32 << (32 - u32::from(self.prefix))) - 2,
-            _ => 0,
+        let pool = match self.0 {
+            IpNet::V4(network) if network.prefix_len() < 31 => Some(network.hosts()),
+            _ => None,
         };
-        (1..=size).filter_map(|n| self.nth_v4(n))
+        pool.into_iter().flatten()
     }
 }
 
@@ -85,51 +71,14 @@ impl FromStr for Network {
     type Err = InvalidCidr;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidCidr(text.to_owned());
-        let (address, prefix) = text.trim().split_once('/').ok_or_else(invalid)?;
-        let address: IpAddr = address.parse().map_err(|_| invalid())?;
-        let prefix: u8 = prefix.parse().map_err(|_| invalid())?;
-        Self::new(address, prefix).ok_or_else(invalid)
+        let network: IpNet = text.trim().parse().map_err(|_| InvalidCidr(text.to_owned()))?;
+        Ok(Self(network.trunc()))
     }
 }
 
 impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.address, self.prefix)
-    }
-}
-
-fn bits_of(address: IpAddr) -> u8 {
-    if address.is_ipv4() { 32 } else { 128 }
-}
-
-fn mask(prefix: u8, bits: u8) -> u128 {
-    let ones = if bits == 32 {
-        u128::from(u32::MAX)
-    } else {
-        u128::MAX
-    };
-    let host = bits - prefix;
-    if host >= 128 {
-        0
-    } else {
-        ones & !((1_u128 << host) - 1)
-    }
-}
-
-fn to_u128(address: IpAddr) -> u128 {
-    match address {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
-
-fn from_u128(like: IpAddr, value: u128) -> IpAddr {
-    match like {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(
-            u32::try_from(value).expect("an IPv4 value fits 32 bits"),
-        )),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(value)),
+        self.0.fmt(f)
     }
 }
 
