@@ -15,22 +15,9 @@ use socle::{
     manifests::load_ledger,
 };
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples")
-}
+mod common;
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use common::{copy_dir, examples};
 
 /// Above 8 000 inhabitants without the commission's prices: not priced.
 const UNPRICED_MEMBER: &str = r#"

@@ -7,6 +7,10 @@ use std::{
     process::{Command, Output},
 };
 
+mod common;
+
+use common::{copy_dir, examples};
+
 fn socle(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_socle"))
         .args(args)
@@ -28,7 +32,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn the_examples_pass() {
-    let examples = repository().join("manifests/examples");
+    let examples = examples();
     let output = socle(&["validate", examples.to_str().unwrap()]);
     assert_eq!(stdout(&output), "", "{}", stderr(&output));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -165,7 +169,7 @@ fn a_new_adhesion_passes_validation_with_the_repository() {
     );
     let repo = std::env::temp_dir().join(format!("socle-validate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&repo);
-    copy_dir(&repository().join("manifests/examples"), &repo);
+    copy_dir(&examples(), &repo);
     std::fs::write(repo.join("members/guipry-messac.yaml"), &manifest).unwrap();
     let checked = socle(&["validate", repo.to_str().unwrap()]);
     std::fs::remove_dir_all(&repo).unwrap();
@@ -202,19 +206,6 @@ fn a_large_commune_without_override_is_refused_citing_article_7_1() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
 /// Article 2.4, checked against a date: an `endDate` a few weeks after the
 /// day of the check is refused unless the day notice was given is recorded
 /// (`noticeDate`) and a full notice lies between them.
@@ -222,7 +213,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn an_end_date_closer_than_the_notice_is_refused_as_of_the_day_of_the_check() {
     let repo = std::env::temp_dir().join(format!("socle-validate-notice-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&repo);
-    copy_dir(&repository().join("manifests/examples"), &repo);
+    copy_dir(&examples(), &repo);
     let member = repo.join("members/saint-perreux.yaml");
     let original = std::fs::read_to_string(&member).unwrap();
     let leaving = |notice: &str| {
