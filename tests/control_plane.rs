@@ -122,17 +122,7 @@ async fn deleted_namespace_is_finalized_with_its_content() {
 #[tokio::test]
 async fn garbage_collector_deletes_dependents_of_a_deleted_owner() {
     let scope = TestScope::new("garbage_collector_deletes_dependents").await;
-    let configmaps =
-        Api::<ConfigMap>::namespaced(scope.client(), &scope.create_namespace("gc").await);
-    let owner = create(&configmaps, configmap(scope.meta("owner"), "role", "owner")).await;
-    let dependent = create(
-        &configmaps,
-        owned_by(
-            &owner,
-            configmap(scope.meta("dependent"), "role", "dependent"),
-        ),
-    )
-    .await;
+    let (configmaps, owner, dependent) = owner_and_dependent(&scope, "gc").await;
     let bystander = create(
         &configmaps,
         configmap(scope.meta("bystander"), "role", "bystander"),
@@ -168,17 +158,7 @@ async fn garbage_collector_deletes_dependents_of_a_deleted_owner() {
 #[tokio::test]
 async fn orphan_propagation_keeps_dependents_and_drops_their_owner_reference() {
     let scope = TestScope::new("orphan_propagation").await;
-    let configmaps =
-        Api::<ConfigMap>::namespaced(scope.client(), &scope.create_namespace("orphan").await);
-    let owner = create(&configmaps, configmap(scope.meta("owner"), "role", "owner")).await;
-    let dependent = create(
-        &configmaps,
-        owned_by(
-            &owner,
-            configmap(scope.meta("dependent"), "role", "dependent"),
-        ),
-    )
-    .await;
+    let (configmaps, owner, dependent) = owner_and_dependent(&scope, "orphan").await;
 
     configmaps
         .delete(&owner.name_any(), &DeleteParams::orphan())
@@ -339,6 +319,19 @@ async fn audit_log_records_each_request_with_its_user() {
         ]
     );
     scope.cleanup().await;
+}
+
+/// A namespace of the scope with two ConfigMaps, the second owned by the first.
+async fn owner_and_dependent(
+    scope: &TestScope,
+    namespace: &str,
+) -> (Api<ConfigMap>, ConfigMap, ConfigMap) {
+    let configmaps =
+        Api::<ConfigMap>::namespaced(scope.client(), &scope.create_namespace(namespace).await);
+    let owner = create(&configmaps, configmap(scope.meta("owner"), "role", "owner")).await;
+    let dependent = configmap(scope.meta("dependent"), "role", "dependent");
+    let dependent = create(&configmaps, owned_by(&owner, dependent)).await;
+    (configmaps, owner, dependent)
 }
 
 fn configmap(metadata: ObjectMeta, key: &str, value: &str) -> ConfigMap {
