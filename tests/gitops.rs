@@ -24,7 +24,7 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 use k8s_openapi::{
-    api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim},
+    api::core::v1::{Namespace, PersistentVolume},
     jiff::Zoned,
 };
 use kube::{
@@ -42,6 +42,7 @@ use socle_e2e::{
     examples::condition,
     gitops::{FluxSync, GitServer, inventory, logs_showing_the_deploy_key, require_flux},
     operator::Operator,
+    volumes,
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -194,26 +195,12 @@ fn first_commit(server: &GitServer, scope: &TestScope, target: &str) {
 /// written into its directory (the host-path volume *is* that directory:
 /// there is no kubelet to mount it in a pod).
 async fn write_into_volume(client: &Client, namespace: &str) -> (String, PathBuf) {
-    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace);
-    let volume = eventually(CONVERGE, || async {
-        let claim = claims.get("data").await?;
-        let phase = claim.status.as_ref().and_then(|s| s.phase.clone());
-        ensure!(phase.as_deref() == Some("Bound"), "claim data is {phase:?}");
-        claim
-            .spec
-            .and_then(|spec| spec.volume_name)
-            .context("a bound claim names its volume")
-    })
-    .await;
-    let spec = Api::<PersistentVolume>::all(client.clone())
-        .get(&volume)
-        .await
-        .unwrap()
-        .spec
-        .expect("a volume spec");
+    let volume = volumes::bound_volume(client, namespace, "data").await;
+    let name = volume.name_any();
+    let spec = volume.spec.expect("a volume spec");
     let file = PathBuf::from(spec.host_path.expect("a host-path volume").path).join("registre.txt");
     std::fs::write(&file, CONTENT).unwrap();
-    (volume, file)
+    (name, file)
 }
 
 /// The volume is Retain and labelled as the member's, and the file is on
@@ -461,7 +448,7 @@ async fn give_notice_then_leave(
         exit.status.and_then(|s| s.phase).as_deref(),
         Some("Completed")
     );
-    wait_released(client, volume).await;
+    volumes::wait_released(client, volume).await;
     assert_data_kept(client, volume, data, &name).await;
 
     repository.server.remove(path);
@@ -507,17 +494,6 @@ fn effective_date() -> String {
 fn notice_and_end() -> (String, String) {
     let year = Zoned::now().year();
     (format!("{}-12-01", year - 2), format!("{}-12-31", year - 1))
-}
-
-/// Until the volume is Released (its claim gone with the namespace).
-async fn wait_released(client: &Client, volume: &str) {
-    let volumes = Api::<PersistentVolume>::all(client.clone());
-    eventually(CONVERGE, || async {
-        let phase = volumes.get(volume).await?.status.and_then(|s| s.phase);
-        ensure!(phase.as_deref() == Some("Released"), "volume is {phase:?}");
-        Ok(())
-    })
-    .await;
 }
 
 /// Has Velero delete the member's backups (from the cluster and the

@@ -12,7 +12,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use anyhow::{Context as _, ensure};
+use anyhow::ensure;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, Client, Config, ResourceExt,
@@ -31,6 +31,7 @@ use socle_e2e::{
     },
     operator::Operator,
     velero::{bucket_dir, create_backup_target},
+    volumes,
 };
 
 const DOMAIN: &str = "socle.redon-agglomeration.bzh";
@@ -80,21 +81,8 @@ async fn hosted_commune_with(
     wait_until_ready(&client, scope, std::slice::from_ref(&member)).await;
     let name = member.name_any();
     let namespace = operator.tenant_namespace(&name);
-    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &namespace);
-    let volume = eventually(CONVERGE, || async {
-        let claim = claims.get("data").await?;
-        let phase = claim.status.as_ref().and_then(|s| s.phase.clone());
-        ensure!(phase.as_deref() == Some("Bound"), "claim data is {phase:?}");
-        claim
-            .spec
-            .and_then(|spec| spec.volume_name)
-            .context("a bound claim names its volume")
-    })
-    .await;
-    let live = Api::<PersistentVolume>::all(client.clone())
-        .get(&volume)
-        .await
-        .unwrap();
+    let live = volumes::bound_volume(&client, &namespace, "data").await;
+    let volume = live.name_any();
     let spec = live.spec.expect("a volume spec");
     assert_eq!(
         spec.persistent_volume_reclaim_policy.as_deref(),
@@ -200,14 +188,7 @@ impl Commune {
 
     /// The volume is released (its claim gone with the namespace) and kept.
     async fn wait_released(&self, client: &Client) {
-        let volumes = Api::<PersistentVolume>::all(client.clone());
-        eventually(CONVERGE, || async {
-            let volume = volumes.get(&self.volume).await?;
-            let phase = volume.status.and_then(|s| s.phase);
-            ensure!(phase.as_deref() == Some("Released"), "volume is {phase:?}");
-            Ok(())
-        })
-        .await;
+        volumes::wait_released(client, &self.volume).await;
     }
 
     /// What the test leaves: the retained volume and its directory, which

@@ -30,6 +30,7 @@ pub mod operator;
 pub mod process;
 mod scope;
 pub mod velero;
+pub mod volumes;
 pub mod vpn;
 
 /// The emulated commune router, shared with `cargo xtask demo`.
