@@ -340,6 +340,40 @@ fn assert_chart_gateway(objects: &[Value], release: &str) {
     );
     assert_eq!(endpoint["spec"]["ports"][0]["protocol"], "UDP");
     assert_eq!(endpoint["spec"]["ports"][0]["port"], 51820);
+    assert_hub_policy(
+        find(objects, "NetworkPolicy", &format!("{release}-vpn-gateway")),
+        &json!({
+            "app.kubernetes.io/name": "socle",
+            "app.kubernetes.io/component": "operator",
+            "app.kubernetes.io/instance": release,
+        }),
+    );
+}
+
+/// The hub's NetworkPolicy: WireGuard's port open to all, the API's to the
+/// operator's pods (`operator`, in socle's namespace) and the monitoring
+/// namespace alone.
+fn assert_hub_policy(policy: &Value, operator: &Value) {
+    let spec = &policy["spec"];
+    assert_eq!(spec["policyTypes"], json!(["Ingress"]));
+    assert_eq!(
+        spec["ingress"][0],
+        json!({"ports": [{"port": 51820, "protocol": "UDP"}]}),
+        "WireGuard from anywhere"
+    );
+    let api = &spec["ingress"][1];
+    assert_eq!(api["ports"], json!([{"port": 9586, "protocol": "TCP"}]));
+    let from = api["from"].as_array().expect("the API's sources");
+    assert_eq!(from.len(), 2, "the operator and Prometheus alone: {from:?}");
+    assert_eq!(from[0]["podSelector"]["matchLabels"], *operator);
+    assert!(
+        from[0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].is_string(),
+        "the operator's namespace: {from:?}"
+    );
+    assert_eq!(
+        from[1],
+        json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}})
+    );
 }
 
 /// The chart's hub and manifests/' run the same container.
@@ -378,6 +412,10 @@ fn assert_manifests_hub(objects: &[Value]) {
         "WireGuard's port alone is public"
     );
     find(objects, "Service", "socle-vpn-gateway");
+    assert_hub_policy(
+        find(objects, "NetworkPolicy", "socle-vpn-gateway"),
+        &json!({"app.kubernetes.io/name": "socle", "app.kubernetes.io/component": "operator"}),
+    );
 }
 
 /// The hub, left out of a scope's copy (no scope runs it in a pod), as
@@ -409,8 +447,8 @@ async fn dry_run_hub(objects: &[Value], gateway_namespace: &str) {
     .await;
     assert_eq!(
         applied.lines().count(),
-        3,
-        "the hub's Deployment and Services: {applied}"
+        4,
+        "the hub's Deployment, Services and NetworkPolicy: {applied}"
     );
 }
 

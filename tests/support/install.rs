@@ -490,7 +490,8 @@ fn is_policy(object: &Value, name: &str) -> bool {
 
 /// The hub's Deployment or one of its Services (manifests/vpn-gateway).
 pub fn is_hub(object: &Value) -> bool {
-    (object["kind"] == "Deployment" || object["kind"] == "Service")
+    ["Deployment", "Service", "NetworkPolicy"]
+        .contains(&object["kind"].as_str().unwrap_or_default())
         && object["metadata"]["name"]
             .as_str()
             .is_some_and(|name| name.starts_with("socle-vpn-gateway"))
