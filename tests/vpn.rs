@@ -17,7 +17,7 @@ use kube::{
 };
 use serde_json::json;
 use socle::{
-    api::member::RouterDialect,
+    api::member::{RouterDialect, TOWN_HALL},
     labels,
     vpn::{
         cidr::Network,
@@ -31,8 +31,8 @@ use socle_e2e::{
 };
 
 use socle_e2e::vpn::{
-    Fixture, annotate, assert_no_key_material, condition, events_of_type, hub_config, member_key,
-    poke, warning_events,
+    Fixture, Site, annotate, assert_no_key_material, condition, events_of_type, hub_config,
+    member_key, poke, site_status, warning_events,
 };
 
 /// For a first push, on a loaded 2-core machine.
@@ -58,7 +58,7 @@ async fn first_push_then_nothing_then_a_changed_site_is_pushed() {
     let started = Instant::now();
     let ready = fx.wait_ready(&name, "Configured", PUSH).await;
     println!("first push verified in {:.1?}", started.elapsed());
-    let vpn = ready.status.unwrap().vpn.unwrap();
+    let vpn = site_status(&ready, TOWN_HALL);
     let public = vpn.public_key.unwrap();
     let address = vpn.tunnel_address.unwrap();
     assert!(address.starts_with("10.200.0."), "{address}");
@@ -100,7 +100,7 @@ async fn first_push_then_nothing_then_a_changed_site_is_pushed() {
     // Not even while its caches fill: no status flapping at start-up.
     let writes = operator_writes(&fx, &restarted, &name).await;
     assert!(writes.is_empty(), "API writes after a restart: {writes:?}");
-    let after = fx.member_now(&name).await.status.unwrap().vpn.unwrap();
+    let after = site_status(&fx.member_now(&name).await, TOWN_HALL);
     assert_eq!(after.tunnel_address.as_deref(), Some(address.as_str()));
     assert_eq!(after.public_key.as_deref(), Some(public.as_str()));
 
@@ -145,7 +145,7 @@ async fn a_linux_router_gets_a_wg_quick_file() {
         )
         .await;
     let ready = fx.wait_ready(&name, "Configured", PUSH).await;
-    let public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let public = site_status(&ready, TOWN_HALL).public_key.unwrap();
     let file = router.wg_quick_file("socle0").expect("the wg-quick file");
     let stripped = check_with_wg(&file, "socle0");
     assert!(stripped.contains("Endpoint = 127.0.0.1:51820"));
@@ -298,7 +298,7 @@ async fn another_members_router_login_is_refused_before_connecting() {
 /// The credentials Secret Member `name` names.
 async fn credentials_of(fx: &Fixture, name: &str) -> String {
     let member = fx.member_now(name).await;
-    member.spec.vpn.unwrap().router.credentials_secret
+    member.spec.vpn.unwrap().router.unwrap().credentials_secret
 }
 
 /// A router command failing midway (after uci commit, at ifup) leaves the
@@ -395,15 +395,7 @@ async fn an_unreachable_router_does_not_delay_the_others() {
     fx.wait_ready(&stuck, "RouterUnreachable", PUSH).await;
     let mut addresses: Vec<String> = ready
         .iter()
-        .map(|m| {
-            m.status
-                .clone()
-                .unwrap()
-                .vpn
-                .unwrap()
-                .tunnel_address
-                .unwrap()
-        })
+        .map(|m| site_status(m, TOWN_HALL).tunnel_address.unwrap())
         .collect();
     addresses.sort();
     addresses.dedup();
@@ -535,7 +527,7 @@ async fn a_dry_run_shows_a_diff_and_changes_nothing() {
         )
         .await;
     let member = fx.wait_ready(&name, "DryRun", PUSH).await;
-    let diff = member.status.unwrap().vpn.unwrap().pending_diff.unwrap();
+    let diff = site_status(&member, TOWN_HALL).pending_diff.unwrap();
     assert!(
         diff.contains("+ network.socle0.proto='wireguard'"),
         "{diff}"
@@ -630,6 +622,7 @@ async fn concurrent_claims_get_distinct_addresses_until_the_pool_is_full() {
                 &gateway,
                 pool,
                 &format!("member-{i}"),
+                TOWN_HALL,
                 Duration::from_secs(60),
             )
             .await
@@ -656,12 +649,13 @@ async fn concurrent_claims_get_distinct_addresses_until_the_pool_is_full() {
         &gateway,
         pool,
         "member-0",
+        TOWN_HALL,
         Duration::from_secs(60),
     )
     .await;
     assert_eq!(again.ok(), results[0].as_ref().ok().copied());
     // A released address stays out of the pool during its quarantine.
-    ipam::release(&client, &fx.operator_namespace, "member-0")
+    ipam::release(&client, &fx.operator_namespace, "member-0", None)
         .await
         .unwrap();
     let newcomer = ipam::claim(
@@ -670,6 +664,7 @@ async fn concurrent_claims_get_distinct_addresses_until_the_pool_is_full() {
         &gateway,
         pool,
         "newcomer",
+        TOWN_HALL,
         Duration::from_secs(60),
     )
     .await;
@@ -683,6 +678,7 @@ async fn concurrent_claims_get_distinct_addresses_until_the_pool_is_full() {
         &gateway,
         pool,
         "newcomer",
+        TOWN_HALL,
         Duration::ZERO,
     )
     .await;
@@ -775,7 +771,7 @@ async fn a_key_rotation_reaches_both_ends_once_per_request() {
         )
         .await;
     let first = fx.wait_ready(&name, "Configured", PUSH).await;
-    let old_public = first.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let old_public = site_status(&first, TOWN_HALL).public_key.unwrap();
     let old_private = member_key(&fx, &name).await;
     let applies = router.steps("apply");
 
@@ -811,7 +807,7 @@ async fn a_key_rotation_reaches_both_ends_once_per_request() {
     reconcile_writes_nothing(&fx, &router, &name).await;
     let writes = operator_writes(&fx, &restarted, &name).await;
     assert!(writes.is_empty(), "API writes after a restart: {writes:?}");
-    let after = fx.member_now(&name).await.status.unwrap().vpn.unwrap();
+    let after = site_status(&fx.member_now(&name).await, TOWN_HALL);
     assert_eq!(after.public_key.as_deref(), Some(new_public.as_str()));
     let rotations = events_of_type(&fx, &name, "Normal")
         .await
@@ -868,8 +864,8 @@ async fn rotate(fx: &Fixture, router: &Router, name: &str, request: &str) -> (St
 async fn rotated(fx: &Fixture, router: &Router, name: &str, request: &str) -> (String, String) {
     let members = Api::<socle::api::Member>::all(fx.scope.client());
     let vpn = eventually(PUSH, || async {
-        let vpn = members.get(name).await?.status.and_then(|s| s.vpn);
-        let vpn = vpn.filter(|vpn| vpn.key_rotation_request.as_deref() == Some(request));
+        let vpn = site_status(&members.get(name).await?, TOWN_HALL);
+        let vpn = Some(vpn).filter(|vpn| vpn.key_rotation_request.as_deref() == Some(request));
         vpn.ok_or_else(|| anyhow::anyhow!("rotation {request} not recorded yet"))
     })
     .await;
@@ -915,7 +911,7 @@ async fn a_replaced_router_is_cleaned_and_the_new_one_gets_a_new_key() {
         )
         .await;
     let ready = fx.wait_ready(&name, "Configured", PUSH).await;
-    let old_public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let old_public = site_status(&ready, TOWN_HALL).public_key.unwrap();
     let old_private = member_key(&fx, &name).await;
     assert_eq!(
         first.live_public_key("socle0").as_deref(),
@@ -967,7 +963,7 @@ async fn an_unreachable_replaced_router_is_reported_and_the_new_one_configured()
         )
         .await;
     let ready = fx.wait_ready(&name, "Configured", PUSH).await;
-    let old_public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let old_public = site_status(&ready, TOWN_HALL).public_key.unwrap();
     drop(first);
 
     replace_router(&fx, &name, &second, &old_public).await;
@@ -1010,7 +1006,10 @@ async fn replace_router(
     let public = eventually(PUSH, || async {
         let member = fx.member_now(name).await;
         let ready = condition(&member, "VpnReady");
-        let public = member.status.and_then(|s| s.vpn).and_then(|v| v.public_key);
+        let public = member
+            .status
+            .and_then(|s| s.vpn)
+            .and_then(|v| v.site(TOWN_HALL)?.public_key.clone());
         ensure!(
             ready.is_some_and(|c| c.reason == "Configured")
                 && public.as_deref().is_some_and(|p| p != old_public)
@@ -1219,7 +1218,7 @@ async fn only_socles_key_of_the_member_is_deleted_by_its_name() {
         }))
         .unwrap();
         api.create(&PostParams::default(), &secret).await.unwrap();
-        let removal = secrets::delete_member_key(&client, &namespace, &member)
+        let removal = secrets::delete_member_key(&client, &namespace, &member, TOWN_HALL)
             .await
             .unwrap();
         assert_eq!(removal, expected, "{what}");
@@ -1229,7 +1228,7 @@ async fn only_socles_key_of_the_member_is_deleted_by_its_name() {
             api.delete(&name, &DeleteParams::default()).await.unwrap();
         }
     }
-    let removal = secrets::delete_member_key(&client, &namespace, &member)
+    let removal = secrets::delete_member_key(&client, &namespace, &member, TOWN_HALL)
         .await
         .unwrap();
     assert_eq!(removal, KeyRemoval::Absent);
@@ -1305,4 +1304,242 @@ fn sorted(text: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines.sort_unstable();
     lines
+}
+
+/// A commune's sites are tunnels of their own, behind three routers (town
+/// hall, school, médiathèque): a dry run of the school alone shows its diff
+/// and writes nothing there while the others are configured; another
+/// member overlapping the school is refused, naming the site; one request
+/// rotates each site's key at both ends; drift at the médiathèque is told
+/// as the médiathèque's; and the médiathèque taken out of `spec.vpn.sites`
+/// loses its router configuration, hub peer, address claim and key while
+/// nothing of the other two moves.
+#[tokio::test]
+async fn the_sites_of_one_commune_are_tunnels_of_their_own() {
+    let mut fx = Fixture::new("vpn_sites").await;
+    let routers = [Router::start(), Router::start(), Router::start()];
+    let names = [TOWN_HALL, "ecole", "mediatheque"];
+    let networks = [
+        ["192.168.140.0/24"],
+        ["192.168.141.0/24"],
+        ["192.168.142.0/24"],
+    ];
+    let sites: Vec<Site<'_>> = (0..3)
+        .map(|i| Site {
+            name: names[i],
+            router: &routers[i],
+            dialect: RouterDialect::Openwrt,
+            networks: &networks[i],
+        })
+        .collect();
+    let name = fx.member_of_sites("sixt", &sites).await;
+    // The school in dry run alone.
+    let mut listed = sites_json(&fx.member_now(&name).await);
+    listed[1]["dryRun"] = json!(true);
+    fx.patch_vpn(&name, json!({"sites": listed})).await;
+    let member = fx.wait_ready(&name, "DryRun", PUSH).await;
+    let ready = condition(&member, "VpnReady").unwrap();
+    assert!(
+        ready
+            .message
+            .starts_with("site ecole: dry run: router 127.0.0.1 (openwrt) would change")
+            && ready
+                .message
+                .ends_with("configured: site mairie, site mediatheque"),
+        "{}",
+        ready.message
+    );
+    let diff = site_status(&member, "ecole").pending_diff.unwrap();
+    assert!(
+        diff.contains("+ firewall.socle0_out.src_ip='192.168.141.0/24'"),
+        "{diff}"
+    );
+    assert_eq!(
+        routers[1].uci(),
+        "",
+        "nothing written to the school's router"
+    );
+    for i in [0, 2] {
+        let uci = routers[i].uci();
+        assert!(
+            uci.contains(&format!("src_ip='{}'", networks[i][0])),
+            "{uci}"
+        );
+        for other in (0..3).filter(|j| *j != i) {
+            assert!(
+                !uci.contains(networks[other][0]),
+                "a router routes its own site only"
+            );
+        }
+    }
+    listed[1]["dryRun"] = json!(false);
+    fx.patch_vpn(&name, json!({"sites": listed})).await;
+    let member = fx.wait_ready(&name, "Configured", PUSH).await;
+    let config = hub_config(&fx).await;
+    check_with_wg(&config, "hub");
+    for (i, site) in names.iter().enumerate() {
+        let status = site_status(&member, site);
+        let address = status.tunnel_address.clone().unwrap();
+        assert!(
+            config.contains(&format!("AllowedIPs = {address}, {}", networks[i][0])),
+            "{config}"
+        );
+        assert_eq!(routers[i].live_public_key("socle0"), status.public_key);
+    }
+    assert!(
+        config.contains(&format!("# member {name}.ecole\n")),
+        "{config}"
+    );
+    a_school_overlap_is_refused(&mut fx, &routers[0]).await;
+    each_site_rotates(&fx, &routers, &name).await;
+    drift_is_the_sites(&fx, &routers[2], &name).await;
+    one_site_leaves(&fx, &routers, &name, listed).await;
+    fx.finish().await;
+}
+
+/// `spec.vpn.sites` of `member`, as JSON.
+fn sites_json(member: &socle::api::Member) -> Vec<serde_json::Value> {
+    let vpn = member.spec.vpn.as_ref().unwrap();
+    vpn.sites
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect()
+}
+
+async fn a_school_overlap_is_refused(fx: &mut Fixture, router: &Router) {
+    let other = fx
+        .member(
+            "bains",
+            router,
+            RouterDialect::Openwrt,
+            &["192.168.141.128/25"],
+        )
+        .await;
+    let refused = fx.wait_ready(&other, "SiteOverlap", PUSH).await;
+    let message = condition(&refused, "VpnReady").unwrap().message;
+    assert!(
+        message.contains("overlaps site network 192.168.141.0/24 of member sixt-")
+            && message.contains("(site ecole)"),
+        "{message}"
+    );
+}
+
+async fn each_site_rotates(fx: &Fixture, routers: &[Router; 3], name: &str) {
+    let before = fx.member_now(name).await;
+    annotate(fx, name, socle::vpn::ROTATE_KEY, "1").await;
+    let after = eventually(PUSH, || async {
+        let member = fx.member_now(name).await;
+        let sites = &member.status.as_ref().unwrap().vpn.as_ref().unwrap().sites;
+        ensure!(
+            sites
+                .iter()
+                .all(|s| s.key_rotation_request.as_deref() == Some("1")),
+            "not every site rotated yet: {sites:?}"
+        );
+        Ok(member)
+    })
+    .await;
+    let config = hub_config(fx).await;
+    for (router, site) in routers.iter().zip([TOWN_HALL, "ecole", "mediatheque"]) {
+        let (old, new) = (site_status(&before, site), site_status(&after, site));
+        assert_ne!(old.public_key, new.public_key, "{site}");
+        assert_eq!(router.live_public_key("socle0"), new.public_key, "{site}");
+        assert!(
+            !config.contains(old.public_key.as_deref().unwrap()),
+            "{site}'s old key retired"
+        );
+    }
+}
+
+async fn drift_is_the_sites(fx: &Fixture, router: &Router, name: &str) {
+    fx.wait_ready(name, "Configured", PUSH).await;
+    let pushed = router.uci();
+    router.set_uci(&pushed.replace("persistent_keepalive='25'", "persistent_keepalive='0'"));
+    poke(fx, name).await;
+    let drifted = fx.wait_ready(name, "DriftNotCorrected", PUSH).await;
+    let drift = condition(&drifted, "VpnDrift").unwrap();
+    assert_eq!(drift.status, "True");
+    assert!(
+        drift
+            .message
+            .starts_with("site mediatheque: router 127.0.0.1"),
+        "{}",
+        drift.message
+    );
+    let ready = condition(&drifted, "VpnReady").unwrap().message;
+    assert!(
+        ready.ends_with("configured: site mairie, site ecole"),
+        "{ready}"
+    );
+}
+
+async fn one_site_leaves(
+    fx: &Fixture,
+    routers: &[Router; 3],
+    name: &str,
+    mut listed: Vec<serde_json::Value>,
+) {
+    let kept: Vec<(String, usize)> = routers[..2]
+        .iter()
+        .map(|r| (r.uci(), r.steps("apply")))
+        .collect();
+    let before = fx.member_now(name).await;
+    listed.pop();
+    fx.patch_vpn(name, json!({"sites": listed})).await;
+    eventually(PUSH, || async {
+        ensure!(
+            routers[2].uci().trim().is_empty(),
+            "the médiathèque's router still configured"
+        );
+        Ok(())
+    })
+    .await;
+    let after = fx.wait_ready(name, "Configured", PUSH).await;
+    let statuses = &after.status.as_ref().unwrap().vpn.as_ref().unwrap().sites;
+    let shown: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(shown, [TOWN_HALL, "ecole"]);
+    for (i, router) in routers[..2].iter().enumerate() {
+        assert_eq!(
+            (router.uci(), router.steps("apply")),
+            kept[i],
+            "router {i} untouched"
+        );
+        let site = shown[i];
+        assert_eq!(
+            site_status(&before, site),
+            site_status(&after, site),
+            "{site}"
+        );
+    }
+    let config = hub_config(fx).await;
+    assert!(
+        !config.contains(&format!("# member {name}.mediatheque")),
+        "{config}"
+    );
+    let claims = ipam::claims(&fx.scope.client(), &fx.operator_namespace, &fx.gateway)
+        .await
+        .unwrap();
+    let of = |site: &str| {
+        claims
+            .iter()
+            .find(|c| c.member == name && c.site == site)
+            .unwrap()
+    };
+    assert!(
+        of("mediatheque").released_at.is_some(),
+        "its address is quarantined"
+    );
+    assert!(of(TOWN_HALL).released_at.is_none() && of("ecole").released_at.is_none());
+    let keys = Api::<Secret>::namespaced(fx.scope.client(), &fx.operator_namespace);
+    let gone = secrets::member_secret(&format!("{name}.mediatheque"));
+    assert!(keys.get_opt(&gone).await.unwrap().is_none(), "{gone} kept");
+    let removed = events_of_type(fx, name, "Normal").await;
+    assert!(
+        removed
+            .iter()
+            .any(|(reason, note)| reason == "VpnSiteRemoved"
+                && note.contains("site mediatheque")
+                && note.contains("interface socle0 removed from router")),
+        "{removed:?}"
+    );
 }

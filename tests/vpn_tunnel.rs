@@ -23,7 +23,10 @@ use anyhow::{Context, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, api::DeleteParams};
 use socle::{
-    api::{Member, member::RouterDialect},
+    api::{
+        Member,
+        member::{RouterDialect, TOWN_HALL},
+    },
     vpn::{
         VpnSettings,
         gateway::stats::{HubStats, PeerStats},
@@ -40,7 +43,9 @@ use socle_e2e::{
 };
 use tokio::task::JoinHandle;
 
-use socle_e2e::vpn::{Fixture, annotate, condition, events_of_type, hub_config, member_key, poke};
+use socle_e2e::vpn::{
+    Fixture, Site, annotate, condition, events_of_type, hub_config, member_key, poke, site_status,
+};
 
 /// For a first push and the tunnel's first handshake, on a loaded 2-core
 /// machine.
@@ -240,7 +245,7 @@ async fn a_town_hall_pc_reaches_the_datacenter_through_the_tunnel() {
     );
 
     let ready = fx.wait_ready(&name, "Configured", PUSH).await;
-    let public = ready.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let public = site_status(&ready, TOWN_HALL).public_key.unwrap();
     assert_eq!(
         router.run("wg", &["show", "socle0", "public-key"]).trim(),
         public
@@ -263,6 +268,205 @@ async fn a_town_hall_pc_reaches_the_datacenter_through_the_tunnel() {
     ])
     .await;
     fx.finish().await;
+}
+
+/// A commune with two sites, its town hall and its school, each behind a
+/// router of its own, gets two working tunnels: from the Member applied,
+/// each site's PC reaches the address behind the hub through its own
+/// tunnel (the time to each first packet is printed), each router runs its
+/// own key and address with rules for its own network only, the hub has a
+/// peer per site, and each site's health is heard. Then the school leaves
+/// `spec.vpn.sites`: its traffic stops, its router holds nothing of
+/// socle's, its peer, address claim and key are gone, and the town hall's
+/// tunnel carries on with the same key and address.
+#[tokio::test]
+async fn a_commune_with_two_sites_gets_two_working_tunnels() {
+    let (mut fx, hub) = fixture_and_hub_with("vpn_packets_sites", |settings| {
+        settings.health_interval = Duration::from_secs(1);
+    })
+    .await;
+    let town_hall = LinuxRouter::start(hub.datacenter(), [192, 168, 78]);
+    let school = LinuxRouter::start(hub.datacenter(), [192, 168, 79]);
+    let (hall_network, school_network) = (town_hall.site(), school.site());
+    let applied = Instant::now();
+    let name = fx
+        .member_of_sites(
+            "pipriac",
+            &[
+                Site {
+                    name: TOWN_HALL,
+                    router: &town_hall,
+                    dialect: RouterDialect::Linux,
+                    networks: &[&hall_network],
+                },
+                Site {
+                    name: "ecole",
+                    router: &school,
+                    dialect: RouterDialect::Linux,
+                    networks: &[&school_network],
+                },
+            ],
+        )
+        .await;
+    let sites = [(TOWN_HALL, &town_hall), ("ecole", &school)];
+    for (site, elapsed) in first_packets(&sites, applied) {
+        println!("Member applied → first packet through site {site}'s tunnel: {elapsed:.1?}");
+    }
+    for (site, router) in sites {
+        let answer = tcp_from_the_town_hall(router);
+        assert!(answer.starts_with("HTTP/1.0 200"), "{site}: {answer:?}");
+    }
+    let ready = fx.wait_ready(&name, "Configured", PUSH).await;
+    let school_tunnel = format!("{name}.ecole");
+    let mut addresses = Vec::new();
+    for ((site, router), tunnel) in sites.iter().zip([name.clone(), school_tunnel.clone()]) {
+        let status = site_status(&ready, site);
+        let public = status.public_key.clone().unwrap();
+        assert_eq!(
+            router.run("wg", &["show", "socle0", "public-key"]).trim(),
+            public
+        );
+        let rules = router.run("nft", &["list", "table", "inet", "socle_socle0"]);
+        let (own, other) = if *site == TOWN_HALL {
+            ("192.168.78.0/24", "192.168.79.0/24")
+        } else {
+            ("192.168.79.0/24", "192.168.78.0/24")
+        };
+        assert!(
+            rules.contains(own) && !rules.contains(other),
+            "{site}: {rules}"
+        );
+        assert_eq!(hub.shaken_hands(&tunnel).await.public_key, public);
+        addresses.push(status.tunnel_address.unwrap());
+    }
+    assert_ne!(addresses[0], addresses[1], "one tunnel address per site");
+    eventually(PUSH, || async {
+        let member = fx.member_now(&name).await;
+        let healthy = condition(&member, health::HEALTHY).context("no VpnHealthy yet")?;
+        let heard: Vec<Option<String>> = sites
+            .iter()
+            .map(|(site, _)| site_status(&member, site).health)
+            .collect();
+        ensure!(
+            healthy.status == "True" && heard.iter().all(|h| h.as_deref() == Some("RouterHeard")),
+            "VpnHealthy {healthy:?}, sites {heard:?}"
+        );
+        Ok(())
+    })
+    .await;
+    hub.assert_no_private_key(&[
+        private_key_of(&hub_config(&fx).await),
+        member_key(&fx, &name).await,
+        member_key(&fx, &school_tunnel).await,
+    ])
+    .await;
+    the_school_leaves(&fx, &hub, &name, (&town_hall, &school), &ready).await;
+    fx.finish().await;
+}
+
+/// Each site's time from `applied` to its PC's first answer from behind
+/// the hub, the sites polled in turn.
+fn first_packets<'a>(
+    sites: &[(&'a str, &LinuxRouter)],
+    applied: Instant,
+) -> Vec<(&'a str, Duration)> {
+    let mut first: Vec<Option<Duration>> = vec![None; sites.len()];
+    while first.iter().any(Option::is_none) {
+        assert!(
+            applied.elapsed() < PUSH,
+            "no packet through every site: {first:?}"
+        );
+        for ((_, router), seen) in sites.iter().zip(first.iter_mut()) {
+            if seen.is_none() && pings_through(router) {
+                *seen = Some(applied.elapsed());
+            }
+        }
+    }
+    sites
+        .iter()
+        .zip(first)
+        .map(|((site, _), seen)| (*site, seen.expect("every site answered")))
+        .collect()
+}
+
+/// The school taken out of `spec.vpn.sites`: it alone is cut off and
+/// cleaned, the town hall's tunnel untouched.
+async fn the_school_leaves(
+    fx: &Fixture,
+    hub: &Hub,
+    name: &str,
+    (town_hall, school): (&LinuxRouter, &LinuxRouter),
+    before: &Member,
+) {
+    let spec = serde_json::to_value(&before.spec).unwrap();
+    let hall = spec["vpn"]["sites"][0].clone();
+    assert_eq!(hall["name"], TOWN_HALL);
+    fx.patch_vpn(name, serde_json::json!({"sites": [hall]}))
+        .await;
+    let school_tunnel = format!("{name}.ecole");
+    eventually(PUSH, || async {
+        let peers = hub.peers().await?;
+        ensure!(
+            peers.peers.iter().all(|p| p.member != school_tunnel),
+            "the hub still has the school: {peers:?}"
+        );
+        let links = school
+            .namespace()
+            .output("/usr/sbin/ip", &["-o", "link", "show"]);
+        ensure!(
+            !String::from_utf8_lossy(&links.stdout).contains("socle0"),
+            "the school's router still has socle0"
+        );
+        Ok(())
+    })
+    .await;
+    assert!(
+        !pings_through(school),
+        "the school's traffic still goes through"
+    );
+    assert!(!school.run("nft", &["list", "tables"]).contains("socle"));
+    assert_eq!(school.run("ls", &["-A", "/etc/wireguard"]).trim(), "");
+    assert!(pings_through(town_hall), "the town hall was cut off too");
+    let claims = socle::vpn::ipam::claims(&fx.scope.client(), &fx.operator_namespace, &fx.gateway)
+        .await
+        .unwrap();
+    let held: Vec<(&str, bool)> = claims
+        .iter()
+        .filter(|c| c.member == name)
+        .map(|c| (c.site.as_str(), c.released_at.is_none()))
+        .collect();
+    assert!(held.contains(&(TOWN_HALL, true)), "{held:?}");
+    assert!(
+        held.contains(&("ecole", false)),
+        "the school's address is quarantined: {held:?}"
+    );
+    let keys = Api::<Secret>::namespaced(fx.scope.client(), &fx.operator_namespace);
+    let school_key = socle::vpn::secrets::member_secret(&school_tunnel);
+    assert!(
+        keys.get_opt(&school_key).await.unwrap().is_none(),
+        "{school_key} kept"
+    );
+    let after = fx.wait_ready(name, "Configured", PUSH).await;
+    let sites: Vec<String> = after
+        .status
+        .clone()
+        .unwrap()
+        .vpn
+        .unwrap()
+        .sites
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(sites, [TOWN_HALL]);
+    let (was, is) = (
+        site_status(before, TOWN_HALL),
+        site_status(&after, TOWN_HALL),
+    );
+    assert_eq!(
+        (was.public_key, was.tunnel_address),
+        (is.public_key, is.tunnel_address),
+        "the town hall's key and address are untouched"
+    );
 }
 
 /// The `PrivateKey` of a wg-quick configuration.
@@ -331,7 +535,7 @@ async fn a_key_rotation_under_traffic() {
         .member("sixt", &router, RouterDialect::Linux, &[&router.site()])
         .await;
     let before = fx.wait_ready(&name, "Configured", PUSH).await;
-    let old = before.status.unwrap().vpn.unwrap().public_key.unwrap();
+    let old = site_status(&before, TOWN_HALL).public_key.unwrap();
     hub.shaken_hands(&name).await;
     let pings = router
         .lan()
@@ -347,7 +551,7 @@ async fn a_key_rotation_under_traffic() {
     annotate(&fx, &name, socle::vpn::ROTATE_KEY, "under-traffic").await;
     let new = eventually(PUSH, || async {
         let member = fx.member_now(&name).await;
-        let vpn = member.status.and_then(|s| s.vpn).context("no status.vpn")?;
+        let vpn = site_status(&member, TOWN_HALL);
         ensure!(
             vpn.key_rotation_request.as_deref() == Some("under-traffic"),
             "rotation not recorded yet"

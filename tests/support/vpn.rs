@@ -31,13 +31,25 @@ use kube::{
 };
 use serde_json::{Value, json};
 use socle::{
-    api::{Member, member::RouterDialect},
+    api::{
+        Member,
+        member::{RouterDialect, VpnSiteStatus},
+    },
     runtime::{Context, watch::MemberWatch},
     vpn::{self, VpnSettings, hub},
 };
 
 /// How long offboarding every Member may take at the end of a test.
 const OFFBOARD: Duration = Duration::from_secs(90);
+
+/// One site of a Member made by [`Fixture::member_of_sites`].
+#[allow(missing_debug_implementations)] // a router is not Debug
+pub struct Site<'a> {
+    pub name: &'a str,
+    pub router: &'a dyn SshRouter,
+    pub dialect: RouterDialect,
+    pub networks: &'a [&'a str],
+}
 
 /// One test's VPN world.
 pub struct Fixture {
@@ -155,28 +167,60 @@ impl Fixture {
         sites: &[&str],
         edit: impl FnOnce(&mut Value),
     ) -> String {
-        let client = self.scope.client();
         let name = self.scope.name(base);
+        let router = self
+            .router_spec(&format!("router-{base}"), &name, router, dialect)
+            .await;
+        let mut vpn = json!({"gateway": self.gateway, "siteCidrs": sites, "router": router});
+        edit(&mut vpn);
+        self.create_member(&name, base, vpn).await;
+        name
+    }
+
+    /// A Member `<base>-<id>` with `sites` in `spec.vpn.sites`, each with
+    /// its router and a credentials Secret of its own; returns its name.
+    pub async fn member_of_sites(&mut self, base: &str, sites: &[Site<'_>]) -> String {
+        let name = self.scope.name(base);
+        let mut listed = Vec::new();
+        for site in sites {
+            let credentials = format!("router-{base}-{}", site.name);
+            let router = self
+                .router_spec(&credentials, &name, site.router, site.dialect)
+                .await;
+            listed.push(json!({"name": site.name, "siteCidrs": site.networks, "router": router}));
+        }
+        let vpn = json!({"gateway": self.gateway, "sites": listed});
+        self.create_member(&name, base, vpn).await;
+        name
+    }
+
+    /// `spec.vpn.router` (or a site's `router`) for `router`, with a
+    /// credentials Secret `<credentials>-<id>` labelled as `member`'s.
+    pub async fn router_spec(
+        &self,
+        credentials: &str,
+        member: &str,
+        router: &(impl SshRouter + ?Sized),
+        dialect: RouterDialect,
+    ) -> Value {
         let credentials = self
             .create_credentials(
-                &format!("router-{base}"),
-                &name,
+                credentials,
+                member,
                 &router.username(),
                 &router.client_private_key(),
             )
             .await;
-        let mut vpn = json!({
-            "gateway": self.gateway,
-            "siteCidrs": sites,
-            "router": {
-                "address": router.address(),
-                "port": router.port(),
-                "dialect": serde_json::to_value(dialect).unwrap(),
-                "hostKey": router.host_key(),
-                "credentialsSecret": credentials,
-            },
-        });
-        edit(&mut vpn);
+        json!({
+            "address": router.address(),
+            "port": router.port(),
+            "dialect": serde_json::to_value(dialect).unwrap(),
+            "hostKey": router.host_key(),
+            "credentialsSecret": credentials,
+        })
+    }
+
+    async fn create_member(&self, name: &str, base: &str, vpn: Value) {
         let member = json!({
             "apiVersion": "socle.redon-agglomeration.bzh/v1alpha1",
             "kind": "Member",
@@ -189,14 +233,13 @@ impl Fixture {
                 "vpn": vpn,
             },
         });
-        Api::<Member>::all(client)
+        Api::<Member>::all(self.scope.client())
             .create(
                 &PostParams::default(),
                 &serde_json::from_value(member).unwrap(),
             )
             .await
             .unwrap_or_else(|error| panic!("creating Member {name}: {error}"));
-        name
     }
 
     /// A credentials Secret `<base>-<id>` of Member `member` (labelled as
@@ -374,7 +417,8 @@ pub async fn hub_config(fx: &Fixture) -> String {
     String::from_utf8(secret.data.unwrap()[hub::CONFIG_KEY].0.clone()).unwrap()
 }
 
-/// Member `name`'s WireGuard private key, from its Secret.
+/// The WireGuard private key of the tunnel `name` (a Member's name for its
+/// town hall, `<member>.<site>` for another site), from its Secret.
 pub async fn member_key(fx: &Fixture, name: &str) -> String {
     let secret = Api::<Secret>::namespaced(fx.scope.client(), &fx.operator_namespace)
         .get(&vpn::secrets::member_secret(name))
@@ -570,4 +614,15 @@ fn base64_of(text: &str) -> String {
         }
     }
     out
+}
+
+/// The status of site `site` of `member`.
+pub fn site_status(member: &Member, site: &str) -> VpnSiteStatus {
+    member
+        .status
+        .as_ref()
+        .and_then(|status| status.vpn.as_ref())
+        .and_then(|vpn| vpn.site(site))
+        .cloned()
+        .unwrap_or_else(|| panic!("no status.vpn.sites entry {site}: {:?}", member.status))
 }

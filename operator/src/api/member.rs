@@ -83,7 +83,7 @@ pub struct MemberSpec {
     /// Absent for a member that is not hosted (e.g. audit only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantSpec>,
-    /// Site-to-site WireGuard tunnel to the town hall's router.
+    /// Site-to-site WireGuard tunnels to the commune's routers, one per site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpn: Option<VpnSpec>,
     /// Backups and restore drills (PRI).
@@ -165,27 +165,135 @@ pub struct TenantStorage {
     pub storage_class: Option<String>,
 }
 
-/// The town hall's side of the site-to-site tunnel.
+/// The commune's side of its site-to-site tunnels: one per site (town
+/// hall, school, médiathèque), each with its own router.
+///
+/// Two forms, both accepted: `sites` (one entry per site), or, for a commune
+/// with a single router, `router` and `siteCidrs` beside `gateway` — read as
+/// the one site named `mairie`. The town hall's site `mairie` keeps the names
+/// a single-router tunnel always had (its key Secret, address claim and hub
+/// peer), so rewriting a single-router Member as `sites: [{name: mairie, …}]`
+/// changes nothing on the router or at the hub.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.sites) || (!has(self.router) && !has(self.siteCidrs))").message("spec.vpn: give the sites either as spec.vpn.sites (one entry per site: name, siteCidrs, router) or, for a single router, as spec.vpn.router and spec.vpn.siteCidrs; not both"))]
+#[x_kube(validation = Rule::new("has(self.sites) || (has(self.router) && has(self.siteCidrs))").message("spec.vpn needs its sites: spec.vpn.sites (one entry per site: name, siteCidrs, router), or spec.vpn.router with spec.vpn.siteCidrs for a single router"))]
 pub struct VpnSpec {
-    /// Name of the SharedService (category VpnGateway) the tunnel ends on.
+    /// Name of the SharedService (category VpnGateway) the tunnels end on.
     #[schemars(length(min = 1, max = 63))]
     pub gateway: String,
-    /// Networks of the town hall reached through the tunnel, e.g. 192.168.10.0/24.
+    /// The commune's sites, each with its own router and tunnel (town hall,
+    /// school, médiathèque). Instead of `router` and `siteCidrs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1, max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub sites: Vec<VpnSite>,
+    /// Single-router form: the town hall's networks reached through the
+    /// tunnel, e.g. 192.168.10.0/24 (the site `mairie`). Instead of `sites`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 1, max = 8))]
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message("every siteCidrs entry must be a network in CIDR notation, e.g. 192.168.10.0/24"))]
     pub site_cidrs: Vec<String>,
-    /// The router socle configures over SSH.
-    pub router: RouterSpec,
-    /// Compute the change and show it in status, but push nothing to the router.
+    /// Single-router form: the town hall's router socle configures over SSH
+    /// (the site `mairie`). Instead of `sites`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<RouterSpec>,
+    /// Compute the change and show it in status, but push nothing to any
+    /// site's router.
     #[serde(default)]
     pub dry_run: bool,
-    /// When the router's tunnel configuration was changed by hand, put
+    /// When a router's tunnel configuration was changed by hand, put
     /// socle's back. Off (default): report the drift (condition VpnDrift and
     /// an Event) and leave the router as the technician left it.
     #[serde(default)]
     pub correct_drift: bool,
+}
+
+/// The name of the site of the single-router form: the town hall.
+pub const TOWN_HALL: &str = "mairie";
+
+/// One site of a commune and its router.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VpnSite {
+    /// The site's name, a DNS label: "mairie", "ecole", "mediatheque". It
+    /// names the site's key Secret and hub peer; `mairie` is the town hall,
+    /// as the single-router form is read.
+    #[schemars(
+        length(min = 1, max = 30),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// The site's networks reached through its tunnel, e.g. 192.168.11.0/24.
+    // Each entry bounded (an IPv6 network is 43 characters at most), so that
+    // the API server's estimate of the CEL rule's cost, over 16 sites of 8
+    // networks, stays within its budget.
+    #[schemars(length(min = 1, max = 8), inner(length(max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message("every siteCidrs entry of a site must be a network in CIDR notation, e.g. 192.168.11.0/24"))]
+    pub site_cidrs: Vec<String>,
+    /// The site's router, which socle configures over SSH.
+    pub router: RouterSpec,
+    /// Dry run for this site alone (spec.vpn.dryRun covers every site):
+    /// its change is shown in status, nothing is pushed to its router.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A site of `spec.vpn`, whichever form gave it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SiteRef<'a> {
+    pub name: &'a str,
+    pub site_cidrs: &'a [String],
+    pub router: &'a RouterSpec,
+    /// Its own dry run or the whole VPN's.
+    pub dry_run: bool,
+    /// Where it is written: `spec.vpn` (single-router form) or `spec.vpn.sites[i]`.
+    pub path: SitePath,
+}
+
+/// Where a site is written in the Member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SitePath {
+    /// `spec.vpn.router` and `spec.vpn.siteCidrs`.
+    SingleRouter,
+    /// `spec.vpn.sites[i]`.
+    Listed(usize),
+}
+
+impl std::fmt::Display for SitePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SingleRouter => f.write_str("spec.vpn"),
+            Self::Listed(index) => write!(f, "spec.vpn.sites[{index}]"),
+        }
+    }
+}
+
+impl VpnSpec {
+    /// The sites, in spec order: the listed ones, or the single router's
+    /// as the site `mairie`.
+    pub fn sites(&self) -> Vec<SiteRef<'_>> {
+        if let Some(router) = self.router.as_ref().filter(|_| self.sites.is_empty()) {
+            return vec![SiteRef {
+                name: TOWN_HALL,
+                site_cidrs: &self.site_cidrs,
+                router,
+                dry_run: self.dry_run,
+                path: SitePath::SingleRouter,
+            }];
+        }
+        self.sites
+            .iter()
+            .enumerate()
+            .map(|(index, site)| SiteRef {
+                name: &site.name,
+                site_cidrs: &site.site_cidrs,
+                router: &site.router,
+                dry_run: self.dry_run || site.dry_run,
+                path: SitePath::Listed(index),
+            })
+            .collect()
+    }
 }
 
 /// How to reach and configure the town hall's router.
@@ -300,34 +408,58 @@ pub struct MemberStatus {
     pub contribution: Option<ContributionEstimate>,
 }
 
-/// The member's end of the tunnel. Never the private key: that stays in a Secret.
+/// The member's ends of its tunnels, one per site. Never a private key:
+/// those stay in Secrets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VpnStatus {
+    /// Each site's tunnel, in spec order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub sites: Vec<VpnSiteStatus>,
+}
+
+impl VpnStatus {
+    /// The status of the site `name`.
+    pub fn site(&self, name: &str) -> Option<&VpnSiteStatus> {
+        self.sites.iter().find(|site| site.name == name)
+    }
+}
+
+/// One site's end of its tunnel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VpnSiteStatus {
+    /// The site (spec.vpn.sites[].name; `mairie` for the single-router form).
+    pub name: String,
     /// Tunnel address allotted from the gateway's pool, e.g. "10.200.0.7/32".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel_address: Option<String>,
-    /// The member's WireGuard public key (base64).
+    /// The site's WireGuard public key (base64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
-    /// The site networks the hub was last given for this member. When two
-    /// members' site networks overlap, the one already holding the prefix
-    /// here keeps it and the member that changed is refused.
+    /// The site networks the hub was last given for this site. When two
+    /// sites' networks overlap, the one already holding the prefix here
+    /// keeps it and the site that changed is refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub site_cidrs: Vec<String>,
-    /// When the router configuration was last pushed.
+    /// When the site's router configuration was last pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push: Option<Timestamp>,
-    /// In dry run: the change that would be pushed.
+    /// In dry run: the change that would be pushed to the site's router.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_diff: Option<String>,
-    /// The value of the rotate-vpn-key annotation that the latest key
-    /// rotation answered; a different value asks for another rotation.
+    /// The rotate-vpn-key request that the site's latest key rotation
+    /// answered; a different value asks for another rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_rotation_request: Option<String>,
-    /// When the latest key rotation retired the old key.
+    /// When the site's latest key rotation retired the old key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_key_rotation: Option<Timestamp>,
+    /// The tunnel's health as the hub last heard it (RouterHeard,
+    /// RouterSilent or NoHandshake; see the condition VpnHealthy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
 }
 
 /// Latest backup and drill.

@@ -29,6 +29,7 @@ use super::Ledger;
 use crate::{
     api::{
         DrillReport, Member, UsageRecord,
+        member::TOWN_HALL,
         usage_record::{Period, UsageRecordSpec},
     },
     contribution::{
@@ -300,26 +301,34 @@ fn backups_kept(member: &Member, this_month: Date) -> Option<Fact<'_>> {
     ))
 }
 
-/// One tunnel-month once the member's tunnel is up.
-fn tunnel(member: &Member, this_month: Date) -> Option<Fact<'_>> {
-    let address = member
-        .status
-        .as_ref()?
-        .vpn
-        .as_ref()?
-        .tunnel_address
-        .as_ref()?;
-    holds(member, "VpnReady").then(|| {
-        observed(
-            member.name_any(),
-            "vpn-tunnel-months",
-            None,
-            this_month,
-            1,
-            "tunnel-month",
-            move || format!("WireGuard tunnel {address}"),
-        )
-    })
+/// One tunnel-month per site once the member's tunnels are up (VpnReady):
+/// each site is a tunnel of its own (its router, key and address). The town
+/// hall's record keeps the name a single-router member's always had
+/// (`<member>-vpn-tunnel-months-<month>`); another site's names it
+/// (`<member>-vpn-tunnel-months-<site>-<month>`).
+fn tunnel(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
+    let Some(vpn) = member.status.as_ref().and_then(|s| s.vpn.as_ref()) else {
+        return Vec::new();
+    };
+    if !holds(member, "VpnReady") {
+        return Vec::new();
+    }
+    vpn.sites
+        .iter()
+        .filter_map(|site| {
+            let address = site.tunnel_address.as_ref()?;
+            let object = (site.name != TOWN_HALL).then_some(site.name.as_str());
+            Some(observed(
+                member.name_any(),
+                "vpn-tunnel-months",
+                object,
+                this_month,
+                1,
+                "tunnel-month",
+                move || format!("WireGuard tunnel {address} of site {}", site.name),
+            ))
+        })
+        .collect()
 }
 
 fn holds(member: &Member, condition: &str) -> bool {
@@ -455,7 +464,7 @@ spec:
     storage: {{size: 1.5Gi}}
 status:
   namespace: commune-allaire
-  vpn: {{tunnelAddress: 10.99.0.2/32}}
+  vpn: {{sites: [{{name: mairie, tunnelAddress: 10.99.0.2/32}}, {{name: ecole, tunnelAddress: 10.99.0.3/32}}]}}
   conditions:
     - {{type: TenantReady, status: "True", reason: Provisioned, message: "", lastTransitionTime: "2026-02-01T00:00:00Z"}}
     - {{type: VpnReady, status: "True", reason: Configured, message: "", lastTransitionTime: "2026-02-01T00:00:00Z"}}
@@ -545,6 +554,11 @@ status:
             "1.5Gi rounds up"
         );
         assert_eq!(quantity(&due, "allaire-vpn-tunnel-months-2026-02"), 1);
+        assert_eq!(
+            quantity(&due, "allaire-vpn-tunnel-months-ecole-2026-02"),
+            1,
+            "each site is a tunnel"
+        );
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl FromStr for Network {
     type Err = InvalidCidr;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let network: IpNet = text.trim().parse().map_err(|_| InvalidCidr(text.to_owned()))?;
+        let network: IpNet = text
+            .trim()
+            .parse()
+            .map_err(|_| InvalidCidr(text.to_owned()))?;
         Ok(Self(network.trunc()))
     }
 }

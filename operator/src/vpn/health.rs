@@ -1,15 +1,18 @@
 //! Tunnel health, from the hub: every [`VpnSettings::health_interval`],
-//! one `GET /peers` per gateway (no SSH, no reconcile), and for each member
+//! one `GET /peers` per gateway (no SSH, no reconcile), and for each site
 //! with a tunnel, when the hub last heard from its router (its latest
 //! handshake or the latest bytes received; the router sends a keepalive
-//! every 25 s). Heard within [`VpnSettings::silence_bound`]: `VpnHealthy`
-//! True; otherwise False, saying since when. A change of it is a
-//! `TunnelDown` (Warning) or `TunnelUp` (Normal) Event; the age of each
-//! member's latest handshake is the gauge `socle_vpn_handshake_age_seconds`.
+//! every 25 s). Heard within [`VpnSettings::silence_bound`]: the site is
+//! healthy; otherwise not, saying since when. The Member's `VpnHealthy` is
+//! True when every site is, otherwise False naming the silent sites
+//! ([`super::status::per_site`]); each site's verdict is its
+//! `status.vpn.sites[].health`. A change of `VpnHealthy` is a `TunnelDown`
+//! (Warning) or `TunnelUp` (Normal) Event; the age of each site's latest
+//! handshake is the gauge `socle_vpn_handshake_age_seconds{member,site}`.
 //!
-//! `VpnHealthy` is written under its own field manager, so that the
-//! reconcile's status writes (`VpnReady`, `VpnDrift`) and these never
-//! remove each other's conditions.
+//! `VpnHealthy` and the sites' `health` are written under their own field
+//! manager, so that the reconcile's status writes (`VpnReady`, `VpnDrift`,
+//! the sites' tunnels) and these never remove each other's fields.
 //!
 //! [`VpnSettings::health_interval`]: super::VpnSettings::health_interval
 //! [`VpnSettings::silence_bound`]: super::VpnSettings::silence_bound
@@ -31,7 +34,12 @@ use prometheus_client::{
 use serde_json::json;
 use tracing::warn;
 
-use super::{VpnContext, gateway::stats::HubStats};
+use super::{
+    VpnContext,
+    gateway::stats::HubStats,
+    plan::tunnel_name,
+    status::{SiteVerdict, per_site},
+};
 use crate::{
     api::Member,
     runtime::{
@@ -55,9 +63,10 @@ pub struct Heard {
     pub last: Option<u64>,
 }
 
-/// What the hub says of `member`: over its keys (two during a rotation).
-pub fn heard(hub: &HubStats, member: &str) -> Heard {
-    let peers = hub.peers.iter().filter(|peer| peer.member == member);
+/// What the hub says of the tunnel `tunnel` (a site's, see
+/// [`super::plan::tunnel_name`]): over its keys (two during a rotation).
+pub fn heard(hub: &HubStats, tunnel: &str) -> Heard {
+    let peers = hub.peers.iter().filter(|peer| peer.member == tunnel);
     let (mut handshake, mut last) = (None, None);
     for peer in peers {
         handshake = handshake.max(peer.latest_handshake);
@@ -103,28 +112,25 @@ fn unix(seconds: u64) -> Timestamp {
     Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX)
 }
 
-/// The age of each member's latest handshake, for `/metrics`.
+/// The age of each site's latest handshake, for `/metrics`.
 #[derive(Clone, Debug, Default)]
-struct HandshakeAges(Arc<Mutex<BTreeMap<String, i64>>>);
+struct HandshakeAges(Arc<Mutex<BTreeMap<SiteLabels, i64>>>);
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct MemberLabel {
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct SiteLabels {
     member: String,
+    site: String,
 }
 
 impl Collector for HandshakeAges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let family = Family::<MemberLabel, Gauge>::default();
-        for (member, age) in self.0.lock().expect("not poisoned").iter() {
-            family
-                .get_or_create(&MemberLabel {
-                    member: member.clone(),
-                })
-                .set(*age);
+        let family = Family::<SiteLabels, Gauge>::default();
+        for (site, age) in self.0.lock().expect("not poisoned").iter() {
+            family.get_or_create(site).set(*age);
         }
         let metric = encoder.encode_descriptor(
             "socle_vpn_handshake_age_seconds",
-            "Seconds since the member's router made its latest handshake with the hub",
+            "Seconds since the router of the member's site made its latest handshake with the hub",
             None,
             family.metric_type(),
         )?;
@@ -142,6 +148,7 @@ pub async fn watch(ctx: Arc<VpnContext>) {
     ctx.shared
         .metrics
         .register_collector(Box::new(ages.clone()));
+    let quality = crate::quality::TunnelRecorder::new(&ctx.shared);
     let mut ticks = tokio::time::interval(ctx.settings.health_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -163,24 +170,37 @@ pub async fn watch(ctx: Arc<VpnContext>) {
                 }
             };
             let now = u64::try_from(Timestamp::now().as_second()).unwrap_or(0);
-            for member in members
-                .iter()
-                .filter(|m| has_tunnel(m, &gateway.name_any()))
-            {
-                let heard = heard(&hub, &member.name_any());
-                if let Some(handshake) = heard.handshake {
-                    seen.insert(
-                        member.name_any(),
-                        i64::try_from(now.saturating_sub(handshake)).unwrap_or(i64::MAX),
-                    );
+            for member in &members {
+                let sites = with_tunnel(member, &gateway.name_any());
+                if sites.is_empty() {
+                    continue;
                 }
-                let verdict = judge(
-                    heard,
-                    now,
-                    ctx.settings.silence_bound,
-                    member.meta().generation,
-                );
-                if let Err(error) = record(&ctx, member, verdict).await {
+                let mut verdicts = Vec::with_capacity(sites.len());
+                for site in sites {
+                    let name = member.name_any();
+                    let heard = heard(&hub, &tunnel_name(&name, &site));
+                    quality
+                        .observed(&name, &site, heard, now, ctx.settings.silence_bound)
+                        .await;
+                    if let Some(handshake) = heard.handshake {
+                        let age = i64::try_from(now.saturating_sub(handshake)).unwrap_or(i64::MAX);
+                        seen.insert(
+                            SiteLabels {
+                                member: name,
+                                site: site.clone(),
+                            },
+                            age,
+                        );
+                    }
+                    let verdict = judge(heard, now, ctx.settings.silence_bound, None);
+                    verdicts.push(SiteVerdict {
+                        site,
+                        ready: verdict.status == "True",
+                        reason: verdict.reason,
+                        message: verdict.message,
+                    });
+                }
+                if let Err(error) = record(&ctx, member, &verdicts).await {
                     warn!(%error, member = %member.name_any(), "VpnHealthy not written");
                 }
             }
@@ -194,39 +214,84 @@ pub async fn watch(ctx: Arc<VpnContext>) {
     }
 }
 
-/// A member with a configured tunnel at `gateway`.
-fn has_tunnel(member: &Member, gateway: &str) -> bool {
-    member.meta().deletion_timestamp.is_none()
-        && member
-            .spec
-            .vpn
-            .as_ref()
-            .is_some_and(|vpn| vpn.gateway == gateway)
-        && member
-            .status
-            .as_ref()
-            .and_then(|status| status.vpn.as_ref())
-            .is_some_and(|vpn| vpn.public_key.is_some())
-}
-
-/// Writes `verdict` unless the Member shows it; an Event when the tunnel
-/// went down or came back.
-async fn record(ctx: &VpnContext, member: &Member, verdict: Condition) -> Result<(), kube::Error> {
-    let conditions = member
+/// The sites of `member` with a configured tunnel at `gateway` (a public
+/// key in status), in spec order.
+fn with_tunnel(member: &Member, gateway: &str) -> Vec<String> {
+    let Some(vpn) = member
+        .spec
+        .vpn
+        .as_ref()
+        .filter(|vpn| vpn.gateway == gateway)
+    else {
+        return Vec::new();
+    };
+    if member.meta().deletion_timestamp.is_some() {
+        return Vec::new();
+    }
+    let status = member
         .status
         .as_ref()
-        .map(|status| status.conditions.clone())
-        .unwrap_or_default();
-    let old = conditions.iter().find(|c| c.type_ == HEALTHY).cloned();
-    let merged = merge(&conditions, verdict.clone());
+        .and_then(|status| status.vpn.as_ref());
+    vpn.sites()
+        .iter()
+        .filter(|site| {
+            status
+                .and_then(|status| status.site(site.name))
+                .is_some_and(|status| status.public_key.is_some())
+        })
+        .map(|site| site.name.to_owned())
+        .collect()
+}
+
+/// Writes the Member's `VpnHealthy` and each site's `health` from the
+/// sites' `verdicts` unless the Member shows them; an Event when the
+/// member's tunnels went down or came back.
+async fn record(
+    ctx: &VpnContext,
+    member: &Member,
+    verdicts: &[SiteVerdict],
+) -> Result<(), kube::Error> {
+    let verdict = per_site(
+        HEALTHY,
+        ("RouterHeard", "heard"),
+        verdicts,
+        member.meta().generation,
+    );
+    let status = member.status.clone().unwrap_or_default();
+    let old = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == HEALTHY)
+        .cloned();
+    let merged = merge(&status.conditions, verdict.clone());
     let new = merged
         .into_iter()
         .find(|c| c.type_ == HEALTHY)
         .expect("merged in");
-    if old.as_ref() == Some(&new) {
+    let sites: Vec<(String, String)> = verdicts
+        .iter()
+        .map(|v| (v.site.clone(), v.reason.clone()))
+        .collect();
+    let shown: Vec<(String, String)> = status
+        .vpn
+        .iter()
+        .flat_map(|vpn| &vpn.sites)
+        .filter_map(|site| Some((site.name.clone(), site.health.clone()?)))
+        .collect();
+    if old.as_ref() == Some(&new) && shown == sites {
         return Ok(());
     }
-    apply_member_status(&ctx.shared, member, MANAGER, json!({"conditions": [new]})).await?;
+    let health: Vec<serde_json::Value> = sites
+        .iter()
+        .map(|(name, health)| json!({"name": name, "health": health}))
+        .collect();
+    apply_member_status(
+        &ctx.shared,
+        member,
+        MANAGER,
+        json!({"conditions": [new], "vpn": {"sites": health}}),
+    )
+    .await?;
     let event = match old.map(|old| old.status) {
         Some(was) if was == "True" && verdict.status == "False" => {
             Some((EventType::Warning, "TunnelDown"))
@@ -244,12 +309,17 @@ async fn record(ctx: &VpnContext, member: &Member, verdict: Condition) -> Result
     Ok(())
 }
 
-/// Removes `VpnHealthy` from a member that no longer has a tunnel.
+/// Removes `VpnHealthy` and the sites' `health` from a member that no
+/// longer has a tunnel.
 async fn clear(ctx: &VpnContext, member: &Member) -> Result<(), kube::Error> {
-    let has = member
-        .status
-        .as_ref()
-        .is_some_and(|status| status.conditions.iter().any(|c| c.type_ == HEALTHY));
+    let has = member.status.as_ref().is_some_and(|status| {
+        status.conditions.iter().any(|c| c.type_ == HEALTHY)
+            || status
+                .vpn
+                .iter()
+                .flat_map(|vpn| &vpn.sites)
+                .any(|site| site.health.is_some())
+    });
     if !has {
         return Ok(());
     }

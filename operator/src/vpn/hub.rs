@@ -1,6 +1,6 @@
 //! Build: the hub's WireGuard configuration (wg-quick format) and the Secret
 //! the gateway Deployment mounts. Pure and deterministic: peers sorted by
-//! member, networks in spec order, so an unchanged set of members renders
+//! tunnel, networks in spec order, so an unchanged set of members renders
 //! byte for byte the same Secret and costs no write.
 
 use std::{collections::BTreeMap, fmt::Write as _, net::Ipv4Addr};
@@ -35,19 +35,23 @@ pub struct Hub<'a> {
     pub listen_port: u16,
 }
 
-/// One town hall, as the hub sees it.
+/// One site's tunnel, as the hub sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
+    /// The tunnel's name ([`super::plan::tunnel_name`]): the member's for
+    /// its town hall, `<member>.<site>` for another site. The configuration
+    /// says `# member <tunnel>`, which `socle vpn-gateway` reports each
+    /// peer's figures under.
     pub member: String,
-    /// The member's public key (base64).
+    /// The site's public key (base64).
     pub public_key: String,
     /// While a key rotation is under way, the key the router is being given:
     /// a peer without routes (they stay with the current key until the
     /// router runs the new one), so that the hub knows it first.
     pub next_public_key: Option<String>,
-    /// The member's tunnel address.
+    /// The site's tunnel address.
     pub address: Ipv4Addr,
-    /// The town hall's networks, routed to this peer.
+    /// The site's networks, routed to this peer.
     pub sites: Vec<Network>,
 }
 

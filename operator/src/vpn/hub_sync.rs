@@ -8,8 +8,9 @@ use super::{Error, VpnContext, cidr::Network, gateway, hub, ipam, plan, secrets}
 use crate::{api::SharedService, runtime::apply::apply};
 
 /// Renders and applies the hub Secret of `gateway`; returns the hub's
-/// public key. A member is a peer when it holds an address of the pool, is
-/// not leaving, and its VPN validates (an overlapping newcomer is not).
+/// public key. A site is a peer when it holds an address of the pool, its
+/// member is not leaving, it is still in the member's spec, and the
+/// member's VPN validates (an overlapping newcomer is not).
 pub async fn sync(ctx: &VpnContext, gateway: &SharedService) -> Result<String, Error> {
     let name = gateway.name_any();
     let Some(settings) = &gateway.spec.vpn_gateway else {
@@ -41,13 +42,17 @@ pub async fn sync(ctx: &VpnContext, gateway: &SharedService) -> Result<String, E
                     && m.spec.vpn.as_ref().is_some_and(|vpn| vpn.gateway == name)
             })?;
             let plan = plan::plan(member, &services, &members, &ctx.settings.cluster_cidrs).ok()?;
-            let keys = keys.get(&claim.member)?;
+            let site = plan
+                .sites
+                .into_iter()
+                .find(|site| site.name == claim.site)?;
+            let keys = keys.get(&site.tunnel)?;
             Some(hub::Peer {
-                member: claim.member.clone(),
+                member: site.tunnel,
                 public_key: keys.current.clone(),
                 next_public_key: keys.next.clone(),
                 address: claim.address,
-                sites: plan.sites,
+                sites: site.networks,
             })
         })
         .collect();

@@ -3,7 +3,9 @@
 //! claims cannot share a name), and that survive restarts.
 //!
 //! A claim is a ConfigMap in the operator's namespace named after the
-//! gateway and the address (`vpn-ip-<gateway>-10-200-0-7`). A released claim
+//! gateway and the address (`vpn-ip-<gateway>-10-200-0-7`); it holds the
+//! member and the site whose tunnel has the address (each site of a
+//! member has one). A released claim
 //! stays, annotated with its release time, for the quarantine period; only
 //! then can its address go to another member.
 
@@ -17,8 +19,8 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{GATEWAY_LABEL, cidr::Network, hub::hub_address};
-use crate::labels;
+use super::{GATEWAY_LABEL, cidr::Network, hub::hub_address, secrets::SITE_LABEL};
+use crate::{api::member::TOWN_HALL, labels};
 
 /// Set on a released claim: when the member let the address go.
 pub const RELEASED_AT: &str = "socle.redon-agglomeration.bzh/released-at";
@@ -37,6 +39,8 @@ pub enum IpamError {
 pub struct Claim {
     pub name: String,
     pub member: String,
+    /// The member's site (the town hall for a claim made before sites).
+    pub site: String,
     pub address: Ipv4Addr,
     /// Set once released.
     pub released_at: Option<Timestamp>,
@@ -73,6 +77,10 @@ fn read_claim(object: &ConfigMap) -> Option<Claim> {
     Some(Claim {
         name: object.name_any(),
         member: data.get("member")?.clone(),
+        site: data
+            .get("site")
+            .cloned()
+            .unwrap_or_else(|| TOWN_HALL.to_owned()),
         address: data.get("address")?.parse().ok()?,
         released_at: object
             .annotations()
@@ -82,21 +90,25 @@ fn read_claim(object: &ConfigMap) -> Option<Claim> {
     })
 }
 
-/// The member's tunnel address: the one it holds, or the lowest free one of
-/// the pool, claimed.
+/// The tunnel address of `member`'s site `site`: the one it holds, or the
+/// lowest free one of the pool, claimed.
 pub async fn claim(
     client: &Client,
     namespace: &str,
     gateway: &str,
     pool: Network,
     member: &str,
+    site: &str,
     quarantine: Duration,
 ) -> Result<Ipv4Addr, IpamError> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
     let existing = claims(client, namespace, gateway).await?;
-    // The member's own claim, even released (a member back within its
+    // The site's own claim, even released (a site back within its
     // quarantine gets its address back).
-    if let Some(own) = existing.iter().find(|c| c.member == member) {
+    if let Some(own) = existing
+        .iter()
+        .find(|c| c.member == member && c.site == site)
+    {
         if own.released_at.is_some() {
             let patch = json!({"metadata": {"annotations": {RELEASED_AT: null}}});
             api.patch(&own.name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -137,6 +149,7 @@ pub async fn claim(
             (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
             (GATEWAY_LABEL.to_owned(), gateway.to_owned()),
             (labels::MEMBER.to_owned(), member.to_owned()),
+            (SITE_LABEL.to_owned(), site.to_owned()),
         ]);
         let object = ConfigMap {
             metadata: ObjectMeta {
@@ -147,6 +160,7 @@ pub async fn claim(
             },
             data: Some(BTreeMap::from([
                 ("member".to_owned(), member.to_owned()),
+                ("site".to_owned(), site.to_owned()),
                 ("address".to_owned(), address.to_string()),
                 ("gateway".to_owned(), gateway.to_owned()),
             ])),
@@ -165,12 +179,14 @@ pub async fn claim(
     })
 }
 
-/// Marks the member's claims in every pool as released now; they stay out
-/// of the pool for the quarantine period. Returns the gateways concerned.
+/// Marks the member's claims in every pool as released now — those of its
+/// site `site` only, when given; they stay out of the pool for the
+/// quarantine period. Returns the gateways concerned.
 pub async fn release(
     client: &Client,
     namespace: &str,
     member: &str,
+    site: Option<&str>,
 ) -> Result<Vec<String>, kube::Error> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
     let selector = format!("{}=vpn,{}={member}", labels::COMPONENT, labels::MEMBER);
@@ -179,6 +195,9 @@ pub async fn release(
         let Some(claim) = read_claim(&object) else {
             continue;
         };
+        if site.is_some_and(|site| site != claim.site) {
+            continue;
+        }
         if let Some(gateway) = object.labels().get(GATEWAY_LABEL) {
             gateways.push(gateway.clone());
         }

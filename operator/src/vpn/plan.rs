@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use super::{cidr::Network, router::Tunnel, secrets};
 use crate::api::{
     Member, SharedService,
-    member::{RouterSpec, VpnSpec},
+    member::{RouterSpec, SiteRef, TOWN_HALL},
     shared_service::ServiceCategory,
 };
 
@@ -49,14 +49,51 @@ pub struct VpnPlan {
     pub listen_port: u16,
     /// The gateway's tunnel pool.
     pub pool: Network,
-    /// The town hall's networks.
-    pub sites: Vec<Network>,
-    /// What the router sends through the tunnel: the pool and the
+    /// The commune's sites, one tunnel each, in spec order.
+    pub sites: Vec<SitePlan>,
+    /// What each router sends through its tunnel: the pool and the
     /// Datacenter's ranges.
     pub routed: Vec<Network>,
-    pub router: RouterSpec,
-    pub dry_run: bool,
     pub correct_drift: bool,
+}
+
+/// One site's tunnel, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SitePlan {
+    /// The site's name (`mairie` for the single-router form).
+    pub name: String,
+    /// The tunnel's own name ([`tunnel_name`]): its key Secret, address
+    /// claim and hub peer go by it.
+    pub tunnel: String,
+    /// The site's networks.
+    pub networks: Vec<Network>,
+    pub router: RouterSpec,
+    /// The site's own dry run or the whole VPN's.
+    pub dry_run: bool,
+}
+
+/// The name of `member`'s tunnel to `site`: the member's own name for the
+/// town hall (the single-router form's site, whose key Secret, claim and
+/// hub peer keep the names they always had), `<member>.<site>` for the
+/// others. A dot, which neither a site name nor (for a member with other
+/// sites, see [`plan`]) a member name holds, keeps two members' tunnel
+/// names apart.
+pub fn tunnel_name(member: &str, site: &str) -> String {
+    if site == TOWN_HALL {
+        member.to_owned()
+    } else {
+        format!("{member}.{site}")
+    }
+}
+
+/// "member allaire" for the town hall, "member allaire (site ecole)" for
+/// another site: how messages name a site.
+pub fn describe_site(member: &str, site: &str) -> String {
+    if site == TOWN_HALL {
+        format!("member {member}")
+    } else {
+        format!("member {member} (site {site})")
+    }
 }
 
 /// A spec the tunnel cannot be built from; the message names the field, and
@@ -134,7 +171,7 @@ pub fn plan(
             "a DNS name (letters, digits, '-' and '.')",
         ));
     }
-    let sites = parse_sites(spec)?;
+    let sites = site_plans(&name, &spec.sites())?;
     let cluster: Vec<Network> = cluster_cidrs
         .iter()
         .map(|c| c.parse())
@@ -154,19 +191,69 @@ pub fn plan(
         pool,
         sites,
         routed,
-        router: spec.router.clone(),
-        dry_run: spec.dry_run,
         correct_drift: spec.correct_drift,
     })
 }
 
+/// The sites, checked one by one and against each other: at least one,
+/// names unique, one router each.
+fn site_plans(member: &str, sites: &[SiteRef<'_>]) -> Result<Vec<SitePlan>, InvalidVpn> {
+    if sites.is_empty() {
+        return Err(InvalidVpn::Spec(
+            "spec.vpn has no site: set spec.vpn.sites, or spec.vpn.router with spec.vpn.siteCidrs"
+                .into(),
+        ));
+    }
+    let mut plans: Vec<SitePlan> = Vec::new();
+    for site in sites {
+        let path = site.path;
+        if let Some(twin) = plans.iter().find(|p| p.name == site.name) {
+            return Err(InvalidVpn::Spec(format!(
+                "{path}.name: site {} is listed twice",
+                twin.name
+            )));
+        }
+        if let Some(twin) = plans.iter().find(|p| {
+            (&p.router.address, p.router.port) == (&site.router.address, site.router.port)
+        }) {
+            return Err(InvalidVpn::Spec(format!(
+                "{path}.router: sites {} and {} name the same router {}:{}; a router carries one tunnel of socle's, so give both sites' networks to one site",
+                twin.name, site.name, site.router.address, site.router.port
+            )));
+        }
+        if site.name != TOWN_HALL && member.contains('.') {
+            return Err(unfit(
+                &format!("metadata.name {member:?} of a member with a site other than {TOWN_HALL}"),
+                "a DNS label (no '.'): the site's tunnel is named <member>.<site>",
+            ));
+        }
+        let networks = site
+            .site_cidrs
+            .iter()
+            .map(|cidr| {
+                cidr.parse()
+                    .map_err(|error| InvalidVpn::Spec(format!("{path}.siteCidrs: {error}")))
+            })
+            .collect::<Result<_, _>>()?;
+        plans.push(SitePlan {
+            name: site.name.to_owned(),
+            tunnel: tunnel_name(member, site.name),
+            networks,
+            router: site.router.clone(),
+            dry_run: site.dry_run,
+        });
+    }
+    Ok(plans)
+}
+
 impl VpnPlan {
-    /// The router's side of the tunnel, with the member's `address`, the
+    /// The router's side of `site`'s tunnel, with its `address`, the
     /// key the router must run and the hub's public key. The addresses,
     /// networks and ports are typed: they print as digits, dots, colons and
     /// slashes only.
     pub fn tunnel(
         &self,
+        site: &SitePlan,
         interface: &str,
         private_key: Zeroizing<String>,
         address: Ipv4Addr,
@@ -177,8 +264,8 @@ impl VpnPlan {
             // The value is a secret: never in a message.
             return Err(unfit(
                 &format!(
-                    "the member's private key (Secret {})",
-                    secrets::member_secret(&self.member)
+                    "the site's private key (Secret {})",
+                    secrets::member_secret(&site.tunnel)
                 ),
                 "a WireGuard key (44 characters of base64)",
             ));
@@ -190,7 +277,7 @@ impl VpnPlan {
             ));
         }
         Ok(Tunnel {
-            member: self.member.clone(),
+            member: site.tunnel.clone(),
             interface: interface.to_owned(),
             private_key,
             address,
@@ -199,7 +286,7 @@ impl VpnPlan {
             endpoint_host: self.endpoint_host.clone(),
             endpoint_port: self.endpoint_port,
             routed: self.routed.clone(),
-            sites: self.sites.clone(),
+            sites: site.networks.clone(),
         })
     }
 }
@@ -251,16 +338,6 @@ fn is_wireguard_key(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
 }
 
-fn parse_sites(spec: &VpnSpec) -> Result<Vec<Network>, InvalidVpn> {
-    spec.site_cidrs
-        .iter()
-        .map(|cidr| {
-            cidr.parse()
-                .map_err(|error| InvalidVpn::Spec(format!("spec.vpn.siteCidrs: {error}")))
-        })
-        .collect()
-}
-
 /// `host:port`, `[v6]:port` included.
 fn split_endpoint(endpoint: &str) -> Option<(String, u16)> {
     let (host, port) = endpoint.rsplit_once(':')?;
@@ -269,16 +346,28 @@ fn split_endpoint(endpoint: &str) -> Option<(String, u16)> {
     Some((host.to_owned(), port.parse().ok()?))
 }
 
+/// A site network, with the site it belongs to.
+type Placed<'a> = (&'a str, Network);
+
+fn placed(sites: &[SitePlan]) -> Vec<Placed<'_>> {
+    sites
+        .iter()
+        .flat_map(|site| site.networks.iter().map(|n| (site.name.as_str(), *n)))
+        .collect()
+}
+
 fn check_overlaps(
     member: &str,
-    sites: &[Network],
+    sites: &[SitePlan],
     pool: Network,
     cluster: &[Network],
 ) -> Result<(), InvalidVpn> {
-    for (i, site) in sites.iter().enumerate() {
+    let all = placed(sites);
+    for (i, &(name, site)) in all.iter().enumerate() {
+        let who = describe_site(member, name);
         if let Some(prefix) = site.intersection(&pool) {
             return Err(InvalidVpn::Overlap(format!(
-                "site network {site} of member {member} overlaps the tunnel pool {pool} (prefix {prefix})"
+                "site network {site} of {who} overlaps the tunnel pool {pool} (prefix {prefix})"
             )));
         }
         if let Some((range, prefix)) = cluster
@@ -286,16 +375,22 @@ fn check_overlaps(
             .find_map(|range| site.intersection(range).map(|p| (range, p)))
         {
             return Err(InvalidVpn::Overlap(format!(
-                "site network {site} of member {member} overlaps the Datacenter range {range} (prefix {prefix})"
+                "site network {site} of {who} overlaps the Datacenter range {range} (prefix {prefix})"
             )));
         }
-        if let Some((other, prefix)) = sites[i + 1..]
+        if let Some(&(other_name, other, prefix)) = all[i + 1..]
             .iter()
-            .find_map(|other| site.intersection(other).map(|p| (other, p)))
+            .find_map(|(n, other)| site.intersection(other).map(|p| (n, other, p)))
+            .as_ref()
         {
-            return Err(InvalidVpn::Overlap(format!(
-                "site networks {site} and {other} of member {member} overlap (prefix {prefix})"
-            )));
+            return Err(InvalidVpn::Overlap(if *other_name == name {
+                format!("site networks {site} and {other} of {who} overlap (prefix {prefix})")
+            } else {
+                format!(
+                    "site network {site} of {who} overlaps site network {other} of {} (prefix {prefix})",
+                    describe_site(member, other_name)
+                )
+            }));
         }
     }
     Ok(())
@@ -303,8 +398,8 @@ fn check_overlaps(
 
 /// No other member's site networks may overlap this one's. Of two that
 /// do, the one holding the prefix keeps it and the other is refused: a
-/// member holds a site network when its `status.vpn.siteCidrs` (what the hub
-/// was last given for it) covers it. So an older member widening its
+/// site holds a network when its `status.vpn.sites[].siteCidrs` (what the
+/// hub was last given for it) covers it. So an older member widening its
 /// networks onto a newer one's is refused itself, with the condition on it,
 /// while the newer keeps its tunnel. Holding is read from status rather than
 /// told by timestamps: Kubernetes keeps no time of a spec change that two
@@ -315,7 +410,7 @@ fn check_overlaps(
 /// keeps it (creation time, then name).
 fn check_other_members(
     member: &Member,
-    sites: &[Network],
+    sites: &[SitePlan],
     members: &[impl Borrow<Member>],
 ) -> Result<(), InvalidVpn> {
     let name = member.name_any();
@@ -327,17 +422,27 @@ fn check_other_members(
         .filter(|other| other.metadata.deletion_timestamp.is_none())
         .collect();
     others.sort_by_key(|m| rank(m));
+    let ours = placed(sites);
     for other in others {
         let Some(vpn) = &other.spec.vpn else { continue };
-        let Ok(theirs) = parse_sites(vpn) else {
-            continue;
-        };
-        for site in sites {
-            for their in &theirs {
-                let Some(prefix) = site.intersection(their) else {
+        let theirs: Vec<(&str, Network)> = vpn
+            .sites()
+            .iter()
+            .flat_map(|site| {
+                site.site_cidrs
+                    .iter()
+                    .filter_map(|cidr| Some((site.name, cidr.parse().ok()?)))
+            })
+            .collect();
+        for &(our_site, site) in &ours {
+            for &(their_site, their) in &theirs {
+                let Some(prefix) = site.intersection(&their) else {
                     continue;
                 };
-                let (ours_held, theirs_held) = (holds(member, *site), holds(other, *their));
+                let (ours_held, theirs_held) = (
+                    holds(member, our_site, site),
+                    holds(other, their_site, their),
+                );
                 let theirs_to_keep = if ours_held == theirs_held {
                     rank(other) < rank(member)
                 } else {
@@ -352,8 +457,9 @@ fn check_other_members(
                     "being the earlier member"
                 };
                 return Err(InvalidVpn::Overlap(format!(
-                    "site network {site} of member {name} overlaps site network {their} of member {} (prefix {prefix}); {} keeps it, {why}",
-                    other.name_any(),
+                    "site network {site} of {} overlaps site network {their} of {} (prefix {prefix}); {} keeps it, {why}",
+                    describe_site(&name, our_site),
+                    describe_site(&other.name_any(), their_site),
                     other.name_any(),
                 )));
             }
@@ -362,22 +468,29 @@ fn check_other_members(
     Ok(())
 }
 
-/// Whether the hub was last given `site` (or a network holding it) for `member`.
-fn holds(member: &Member, site: Network) -> bool {
-    let Some(vpn) = member.status.as_ref().and_then(|s| s.vpn.as_ref()) else {
+/// Whether the hub was last given `network` (or a network holding it) for
+/// `member`'s site `site`.
+fn holds(member: &Member, site: &str, network: Network) -> bool {
+    let Some(status) = member
+        .status
+        .as_ref()
+        .and_then(|s| s.vpn.as_ref())
+        .and_then(|vpn| vpn.site(site))
+    else {
         return false;
     };
-    vpn.site_cidrs
+    status
+        .site_cidrs
         .iter()
         .filter_map(|cidr| cidr.parse::<Network>().ok())
-        .any(|held| site.intersection(&held) == Some(site))
+        .any(|held| network.intersection(&held) == Some(network))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
-        api::member::{MemberStatus, VpnStatus},
+        api::member::{MemberStatus, VpnSiteStatus, VpnStatus},
         vpn::keys::KeyPair,
     };
 
@@ -456,8 +569,11 @@ spec:
         let held = |mut member: Member, sites: &[&str]| {
             member.status = Some(MemberStatus {
                 vpn: Some(VpnStatus {
-                    site_cidrs: sites.iter().map(|s| (*s).to_owned()).collect(),
-                    ..VpnStatus::default()
+                    sites: vec![VpnSiteStatus {
+                        name: TOWN_HALL.into(),
+                        site_cidrs: sites.iter().map(|s| (*s).to_owned()).collect(),
+                        ..VpnSiteStatus::default()
+                    }],
                 }),
                 ..MemberStatus::default()
             });
@@ -554,6 +670,7 @@ spec:
         let (member, hub) = (KeyPair::generate(), KeyPair::generate());
         let tunnel = |interface: &str, private: &str, hub: &str| {
             plan.tunnel(
+                &plan.sites[0],
                 interface,
                 Zeroizing::new(private.to_owned()),
                 Ipv4Addr::new(10, 200, 0, 7),
@@ -588,6 +705,113 @@ spec:
             assert!(error.contains(expected), "{error}");
             assert!(!error.contains(member.private_key()), "{error}");
         }
+    }
+
+    /// Allaire with its town hall and its school, each behind its own router.
+    fn two_sites(name: &str, created: &str, school: &str) -> Member {
+        serde_yaml::from_str(&format!(
+            r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: Member
+metadata: {{name: {name}, creationTimestamp: "{created}"}}
+spec:
+  displayName: {name}
+  inseeCode: "56001"
+  population: {{count: 3875, year: 2021}}
+  subscriptions: [{{offer: SocleComplet, effectiveDate: "2025-09-01"}}]
+  vpn:
+    gateway: hub
+    sites:
+      - name: mairie
+        siteCidrs: [192.168.10.0/24]
+        router: {{address: 192.0.2.10, dialect: openwrt, hostKey: "ssh-ed25519 AAAA", credentialsSecret: r}}
+      - name: ecole
+        siteCidrs: [{school}]
+        router: {{address: 192.0.2.11, dialect: linux, hostKey: "ssh-ed25519 BBBB", credentialsSecret: r}}
+        dryRun: true
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_site_is_a_tunnel_of_its_own_and_the_town_hall_keeps_the_members_names() {
+        let allaire = two_sites("allaire", "2026-01-01T00:00:00Z", "192.168.11.0/24");
+        let plan = plan(&allaire, &[gateway()], &[] as &[Member], &cluster()).unwrap();
+        let sites: Vec<(&str, &str, bool)> = plan
+            .sites
+            .iter()
+            .map(|s| (s.name.as_str(), s.tunnel.as_str(), s.dry_run))
+            .collect();
+        assert_eq!(
+            sites,
+            [
+                ("mairie", "allaire", false),
+                ("ecole", "allaire.ecole", true)
+            ]
+        );
+        let (key, hub) = (KeyPair::generate(), KeyPair::generate());
+        let school = plan
+            .tunnel(
+                &plan.sites[1],
+                "socle0",
+                Zeroizing::new(key.private_key().to_owned()),
+                Ipv4Addr::new(10, 200, 0, 8),
+                hub.public_key(),
+            )
+            .unwrap();
+        let networks: Vec<String> = school.sites.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            networks,
+            ["192.168.11.0/24"],
+            "a router routes its own site only"
+        );
+        // The single-router form is the site mairie, under the same names.
+        let single = member("allaire", "2026-01-01T00:00:00Z", "[192.168.10.0/24]");
+        let single = plan_of(&single);
+        assert_eq!(
+            (
+                single.sites[0].name.as_str(),
+                single.sites[0].tunnel.as_str()
+            ),
+            (TOWN_HALL, "allaire")
+        );
+    }
+
+    fn plan_of(member: &Member) -> VpnPlan {
+        plan(member, &[gateway()], &[] as &[Member], &cluster()).unwrap()
+    }
+
+    #[test]
+    fn sites_of_one_member_may_not_overlap_nor_share_a_router() {
+        let overlapping = two_sites("allaire", "2026-01-01T00:00:00Z", "192.168.10.128/25");
+        let error = plan(&overlapping, &[gateway()], &[] as &[Member], &cluster()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "site network 192.168.10.0/24 of member allaire overlaps site network 192.168.10.128/25 of member allaire (site ecole) (prefix 192.168.10.128/25)"
+        );
+        let mut shared = two_sites("allaire", "2026-01-01T00:00:00Z", "192.168.11.0/24");
+        let vpn = shared.spec.vpn.as_mut().unwrap();
+        vpn.sites[1].router.address = vpn.sites[0].router.address.clone();
+        let error = plan(&shared, &[gateway()], &[] as &[Member], &cluster()).unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "spec.vpn.sites[1].router: sites mairie and ecole name the same router 192.0.2.10:22"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn another_members_school_overlapping_a_town_hall_is_refused_naming_the_site() {
+        let first = member("bains", "2026-01-01T00:00:00Z", "[192.168.11.0/24]");
+        let second = two_sites("allaire", "2026-02-01T00:00:00Z", "192.168.11.0/24");
+        let all = [first, second.clone()];
+        let error = plan(&second, &[gateway()], &all, &cluster()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "site network 192.168.11.0/24 of member allaire (site ecole) overlaps site network 192.168.11.0/24 of member bains (prefix 192.168.11.0/24); bains keeps it, being the earlier member"
+        );
     }
 
     #[test]

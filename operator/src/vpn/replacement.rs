@@ -1,5 +1,6 @@
-//! A replaced router: `spec.vpn.router` names another device than the one
-//! socle last configured (recorded with each push in the member's key
+//! A replaced router: a site's router (`spec.vpn.sites[].router`, or
+//! `spec.vpn.router`) names another device than the one socle last
+//! configured for that site (recorded with each push in the site's key
 //! Secret, see [`super::secrets`]; a router spec names a Secret, never
 //! holds one).
 //!
@@ -27,10 +28,10 @@
 //! after it finds no old router recorded. In dry run nothing is cleaned
 //! and the key stays: only the diff for the new router is shown.
 
-use kube::runtime::events::EventType;
+use kube::{ResourceExt, runtime::events::EventType};
 use tracing::{info, warn};
 
-use super::{Error, VpnContext, offboard, plan::VpnPlan, router, secrets, secrets::MemberKey};
+use super::{Error, VpnContext, offboard, plan::SitePlan, router, secrets, secrets::MemberKey};
 use crate::{
     api::{Member, member::RouterSpec},
     runtime::chain,
@@ -45,21 +46,22 @@ pub fn is_other(recorded: &RouterSpec, wanted: &RouterSpec) -> bool {
 }
 
 /// `key`, or a new one after cleaning the old router when the router
-/// socle last configured is not the one `plan` names.
+/// socle last configured for `site` is not the one it names now.
 pub async fn replace_if_changed(
     member: &Member,
     ctx: &VpnContext,
-    plan: &VpnPlan,
+    site: &SitePlan,
     key: MemberKey,
 ) -> Result<MemberKey, Error> {
     let old = match &key.router {
-        Some(old) if !plan.dry_run && is_other(old, &plan.router) => old.clone(),
+        Some(old) if !site.dry_run && is_other(old, &site.router) => old.clone(),
         _ => return Ok(key),
     };
+    let member_name = member.name_any();
     let (client, namespace) = (&ctx.shared.client, &ctx.shared.namespace);
     let interface = &ctx.settings.interface;
     let name = describe(&old);
-    let cleaned = match offboard::remove_tunnel(ctx, &plan.member, &old).await {
+    let cleaned = match offboard::remove_tunnel(ctx, &member_name, &old).await {
         Ok(true) => format!("interface {interface} removed from it"),
         Ok(false) => "it held no tunnel of socle's any more".to_owned(),
         // The API server failing to give the old login is no news about
@@ -82,16 +84,17 @@ pub async fn replace_if_changed(
         }
     };
     let retired = key.pair.public_key().to_owned();
-    let key = secrets::replace_key(client, namespace, &plan.member, key).await?;
-    info!(old = %name, new = %describe(&plan.router), "router replaced, key replaced");
+    let key = secrets::replace_key(client, namespace, &site.tunnel, key).await?;
+    info!(site = %site.name, old = %name, new = %describe(&site.router), "router replaced, key replaced");
     ctx.shared
         .event(
             member,
             EventType::Normal,
             "RouterReplaced",
             format!(
-                "router {name} replaced by {}: {cleaned}; the WireGuard key is replaced (public key {}, the previous key {retired} is retired at the hub)",
-                describe(&plan.router),
+                "router {name} of {} replaced by {}: {cleaned}; the WireGuard key is replaced (public key {}, the previous key {retired} is retired at the hub)",
+                super::plan::describe_site(&member_name, &site.name),
+                describe(&site.router),
                 key.pair.public_key(),
             ),
         )

@@ -26,7 +26,7 @@
 use jiff::Timestamp;
 
 use super::secrets::MemberKey;
-use crate::api::member::VpnStatus;
+use crate::api::member::VpnSiteStatus;
 
 /// What the reconcile does about key rotation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub fn step(
 
 /// The rotation fields of `status.vpn`: those of the Secret once a rotation
 /// is finished, the old ones while one is under way.
-pub fn recorded(key: &MemberKey, old: &VpnStatus) -> (Option<String>, Option<Timestamp>) {
+pub fn recorded(key: &MemberKey, old: &VpnSiteStatus) -> (Option<String>, Option<Timestamp>) {
     if key.next.is_some() {
         (old.key_rotation_request.clone(), old.last_key_rotation)
     } else {
@@ -69,7 +69,7 @@ pub fn recorded(key: &MemberKey, old: &VpnStatus) -> (Option<String>, Option<Tim
 
 /// Whether `new` records a rotation that `old` did not show yet: the
 /// moment to say so in an Event, once.
-pub fn newly_recorded(old: &VpnStatus, new: &VpnStatus) -> bool {
+pub fn newly_recorded(old: &VpnSiteStatus, new: &VpnSiteStatus) -> bool {
     new.last_key_rotation.is_some()
         && new.key_rotation_request.is_some()
         && new.key_rotation_request != old.key_rotation_request
@@ -110,18 +110,18 @@ mod tests {
     #[test]
     fn a_finished_rotation_is_told_once() {
         let at: Timestamp = "2026-11-29T10:00:00Z".parse().unwrap();
-        let before = VpnStatus::default();
-        let after = VpnStatus {
+        let before = VpnSiteStatus::default();
+        let after = VpnSiteStatus {
             key_rotation_request: Some("1".into()),
             last_key_rotation: Some(at),
-            ..VpnStatus::default()
+            ..VpnSiteStatus::default()
         };
         assert!(newly_recorded(&before, &after));
         assert!(!newly_recorded(&after, &after));
-        let next = VpnStatus {
+        let next = VpnSiteStatus {
             key_rotation_request: Some("2".into()),
             last_key_rotation: Some(at),
-            ..VpnStatus::default()
+            ..VpnSiteStatus::default()
         };
         assert!(newly_recorded(&after, &next));
     }

@@ -1,7 +1,10 @@
 //! The Secrets of the operator's namespace that hold the VPN's private
-//! keys: one per member, one per gateway (the hub's key).
+//! keys: one per tunnel — a member's site, named by
+//! [`super::plan::tunnel_name`] (`vpn-member-allaire` for the town hall,
+//! `vpn-member-allaire.ecole` for its school) — and one per gateway (the
+//! hub's key).
 //!
-//! A member's Secret is also where the state of its tunnel lives, so that
+//! A tunnel's Secret is also where the state of that tunnel lives, so that
 //! it survives restarts: the router configuration socle last pushed (it
 //! holds the key), the router it was pushed to (offboarding cleans that
 //! one, even once `spec.vpn` is gone), a key rotation in progress (the next
@@ -22,8 +25,14 @@ use kube::{
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::keys::{InvalidKey, KeyPair};
-use crate::{api::member::RouterSpec, labels};
+use super::{
+    keys::{InvalidKey, KeyPair},
+    plan::tunnel_name,
+};
+use crate::{
+    api::member::{RouterSpec, TOWN_HALL},
+    labels,
+};
 
 /// Key of the private key in a key Secret.
 pub const PRIVATE_KEY: &str = "privateKey";
@@ -46,6 +55,9 @@ pub const CLEANUP_FAILING_SINCE: &str =
     "socle.redon-agglomeration.bzh/router-cleanup-failing-since";
 /// Label of a key Secret: `member` or `gateway`.
 const KEY_OF: &str = "socle.redon-agglomeration.bzh/vpn-key-of";
+/// Label of a member's key Secret and address claim: the site of the
+/// tunnel. Absent on those made before sites existed: the town hall's.
+pub const SITE_LABEL: &str = "socle.redon-agglomeration.bzh/vpn-site";
 
 /// Why a key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +68,7 @@ pub enum KeyError {
     Kube(#[from] kube::Error),
 }
 
-/// A member's key and the state of its tunnel, as its Secret holds them.
+/// A site's key and the state of its tunnel, as its Secret holds them.
 pub struct MemberKey {
     /// The key the router runs (the old one, while a rotation is under way).
     pub pair: KeyPair,
@@ -110,9 +122,16 @@ pub struct PublicKeys {
     pub next: Option<String>,
 }
 
-/// Name of the key Secret of member `member`.
-pub fn member_secret(member: &str) -> String {
-    format!("vpn-member-{member}")
+/// Name of the key Secret of the tunnel `tunnel` (see
+/// [`super::plan::tunnel_name`]).
+pub fn member_secret(tunnel: &str) -> String {
+    format!("vpn-member-{tunnel}")
+}
+
+/// The site a key Secret or claim is labelled with: the town hall when
+/// none (made before sites existed).
+pub fn site_of(labels: &BTreeMap<String, String>) -> &str {
+    labels.get(SITE_LABEL).map_or(TOWN_HALL, String::as_str)
 }
 
 /// Name of the key Secret of gateway `gateway`.
@@ -120,27 +139,47 @@ pub fn gateway_secret(gateway: &str) -> String {
     format!("vpn-gateway-{gateway}")
 }
 
-/// The member's key, generated on first use.
+/// The key of `member`'s site `site`, generated on first use.
 pub async fn member_key(
     client: &Client,
     namespace: &str,
     member: &str,
+    site: &str,
 ) -> Result<MemberKey, KeyError> {
-    let secret = ensure(client, namespace, &member_secret(member), "member", member).await?;
+    let name = member_secret(&tunnel_name(member, site));
+    let secret = ensure(client, namespace, &name, Owner::Site { member, site }).await?;
     read_member_key(&secret)
 }
 
-/// The member's key and tunnel state, if it has a key Secret (never creates one).
-pub async fn existing_member_key(
+/// Every site of `member` holding a key Secret, with its key and tunnel
+/// state: what offboarding cleans, the sites gone from the spec included.
+/// A Secret that cannot be read is left out.
+pub async fn member_keys(
     client: &Client,
     namespace: &str,
     member: &str,
-) -> Result<Option<MemberKey>, KeyError> {
+) -> Result<Vec<(String, MemberKey)>, kube::Error> {
     let api = Api::<Secret>::namespaced(client.clone(), namespace);
-    match api.get_opt(&member_secret(member)).await? {
-        Some(secret) => Ok(Some(read_member_key(&secret)?)),
-        None => Ok(None),
-    }
+    let selector = format!(
+        "{}=vpn,{KEY_OF}=member,{}={member}",
+        labels::COMPONENT,
+        labels::MEMBER
+    );
+    let mut keys: Vec<(String, MemberKey)> = api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .iter()
+        .filter(|secret| {
+            let site = site_of(secret.labels());
+            secret.name_any() == member_secret(&tunnel_name(member, site))
+        })
+        .filter_map(|secret| {
+            let key = read_member_key(secret).ok()?;
+            Some((site_of(secret.labels()).to_owned(), key))
+        })
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keys)
 }
 
 fn read_member_key(secret: &Secret) -> Result<MemberKey, KeyError> {
@@ -177,14 +216,13 @@ pub async fn gateway_key(
         client,
         namespace,
         &gateway_secret(gateway),
-        "gateway",
-        gateway,
+        Owner::Gateway(gateway),
     )
     .await?;
     pair_of(&secret)
 }
 
-/// The public keys of every member holding a key, by member.
+/// The public keys of every tunnel holding a key, by tunnel name.
 pub async fn member_public_keys(
     client: &Client,
     namespace: &str,
@@ -196,7 +234,7 @@ pub async fn member_public_keys(
         let member = secret.labels().get(labels::MEMBER).cloned();
         if let (Some(member), Ok(key)) = (member, read_member_key(&secret)) {
             keys.insert(
-                member,
+                tunnel_name(&member, site_of(secret.labels())),
                 PublicKeys {
                     current: key.pair.public_key().to_owned(),
                     next: key.next.map(|next| next.public_key().to_owned()),
@@ -207,16 +245,17 @@ pub async fn member_public_keys(
     Ok(keys)
 }
 
-/// Records `config` as what was last pushed to the member's `router`.
+/// Records `config` as what was last pushed to the `router` of the tunnel
+/// `tunnel`.
 pub async fn record_push(
     client: &Client,
     namespace: &str,
-    member: &str,
+    tunnel: &str,
     config: &str,
     router: &RouterSpec,
 ) -> Result<(), kube::Error> {
     let patch = json!({"data": push_data(config, router)});
-    patch_member_secret(client, namespace, member, &patch).await?;
+    patch_member_secret(client, namespace, tunnel, &patch).await?;
     Ok(())
 }
 
@@ -234,7 +273,7 @@ fn push_data(config: &str, router: &RouterSpec) -> serde_json::Value {
 pub async fn begin_rotation(
     client: &Client,
     namespace: &str,
-    member: &str,
+    tunnel: &str,
     key: MemberKey,
     request: &str,
 ) -> Result<MemberKey, kube::Error> {
@@ -246,7 +285,7 @@ pub async fn begin_rotation(
         },
         "data": {NEXT_PRIVATE_KEY: ByteString(next.private_key().as_bytes().to_vec())},
     });
-    let secret = patch_member_secret(client, namespace, member, &patch).await?;
+    let secret = patch_member_secret(client, namespace, tunnel, &patch).await?;
     Ok(MemberKey {
         next: Some(next),
         rotation_request: Some(request.to_owned()),
@@ -260,7 +299,7 @@ pub async fn begin_rotation(
 pub async fn finish_rotation(
     client: &Client,
     namespace: &str,
-    member: &str,
+    tunnel: &str,
     key: MemberKey,
     config: &str,
     router: &RouterSpec,
@@ -279,7 +318,7 @@ pub async fn finish_rotation(
         },
         "data": data,
     });
-    let secret = patch_member_secret(client, namespace, member, &patch).await?;
+    let secret = patch_member_secret(client, namespace, tunnel, &patch).await?;
     Ok(MemberKey {
         pair: next,
         next: None,
@@ -301,7 +340,7 @@ pub async fn finish_rotation(
 pub async fn replace_key(
     client: &Client,
     namespace: &str,
-    member: &str,
+    tunnel: &str,
     key: MemberKey,
 ) -> Result<MemberKey, kube::Error> {
     let pair = KeyPair::generate();
@@ -318,7 +357,7 @@ pub async fn replace_key(
             ROUTER: null,
         },
     });
-    let secret = patch_member_secret(client, namespace, member, &patch).await?;
+    let secret = patch_member_secret(client, namespace, tunnel, &patch).await?;
     Ok(MemberKey {
         pair,
         next: None,
@@ -335,30 +374,30 @@ pub async fn replace_key(
 pub async fn record_cleanup_failing(
     client: &Client,
     namespace: &str,
-    member: &str,
+    tunnel: &str,
     since: Timestamp,
 ) -> Result<(), kube::Error> {
     let patch = json!({"metadata": {"annotations": {CLEANUP_FAILING_SINCE: since.to_string()}}});
-    patch_member_secret(client, namespace, member, &patch).await?;
+    patch_member_secret(client, namespace, tunnel, &patch).await?;
     Ok(())
 }
 
 async fn patch_member_secret(
     client: &Client,
     namespace: &str,
-    member: &str,
+    tunnel: &str,
     patch: &serde_json::Value,
 ) -> Result<Secret, kube::Error> {
     Api::<Secret>::namespaced(client.clone(), namespace)
         .patch(
-            &member_secret(member),
+            &member_secret(tunnel),
             &PatchParams::default(),
             &Patch::Merge(patch),
         )
         .await
 }
 
-/// What became of a member's key Secret at offboarding.
+/// What became of a site's key Secret at offboarding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyRemoval {
     Deleted,
@@ -379,13 +418,14 @@ pub async fn delete_member_key(
     client: &Client,
     namespace: &str,
     member: &str,
+    site: &str,
 ) -> Result<KeyRemoval, kube::Error> {
     let api = Api::<Secret>::namespaced(client.clone(), namespace);
-    let name = member_secret(member);
+    let name = member_secret(&tunnel_name(member, site));
     let Some(secret) = api.get_opt(&name).await? else {
         return Ok(KeyRemoval::Absent);
     };
-    if !is_key_of(&secret, member) {
+    if !is_key_of(&secret, member, site) {
         return Ok(KeyRemoval::NotOurs);
     }
     let delete = DeleteParams {
@@ -402,41 +442,55 @@ pub async fn delete_member_key(
     }
 }
 
-/// Whether `secret`'s labels say it is socle's key Secret of `member`, as
-/// [`member_key`] labels the ones it creates.
-fn is_key_of(secret: &Secret, member: &str) -> bool {
+/// Whether `secret`'s labels say it is socle's key Secret of `member`'s
+/// site `site`, as [`member_key`] labels the ones it creates.
+fn is_key_of(secret: &Secret, member: &str, site: &str) -> bool {
     let labels = secret.labels();
     let is = |key: &str, value: &str| labels.get(key).is_some_and(|found| found == value);
-    is(labels::MANAGED_BY, labels::MANAGER) && is(KEY_OF, "member") && is(labels::MEMBER, member)
+    is(labels::MANAGED_BY, labels::MANAGER)
+        && is(KEY_OF, "member")
+        && is(labels::MEMBER, member)
+        && site_of(labels) == site
+}
+
+/// Whose key a key Secret holds.
+#[derive(Clone, Copy)]
+enum Owner<'a> {
+    Site { member: &'a str, site: &'a str },
+    Gateway(&'a str),
 }
 
 async fn ensure(
     client: &Client,
     namespace: &str,
     name: &str,
-    kind: &str,
-    owner: &str,
+    owner: Owner<'_>,
 ) -> Result<Secret, kube::Error> {
     let api = Api::<Secret>::namespaced(client.clone(), namespace);
     if let Some(secret) = api.get_opt(name).await? {
         return Ok(secret);
     }
     let pair = KeyPair::generate();
-    let owner_label = if kind == "member" {
-        labels::MEMBER
-    } else {
-        super::GATEWAY_LABEL
-    };
+    let mut tags = BTreeMap::from([
+        (labels::COMPONENT.to_owned(), "vpn".to_owned()),
+        (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
+    ]);
+    match owner {
+        Owner::Site { member, site } => tags.extend([
+            (KEY_OF.to_owned(), "member".to_owned()),
+            (labels::MEMBER.to_owned(), member.to_owned()),
+            (SITE_LABEL.to_owned(), site.to_owned()),
+        ]),
+        Owner::Gateway(gateway) => tags.extend([
+            (KEY_OF.to_owned(), "gateway".to_owned()),
+            (super::GATEWAY_LABEL.to_owned(), gateway.to_owned()),
+        ]),
+    }
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([
-                (labels::COMPONENT.to_owned(), "vpn".to_owned()),
-                (labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned()),
-                (KEY_OF.to_owned(), kind.to_owned()),
-                (owner_label.to_owned(), owner.to_owned()),
-            ])),
+            labels: Some(tags),
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".into()),

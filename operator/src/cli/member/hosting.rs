@@ -92,10 +92,13 @@ pub struct VpnFlags {
 impl VpnFlags {
     pub fn spec(&self, member: &str) -> Option<VpnSpec> {
         let gateway = self.vpn_gateway.clone()?;
+        // The single-router form (the town hall, site `mairie`); a
+        // commune's other sites are added to spec.vpn.sites by hand.
         Some(VpnSpec {
             gateway,
+            sites: Vec::new(),
             site_cidrs: self.site_cidrs.clone(),
-            router: RouterSpec {
+            router: Some(RouterSpec {
                 address: self.router_address.clone().unwrap_or_default(),
                 port: self.router_port,
                 dialect: match self.router_dialect {
@@ -107,7 +110,7 @@ impl VpnFlags {
                     .router_credentials_secret
                     .clone()
                     .unwrap_or_else(|| format!("router-{member}")),
-            },
+            }),
             dry_run: false,
             correct_drift: false,
         })

@@ -2,9 +2,11 @@
 //! with their own validation where it does not depend on the date.
 //!
 //! - the tenant namespace (`<prefix><name>`) fits in 63 characters;
-//! - the VPN, through [`vpn::plan::plan`]: the gateway exists, the site
-//!   networks parse and overlap neither each other, the tunnel pool nor the
-//!   Datacenter's ranges; and no two members' site networks overlap (the
+//! - the VPN, through [`vpn::plan::plan`], for each site (`spec.vpn.sites[]`,
+//!   or the single router's): the gateway exists, site names are unique and
+//!   each site has a router of its own, the site networks parse and overlap
+//!   neither each other (across the member's sites too), the tunnel pool nor
+//!   the Datacenter's ranges; and no two members' site networks overlap (the
 //!   controller refuses the member that changed, or else the later one, by
 //!   status and creation time, which a directory does not have: the
 //!   message names both);
@@ -23,7 +25,11 @@ use kube::{
 
 use super::{Catalog, Entry};
 use crate::{
-    api::{Member, SharedService, shared_service::ServiceCategory},
+    api::{
+        Member, SharedService,
+        member::{SitePath, SiteRef, TOWN_HALL, VpnSpec},
+        shared_service::ServiceCategory,
+    },
     backup,
     contribution::Offer,
     validate::{Options, Report, path::FieldPath},
@@ -96,20 +102,14 @@ fn vpn_plan(
     let message = error.to_string();
     let path = if message.starts_with("spec.vpn.gateway") {
         FieldPath::parse("spec.vpn.gateway")
-    } else if message.contains("site network") || message.contains("siteCidrs") {
-        // "site network 10.200.1.0/24 of member …": point at that entry.
-        let sites = FieldPath::parse("spec.vpn.siteCidrs");
-        let named = message
-            .strip_prefix("site network ")
-            .or_else(|| message.strip_prefix("site networks "))
-            .and_then(|rest| rest.split_whitespace().next());
-        spec.site_cidrs
-            .iter()
-            .position(|cidr| {
-                cidr.parse::<Network>()
-                    .is_ok_and(|network| Some(network.to_string().as_str()) == named)
-            })
-            .map_or(sites.clone(), |index| sites.index(index))
+    } else if let Some((site, index)) = named_network(spec, &message) {
+        site_field(site.path, "siteCidrs").index(index)
+    } else if let Some(field) = message
+        .split_once(':')
+        .map(|(field, _)| field)
+        .filter(|field| field.starts_with("spec.vpn"))
+    {
+        FieldPath::parse(field)
     } else {
         FieldPath::parse("spec.vpn")
     };
@@ -117,6 +117,32 @@ fn vpn_plan(
         .strip_prefix("spec.vpn.gateway: ")
         .map_or(message.clone(), str::to_owned);
     entry.report(report, &path, message);
+}
+
+/// The site and index of the network a message begins with ("site network
+/// 10.200.1.0/24 of member …", "site networks … and …").
+fn named_network<'a>(spec: &'a VpnSpec, message: &str) -> Option<(SiteRef<'a>, usize)> {
+    let named = message
+        .strip_prefix("site network ")
+        .or_else(|| message.strip_prefix("site networks "))
+        .and_then(|rest| rest.split_whitespace().next())?;
+    spec.sites().into_iter().find_map(|site| {
+        let index = site.site_cidrs.iter().position(|cidr| {
+            cidr.parse::<Network>()
+                .is_ok_and(|network| network.to_string() == named)
+        })?;
+        Some((site, index))
+    })
+}
+
+/// `spec.vpn.<field>` of the single-router form, `spec.vpn.sites[i].<field>`
+/// of a listed site.
+fn site_field(path: SitePath, field: &str) -> FieldPath {
+    let vpn = FieldPath::root().key("spec").key("vpn");
+    match path {
+        SitePath::SingleRouter => vpn.key(field),
+        SitePath::Listed(index) => vpn.key("sites").index(index).key(field),
+    }
 }
 
 fn gateway_subscriber(entry: &Entry<'_, Member>, services: &[SharedService], report: &mut Report) {
@@ -168,20 +194,21 @@ fn gateway_subscriber(entry: &Entry<'_, Member>, services: &[SharedService], rep
     }
 }
 
-/// Two town halls announcing the same addresses would steal each other's
+/// Two sites announcing the same addresses would steal each other's
 /// traffic at the hub: each overlapping pair is reported once, at the member
-/// written last.
+/// written last. (A member's own sites are compared by [`vpn_plan`].)
 fn overlapping_sites(catalog: &Catalog<'_>, report: &mut Report) {
-    let sites = |member: &Member| -> Vec<(usize, Network)> {
-        member
-            .spec
-            .vpn
+    let sites = |member: &Member| -> Vec<(FieldPath, String, Network)> {
+        let Some(vpn) = &member.spec.vpn else {
+            return Vec::new();
+        };
+        vpn.sites()
             .iter()
-            .flat_map(|vpn| {
-                vpn.site_cidrs
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, cidr)| Some((i, cidr.parse().ok()?)))
+            .flat_map(|site| {
+                site.site_cidrs.iter().enumerate().filter_map(|(i, cidr)| {
+                    let path = site_field(site.path, "siteCidrs").index(i);
+                    Some((path, site.name.to_owned(), cidr.parse().ok()?))
+                })
             })
             .collect()
     };
@@ -191,28 +218,35 @@ fn overlapping_sites(catalog: &Catalog<'_>, report: &mut Report) {
         // fixes the collisions with the others too.
         let collision = catalog.members[..later_index].iter().find_map(|earlier| {
             let theirs = sites(&earlier.object);
-            ours.iter().find_map(|(i, site)| {
+            ours.iter().find_map(|(path, _, site)| {
                 theirs
                     .iter()
-                    .find(|(_, their)| site.overlaps(their))
-                    .map(|(j, their)| (earlier, *i, *site, *j, *their))
+                    .find(|(_, _, their)| site.overlaps(their))
+                    .map(|(their_path, their_site, their)| {
+                        (
+                            earlier,
+                            path,
+                            *site,
+                            their_path.clone(),
+                            their_site.clone(),
+                            *their,
+                        )
+                    })
             })
         });
-        if let Some((earlier, i, site, j, their)) = collision {
-            let path = |index| {
-                FieldPath::root()
-                    .key("spec")
-                    .key("vpn")
-                    .key("siteCidrs")
-                    .index(index)
+        if let Some((earlier, path, site, their_path, their_site, their)) = collision {
+            let of = if their_site == TOWN_HALL {
+                String::new()
+            } else {
+                format!(" (site {their_site})")
             };
             later.report(
                 report,
-                &path(i),
+                path,
                 format!(
-                    "site network {site} overlaps site network {their} of Member {} ({}): two town halls cannot announce the same addresses through the VPN hub",
+                    "site network {site} overlaps site network {their} of Member {}{of} ({}): two sites cannot announce the same addresses through the VPN hub",
                     earlier.object.name_any(),
-                    earlier.place(&path(j))
+                    earlier.place(&their_path)
                 ),
             );
         }
