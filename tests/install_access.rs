@@ -61,6 +61,8 @@ get,create,delete downloadrequests.velero.io in {velero}
 create deletebackuprequests.velero.io in {velero}
 get,list,watch backupstoragelocations.velero.io in {velero}
 get,list,watch,create,delete drillreports.socle.redon-agglomeration.bzh in {own}
+# Quality of service: a record per member and month, applied; never deleted.
+get,create,patch qualityrecords.socle.redon-agglomeration.bzh in {own}
 create,patch networkpolicies.networking.k8s.io in {sandbox}
 # A drill binds the read-only inspector role to socle in its sandbox (applied:
 # read first), so that it can list whatever was restored, Secrets included.
@@ -135,6 +137,8 @@ create,delete members.socle.redon-agglomeration.bzh
 create,patch,delete tariffs.socle.redon-agglomeration.bzh
 create,patch,delete sharedservices.socle.redon-agglomeration.bzh
 patch,delete usagerecords.socle.redon-agglomeration.bzh in {own}
+delete qualityrecords.socle.redon-agglomeration.bzh in {own}
+create,patch qualityrecords.socle.redon-agglomeration.bzh in default
 # Only its own Lease.
 get,patch leases.coordination.k8s.io in kube-system named kube-controller-manager
 patch leases.coordination.k8s.io in {own} named another-lease

@@ -20,7 +20,7 @@
 //! | 6 whole years | a subscription in force on one day of the exercise owes the whole year; the end date is the last day in force | `subscription` |
 //! | 7 Level 1 | a socle complet member's share of the 117 days of art. 3.2 is included; each half-day beyond is billed (art. 7.1.1); no share without the socle complet | `level1` |
 //! | 8 titles | the titles of N are issued early in N+1; the audit is its own title, issued at its report's delivery and never with the exercise's contribution ([`Statement::titles`]); when to issue is the caller's schedule, the engine computes any exercise on demand | `statement` |
-//! | 9 annual report | who holds which offer, what the service is staffed for, how far contributions cover it, each member's inventory, and the quality of service: its restore drills against its tier (art. 6.2) | [`annual_report`], [`member_summaries`], [`inventory`], [`quality_of_service`]; the HTML document in [`report`] |
+//! | 9 annual report | who holds which offer, what the service is staffed for, how far contributions cover it, each member's inventory, and the quality of service: its restore drills against its tier, its backups against their RPO, its tunnels' availability (art. 6.2) | [`annual_report`], [`member_summaries`], [`inventory`], [`quality_of_service`] (with `observed`); the HTML document in [`report`] |
 //! | 10 pass-through, shared costs | invoices paid as mandataire refunded at cost (art. 2.3.4); a shared service's cost split among its subscribers by allocation key, the shares adding up to it exactly | `pass_through`, `shared`, [`split_cost`] |
 
 mod annual;
@@ -35,6 +35,7 @@ mod input;
 mod inventory;
 mod level1;
 pub mod model;
+pub mod observed;
 mod pass_through;
 pub mod quality;
 pub mod report;
@@ -62,6 +63,10 @@ pub use model::{
     AllocationKey, Bracket, Cents, ImputationCodes, Offer, Population, StaffingLevel, Subscription,
     TariffGrid, TariffOverride,
 };
-pub use quality::{BackedUp, DrillFact, MemberQuality, QualityOfService, quality_of_service};
+pub use observed::{BackupFigures, BackupMonth, TunnelFigures, TunnelMonth};
+pub use quality::{
+    BackedUp, DrillFact, MemberQuality, QualityFacts, QualityOfService, TierQuality,
+    quality_of_service,
+};
 pub use split::{SplitError, split_cost};
 pub use statement::{Line, LineCode, MemberError, Outcome, Statement, Title, TitleKind};

@@ -5,7 +5,7 @@
 //! and 1). Sentences that carry figures are written beside the figures,
 //! with these helpers.
 
-use super::format::format_count;
+use super::format::{NBSP, format_count};
 
 /// Why a member in force owes nothing: its audit's report is not delivered.
 pub const AUDIT_NOT_DELIVERED: &str = "audit en cours : titré à la remise du rapport (article 7.2.1), aucun montant dû pour l'exercice";
@@ -15,6 +15,32 @@ pub const NOTHING_OWED: &str = "aucun montant dû pour l'exercice";
 
 /// How a cost paid by the agglomeration is passed on (article 2.3.4).
 pub const AT_REAL_COST: &str = "au coût réel, à l'euro l'euro";
+
+/// A member with backups and no drill finished in the exercise.
+pub const NO_DRILL: &str = "aucun exercice de restauration terminé pendant l'exercice";
+
+/// Where the quality of service comes from, under its table; `target` is
+/// the tunnels' availability target, formatted.
+pub fn quality_note(target: &str) -> String {
+    format!(
+        "D'après les rapports d'exercice de restauration (DrillReport) : la dernière sauvegarde restaurée dans un espace isolé, chaque objet vérifié, la durée (RTO) comparée à l'objectif du niveau PRI ; et les relevés mensuels de qualité de service (QualityRecord) que tient l'opérateur : l'écart le plus long entre deux sauvegardes terminées comparé à l'objectif (RPO) du niveau, avec une tolérance de 15{NBSP}min, les sauvegardes planifiées qui n'ont pas abouti, et pour chaque tunnel VPN la part du temps observé où le concentrateur entendait le routeur de la mairie (une coupure : plus de 90{NBSP}s sans nouvelles). L'objectif de disponibilité des tunnels, {target}, est celui de la DSI : la convention n'en fixe pas."
+    )
+}
+
+/// A duration in seconds as people say it: `45 s`, `12 min`, `4 h`, `1 h 30`.
+pub fn duration(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3_600 => format!("{} min", seconds.div_ceil(60)),
+        _ => {
+            let minutes = seconds.div_ceil(60);
+            match minutes % 60 {
+                0 => format!("{} h", minutes / 60),
+                rest => format!("{} h {rest:02}", minutes / 60),
+            }
+        }
+    }
+}
 
 /// `count` and its noun, singular for 0 and 1 as French has it:
 /// `plural(1, "demi-journée facturée", "demi-journées facturées")`.
@@ -55,7 +81,6 @@ pub fn group_thousands(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NBSP;
 
     #[test]
     fn thousands_are_grouped_in_labels() {

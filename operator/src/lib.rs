@@ -8,6 +8,7 @@
 //! - [`billing`]: from custom resources to the engine's facts.
 //! - [`manifests`]: reading manifests from a directory, for the offline commands.
 //! - [`validate`]: `socle validate`, the GitOps pull-request check.
+//! - [`quality`]: the quality of service recorded month by month (QualityRecords).
 //! - [`runtime`]: what every controller shares; [`tenant`]: the tenant controller.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod backup;
 pub mod billing;
 pub mod labels;
 pub mod manifests;
+pub mod quality;
 pub mod runtime;
 pub mod tenant;
 pub mod validate;

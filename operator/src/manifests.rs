@@ -16,7 +16,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    api::{DrillReport, GROUP, Member, UsageRecord},
+    api::{DrillReport, GROUP, Member, QualityRecord, UsageRecord},
     billing::Ledger,
 };
 
@@ -152,7 +152,23 @@ pub fn load_ledger(dir: &Path) -> Result<Ledger, ManifestError> {
 /// from the cluster (`kubectl get drillreports -o yaml`), which the annual
 /// report's quality of service reads as it reads them from the cluster.
 pub fn load_drills(dir: &Path) -> Result<Vec<DrillReport>, ManifestError> {
-    let mut drills = Vec::new();
+    load_kind(dir, "DrillReport")
+}
+
+/// Every QualityRecord below `dir`: the months of backups and tunnels the
+/// operator recorded, exported from the cluster (`kubectl get
+/// qualityrecords -n socle-system -o yaml`), read as from the cluster.
+pub fn load_quality_records(dir: &Path) -> Result<Vec<QualityRecord>, ManifestError> {
+    load_kind(dir, "QualityRecord")
+}
+
+/// Every socle object of `kind` below `dir`, alone or in the List `kubectl
+/// get -o yaml` wraps them in.
+fn load_kind<K: serde::de::DeserializeOwned>(
+    dir: &Path,
+    wanted: &str,
+) -> Result<Vec<K>, ManifestError> {
+    let mut objects = Vec::new();
     for file in read_files(dir)? {
         for document in file.documents()? {
             let at = Located {
@@ -169,10 +185,9 @@ pub fn load_drills(dir: &Path) -> Result<Vec<DrillReport>, ManifestError> {
                 .value
                 .get("kind")
                 .and_then(serde_yaml::Value::as_str);
-            if ours && kind == Some("DrillReport") {
-                drills.push(typed(&at, document.value)?);
+            if ours && kind == Some(wanted) {
+                objects.push(typed(&at, document.value)?);
             } else if kind == Some("List") {
-                // `kubectl get drillreports -o yaml` wraps them in a List.
                 let items = document
                     .value
                     .get("items")
@@ -180,14 +195,14 @@ pub fn load_drills(dir: &Path) -> Result<Vec<DrillReport>, ManifestError> {
                     .cloned()
                     .unwrap_or_default();
                 for item in items {
-                    if item.get("kind").and_then(serde_yaml::Value::as_str) == Some("DrillReport") {
-                        drills.push(typed(&at, item)?);
+                    if item.get("kind").and_then(serde_yaml::Value::as_str) == Some(wanted) {
+                        objects.push(typed(&at, item)?);
                     }
                 }
             }
         }
     }
-    Ok(drills)
+    Ok(objects)
 }
 
 fn add_document(

@@ -1,11 +1,7 @@
 //! `socle report --html` as the DSI runs it before the pilotage commission:
 //! the binary on the example communes, its JSON and its HTML document.
 
-use std::{
-    fs,
-    path::Path,
-    process::Command,
-};
+use std::{fs, path::Path, process::Command};
 
 use socle::contribution::{NBSP, format_eur, format_half_days_as_days, report::escape};
 
@@ -90,6 +86,65 @@ fn drills() -> String {
     )
 }
 
+/// The months the operator recorded, as `kubectl get qualityrecords -o
+/// yaml` lists them: Allaire's backups two runs short in April and its
+/// tunnel down an hour in March; Redon's backups stopped at the end of
+/// October.
+const QUALITY_RECORDS: &str = r#"
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+    kind: QualityRecord
+    metadata: { name: allaire-2026-03, namespace: socle-system }
+    spec:
+      member: allaire
+      month: "2026-03"
+      backups:
+        schedule: velero/commune-allaire
+        cron: "7 1-23/4 * * *"
+        rpoSeconds: 14400
+        observedSince: "2026-03-01T00:00:00Z"
+        longestGapSeconds: 14400
+        missed: 0
+      tunnels:
+        - site: mairie
+          observedSince: "2026-03-16T00:00:00Z"
+          outageCount: 1
+          downSeconds: 3600
+          outages:
+            - { from: "2026-03-20T10:00:00Z", to: "2026-03-20T11:00:00Z" }
+  - apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+    kind: QualityRecord
+    metadata: { name: allaire-2026-04, namespace: socle-system }
+    spec:
+      member: allaire
+      month: "2026-04"
+      backups:
+        schedule: velero/commune-allaire
+        cron: "7 1-23/4 * * *"
+        rpoSeconds: 14400
+        observedSince: "2026-04-01T00:00:00Z"
+        longestGapSeconds: 43200
+        longestGapEndedAt: "2026-04-12T09:07:20Z"
+        missed: 2
+        missedRuns: ["2026-04-11T21:07:00Z", "2026-04-12T01:07:00Z"]
+  - apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+    kind: QualityRecord
+    metadata: { name: redon-2026-10, namespace: socle-system }
+    spec:
+      member: redon
+      month: "2026-10"
+      backups:
+        schedule: velero/commune-redon
+        cron: "12 * * * *"
+        rpoSeconds: 3600
+        observedSince: "2026-10-01T00:00:00Z"
+        longestGapSeconds: 3600
+        overdueSince: "2026-10-31T20:12:30Z"
+        missed: 3
+"#;
+
 /// Runs `socle report` on `input` for 2026; returns the JSON and the HTML.
 fn report(input: &Path, html: &Path) -> (serde_json::Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_socle"))
@@ -129,6 +184,7 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
     fs::write(input.join("usage/test-odd.yaml"), ODD_USAGE).unwrap();
     fs::create_dir_all(input.join("evidence")).unwrap();
     fs::write(input.join("evidence/drills-2026.yaml"), drills()).unwrap();
+    fs::write(input.join("evidence/quality-2026.yaml"), QUALITY_RECORDS).unwrap();
 
     let (json, html) = report(&input, &dir.join("report.html"));
     let names = member_names(&input);
@@ -209,7 +265,7 @@ fn check_quality(json: &serde_json::Value, html: &str) {
             .clone()
     };
     let allaire = member("allaire");
-    assert_eq!(allaire["verdict"], "Good");
+    assert_eq!(allaire["drillVerdict"], "Good");
     assert_eq!(allaire["worstRtoSeconds"], 300);
     assert_eq!(member("redon")["verdict"], "Failing");
     assert_eq!(member("peillac")["verdict"], "NoDrill");
@@ -230,4 +286,61 @@ fn check_quality(json: &serde_json::Value, html: &str) {
         );
     }
     assert!(html.contains("Qualité de service</div>"), "a key figure");
+    check_recorded(quality, section);
+}
+
+/// The months the operator recorded: backups against their objective,
+/// runs missed, the tunnel's availability, per member and per tier, and
+/// the key figure.
+fn check_recorded(quality: &serde_json::Value, section: &str) {
+    let member = |name: &str| {
+        quality["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["member"] == name)
+            .unwrap()
+            .clone()
+    };
+    let allaire = member("allaire");
+    assert_eq!(allaire["backups"]["missed"], 2);
+    assert_eq!(allaire["backups"]["longestGapSeconds"], 43_200);
+    assert_eq!(allaire["backupVerdict"], "Watch");
+    assert_eq!(
+        allaire["verdict"], "Watch",
+        "its drills passed, its backups did not all"
+    );
+    // Watched from 16 March to the end of it, one hour down.
+    let watched: u64 = 16 * 86_400;
+    assert_eq!(allaire["tunnels"]["observedSeconds"], watched);
+    assert_eq!(allaire["tunnels"]["downSeconds"], 3600);
+    assert_eq!(
+        allaire["tunnels"]["availabilityBasisPoints"],
+        (watched - 3600) * 10_000 / watched
+    );
+    let redon = member("redon");
+    assert_eq!(redon["backups"]["overdueAtEnd"], true);
+    assert_eq!(redon["backupVerdict"], "Failing");
+    assert_eq!(quality["backupsMissed"], 5);
+    assert_eq!(quality["membersWithTunnel"], 1);
+    let standard = quality["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tier"] == "Standard")
+        .unwrap();
+    assert_eq!(standard["backupsMissed"], 2);
+    for expected in [
+        "5 sauvegardes planifiées manquées, 2 communes dont les sauvegardes ont dépassé l'objectif (RPO)",
+        "sauvegardes en retard sur l'objectif de 4 h (au plus 12 h entre deux sauvegardes, 2 sauvegardes planifiées manquées)",
+        "tunnel VPN disponible 99,73 % du temps (1 coupure)",
+        "la dernière sauvegarde est plus ancienne que l'objectif de 1 h",
+        "Par niveau de sauvegarde (PRI)",
+        "Disponibilité des tunnels VPN sur le temps observé",
+    ] {
+        assert!(
+            section.contains(&escape(expected)),
+            "{expected:?} missing: {section}"
+        );
+    }
 }

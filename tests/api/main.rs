@@ -43,6 +43,7 @@ async fn crds_install_idempotently_and_become_established() {
             "contributionstatements.socle.redon-agglomeration.bzh",
             "drillreports.socle.redon-agglomeration.bzh",
             "members.socle.redon-agglomeration.bzh",
+            "qualityrecords.socle.redon-agglomeration.bzh",
             "sharedservices.socle.redon-agglomeration.bzh",
             "tariffs.socle.redon-agglomeration.bzh",
             "usagerecords.socle.redon-agglomeration.bzh",

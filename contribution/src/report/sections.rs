@@ -11,7 +11,8 @@ use super::{
 use crate::{
     AnnualReport, Cents, LineCode, MemberError, MemberSummary, Offer, QualityOfService,
     format_count, format_date, format_eur, format_half_days_as_days, format_percent,
-    quality::Verdict as QualityVerdict, wording::plural,
+    quality::Verdict as QualityVerdict,
+    wording::{self, duration, plural},
 };
 
 /// The Level-1 pool the convention is built on (article 3.2): 117 working
@@ -32,43 +33,157 @@ pub(super) const INVENTORY_COLUMNS: [(&str, &str, &str); 7] = [
     ("seats", "Postes", "postes"),
 ];
 
-/// A duration in seconds as people say it: `45 s`, `12 min`, `4 h`, `1 h 30`.
-fn duration(seconds: u64) -> String {
-    match seconds {
-        0..60 => format!("{seconds} s"),
-        60..3_600 => format!("{} min", seconds.div_ceil(60)),
-        _ => {
-            let minutes = seconds.div_ceil(60);
-            match minutes % 60 {
-                0 => format!("{} h", minutes / 60),
-                rest => format!("{} h {rest:02}", minutes / 60),
-            }
-        }
-    }
-}
-
-/// The quality of service (article 6.2): each member's restore drills of
-/// the exercise against its tier, a verdict in plain French, and a chart of
-/// the longest restore against its target.
+/// The quality of service (article 6.2): per tier, then per member, its
+/// restore drills, its backups against the objective, its tunnels'
+/// availability, and a verdict in plain French; charts of the longest
+/// restore against its target and of each tunnel's availability.
 pub(super) fn quality(quality: &QualityOfService) -> String {
     let mut html = String::from(r#"<section class="long"><h2>Qualité de service</h2>"#);
     if quality.members.is_empty() {
-        html.push_str("<p>Aucun membre n'a de sauvegarde pour cet exercice.</p></section>");
+        html.push_str(
+            r"<p>Aucun membre n'a de sauvegarde ni de tunnel pour cet exercice.</p></section>",
+        );
         return html;
     }
+    let _ = write!(html, "<p>{}</p>", escape(&quality_summary(quality)));
+    html.push_str(&quality_tiers(quality));
+    html.push_str(&quality_charts(quality));
+    html.push_str(
+        r#"<table class="data"><thead><tr><th>Commune</th><th>Niveau</th><th class="num">Exercices<small>réussis / terminés</small></th><th class="num">RTO<small>le plus long / objectif</small></th><th class="num">Sauvegardes<small>plus long écart / RPO</small></th><th class="num">Manquées</th><th class="num">Tunnel<small>disponibilité</small></th><th>Avis</th></tr></thead><tbody>"#,
+    );
+    for member in &quality.members {
+        let against = |worst: Option<u64>, target: Option<u64>| match (worst, target) {
+            (Some(worst), Some(target)) => format!("{} / {}", duration(worst), duration(target)),
+            _ => NONE.to_owned(),
+        };
+        let backups = member.backups.as_ref();
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td{}>{}</td></tr>"#,
+            escape(&member.display_name),
+            member
+                .tier
+                .as_deref()
+                .map_or_else(|| NONE.to_owned(), escape),
+            if member.tier.is_some() {
+                format!("{} / {}", member.passed, member.drills)
+            } else {
+                NONE.to_owned()
+            },
+            against(member.worst_rto_seconds, member.rto_target_seconds),
+            against(
+                backups.and_then(|b| b.longest_gap_seconds),
+                backups.map(|b| b.rpo_seconds)
+            ),
+            backups.map_or_else(|| NONE.to_owned(), |b| format_count(u64::from(b.missed))),
+            member.tunnels.as_ref().map_or_else(
+                || NONE.to_owned(),
+                |t| format_percent(i64::from(t.availability_basis_points))
+            ),
+            verdict_class(member.verdict),
+            escape(&member.explanation),
+        );
+    }
+    let _ = write!(
+        html,
+        r#"</tbody></table><p class="note">{}</p></section>"#,
+        escape(&wording::quality_note(&format_percent(i64::from(
+            quality.tunnel_target_basis_points
+        ))))
+    );
+    html
+}
+
+fn verdict_class(verdict: QualityVerdict) -> &'static str {
+    match verdict {
+        QualityVerdict::Good => "",
+        QualityVerdict::Watch => r#" class="watch""#,
+        QualityVerdict::Failing | QualityVerdict::NoDrill => r#" class="warn""#,
+    }
+}
+
+/// The section's first sentence: drills, backups, tunnels.
+fn quality_summary(quality: &QualityOfService) -> String {
     let as_of = quality.as_of.map_or_else(String::new, |date| {
         format!(" ; avis donnés au {}", format_date(date))
     });
-    let _ = write!(
-        html,
-        "<p>{} sur {} terminés pendant l'exercice{as_of}.</p>",
-        escape(&plural(
+    let mut text = format!(
+        "{} sur {} terminés pendant l'exercice",
+        plural(
             u64::from(quality.passed),
             "exercice de restauration réussi",
             "exercices de restauration réussis"
-        )),
+        ),
         format_count(u64::from(quality.drills)),
     );
+    if quality
+        .members
+        .iter()
+        .any(|member| member.backups.is_some())
+    {
+        let _ = write!(
+            text,
+            " ; {}, {}",
+            plural(
+                u64::from(quality.backups_missed),
+                "sauvegarde planifiée manquée",
+                "sauvegardes planifiées manquées"
+            ),
+            plural(
+                u64::from(quality.backups_beyond_objective),
+                "commune dont les sauvegardes ont dépassé l'objectif (RPO)",
+                "communes dont les sauvegardes ont dépassé l'objectif (RPO)"
+            ),
+        );
+    }
+    if let Some(points) = quality.tunnel_availability_basis_points {
+        let _ = write!(
+            text,
+            " ; tunnels VPN disponibles {} du temps ({}, objectif {})",
+            format_percent(i64::from(points)),
+            plural(
+                u64::from(quality.members_with_tunnel),
+                "commune reliée",
+                "communes reliées"
+            ),
+            format_percent(i64::from(quality.tunnel_target_basis_points)),
+        );
+    }
+    text.push_str(&as_of);
+    text.push('.');
+    text
+}
+
+/// One row per PRI tier.
+fn quality_tiers(quality: &QualityOfService) -> String {
+    if quality.tiers.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        r#"<table class="data"><caption>Par niveau de sauvegarde (PRI)</caption><thead><tr><th>Niveau</th><th class="num">Communes</th><th class="num">Sans réserve</th><th class="num">Exercices<small>réussis / terminés</small></th><th class="num">Sauvegardes manquées</th><th class="num">Plus long écart<small>entre deux sauvegardes / RPO</small></th></tr></thead><tbody>"#,
+    );
+    for tier in &quality.tiers {
+        let gap = match (tier.longest_gap_seconds, tier.rpo_seconds) {
+            (Some(gap), Some(rpo)) => format!("{} / {}", duration(gap), duration(rpo)),
+            _ => NONE.to_owned(),
+        };
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} / {}</td><td class="num">{}</td><td class="num">{gap}</td></tr>"#,
+            escape(&tier.tier),
+            tier.members,
+            tier.good,
+            tier.passed,
+            tier.drills,
+            tier.backups_missed,
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// The longest restore against its target, and each tunnel's availability.
+fn quality_charts(quality: &QualityOfService) -> String {
     let rows: Vec<(String, String, i64, &'static str)> = quality
         .members
         .iter()
@@ -76,7 +191,7 @@ pub(super) fn quality(quality: &QualityOfService) -> String {
             let (worst, target) = (member.worst_rto_seconds?, member.rto_target_seconds?);
             let per_mille =
                 i64::try_from(worst.saturating_mul(1_000) / target.max(1)).unwrap_or(i64::MAX);
-            let class = if member.verdict == QualityVerdict::Failing {
+            let class = if member.drill_verdict == Some(QualityVerdict::Failing) {
                 "fill-3"
             } else {
                 "fill-2"
@@ -89,52 +204,48 @@ pub(super) fn quality(quality: &QualityOfService) -> String {
             ))
         })
         .collect();
-    let bars_rows: Vec<Bar<'_>> = rows
+    let tunnels: Vec<(String, String, i64, &'static str)> = quality
+        .members
         .iter()
-        .map(|(label, shown, value, class)| Bar {
-            label,
-            value: *value,
-            shown: shown.clone(),
-            class,
+        .filter_map(|member| {
+            let tunnel = member.tunnels.as_ref()?;
+            let class = if tunnel.availability_basis_points >= quality.tunnel_target_basis_points {
+                "fill-1"
+            } else {
+                "fill-3"
+            };
+            Some((
+                member.display_name.clone(),
+                format_percent(i64::from(tunnel.availability_basis_points)),
+                i64::from(tunnel.availability_basis_points),
+                class,
+            ))
         })
         .collect();
-    if !bars_rows.is_empty() {
-        html.push_str(&bars(
-            "Restauration la plus longue de l'exercice, rapportée à l'objectif (RTO) du niveau",
-            &bars_rows,
-        ));
-    }
-    html.push_str(
-        r#"<table class="data"><thead><tr><th>Commune</th><th>Niveau</th><th class="num">Exercices<small>réussis / terminés</small></th><th>Dernier exercice</th><th class="num">RTO<small>le plus long / objectif</small></th><th class="num">RPO<small>le plus ancien / objectif</small></th><th>Avis</th></tr></thead><tbody>"#,
+    let chart = |caption: &str, rows: &[(String, String, i64, &'static str)]| {
+        let bars_rows: Vec<Bar<'_>> = rows
+            .iter()
+            .map(|(label, shown, value, class)| Bar {
+                label,
+                value: *value,
+                shown: shown.clone(),
+                class,
+            })
+            .collect();
+        if bars_rows.is_empty() {
+            String::new()
+        } else {
+            bars(caption, &bars_rows)
+        }
+    };
+    let mut html = chart(
+        "Restauration la plus longue de l'exercice, rapportée à l'objectif (RTO) du niveau",
+        &rows,
     );
-    for member in &quality.members {
-        let against = |worst: Option<u64>, target: Option<u64>| match (worst, target) {
-            (Some(worst), Some(target)) => format!("{} / {}", duration(worst), duration(target)),
-            _ => NONE.to_owned(),
-        };
-        let class = match member.verdict {
-            QualityVerdict::Good => "",
-            QualityVerdict::Watch => r#" class="watch""#,
-            QualityVerdict::Failing | QualityVerdict::NoDrill => r#" class="warn""#,
-        };
-        let _ = write!(
-            html,
-            r#"<tr><td>{}</td><td>{}</td><td class="num">{} / {}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td{class}>{}</td></tr>"#,
-            escape(&member.display_name),
-            escape(&member.tier),
-            member.passed,
-            member.drills,
-            member
-                .last_drill
-                .map_or_else(|| NONE.to_owned(), format_date),
-            against(member.worst_rto_seconds, member.rto_target_seconds),
-            against(member.worst_rpo_seconds, member.rpo_target_seconds),
-            escape(&member.explanation),
-        );
-    }
-    html.push_str(
-        r#"</tbody></table><p class="note">D'après les rapports d'exercice de restauration (DrillReport) : la dernière sauvegarde restaurée dans un espace isolé, chaque objet vérifié, la durée (RTO) et l'âge de la sauvegarde (RPO) comparés aux objectifs du niveau PRI. La disponibilité des tunnels VPN et l'âge des sauvegardes entre deux exercices ne sont pas encore relevés mois par mois : ils n'apparaissent pas ici.</p></section>"#,
-    );
+    html.push_str(&chart(
+        "Disponibilité des tunnels VPN sur le temps observé",
+        &tunnels,
+    ));
     html
 }
 
@@ -201,37 +312,8 @@ pub(super) fn key_figures(page: &Page<'_>) -> String {
             ),
         ),
     ];
-    let quality = page.quality;
-    let good = quality
-        .verdicts
-        .get(&QualityVerdict::Good)
-        .copied()
-        .unwrap_or(0);
-    let service = (quality.members_backed_up > 0).then(|| {
-        (
-            "Qualité de service".to_owned(),
-            format!(
-                "{} sur {}",
-                format_count(u64::from(good)),
-                plural(
-                    u64::from(quality.members_backed_up),
-                    "commune sauvegardée",
-                    "communes sauvegardées"
-                )
-            ),
-            format!(
-                "sans réserve ; {} sur {}",
-                plural(
-                    u64::from(quality.passed),
-                    "restauration réussie",
-                    "restaurations réussies"
-                ),
-                format_count(u64::from(quality.drills))
-            ),
-        )
-    });
     let mut html = String::from(r#"<section><h2>Chiffres clés</h2><div class="figures">"#);
-    for (label, value, detail) in figures.into_iter().chain(service) {
+    for (label, value, detail) in figures.into_iter().chain(quality_figures(page.quality)) {
         let _ = write!(
             html,
             r#"<div class="figure"><div class="label">{}</div><div class="value">{}</div><div class="detail">{}</div></div>"#,
@@ -242,6 +324,57 @@ pub(super) fn key_figures(page: &Page<'_>) -> String {
     }
     html.push_str("</div></section>");
     html
+}
+
+/// The key figures of the quality of service: the members judged, and
+/// the tunnels' availability when any tunnel was watched.
+fn quality_figures(quality: &QualityOfService) -> Vec<(String, String, String)> {
+    let good = quality
+        .verdicts
+        .get(&QualityVerdict::Good)
+        .copied()
+        .unwrap_or(0);
+    let judged = quality.members.len();
+    let service = (judged > 0).then(|| {
+        (
+            "Qualité de service".to_owned(),
+            format!(
+                "{} sur {}",
+                format_count(u64::from(good)),
+                plural(judged as u64, "commune suivie", "communes suivies")
+            ),
+            format!(
+                "sans réserve ; {} sur {} ; {}",
+                plural(
+                    u64::from(quality.passed),
+                    "restauration réussie",
+                    "restaurations réussies"
+                ),
+                format_count(u64::from(quality.drills)),
+                plural(
+                    u64::from(quality.backups_missed),
+                    "sauvegarde manquée",
+                    "sauvegardes manquées"
+                ),
+            ),
+        )
+    });
+    let tunnels = quality.tunnel_availability_basis_points.map(|points| {
+        (
+            "Disponibilité des tunnels VPN".to_owned(),
+            format_percent(i64::from(points)),
+            format!(
+                "{} ; objectif {}",
+                plural(
+                    u64::from(quality.members_with_tunnel),
+                    "commune reliée",
+                    "communes reliées"
+                ),
+                format_percent(i64::from(quality.tunnel_target_basis_points))
+            ),
+        )
+    });
+    service.into_iter().chain(tunnels).collect()
 }
 
 /// Where a line's amount goes in the chart by offer.

@@ -8,6 +8,7 @@
 pub mod contribution_statement;
 pub mod drill_report;
 pub mod member;
+pub mod quality_record;
 pub mod shared_service;
 pub mod tariff;
 pub mod usage_record;
@@ -19,6 +20,7 @@ pub use self::{
     contribution_statement::{ContributionStatement, ContributionStatementSpec},
     drill_report::{DrillReport, DrillReportSpec},
     member::{Member, MemberSpec, MemberStatus},
+    quality_record::{QualityRecord, QualityRecordSpec},
     shared_service::{SharedService, SharedServiceSpec},
     tariff::{Tariff, TariffSpec},
     usage_record::{UsageRecord, UsageRecordSpec},
@@ -36,6 +38,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         UsageRecord::crd(),
         ContributionStatement::crd(),
         DrillReport::crd(),
+        QualityRecord::crd(),
     ]
     .into_iter()
     .map(with_kubernetes_formats)

@@ -133,6 +133,8 @@ pub struct BackupContext {
     locations: Cache<BackupStorageLocation>,
     /// The schedules' tarball sizes, from Velero's metrics.
     sizes: kept::TarballSizes,
+    /// Each member's backups month by month, for the annual report.
+    quality: crate::quality::BackupRecorder,
 }
 
 /// The longest a member goes unlooked-at: backups completing are seen through
@@ -188,6 +190,7 @@ pub async fn run(
         watcher::Config::default(),
     );
     let sizes = kept::TarballSizes::new(settings.velero_metrics_url.clone());
+    let quality = crate::quality::BackupRecorder::new(&shared);
     let context = Arc::new(BackupContext {
         shared,
         settings,
@@ -196,6 +199,7 @@ pub async fn run(
         sandboxes,
         locations,
         sizes,
+        quality,
     });
     let controller = watch::member_controller(members);
     let purging = purge::run(context.clone(), controller.store(), shutdown.clone());
@@ -332,6 +336,7 @@ async fn reconcile_member(
         return Ok(Action::requeue(STORAGE_POLL));
     }
     let observed = observe(&plan, member, ctx).await?;
+    record_quality(ctx, &plan, &schedule, &observed.schedule_backups).await;
     let measured = ctx
         .sizes
         .kept(&plan.schedule, &observed.schedule_backups)
@@ -465,6 +470,41 @@ fn backup_status(
         last_drill_verdict: last.map(|r| format!("{:?}", r.spec.verdict)),
         drill_request: state.handled_request.clone(),
         kept_bytes,
+    }
+}
+
+/// Records the month's backup facts (QualityRecord): a failure is logged
+/// and tried again at the next reconcile, never holding the backups back.
+async fn record_quality(
+    ctx: &BackupContext,
+    plan: &BackupPlan,
+    schedule: &Schedule,
+    backups: &[Backup],
+) {
+    let runs: Vec<crate::quality::backups::Run> = backups
+        .iter()
+        .filter_map(|backup| {
+            let status = backup.status.as_ref();
+            Some(crate::quality::backups::Run {
+                created: backup.metadata.creation_timestamp.as_ref()?.0,
+                completed: status
+                    .filter(|status| status.phase.as_deref() == Some("Completed"))
+                    .and_then(|status| status.completion_timestamp),
+            })
+        })
+        .collect();
+    let name = format!("{}/{}", plan.velero_namespace, plan.schedule);
+    let observed = crate::quality::backups::Observed {
+        schedule: &name,
+        cron: &plan.cron,
+        rpo: plan.targets.rpo(),
+        retention: jiff::SignedDuration::from_hours(24 * i64::from(plan.targets.retention_days)),
+        schedule_created: schedule.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        runs: &runs,
+        now: Timestamp::now(),
+    };
+    if let Err(error) = ctx.quality.observed(&plan.member, &observed).await {
+        warn!(member = %plan.member, error = %crate::runtime::chain(&error), "backup quality not recorded");
     }
 }
 

@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kube::{Api, ResourceExt, api::ListParams};
 use socle::{
-    api::{DrillReport, Member, UsageRecord},
+    api::{DrillReport, Member, QualityRecord, UsageRecord},
     billing::Ledger,
     billing::{controller::audit_report_in, quality::quality},
     contribution::{Statement, Title, TitleKind, report::Page},
-    manifests::{load_drills, load_ledger},
+    manifests::{load_drills, load_ledger, load_quality_records},
 };
 
 use super::{
@@ -70,7 +70,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// With the cluster as input: the operator's namespace, where the
-    /// UsageRecords are.
+    /// UsageRecords, DrillReports and QualityRecords are.
     #[arg(long, default_value = "socle-system", conflicts_with = "input")]
     pub namespace: String,
     /// Exercise (calendar year) to report on.
@@ -207,18 +207,25 @@ pub fn deliver(bytes: &[u8], path: Option<&Path>, binary: bool) -> Result<()> {
 /// The annual report's figures (ruling 9) as JSON on stdout and, with
 /// `--html`, the document for the pilotage commission (article 6.2).
 pub async fn report(args: &ReportArgs) -> Result<ExitCode> {
-    let (ledger, drills) = match &args.input {
-        Some(input) => {
-            match load_ledger(input).and_then(|ledger| Ok((ledger, load_drills(input)?))) {
-                Ok(loaded) => loaded,
-                Err(error) => return Ok(unusable(&error)),
-            }
-        }
+    let (ledger, evidence) = match &args.input {
+        Some(input) => match load_ledger(input)
+            .and_then(|ledger| Ok((ledger, (load_drills(input)?, load_quality_records(input)?))))
+        {
+            Ok(loaded) => loaded,
+            Err(error) => return Ok(unusable(&error)),
+        },
         None => cluster_ledger(&args.namespace).await?,
     };
     let (outcome, report, members) = ledger.annual_report(args.exercise);
-    let today = jiff::Zoned::now().date();
-    let quality = quality(&ledger.members, &drills, args.exercise, today);
+    let now = jiff::Zoned::now();
+    let today = now.date();
+    let quality = quality(
+        &ledger.members,
+        &evidence.0,
+        &evidence.1,
+        args.exercise,
+        (today, now.timestamp()),
+    );
     if let Some(path) = &args.html {
         let page = Page {
             report: &report,
@@ -252,9 +259,12 @@ struct ReportJson<'a> {
     quality_of_service: &'a socle::contribution::QualityOfService,
 }
 
-/// Every object that prices and inventories the members, and the restore
-/// drills' evidence, as the cluster has them now.
-async fn cluster_ledger(namespace: &str) -> Result<(Ledger, Vec<DrillReport>)> {
+/// The restore drills' evidence and the months of quality of service.
+type Evidence = (Vec<DrillReport>, Vec<QualityRecord>);
+
+/// Every object that prices and inventories the members, and the quality
+/// of service's evidence, as the cluster has them now.
+async fn cluster_ledger(namespace: &str) -> Result<(Ledger, Evidence)> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster (KUBECONFIG), or give --input DIR")?;
@@ -264,7 +274,19 @@ async fn cluster_ledger(namespace: &str) -> Result<(Ledger, Vec<DrillReport>)> {
         .await
         .with_context(|| format!("listing DrillReports in {namespace}"))?
         .items;
-    let ledger = Ledger {
+    let records = Api::<QualityRecord>::namespaced(client.clone(), namespace)
+        .list(&all)
+        .await
+        .with_context(|| format!("listing QualityRecords in {namespace}"))?
+        .items;
+    Ok((ledger_of(client, namespace).await?, (drills, records)))
+}
+
+/// Every object that prices and inventories the members, as the cluster
+/// has them now; the UsageRecords of `namespace`.
+pub(super) async fn ledger_of(client: kube::Client, namespace: &str) -> Result<Ledger> {
+    let all = ListParams::default();
+    Ok(Ledger {
         members: Api::<Member>::all(client.clone())
             .list(&all)
             .await
@@ -291,8 +313,7 @@ async fn cluster_ledger(namespace: &str) -> Result<(Ledger, Vec<DrillReport>)> {
             .await
             .context("listing Tariffs")?
             .items,
-    };
-    Ok((ledger, drills))
+    })
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
