@@ -93,6 +93,8 @@ where
 
 /// Deletes the objects `cache` holds in `namespace`, labelled with `member`,
 /// that are not in `keep`: what an earlier spec wanted and this one does not.
+/// Linear in the namespace's objects when `cache` is
+/// [`grouped by namespace`](Cache::grouped_by_namespace).
 pub async fn delete_orphans<K>(
     client: &Client,
     cache: &Cache<Seen<K>>,
@@ -104,11 +106,10 @@ where
     K: Resource<DynamicType = ()>,
 {
     let api = api_for::<K>(client, Some(namespace));
-    // Every reconcile scans the whole cache (thousands of objects at 1 000
-    // Members): borrowed comparisons only, no copy of a name.
-    let orphans = cache.matching(|seen| {
-        seen.namespace() == Some(namespace)
-            && seen.member() == Some(member)
+    // Every reconcile looks: `cache` should be grouped by namespace, so that
+    // this reads the namespace's few objects instead of scanning them all.
+    let orphans = cache.in_namespace(namespace).into_iter().filter(|seen| {
+        seen.member() == Some(member)
             && !keep
                 .iter()
                 .any(|kept| kept.meta().name.as_deref() == Some(seen.name()))

@@ -264,6 +264,25 @@ where
     reflected_as(api, config, move |object| Seen::new(&object, &texts))
 }
 
+/// [`reflected_seen`] into a cache [`grouped by namespace`](Cache::grouped_by_namespace):
+/// for the tenant kinds whose orphans are looked for, a namespace at a time.
+pub fn reflected_seen_by_namespace<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    texts: &Interner,
+) -> (
+    Cache<Seen<K>>,
+    impl Stream<Item = Result<Seen<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Cacheable + Serialize,
+{
+    let texts = texts.clone();
+    reflected_into(api, config, Cache::grouped_by_namespace(), move |object| {
+        Seen::new(&object, &texts)
+    })
+}
+
 /// The cache of every SharedService, see [`reflected`].
 pub fn shared_services(
     client: &Client,

@@ -60,7 +60,7 @@ use crate::{
         conditions::condition,
         interner::Interner,
         seen::Seen,
-        watch::{self, MemberGuard, members_labelled, reflected_seen},
+        watch::{self, MemberGuard, members_labelled, reflected_seen, reflected_seen_by_namespace},
     },
 };
 
@@ -185,9 +185,11 @@ pub async fn run(
     let (quotas, quota_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
     let (limit_ranges, limit_range_changes) =
         reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
-    let (policies, policy_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    // Grouped by namespace: each reconcile looks for its orphans among them.
+    let (policies, policy_changes) =
+        reflected_seen_by_namespace(Api::all(client.clone()), ours.clone(), &texts);
     let (bindings, binding_changes) =
-        reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+        reflected_seen_by_namespace(Api::all(client.clone()), ours.clone(), &texts);
     let (claims, claim_changes) = reflected_seen(Api::all(client), ours, &texts);
     let health = shared.health.clone();
     let controller = watch::member_controller(members);
