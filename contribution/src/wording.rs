@@ -1,9 +1,23 @@
 //! French wording shared by the titres, the exports and the annual report,
 //! reviewed as a finance officer reads it: the phrases that come back in
-//! several places, and the rules of French typography they follow (a
+//! several places, the exports' own sentences, the quality of service's
+//! verdicts and note, and the rules of French typography they follow (a
 //! no-break space before `:` and `;`, thousands grouped, singular for 0
-//! and 1). Sentences that carry figures are written beside the figures,
-//! with these helpers.
+//! and 1).
+//!
+//! What stays elsewhere, and why:
+//! - a statement line's label and explanation (`audit`, `annual`,
+//!   `deduction`, `level1`, `shared`; [`crate::LineCode`]'s short labels):
+//!   written by the ruling that computes the figures they carry, so a
+//!   figure and its sentence change together;
+//! - an error's French message (`error.rs`): beside its English one, in
+//!   the same match arm, so that the two never say different things;
+//! - the report's headings and table columns (`report/sections.rs`): where
+//!   the table is laid out, one heading per column it fills;
+//! - the CSV and xlsx column headers (`socle`'s `cli/output.rs`): the
+//!   exports' contract with the finance software, a constant of their own;
+//! - bracket labels: data, from the Tariff (grouped here by
+//!   [`group_thousands`]).
 
 use super::format::{NBSP, format_count};
 
@@ -18,6 +32,39 @@ pub const AT_REAL_COST: &str = "au coût réel, à l'euro l'euro";
 
 /// A member with backups and no drill finished in the exercise.
 pub const NO_DRILL: &str = "aucun exercice de restauration terminé pendant l'exercice";
+
+/// The observation of a member that could not be priced, in the exports.
+pub fn not_priced(reason: &str) -> String {
+    format!("NON TARIFÉ : {reason}")
+}
+
+/// The xlsx's sheet of members not priced, when there is none.
+pub const ALL_PRICED: &str = "Tous les membres sont tarifés.";
+
+/// The object of an annual title (article 7).
+pub fn annual_title(exercise: i16) -> String {
+    format!("Contribution {exercise} au service commun informatique (convention-cadre, article 7)")
+}
+
+/// The object of an audit's title (article 7.2.1), with its report's
+/// delivery date when known.
+pub fn audit_title(report: Option<&str>) -> String {
+    match report {
+        Some(date) => format!(
+            "Audit technique préalable, rapport remis le {date} (convention-cadre, article 7.2.1)"
+        ),
+        None => "Audit technique préalable (convention-cadre, article 7.2.1)".to_owned(),
+    }
+}
+
+/// The table's last line and the heading of the members not priced.
+pub fn grand_total(members: usize) -> String {
+    format!("Total général ({} membres)", format_count(members as u64))
+}
+
+pub fn not_priced_heading(members: usize) -> String {
+    format!("Membres non tarifés ({}) :", format_count(members as u64))
+}
 
 /// Where the quality of service comes from, under its table; `target` is
 /// the tunnels' availability target, formatted.

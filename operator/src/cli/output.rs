@@ -9,7 +9,7 @@
 use std::{fmt::Write as _, io::Write as _};
 
 use jiff::civil::Date;
-use socle::contribution::{Cents, Line, MemberError, TitleKind, format_date, format_eur};
+use socle::contribution::{Cents, Line, MemberError, TitleKind, format_date, format_eur, wording};
 
 /// How CSV numbers and fields are separated.
 #[derive(Clone, Copy, Debug)]
@@ -78,17 +78,8 @@ impl Titre<'_> {
     /// What the titre is for, as its "objet" reads.
     pub fn object(&self) -> String {
         match (self.kind, self.audit_report_date) {
-            (TitleKind::Annual, _) => format!(
-                "Contribution {} au service commun informatique (convention-cadre, article 7)",
-                self.exercise
-            ),
-            (TitleKind::Audit, Some(report)) => format!(
-                "Audit technique préalable, rapport remis le {} (convention-cadre, article 7.2.1)",
-                format_date(report)
-            ),
-            (TitleKind::Audit, None) => {
-                "Audit technique préalable (convention-cadre, article 7.2.1)".to_owned()
-            }
+            (TitleKind::Annual, _) => wording::annual_title(self.exercise),
+            (TitleKind::Audit, report) => wording::audit_title(report.map(format_date).as_deref()),
         }
     }
 }
@@ -182,7 +173,7 @@ pub fn line_base(line: &Line) -> &str {
 
 /// What the observation column says of a member that could not be priced.
 pub fn unpriced_observation(unpriced: &Unpriced<'_>) -> String {
-    format!("NON TARIFÉ : {}", unpriced.message)
+    wording::not_priced(unpriced.message)
 }
 
 /// One row per line, then one of 0 € per member in force that owes nothing
@@ -294,12 +285,12 @@ pub fn table(exercise: i16, titres: &[Titre<'_>], errors: &[MemberError]) -> Str
     let _ = writeln!(
         out,
         "{:<w$}{:>AMOUNT$}",
-        format!("Total général ({} membres)", titres.len()),
+        wording::grand_total(titres.len()),
         format_eur(grand_total),
         w = width + 2,
     );
     if !errors.is_empty() {
-        let _ = writeln!(out, "\nMembres non tarifés ({}) :", errors.len());
+        let _ = writeln!(out, "\n{}", wording::not_priced_heading(errors.len()));
         for error in errors {
             let message = if error.message_fr.is_empty() {
                 &error.message

@@ -1,7 +1,7 @@
 //! `socle statements issue | export`: the finance department's side of the
 //! ContributionStatements the operator keeps up to date.
 
-use std::{io::Write as _, path::PathBuf};
+use std::{collections::HashMap, io::Write as _, path::PathBuf};
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -125,7 +125,18 @@ pub async fn statements(args: StatementsArgs) -> Result<()> {
                 .context("listing Members")?
                 .items;
             let statements = of_exercise(&api, export.exercise).await?;
-            export_statements(&export, statements, &members)
+            // The reason a member is not priced, in French as the rest of
+            // the export: the engine's own words for it, on the same objects
+            // (the Billable condition says it in English, for technicians).
+            let ledger =
+                super::contribution::ledger_of(api.clone().into_client(), &args.namespace).await?;
+            let french: HashMap<String, String> = ledger
+                .compute(export.exercise)
+                .errors
+                .into_iter()
+                .map(|error| (error.member, error.message_fr))
+                .collect();
+            export_statements(&export, statements, &members, &french)
         }
     }
 }
@@ -135,6 +146,7 @@ fn export_statements(
     args: &ExportArgs,
     mut statements: Vec<ContributionStatement>,
     members: &[Member],
+    french: &HashMap<String, String>,
 ) -> Result<()> {
     statements.sort_by(|a, b| {
         (&a.spec.title_number, &a.spec.member, a.spec.title_kind).cmp(&(
@@ -151,7 +163,9 @@ fn export_statements(
                 .conditions
                 .iter()
                 .find(|condition| condition.type_ == BILLABLE)?;
-            (billable.status == "False").then_some((member, billable.message.as_str()))
+            let name = member.metadata.name.as_deref().unwrap_or_default();
+            let message = french.get(name).unwrap_or(&billable.message);
+            (billable.status == "False").then_some((member, message.as_str()))
         })
         .collect();
     let export = Export {
@@ -199,7 +213,7 @@ fn export_statements(
                 .map(|unpriced| MemberError {
                     member: unpriced.member.to_owned(),
                     message: unpriced.message.to_owned(),
-                    message_fr: String::new(),
+                    message_fr: unpriced.message.to_owned(),
                 })
                 .collect();
             output::table(args.exercise, &export.titres, &errors).into_bytes()
@@ -256,4 +270,58 @@ async fn issue(api: &Api<ContributionStatement>, request: &IssueRequest<'_>) -> 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member the operator could not price, its `Billable` condition in
+    /// English as the controller writes it for technicians.
+    fn unpriced_member() -> Member {
+        serde_yaml::from_str(
+            r#"
+apiVersion: socle.redon-agglomeration.bzh/v1alpha1
+kind: Member
+metadata: { name: redon }
+spec:
+  displayName: Redon
+  inseeCode: "35236"
+  population: { count: 9000, year: 2021 }
+  subscriptions: [{ offer: SocleComplet, effectiveDate: "2025-01-01" }]
+status:
+  conditions:
+    - type: Billable
+      status: "False"
+      reason: CannotPrice
+      message: "above 8000 inhabitants the grid does not apply (article 7.1)"
+      lastTransitionTime: "2026-01-01T00:00:00Z"
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_reason_a_member_is_not_priced_is_exported_in_french() {
+        let file = std::env::temp_dir().join(format!("socle-export-{}.csv", std::process::id()));
+        let args = ExportArgs {
+            exercise: 2026,
+            format: ExportFormat::Csv,
+            decimal_comma: true,
+            bom: false,
+            output: Some(file.clone()),
+        };
+        let french = HashMap::from([(
+            "redon".to_owned(),
+            "au-delà de 8 000 habitants, la grille ne s'applique pas (article 7.1)".to_owned(),
+        )]);
+        export_statements(&args, Vec::new(), &[unpriced_member()], &french).unwrap();
+        let csv = std::fs::read_to_string(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert!(
+            csv.contains("NON TARIFÉ : au-delà de 8 000 habitants"),
+            "{csv}"
+        );
+        assert!(!csv.contains("inhabitants"), "{csv}");
+    }
 }

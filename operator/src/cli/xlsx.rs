@@ -262,7 +262,7 @@ fn write_unpriced(
 ) -> Result<(), XlsxError> {
     headings(sheet, &UNPRICED_COLUMNS, header)?;
     if export.unpriced.is_empty() {
-        sheet.write_string(1, 1, "Tous les membres sont tarifés.")?;
+        sheet.write_string(1, 1, socle::contribution::wording::ALL_PRICED)?;
     }
     for (row, unpriced) in (1..).zip(&export.unpriced) {
         sheet.write_number(row, 0, export.exercise)?;
