@@ -355,6 +355,43 @@ pub const MISTAKES: &[Mistake] = &[
         expect: &["spec.vpn.router.hostKey", "should match"],
     },
     Mistake {
+        what: "sites listed and a single router as well",
+        base: Base::Redon,
+        edits: &[("spec.vpn.siteCidrs", "['10.35.240.0/24']")],
+        expect: &["spec.vpn", "give the sites either as spec.vpn.sites"],
+    },
+    Mistake {
+        what: "a VPN without its sites",
+        base: Base::Allaire,
+        edits: &[("spec.vpn.router", "~")],
+        expect: &["spec.vpn", "spec.vpn needs its sites: spec.vpn.sites"],
+    },
+    Mistake {
+        what: "one site listed twice",
+        base: Base::Redon,
+        edits: &[("spec.vpn.sites.1.name", "mairie")],
+        // Server-side apply refuses the list itself, naming the key twice.
+        expect: &[
+            "spec.vpn.sites",
+            r#"duplicate entries for key [name="mairie"]"#,
+        ],
+    },
+    Mistake {
+        what: "a site named with a space",
+        base: Base::Redon,
+        edits: &[("spec.vpn.sites.1.name", "'école Jules Ferry'")],
+        expect: &["spec.vpn.sites[1].name", "should match"],
+    },
+    Mistake {
+        what: "a school's network named instead of addressed",
+        base: Base::Redon,
+        edits: &[("spec.vpn.sites.1.siteCidrs", "[ecole]")],
+        expect: &[
+            "spec.vpn.sites[1].siteCidrs",
+            "must be a network in CIDR notation",
+        ],
+    },
+    Mistake {
         what: "backup tier Gold",
         base: Base::Allaire,
         edits: &[("spec.backup.tier", "Gold")],
