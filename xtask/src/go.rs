@@ -89,6 +89,28 @@ pub fn module_go_mod(module: &str, version: &str) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("reading {path}"))
 }
 
+/// The module's directory in Go's module cache, downloaded if need be.
+pub fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
+    let output = command(
+        Path::new("."),
+        &["mod", "download", "-json", &format!("{module}@{version}")],
+    )
+    .output()
+    .context("running go (is Go installed?)")?;
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("go mod download {module}@{version}"))?;
+    ensure!(
+        output.status.success() && info["Error"].is_null(),
+        "go mod download {module}@{version} failed: {}",
+        info["Error"]
+    );
+    Ok(PathBuf::from(
+        info["Dir"]
+            .as_str()
+            .context("`go mod download` gave no Dir")?,
+    ))
+}
+
 /// Runs a verbose `go build` or `go install` in `dir`, printing progress, and
 /// moves what it made into `dest`. It builds into a scratch directory first,
 /// so that an interrupted build never leaves a binary that looks cached.

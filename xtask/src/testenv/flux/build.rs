@@ -102,30 +102,8 @@ pub fn ensure_binaries() -> Result<Binaries> {
     Ok(binaries)
 }
 
-/// The module's directory in Go's module cache, downloaded if need be.
-fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
-    let output = go::command(
-        Path::new("."),
-        &["mod", "download", "-json", &format!("{module}@{version}")],
-    )
-    .output()
-    .context("running go (is Go installed?)")?;
-    let info: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("go mod download {module}@{version}"))?;
-    ensure!(
-        output.status.success() && info["Error"].is_null(),
-        "go mod download {module}@{version} failed: {}",
-        info["Error"]
-    );
-    Ok(PathBuf::from(
-        info["Dir"]
-            .as_str()
-            .context("`go mod download` gave no Dir")?,
-    ))
-}
-
 fn build(controller: &Controller, src: &Path, bin: &Path) -> Result<()> {
-    let module = module_dir(controller.module, controller.version)?;
+    let module = go::module_dir(controller.module, controller.version)?;
     // A fresh copy each time: an interrupted build leaves no half-edited one.
     let _ = fs::remove_dir_all(src);
     fs::create_dir_all(src.parent().context("a source directory")?)?;
@@ -176,7 +154,7 @@ fn build(controller: &Controller, src: &Path, bin: &Path) -> Result<()> {
 
 /// The CRDs of `controller`'s module, into `dest`.
 fn copy_crds(controller: &Controller, dest: &Path) -> Result<()> {
-    let bases = module_dir(controller.module, controller.version)?.join("config/crd/bases");
+    let bases = go::module_dir(controller.module, controller.version)?.join("config/crd/bases");
     fs::create_dir_all(dest)?;
     let mut copied = 0;
     for entry in fs::read_dir(&bases).with_context(|| format!("reading {}", bases.display()))? {
