@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use crate::{cargo, testenv, workspace_root};
 
+mod peer;
+
 /// How the binaries are built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Build {
@@ -36,6 +38,9 @@ pub enum Build {
 /// it, one after the other, as the harness does (each run's objects deleted
 /// and waited for).
 pub fn bench(build: Build, args: &[OsString]) -> Result<()> {
+    if let Some((name, rest)) = peer::split_out(args)? {
+        return peer::bench(build, &name, &rest);
+    }
     if testenv::is_running()? {
         return run(build, args, &testenv::kubeconfig_path(), false);
     }

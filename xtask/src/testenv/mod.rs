@@ -6,6 +6,7 @@
 
 mod build;
 mod flux;
+pub mod kyverno;
 mod pki;
 mod process;
 mod velero;
