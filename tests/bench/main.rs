@@ -28,6 +28,7 @@
 
 mod ceiling;
 mod members;
+mod peer;
 mod readiness;
 mod report;
 
@@ -100,6 +101,20 @@ struct Args {
     /// write (CI's check that the harness and that property hold).
     #[arg(long)]
     check: bool,
+    /// Measure this peer instead of socle (`kyverno`, whose processes
+    /// `cargo xtask bench --peer kyverno` starts and names below).
+    #[arg(long, requires_all = ["peer_pids", "peer_users"])]
+    peer: Option<String>,
+    /// The peer's process ids, for their peak RSS.
+    #[arg(long, value_delimiter = ',')]
+    peer_pids: Vec<u32>,
+    /// The peer's users in the audit log.
+    #[arg(long, value_delimiter = ',')]
+    peer_users: Vec<String>,
+    /// socle's report (`--json` of its run on the same control plane), to
+    /// print beside the peer's.
+    #[arg(long, requires = "peer")]
+    against: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -115,6 +130,9 @@ async fn main() -> Result<()> {
         "### socle-bench: {} CPUs, {:.1} GiB, Linux {}, Kubernetes {}\n",
         machine.cpus, machine.memory_gib, machine.kernel, machine.kubernetes
     );
+    if let Some(name) = &args.peer {
+        return run_peer(&args, name).await;
+    }
     let mut reports = Vec::new();
     for (index, &members) in args.members.iter().enumerate() {
         let last = index + 1 == args.members.len();
@@ -137,6 +155,39 @@ async fn main() -> Result<()> {
                 report.restart.requests.writes_shown()
             );
         }
+    }
+    Ok(())
+}
+
+/// The peer's run at each size (see `peer.rs`), beside socle's report.
+async fn run_peer(args: &Args, name: &str) -> Result<()> {
+    let processes = peer::PeerProcesses {
+        name: name.to_owned(),
+        pids: args.peer_pids.clone(),
+        users: args.peer_users.clone(),
+    };
+    let mut reports = Vec::new();
+    for (index, &members) in args.members.iter().enumerate() {
+        let last = index + 1 == args.members.len();
+        let report = peer::run(
+            &processes,
+            members,
+            args.concurrency,
+            !(last && args.no_cleanup),
+        )
+        .await?;
+        match &args.against {
+            Some(socle) => println!("{}", peer::side_by_side(socle, &report)?),
+            None => println!("{}", serde_json::to_string_pretty(&report)?),
+        }
+        reports.push(report);
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&json!({"peer_runs": reports}))?,
+        )
+        .with_context(|| path.display().to_string())?;
     }
     Ok(())
 }
