@@ -83,6 +83,56 @@ fn a_site_overlapping_the_datacenter_is_refused_as_the_controller_would() {
     assert_eq!(found[0].line, 23);
 }
 
+/// A commune with its town hall and its school, in `spec.vpn.sites`.
+fn vpn_sites(hall: &str, school: &str, school_router: &str) -> String {
+    format!(
+        "{}  vpn:\n    gateway: hub\n    sites:\n      - name: mairie\n        siteCidrs: [{hall}]\n        router: {{address: r.example, dialect: openwrt, hostKey: \"ssh-ed25519 AAAA\", credentialsSecret: r}}\n      - name: ecole\n        siteCidrs: [{school}]\n        router: {{address: {school_router}, dialect: linux, hostKey: \"ssh-ed25519 BBBB\", credentialsSecret: r-ecole}}\n",
+        socle_complet("2026-01-01")
+    )
+}
+
+#[test]
+fn each_site_of_a_commune_is_checked_at_its_own_entry() {
+    let valid = member(
+        "a",
+        "56001",
+        &vpn_sites("192.168.10.0/24", "192.168.11.0/24", "e.example"),
+    );
+    assert_eq!(messages(&[GATEWAY, &valid]), Vec::<String>::new());
+    // Another member's town hall on the school's network: at the later member.
+    let b = member("b", "56002", &vpn("[192.168.11.0/25]"));
+    let found = messages(&[GATEWAY, &valid, &b]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("Member b: spec.vpn.siteCidrs[0]: site network 192.168.11.0/25 overlaps site network 192.168.11.0/24 of Member a (site ecole) (repo.yaml:"),
+        "{found:#?}"
+    );
+    // The school overlapping its own town hall, at the school's entry.
+    let own = member(
+        "c",
+        "56003",
+        &vpn_sites("192.168.20.0/24", "192.168.20.128/25", "e.example"),
+    );
+    let found = findings(&[GATEWAY, &own]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        found[0].message,
+        "Member c: spec.vpn.sites[0].siteCidrs[0]: site network 192.168.20.0/24 of member c overlaps site network 192.168.20.128/25 of member c (site ecole) (prefix 192.168.20.128/25)"
+    );
+    // Two sites behind one router.
+    let shared = member(
+        "d",
+        "56004",
+        &vpn_sites("192.168.30.0/24", "192.168.31.0/24", "r.example"),
+    );
+    let found = messages(&[GATEWAY, &shared]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("Member d: spec.vpn.sites[1].router: sites mairie and ecole name the same router r.example:22"),
+        "{found:#?}"
+    );
+}
+
 #[test]
 fn moving_up_to_the_socle_complet_is_not_a_termination() {
     let body = r#"  subscriptions:

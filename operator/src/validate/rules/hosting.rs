@@ -100,22 +100,18 @@ fn vpn_plan(
         return;
     };
     let message = error.to_string();
-    let path = if message.starts_with("spec.vpn.gateway") {
-        FieldPath::parse("spec.vpn.gateway")
+    // A message that starts with the field it is about ("spec.vpn.gateway:
+    // …", "spec.vpn.sites[1].router: …") is reported there, without it.
+    let named_field = message
+        .split_once(": ")
+        .filter(|(field, _)| field.starts_with("spec.vpn") && !field.contains(' '));
+    let (path, message) = if let Some((field, rest)) = named_field {
+        (FieldPath::parse(field), rest.to_owned())
     } else if let Some((site, index)) = named_network(spec, &message) {
-        site_field(site.path, "siteCidrs").index(index)
-    } else if let Some(field) = message
-        .split_once(':')
-        .map(|(field, _)| field)
-        .filter(|field| field.starts_with("spec.vpn"))
-    {
-        FieldPath::parse(field)
+        (site_field(site.path, "siteCidrs").index(index), message)
     } else {
-        FieldPath::parse("spec.vpn")
+        (FieldPath::parse("spec.vpn"), message)
     };
-    let message = message
-        .strip_prefix("spec.vpn.gateway: ")
-        .map_or(message.clone(), str::to_owned);
     entry.report(report, &path, message);
 }
 
