@@ -185,7 +185,8 @@ impl DemoRouter {
             return Ok(());
         };
         let member = wait_for_tunnel(client).await?;
-        let vpn = &member.data["status"]["vpn"];
+        // The demo's commune has a single router: the site `mairie`.
+        let vpn = &member.data["status"]["vpn"]["sites"][0];
         println!(
             "  {COMMUNE}: tunnel address {}, public key {}",
             vpn["tunnelAddress"].as_str().unwrap_or("?"),
