@@ -18,6 +18,7 @@ mod policy;
 
 use std::{
     collections::{BTreeMap, HashMap},
+    fmt::Write as _,
     path::Path,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -587,10 +588,11 @@ pub fn side_by_side(socle: &Path, peer: &PeerReport) -> Result<String> {
         peer.peer, peer.members, peer.create_concurrency, peer.peer
     );
     for (what, socle, theirs) in rows.values() {
-        out.push_str(&format!("| {what} | {socle} | {theirs} |\n"));
+        writeln!(out, "| {what} | {socle} | {theirs} |")?;
     }
-    out.push_str(&format!(
-        "\nload before/after: socle {} / {}, {} {} / {}; {}'s requests by kind: {:?}\n",
+    writeln!(
+        out,
+        "\nload before/after: socle {} / {}, {} {} / {}; {}'s requests by kind: {:?}",
         run["load_before"].as_str().unwrap_or("?"),
         run["load_after"].as_str().unwrap_or("?"),
         peer.peer,
@@ -598,6 +600,6 @@ pub fn side_by_side(socle: &Path, peer: &PeerReport) -> Result<String> {
         peer.load_after,
         peer.peer,
         peer.requests.by_kind
-    ));
+    )?;
     Ok(out)
 }
