@@ -776,6 +776,16 @@ spec:
             ),
             (TOWN_HALL, "allaire")
         );
+        // Written again as one listed site `mairie`: the same tunnel.
+        let mut listed = member("allaire", "2026-01-01T00:00:00Z", "[192.168.10.0/24]");
+        let vpn = listed.spec.vpn.as_mut().unwrap();
+        vpn.sites = vec![crate::api::member::VpnSite {
+            name: TOWN_HALL.into(),
+            site_cidrs: std::mem::take(&mut vpn.site_cidrs),
+            router: vpn.router.take().unwrap(),
+            dry_run: false,
+        }];
+        assert_eq!(plan_of(&listed), single);
     }
 
     fn plan_of(member: &Member) -> VpnPlan {
