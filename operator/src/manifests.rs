@@ -142,7 +142,26 @@ pub fn load_ledger(dir: &Path) -> Result<Ledger, ManifestError> {
                 path: &document.path,
                 line: document.line,
             };
-            add_document(&mut ledger, &at, document.value)?;
+            // `kubectl get … -o yaml` wraps the objects in a List: an export
+            // of the cluster reads as the objects themselves.
+            if document
+                .value
+                .get("kind")
+                .and_then(serde_yaml::Value::as_str)
+                == Some("List")
+            {
+                let items = document
+                    .value
+                    .get("items")
+                    .and_then(serde_yaml::Value::as_sequence)
+                    .cloned()
+                    .unwrap_or_default();
+                for item in items {
+                    add_document(&mut ledger, &at, item)?;
+                }
+            } else {
+                add_document(&mut ledger, &at, document.value)?;
+            }
         }
     }
     Ok(ledger)
@@ -359,6 +378,27 @@ mod tests {
         assert_eq!(ledger.members.len(), 31);
         assert_eq!(ledger.tariffs.len(), 1);
         assert!(ledger.services.len() >= 2);
+    }
+
+    #[test]
+    fn an_export_of_the_cluster_reads_as_its_objects() {
+        let dir = std::env::temp_dir().join(format!("socle-list-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let member = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../manifests/examples/members/allaire.yaml"),
+        )
+        .unwrap();
+        let item = member.replace('\n', "\n    ");
+        let list = format!("apiVersion: v1\nkind: List\nitems:\n  -\n    {item}\n");
+        std::fs::write(dir.join("objects.yaml"), list).unwrap();
+        let ledger = load_ledger(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            ledger.unwrap().members.len(),
+            1,
+            "`kubectl get members -o yaml`"
+        );
     }
 
     #[test]

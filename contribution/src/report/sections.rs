@@ -108,13 +108,13 @@ fn quality_summary(quality: &QualityOfService) -> String {
         format!(" ; avis donnés au {}", format_date(date))
     });
     let mut text = format!(
-        "{} sur {} terminés pendant l'exercice",
+        "{} sur {} pendant l'exercice",
         plural(
             u64::from(quality.passed),
             "exercice de restauration réussi",
             "exercices de restauration réussis"
         ),
-        format_count(u64::from(quality.drills)),
+        plural(u64::from(quality.drills), "terminé", "terminés"),
     );
     if quality
         .members
