@@ -560,7 +560,7 @@ const TEN_MISTAKES: [&str; 10] = [
     "members/avessac.yaml:14: not valid YAML: found character that cannot start any token at line 14 column 1, while scanning for the next token",
     "members/bruc-sur-aff.yaml:24: Member bruc-sur-aff: spec.vpn.siteCidr: unknown field (did you mean siteCidrs?)",
     "members/conquereuil.yaml:11: Member conquereuil: spec.inseeCode: 35219 is already the INSEE code of Member pipriac (members/pipriac.yaml:11); a commune adheres once (an associated public body sharing its commune's code has kind: EtablissementPublic)",
-    "members/fegreac.yaml:25: Member fegreac: spec.vpn.siteCidrs[0]: site network 192.168.10.0/25 overlaps site network 192.168.10.0/24 of Member allaire (members/allaire.yaml:25): two town halls cannot announce the same addresses through the VPN hub",
+    "members/fegreac.yaml:25: Member fegreac: spec.vpn.siteCidrs[0]: site network 192.168.10.0/25 overlaps site network 192.168.10.0/24 of Member allaire (members/allaire.yaml:25): two sites cannot announce the same addresses through the VPN hub",
     "members/guenrouet.yaml:1: Member guenrouet: members/kustomization.yaml does not list guenrouet.yaml: Flux and Argo CD would never apply it; add \"- guenrouet.yaml\" to its resources",
     "members/langon.yaml:30: Member langon: spec.vpn.router.hostKey: \"SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\" does not match ^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+$ (The router's SSH host key, pinned: \"ssh-ed25519 AAAA…\". socle never trusts a key on first use; a different key aborts the push)",
     "members/masserac.yaml:23: Member masserac: spec.vpn.gateway: SharedService vpn-datacentre (category VpnGateway) does not exist",
