@@ -105,12 +105,13 @@ const INSTALL: [File; 13] = platform!["install" => "socle/install":
     "service.yaml",
 ];
 
-const VPN_GATEWAY: [File; 5] = platform!["vpn-gateway" => "socle/vpn-gateway":
+const VPN_GATEWAY: [File; 6] = platform!["vpn-gateway" => "socle/vpn-gateway":
     "kustomization.yaml",
     "namespace.yaml",
     "rolebinding.yaml",
     "deployment.yaml",
     "service.yaml",
+    "networkpolicy.yaml",
 ];
 
 const VELERO_ACCESS: [File; 2] = platform!["velero-access" => "velero-access":
