@@ -57,7 +57,7 @@ fn broken_manifests_get_one_precise_message_per_mistake() {
         r"members/copie-allaire.yaml:5: Member allaire: metadata.name: Member allaire is already defined at members/allaire.yaml:5; names are unique per kind",
         r#"members/fegreac.yaml:13: Member fegreac: spec.subscriptions[0].offer: "Socle" is not one of Audit, GroupementAchats, SocleComplet"#,
         r"members/langon.yaml:15: Member langon: spec.subscriptions[0].endDate: article 2.4: the SocleComplet subscription effective 2025-09-01 cannot end on 2026-03-31: with 12 months of notice it ends on 2026-08-31 at the earliest (a written agreement of both parties may shorten the notice: cite it in the annotation socle.redon-agglomeration.bzh/notice-agreement)",
-        r#"members/lieuron.yaml:3: Membre lieuron: kind: "Membre" is not a kind of socle.redon-agglomeration.bzh; its kinds are Member, SharedService, Tariff, UsageRecord, ContributionStatement, DrillReport"#,
+        r#"members/lieuron.yaml:3: Membre lieuron: kind: "Membre" is not a kind of socle.redon-agglomeration.bzh; its kinds are Member, SharedService, Tariff, UsageRecord, ContributionStatement, DrillReport, QualityRecord"#,
         r#"members/masserac.yaml:14: Member masserac: spec.subscriptions[0].effectiveDate: "2026-02-30" is not a date: write YYYY-MM-DD, e.g. "2026-01-01""#,
         r"members/nom-long.yaml:5: Member saint-vincent-sur-oust-et-saint-jean-la-poterie-en-pays-redon: metadata.name: the tenant namespace commune-saint-vincent-sur-oust-et-saint-jean-la-poterie-en-pays-redon would have 69 characters, more than 63: shorten metadata.name",
         r"members/peillac.yaml:17: Member peillac: spec.vpn.gateway: SharedService vpn-dc (category VpnGateway) does not exist",
