@@ -89,6 +89,26 @@ pub fn module_go_mod(module: &str, version: &str) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("reading {path}"))
 }
 
+/// A fresh, writable copy in `dest` of the module in Go's module cache at
+/// `module` (the cache is read-only; a fresh copy each time, so that an
+/// interrupted build leaves no half-edited one behind).
+pub fn copy_module(module: &Path, dest: &Path) -> Result<()> {
+    let _ = fs::remove_dir_all(dest);
+    fs::create_dir_all(dest.parent().context("a source directory")?)?;
+    let copied = Command::new("cp")
+        .arg("-R")
+        .arg(module)
+        .arg(dest)
+        .status()?;
+    ensure!(copied.success(), "copying {}", module.display());
+    let writable = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(dest)
+        .status()?;
+    ensure!(writable.success(), "chmod -R u+w {}", dest.display());
+    Ok(())
+}
+
 /// The module's directory in Go's module cache, downloaded if need be.
 pub fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
     let output = command(

@@ -16,7 +16,6 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{Context, Result, ensure};
@@ -104,21 +103,7 @@ pub fn ensure_binaries() -> Result<Binaries> {
 
 fn build(controller: &Controller, src: &Path, bin: &Path) -> Result<()> {
     let module = go::module_dir(controller.module, controller.version)?;
-    // A fresh copy each time: an interrupted build leaves no half-edited one.
-    let _ = fs::remove_dir_all(src);
-    fs::create_dir_all(src.parent().context("a source directory")?)?;
-    let copied = Command::new("cp")
-        .arg("-R")
-        .arg(&module)
-        .arg(src)
-        .status()?;
-    ensure!(copied.success(), "copying {}", module.display());
-    // The module cache is read-only; the copy is ours to edit.
-    let writable = Command::new("chmod")
-        .args(["-R", "u+w"])
-        .arg(src)
-        .status()?;
-    ensure!(writable.success(), "chmod -R u+w {}", src.display());
+    go::copy_module(&module, src)?;
     let go_mod = fs::read_to_string(src.join("go.mod"))?;
     for module in local_replacements(&go_mod) {
         go::run(src, &["mod", "edit", &format!("-dropreplace={module}")])?;

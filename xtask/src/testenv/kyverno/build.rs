@@ -14,7 +14,6 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use anyhow::{Context, Result, ensure};
@@ -97,20 +96,7 @@ fn copy_module(src: &Path) -> Result<()> {
         "Kyverno {VERSION}'s go.mod replaces modules by local directories, which a copy of \
          its module cannot follow: {local:?}"
     );
-    let _ = fs::remove_dir_all(src);
-    fs::create_dir_all(src.parent().context("a source directory")?)?;
-    let copied = Command::new("cp")
-        .arg("-R")
-        .arg(&module)
-        .arg(src)
-        .status()?;
-    ensure!(copied.success(), "copying {}", module.display());
-    let writable = Command::new("chmod")
-        .args(["-R", "u+w"])
-        .arg(src)
-        .status()?;
-    ensure!(writable.success(), "chmod -R u+w {}", src.display());
-    Ok(())
+    go::copy_module(&module, src)
 }
 
 /// Every CRD of [`CRD_DIRS`] into `dest`.
