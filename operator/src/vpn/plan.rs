@@ -494,7 +494,8 @@ mod tests {
         vpn::keys::KeyPair,
     };
 
-    fn member(name: &str, created: &str, sites: &str) -> Member {
+    /// A member created at `created` whose `spec.vpn` is `gateway: hub` and `vpn`.
+    fn with_vpn(name: &str, created: &str, vpn: &str) -> Member {
         serde_yaml::from_str(&format!(
             r#"
 apiVersion: socle.redon-agglomeration.bzh/v1alpha1
@@ -507,11 +508,21 @@ spec:
   subscriptions: [{{offer: SocleComplet, effectiveDate: "2025-09-01"}}]
   vpn:
     gateway: hub
-    siteCidrs: {sites}
-    router: {{address: 127.0.0.1, port: 2222, dialect: openwrt, hostKey: "ssh-ed25519 AAAA", credentialsSecret: r}}
-"#
+{vpn}"#
         ))
         .unwrap()
+    }
+
+    fn member(name: &str, created: &str, sites: &str) -> Member {
+        with_vpn(
+            name,
+            created,
+            &format!(
+                r#"    siteCidrs: {sites}
+    router: {{address: 127.0.0.1, port: 2222, dialect: openwrt, hostKey: "ssh-ed25519 AAAA", credentialsSecret: r}}
+"#
+            ),
+        )
     }
 
     fn gateway() -> SharedService {
@@ -709,19 +720,11 @@ spec:
 
     /// Allaire with its town hall and its school, each behind its own router.
     fn two_sites(name: &str, created: &str, school: &str) -> Member {
-        serde_yaml::from_str(&format!(
-            r#"
-apiVersion: socle.redon-agglomeration.bzh/v1alpha1
-kind: Member
-metadata: {{name: {name}, creationTimestamp: "{created}"}}
-spec:
-  displayName: {name}
-  inseeCode: "56001"
-  population: {{count: 3875, year: 2021}}
-  subscriptions: [{{offer: SocleComplet, effectiveDate: "2025-09-01"}}]
-  vpn:
-    gateway: hub
-    sites:
+        with_vpn(
+            name,
+            created,
+            &format!(
+                r#"    sites:
       - name: mairie
         siteCidrs: [192.168.10.0/24]
         router: {{address: 192.0.2.10, dialect: openwrt, hostKey: "ssh-ed25519 AAAA", credentialsSecret: r}}
@@ -730,8 +733,8 @@ spec:
         router: {{address: 192.0.2.11, dialect: linux, hostKey: "ssh-ed25519 BBBB", credentialsSecret: r}}
         dryRun: true
 "#
-        ))
-        .unwrap()
+            ),
+        )
     }
 
     #[test]
