@@ -302,14 +302,15 @@ mod tests {
         let text = render("member.spec.vpn", false).unwrap();
         assert!(text.starts_with("GROUP:      socle.redon-agglomeration.bzh\nKIND:       Member\nVERSION:    v1alpha1\n\nFIELD: vpn <Object>\n"), "{text}");
         assert!(
-            text.contains("    Site-to-site WireGuard tunnel to the town hall's router.\n"),
+            text.contains(
+                "    Site-to-site WireGuard tunnels to the commune's routers, one per site.\n"
+            ),
             "{text}"
         );
         assert!(text.contains("  gateway\t<string> -required-\n"), "{text}");
-        assert!(
-            text.contains("  siteCidrs\t<[]string> -required-\n"),
-            "{text}"
-        );
+        assert!(text.contains("  sites\t<[]Object>\n"), "{text}");
+        // The single-router form: optional, since `sites` may stand instead.
+        assert!(text.contains("  siteCidrs\t<[]string>\n"), "{text}");
         assert!(text.contains("  dryRun\t<boolean>\n"), "{text}");
     }
 
