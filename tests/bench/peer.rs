@@ -240,7 +240,11 @@ async fn create_namespaces(
             async move {
                 api.create(&PostParams::default(), &policy::trigger_namespace(plan))
                     .await
-                    .with_context(|| format!("creating namespace {}", plan.namespace))?;
+                    // The refusal's whole answer (code, reason, details): an
+                    // admission webhook's may carry no message at all.
+                    .map_err(|error| {
+                        anyhow::anyhow!("creating namespace {}: {error:?}", plan.namespace)
+                    })?;
                 Ok((plan.namespace.clone(), Instant::now()))
             }
         })
