@@ -137,6 +137,7 @@ pub async fn run(
     let (statements, statements_changes) = reflected_seen(
         Api::namespaced(client.clone(), &namespace),
         all.clone(),
+        Cache::default(),
         &texts,
     );
     let (drills, drills_changes) = reflected(Api::namespaced(client, &namespace), all);

@@ -246,12 +246,15 @@ where
     (cache, changes)
 }
 
-/// [`reflected`], each object cached as [`Seen`]: for the kinds socle only
-/// compares with what it applies.
-/// `texts` shares what the objects repeat, across the caches given the same.
+/// [`reflected_into`] `cache`, each object cached as [`Seen`]: for the kinds
+/// socle only compares with what it applies. `texts` shares what the
+/// objects repeat, across the caches given the same. The cache is
+/// `Cache::default()`, or [`Cache::grouped_by_namespace`] for the tenant
+/// kinds whose orphans are looked for a namespace at a time.
 pub fn reflected_seen<K>(
     api: Api<K>,
     config: watcher::Config,
+    cache: Cache<Seen<K>>,
     texts: &Interner,
 ) -> (
     Cache<Seen<K>>,
@@ -261,26 +264,7 @@ where
     K: Cacheable + Serialize,
 {
     let texts = texts.clone();
-    reflected_as(api, config, move |object| Seen::new(&object, &texts))
-}
-
-/// [`reflected_seen`] into a cache [`grouped by namespace`](Cache::grouped_by_namespace):
-/// for the tenant kinds whose orphans are looked for, a namespace at a time.
-pub fn reflected_seen_by_namespace<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    texts: &Interner,
-) -> (
-    Cache<Seen<K>>,
-    impl Stream<Item = Result<Seen<K>, watcher::Error>> + Send + 'static,
-)
-where
-    K: Cacheable + Serialize,
-{
-    let texts = texts.clone();
-    reflected_into(api, config, Cache::grouped_by_namespace(), move |object| {
-        Seen::new(&object, &texts)
-    })
+    reflected_into(api, config, cache, move |object| Seen::new(&object, &texts))
 }
 
 /// The cache of every SharedService, see [`reflected`].

@@ -60,7 +60,7 @@ use crate::{
         conditions::condition,
         interner::Interner,
         seen::Seen,
-        watch::{self, MemberGuard, members_labelled, reflected_seen, reflected_seen_by_namespace},
+        watch::{self, MemberGuard, members_labelled, reflected_seen},
     },
 };
 
@@ -180,17 +180,38 @@ pub async fn run(
     let ours = watcher::Config::default().labels(&format!("{}=tenant", labels::COMPONENT));
     // One interner for the six kinds: a tenant's objects share their labels.
     let texts = Interner::default();
-    let (namespaces, namespace_changes) =
-        reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
-    let (quotas, quota_changes) = reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
-    let (limit_ranges, limit_range_changes) =
-        reflected_seen(Api::all(client.clone()), ours.clone(), &texts);
+    let (namespaces, namespace_changes) = reflected_seen(
+        Api::all(client.clone()),
+        ours.clone(),
+        Cache::default(),
+        &texts,
+    );
+    let (quotas, quota_changes) = reflected_seen(
+        Api::all(client.clone()),
+        ours.clone(),
+        Cache::default(),
+        &texts,
+    );
+    let (limit_ranges, limit_range_changes) = reflected_seen(
+        Api::all(client.clone()),
+        ours.clone(),
+        Cache::default(),
+        &texts,
+    );
     // Grouped by namespace: each reconcile looks for its orphans among them.
-    let (policies, policy_changes) =
-        reflected_seen_by_namespace(Api::all(client.clone()), ours.clone(), &texts);
-    let (bindings, binding_changes) =
-        reflected_seen_by_namespace(Api::all(client.clone()), ours.clone(), &texts);
-    let (claims, claim_changes) = reflected_seen(Api::all(client), ours, &texts);
+    let (policies, policy_changes) = reflected_seen(
+        Api::all(client.clone()),
+        ours.clone(),
+        Cache::grouped_by_namespace(),
+        &texts,
+    );
+    let (bindings, binding_changes) = reflected_seen(
+        Api::all(client.clone()),
+        ours.clone(),
+        Cache::grouped_by_namespace(),
+        &texts,
+    );
+    let (claims, claim_changes) = reflected_seen(Api::all(client), ours, Cache::default(), &texts);
     let health = shared.health.clone();
     let controller = watch::member_controller(members);
     watch::report_synced(health, CONTROLLER, controller.store());
