@@ -249,21 +249,24 @@ fn the_html_report_shows_the_json_figures_and_every_member() {
     );
 }
 
+/// The quality-of-service figures of `member` in the report's JSON.
+fn quality_of(quality: &serde_json::Value, member: &str) -> serde_json::Value {
+    quality["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member"] == member)
+        .unwrap_or_else(|| panic!("{member} in the quality of service"))
+        .clone()
+}
+
 /// The quality of service, from the DrillReports of the directory: the
 /// JSON's figures and the section's verdicts in plain French.
 fn check_quality(json: &serde_json::Value, html: &str) {
     let quality = &json["qualityOfService"];
     assert_eq!(quality["drills"], 3);
     assert_eq!(quality["passed"], 2);
-    let member = |name: &str| {
-        quality["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["member"] == name)
-            .unwrap()
-            .clone()
-    };
+    let member = |name: &str| quality_of(quality, name);
     let allaire = member("allaire");
     assert_eq!(allaire["drillVerdict"], "Good");
     assert_eq!(allaire["worstRtoSeconds"], 300);
@@ -293,15 +296,7 @@ fn check_quality(json: &serde_json::Value, html: &str) {
 /// runs missed, the tunnel's availability, per member and per tier, and
 /// the key figure.
 fn check_recorded(quality: &serde_json::Value, section: &str) {
-    let member = |name: &str| {
-        quality["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["member"] == name)
-            .unwrap()
-            .clone()
-    };
+    let member = |name: &str| quality_of(quality, name);
     let allaire = member("allaire");
     assert_eq!(allaire["backups"]["missed"], 2);
     assert_eq!(allaire["backups"]["longestGapSeconds"], 43_200);
