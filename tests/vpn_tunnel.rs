@@ -625,6 +625,11 @@ async fn a_silent_router_turns_the_tunnel_unhealthy_until_it_is_heard_again() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting ping");
+    // The tunnel carries traffic as soon as wg-quick brought it up, while
+    // socle is still verifying its push: stopped then, the push would
+    // rightly fail, roll back and be tried again (a new daemon). Stopped
+    // once the push is recorded, it stays stopped.
+    fx.wait_ready(&name, "Configured", PUSH).await;
     wait_healthy(&fx, &name, "True").await;
     router.stop_wireguard_go();
     let stopped = Instant::now();

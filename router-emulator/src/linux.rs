@@ -204,10 +204,19 @@ impl LinuxRouter {
 
     /// Stops the router's userspace WireGuard (its wireguard-go daemons, by
     /// their ids), as a crash would: the interface goes with them, and its
-    /// PreDown does not run.
+    /// PreDown does not run. Returns once they are gone.
     pub fn stop_wireguard_go(&self) {
         for (pid, _) in self.wireguard_go() {
-            crate::netns::run(&["kill", &pid.to_string()]);
+            crate::netns::run(&["kill", "-KILL", &pid.to_string()]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.wireguard_go().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "wireguard-go still runs 10 s after SIGKILL: {:?}",
+                self.wireguard_go()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
