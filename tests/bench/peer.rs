@@ -42,6 +42,7 @@ use serde::Serialize;
 use serde_json::Value;
 use socle::{
     api::SharedService,
+    labels::MANAGED_BY,
     tenant::{
         TenantSettings,
         build::{self, Tenant},
@@ -401,8 +402,18 @@ async fn check_contents(client: &Client, plans: &[TenantPlan]) -> Result<usize> 
                 ));
             }
         }
-        if !contains(&live["metadata"]["labels"], &want["metadata"]["labels"]) {
-            differences.push(format!("{kind} {}/{name}: labels differ", plan.namespace));
+        // Every label of socle's but the one naming the manager: Kyverno
+        // writes its own name there, as any tool would.
+        let mut wanted = want["metadata"]["labels"].clone();
+        if let Some(labels) = wanted.as_object_mut() {
+            labels.remove(MANAGED_BY);
+        }
+        let labels = (&live["metadata"]["labels"], &wanted);
+        if !contains(labels.0, labels.1) {
+            differences.push(format!(
+                "{kind} {}/{name}: labels are {} where socle sets {}",
+                plan.namespace, labels.0, labels.1
+            ));
         }
         compared += 1;
     }
@@ -444,11 +455,12 @@ async fn get(
 /// and an empty list or map stands for an absent one (Go drops them).
 fn contains(live: &Value, want: &Value) -> bool {
     match (live, want) {
+        (_, Value::Null) => true,
         (Value::Null, Value::Array(want)) => want.is_empty(),
         (Value::Null, Value::Object(want)) => want.is_empty(),
         (Value::Object(live), Value::Object(want)) => want
             .iter()
-            .all(|(k, w)| live.get(k).is_some_and(|l| contains(l, w)) || w.is_null()),
+            .all(|(k, w)| contains(live.get(k).unwrap_or(&Value::Null), w)),
         (Value::Array(live), Value::Array(want)) => {
             live.len() == want.len() && live.iter().zip(want).all(|(l, w)| contains(l, w))
         }
@@ -606,4 +618,32 @@ pub fn side_by_side(socle: &Path, peer: &PeerReport) -> Result<String> {
         peer.requests.by_kind
     )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::contains;
+
+    #[test]
+    fn a_peer_object_matches_when_it_holds_every_field_socle_sets() {
+        let socle = json!({"labels": {"app": "socle"}, "spec": {"ingress": [], "podSelector": {}}});
+        let kyverno = json!({
+            "labels": {"app": "socle", "generate.kyverno.io/policy-name": "p"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+        });
+        assert!(
+            contains(&kyverno, &socle),
+            "its own labels, an omitted empty list"
+        );
+        let changed = json!({"labels": {"app": "other"}, "spec": {"podSelector": {}}});
+        assert!(
+            !contains(&changed, &socle),
+            "a label of socle's with another value"
+        );
+        let missing = json!({"labels": {"app": "socle"}});
+        let wants_rules = json!({"labels": {"app": "socle"}, "spec": {"ingress": [{"from": []}]}});
+        assert!(!contains(&missing, &wants_rules), "a rule missing");
+    }
 }
