@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::ensure;
 use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    jiff::{ToSpan, Zoned, civil::Date},
+    jiff::{Zoned, civil::Date},
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -351,22 +351,22 @@ async fn assert_issued_cannot_be_deleted(
 }
 
 /// What the operator must have recorded for `member` by `today`, from its
-/// spec alone: subscription days per offer for each completed month since
-/// January of last year, and this month's data volume in GiB.
+/// spec alone: subscription days per offer for last year and for this
+/// year's completed months (one record each), counted day by day, and this
+/// month's data volume in GiB.
 fn expected(member: &Member, today: Date) -> Vec<(String, u64)> {
     let name = member.name_any();
     let mut facts = Vec::new();
     let this_month = today.first_of_month();
-    let mut month = Date::new(today.year() - 1, 1, 1).unwrap();
-    while month < this_month {
+    for exercise in [today.year() - 1, today.year()] {
         for (offer, code) in [
             (Offer::Audit, "audit"),
             (Offer::GroupementAchats, "groupement-achats"),
             (Offer::SocleComplet, "socle-complet"),
         ] {
             let mut days = 0;
-            let mut day = month;
-            while day.month() == month.month() {
+            let mut day = Date::new(exercise, 1, 1).unwrap();
+            while day < this_month && day.year() == exercise {
                 let subscribed = member.spec.subscriptions.iter().any(|s| {
                     s.offer == offer
                         && s.effective_date <= day
@@ -376,16 +376,9 @@ fn expected(member: &Member, today: Date) -> Vec<(String, u64)> {
                 day = day.tomorrow().unwrap();
             }
             if days > 0 {
-                facts.push((
-                    format!(
-                        "{name}-subscription-days-{code}-{}",
-                        month.strftime("%Y-%m")
-                    ),
-                    days,
-                ));
+                facts.push((format!("{name}-subscription-days-{code}-{exercise}"), days));
             }
         }
-        month = month.checked_add(1.month()).unwrap();
     }
     if let Some(storage) = member.spec.tenant.as_ref().and_then(|t| t.storage.as_ref()) {
         let gib = storage

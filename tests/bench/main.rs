@@ -79,9 +79,9 @@ struct Args {
     #[arg(long, default_value_t = 30)]
     quiet_seconds: u64,
     /// How long the operator may go on writing after the bulk before the
-    /// run fails, in minutes: metering records ~22 facts per Member, 8 at a
-    /// time, once the bulk is over, so 10 000 Members took ~11 minutes after
-    /// the bulk on 2 cores.
+    /// run fails, in minutes: metering records 3 facts per synthetic Member
+    /// (its subscription days of two exercises, its storage) once the bulk
+    /// is over.
     #[arg(long, default_value_t = 5)]
     settle_minutes: u64,
     /// Parallel tasks of the raw-ceiling client; one measure per value.

@@ -64,10 +64,10 @@ const STATUS_MANAGER: &str = "socle-billing";
 pub const CONDITION: &str = "Billable";
 /// Name of this controller in metrics and readiness.
 const CONTROLLER: &str = "billing";
-/// UsageRecords created at once. One at a time, the first pass at 10 000
-/// Members (220 000 records) took 25 minutes, each create waiting for the
-/// last; 8 at a time, 691 s (360 creates/s, under half the ConfigMap
-/// ceiling of 846/s measured in the same run).
+/// UsageRecords created at once. One at a time, a first pass of 220 000
+/// records took 25 minutes, each create waiting for the last; 8 at a time,
+/// 691 s (360 creates/s, under half the ConfigMap ceiling of 846/s measured
+/// in the same run).
 /// As many as a controller's reconciles (`CONCURRENCY` in `runtime/watch.rs`):
 /// metering runs once a burst of changes has ended and every Member's
 /// tenant is provisioned (see [`reconcile`]), so these do not compete with
