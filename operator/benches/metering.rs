@@ -12,7 +12,8 @@ use socle::{
 };
 
 const MEMBERS: usize = 10_000;
-/// A day late in an exercise: 22 completed months to meter per Member.
+/// A day late in an exercise: each Member's days of 2025 and of the 10
+/// completed months of 2026 to meter.
 const TODAY: jiff::civil::Date = date(2026, 11, 30);
 const NAMESPACE: &str = "socle-system";
 

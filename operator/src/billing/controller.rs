@@ -64,15 +64,15 @@ const STATUS_MANAGER: &str = "socle-billing";
 pub const CONDITION: &str = "Billable";
 /// Name of this controller in metrics and readiness.
 const CONTROLLER: &str = "billing";
-/// UsageRecords created at once. One at a time, a first pass of 220 000
-/// records took 25 minutes, each create waiting for the last; 8 at a time,
-/// 691 s (360 creates/s, under half the ConfigMap ceiling of 846/s measured
-/// in the same run).
-/// As many as a controller's reconciles (`CONCURRENCY` in `runtime/watch.rs`):
-/// metering runs once a burst of changes has ended and every Member's
-/// tenant is provisioned (see [`reconcile`]), so these do not compete with
-/// tenants being provisioned.
-const METERING_IN_FLIGHT: usize = 32;
+/// Writes in flight at once: records created, statements applied, Member
+/// statuses. One at a time, each write waits for the last: a first metering
+/// pass of 220 000 records took 25 minutes; the first computation over
+/// 35 000 Members wrote their 70 000 statements and 35 000 statuses in 10
+/// minutes. As many as a controller's reconciles (`CONCURRENCY` in
+/// `runtime/watch.rs`); the first computation and metering come once a
+/// burst of changes has ended (see [`reconcile`]), so these do not compete
+/// with tenants being provisioned.
+const WRITES_IN_FLIGHT: usize = 32;
 
 /// The caches the ledger is computed from.
 #[derive(Clone, Debug)]
@@ -120,8 +120,8 @@ pub async fn run(
     // Every watch event is a reason to recompute; the values themselves are
     // read from the caches.
     let (members, members_changes) = (members.reader(), members);
-    // About 22 records per Member and growing: only what the engine reads
-    // of them is kept, their names shared (with the statements' too).
+    // A few records per Member at first, a dozen more a year: only what the
+    // engine reads of them is kept, their names shared (with the statements' too).
     let texts = Interner::default();
     let names = texts.clone();
     let (usage, usage_changes) = reflected_into(
@@ -292,6 +292,7 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
         let deliberation = ledger.grid_for(exercise).deliberation;
         let outcome = ledger.compute(exercise);
         let mut wanted = BTreeSet::new();
+        let mut applies = Vec::new();
         for priced in &outcome.statements {
             let member = caches
                 .members
@@ -324,7 +325,7 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
                 // Read once, for the Issued check and the comparison both.
                 let live = watch::cached(&caches.statements, &desired).map(|seen| seen.json());
                 if live.as_ref().and_then(state) != Some(StatementState::Issued) {
-                    writes += usize::from(apply_over_live(&ctx.client, &desired, live).await?);
+                    applies.push((desired, live));
                 }
                 if exercise == current {
                     estimates
@@ -337,6 +338,10 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
                 }
             }
         }
+        writes += at_once(applies.into_iter().map(|(desired, live)| async move {
+            apply_over_live(&ctx.client, &desired, live).await
+        }))
+        .await?;
         writes += delete_unwanted_drafts(&ledger, caches, ctx, exercise, &wanted).await?;
         if exercise == current {
             errors.extend(
@@ -347,17 +352,11 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
             );
         }
     }
-    for member in &ledger.members {
-        writes += usize::from(
-            write_member_status(
-                member,
-                ctx,
-                estimates.get(&member.name_any()),
-                errors.get(&member.name_any()),
-            )
-            .await?,
-        );
-    }
+    writes += at_once(ledger.members.iter().map(|member| {
+        let name = member.name_any();
+        write_member_status(member, ctx, estimates.get(&name), errors.get(&name))
+    }))
+    .await?;
     if writes > 0 {
         info!(writes, "statements and estimates updated");
         ctx.metrics.wrote(CONTROLLER, writes);
@@ -385,15 +384,26 @@ async fn record_usage(
         let api = &api;
         async move {
             match api.create(&PostParams::default(), &record).await {
-                Ok(_) => Ok(1),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(0),
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
                 Err(error) => Err(error),
             }
         }
     });
-    stream::iter(creates)
-        .buffer_unordered(METERING_IN_FLIGHT)
-        .try_fold(0, |created, new| std::future::ready(Ok(created + new)))
+    at_once(creates).await
+}
+
+/// Runs `writes`, [`WRITES_IN_FLIGHT`] at a time, until one fails; how many
+/// changed something. The next computation redoes what a failure left.
+async fn at_once<W>(writes: impl Iterator<Item = W>) -> Result<usize, kube::Error>
+where
+    W: Future<Output = Result<bool, kube::Error>>,
+{
+    stream::iter(writes)
+        .buffer_unordered(WRITES_IN_FLIGHT)
+        .try_fold(0, |count, wrote| {
+            std::future::ready(Ok(count + usize::from(wrote)))
+        })
         .await
 }
 
