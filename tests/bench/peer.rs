@@ -147,11 +147,20 @@ pub async fn run(
     );
     policy::apply(&client, &policy).await?;
     let seen = SeenObjects::start(&client, &format!("{TRIGGER}={}", scope.id()));
-    // Kyverno registers its webhooks a little after the policy is Ready: a
-    // canary tenant proves the whole chain before anything is timed.
+    // Kyverno listens before it serves a certificate (the API server then
+    // says "tls: internal error"), and registers its webhooks a little after
+    // the policy is Ready: a canary tenant, its namespace created again while
+    // the API server cannot call the webhook, proves the whole chain before
+    // anything is timed.
     let started = Instant::now();
     let canary = &canary[..1];
-    create_namespaces(&client, canary, 1).await?;
+    while let Err(error) = create_namespaces(&client, canary, 1).await {
+        let unreachable = format!("{error:#}").contains("failed calling webhook");
+        if !unreachable || started.elapsed() > Duration::from_secs(120) {
+            return Err(error.context("the canary namespace (see Kyverno's logs)"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     seen.wait_complete(canary, Duration::from_secs(180))
         .await
         .context("the canary tenant (is Kyverno running? see its logs)")?;

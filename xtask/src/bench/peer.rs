@@ -109,6 +109,9 @@ fn both(
         peer_args.push(format!("--against={}", socle_json.display()).into());
     }
     let result = run(build, &peer_args, kubeconfig, tear_down);
+    if result.is_err() {
+        kyverno.print_logs();
+    }
     kyverno.stop()?;
     result
 }

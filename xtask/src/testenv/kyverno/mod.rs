@@ -69,6 +69,22 @@ impl Running {
         self.components.iter().map(|c| c.pid).collect()
     }
 
+    /// Prints the last lines of each process's log, and whether it exited.
+    pub fn print_logs(&self) {
+        for component in &self.components {
+            let state = if component.is_running() {
+                "running"
+            } else {
+                "exited"
+            };
+            eprintln!(
+                "--- last lines of {} ({state}) ---\n{}",
+                component.name,
+                component.log_tail(30)
+            );
+        }
+    }
+
     /// Stops both processes, then deletes the webhook configurations they
     /// registered: with no server behind them, the API server would call
     /// them at each namespace write.
@@ -147,13 +163,7 @@ pub fn start(state_dir: &Path, binaries: &Binaries) -> Result<Running> {
     }
     let running = Running { components, users };
     if let Err(error) = wait_until_serving(&running.components, webhook_port) {
-        for component in &running.components {
-            eprintln!(
-                "--- last lines of {} ---\n{}",
-                component.name,
-                component.log_tail(30)
-            );
-        }
+        running.print_logs();
         running.stop()?;
         return Err(error);
     }
