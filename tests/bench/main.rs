@@ -318,6 +318,9 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let mark = AuditMark::now();
     let started = Instant::now();
     touch_all(&client, &scope, args.concurrency).await?;
+    // The touches are the harness's own writes, as many as Members: how
+    // long they took tells the operator's part of the resync from theirs.
+    let touched_seconds = started.elapsed().as_secs_f64();
     operator
         .wait_reconciled(&before, total, Duration::from_secs(600))
         .await?;
@@ -326,6 +329,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     tokio::time::sleep(quiet).await;
     let resync = Resync {
         members: total,
+        touched_seconds,
         reconciled_seconds,
         window_seconds: quiet.as_secs_f64(),
         requests: Requests::of(&mark.events(&client).await, &user),
@@ -333,8 +337,8 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     #[allow(clippy::cast_precision_loss)]
     let peak_rss_mib = operator.peak_rss_kib()? as f64 / 1024.0;
     eprintln!(
-        "bench: resync: reconciled in {reconciled_seconds:.1} s, {} writes, {} requests; \
-         peak RSS {peak_rss_mib:.1} MiB",
+        "bench: resync: touched in {touched_seconds:.1} s, reconciled in {reconciled_seconds:.1} s, \
+         {} writes, {} requests; peak RSS {peak_rss_mib:.1} MiB",
         resync.requests.writes, resync.requests.total
     );
 

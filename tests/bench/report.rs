@@ -128,7 +128,11 @@ impl Requests {
 #[derive(Debug, Serialize)]
 pub struct Resync {
     pub members: usize,
-    /// From the touch to every Member reconciled by every per-Member controller.
+    /// From the first touch to the last answered (the harness's writes,
+    /// `--concurrency` in flight).
+    pub touched_seconds: f64,
+    /// From the first touch to every Member reconciled by every per-Member
+    /// controller.
     pub reconciled_seconds: f64,
     /// The quiet window that followed, included in `requests`.
     pub window_seconds: f64,
@@ -253,8 +257,10 @@ impl RunReport {
             ),
             (
                 format!(
-                    "steady-state resync: every Member touched, all reconciled in {:.1} s, then {:.0} s quiet",
-                    self.resync.reconciled_seconds, self.resync.window_seconds
+                    "steady-state resync: every Member touched (in {:.1} s), all reconciled in {:.1} s, then {:.0} s quiet",
+                    self.resync.touched_seconds,
+                    self.resync.reconciled_seconds,
+                    self.resync.window_seconds
                 ),
                 format!(
                     "{} writes, {} requests in all",
