@@ -417,11 +417,11 @@ async fn check_contents(client: &Client, plans: &[TenantPlan]) -> Result<usize> 
         if let Some(labels) = wanted.as_object_mut() {
             labels.remove(MANAGED_BY);
         }
-        let labels = (&live["metadata"]["labels"], &wanted);
-        if !contains(labels.0, labels.1) {
+        let labels = &live["metadata"]["labels"];
+        if !contains(labels, &wanted) {
             differences.push(format!(
-                "{kind} {}/{name}: labels are {} where socle sets {}",
-                plan.namespace, labels.0, labels.1
+                "{kind} {}/{name}: labels are {labels} where socle sets {wanted}",
+                plan.namespace
             ));
         }
         compared += 1;

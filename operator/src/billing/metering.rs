@@ -44,6 +44,10 @@ use crate::{
 pub const SOURCE: &str = "socle";
 /// Value of the component label on operator-written records.
 pub const COMPONENT: &str = "metering";
+/// The meter of the days subscribed to an offer.
+const SUBSCRIPTION_DAYS: &str = "subscription-days";
+/// Every offer, each metered on its own.
+const OFFERS: [Offer; 3] = [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet];
 
 /// One fact the operator should have recorded. Its name and quantity decide
 /// whether a record is due; the rest of the record is built only then: a
@@ -139,8 +143,11 @@ fn facts<'a>(
         .collect();
     let monthly = with_monthly_days(ledger);
     let of_members = ledger.members.iter().flat_map(move |member| {
-        let superseded = monthly
-            .contains(member.name_any().as_str())
+        let superseded = member
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|name| monthly.contains(name))
             .then(|| superseded_months(member, this_month));
         subscription_days(member, this_month)
             .into_iter()
@@ -214,9 +221,7 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
     let name = member.name_any();
     for exercise in [this_month.year() - 1, this_month.year()] {
         let january = Date::new(exercise, 1, 1).expect("January 1st exists");
-        let months =
-            std::iter::successors(Some(january), |month| month.checked_add(1.month()).ok())
-                .take_while(|&month| month < this_month && month.year() == exercise);
+        let months = months(january, this_month).take_while(|month| month.year() == exercise);
         let Some(last) = months.clone().last() else {
             continue;
         };
@@ -224,7 +229,7 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
             start: january,
             end: last.last_of_month(),
         };
-        for offer in [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet] {
+        for offer in OFFERS {
             let days = months
                 .clone()
                 .map(|month| days_subscribed(&member.spec.subscriptions, offer, month))
@@ -244,7 +249,7 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
                         .collect();
                     spec(
                         &member.name_any(),
-                        "subscription-days",
+                        SUBSCRIPTION_DAYS,
                         days,
                         "day",
                         period,
@@ -258,29 +263,29 @@ fn subscription_days(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
 }
 
 /// Members with subscription days recorded month by month, as socle
-/// recorded them before one record per exercise: names ending in
-/// `-<YYYY-MM>` (or a correction of one, `-r<n>`).
+/// recorded them before one record per exercise.
 fn with_monthly_days(ledger: &Ledger) -> HashSet<&str> {
     ledger
         .usage
         .iter()
-        .filter(|record| matches!(&record.meter, Meter::Inventory(meter) if &**meter == "subscription-days"))
-        .filter(|record| {
-            let root = record
-                .id
-                .rsplit_once("-r")
-                .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                .map_or(record.id.as_str(), |(root, _)| root);
-            let tail = root.len().checked_sub(8).and_then(|at| root.get(at..));
-            tail.is_some_and(|tail| {
-                let b = tail.as_bytes();
-                b[0] == b'-'
-                    && b[5] == b'-'
-                    && b[1..5].iter().chain(&b[6..]).all(u8::is_ascii_digit)
-            })
-        })
+        .filter(|record| matches!(&record.meter, Meter::Inventory(meter) if &**meter == SUBSCRIPTION_DAYS))
+        .filter(|record| is_monthly(&record.id))
         .map(|record| &*record.member)
         .collect()
+}
+
+/// Whether a record's name ends in `-<YYYY-MM>`, or is a correction of one
+/// (`-<YYYY-MM>-r<n>`).
+fn is_monthly(id: &str) -> bool {
+    let root = id
+        .rsplit_once("-r")
+        .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(id, |(root, _)| root);
+    let Some(tail) = root.len().checked_sub(8).and_then(|at| root.get(at..)) else {
+        return false;
+    };
+    let b = tail.as_bytes();
+    b[0] == b'-' && b[5] == b'-' && b[1..5].iter().chain(&b[6..]).all(u8::is_ascii_digit)
 }
 
 /// The monthly records of the two exercises, each corrected to 0 where it
@@ -289,10 +294,9 @@ fn with_monthly_days(ledger: &Ledger) -> HashSet<&str> {
 fn superseded_months(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
     let name = member.name_any();
     let january = Date::new(this_month.year() - 1, 1, 1).expect("January 1st exists");
-    std::iter::successors(Some(january), |month| month.checked_add(1.month()).ok())
-        .take_while(|&month| month < this_month)
+    months(january, this_month)
         .flat_map(|month| {
-            [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet].map(|offer| {
+            OFFERS.map(|offer| {
                 let (code, year) = (offer_code(offer), month.year());
                 Fact {
                     name: format!(
@@ -304,7 +308,7 @@ fn superseded_months(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
                     spec: Box::new(move || {
                         spec(
                             &member.name_any(),
-                            "subscription-days",
+                            SUBSCRIPTION_DAYS,
                             0,
                             "day",
                             Period {
@@ -321,6 +325,13 @@ fn superseded_months(member: &Member, this_month: Date) -> Vec<Fact<'_>> {
             })
         })
         .collect()
+}
+
+/// The first days of the months from `first` (a first day) until, not
+/// including, `until`.
+fn months(first: Date, until: Date) -> impl Iterator<Item = Date> + Clone {
+    std::iter::successors(Some(first), |month| month.checked_add(1.month()).ok())
+        .take_while(move |&month| month < until)
 }
 
 /// Days of `month` (its first day) on which a subscription to `offer` is in
@@ -918,11 +929,10 @@ spec:
             spans in proptest::collection::vec((0..3usize, 0..800i32, proptest::option::of(0..800i32)), 0..5),
             month in 0..24i8,
         ) {
-            let offers = [Offer::Audit, Offer::GroupementAchats, Offer::SocleComplet];
             let subscriptions: Vec<Subscription> = spans
                 .iter()
                 .map(|&(offer, from, to)| Subscription {
-                    offer: offers[offer],
+                    offer: OFFERS[offer],
                     effective_date: day_of(2025, from),
                     end_date: to.map(|to| day_of(2025, to)),
                     notice_date: None,
@@ -931,7 +941,7 @@ spec:
                 })
                 .collect();
             let month = date(2025 + i16::from(month / 12), month % 12 + 1, 1);
-            for offer in offers {
+            for offer in OFFERS {
                 let walked = month
                     .series(1.day())
                     .take_while(|day| *day <= month.last_of_month())
