@@ -1,9 +1,10 @@
 //! The raw ceiling: how fast a minimal client can server-side apply to this
-//! API server — no reads, no watches, no logic, only applies from parallel
-//! tasks. Measured twice: with small ConfigMaps (the API server's cheapest
-//! object), and with socle's own tenants, built by socle's builders and
+//! API server — no reads, no watches, no logic, only writes from parallel
+//! tasks. Measured three times: with small ConfigMaps (the API server's
+//! cheapest object); with socle's own tenants, built by socle's builders and
 //! applied as socle applies them (the namespace, then the rest at once),
-//! without a finalizer, a status or any comparison.
+//! without a Member, a status or any comparison; and with whole Members
+//! (created, their tenant, their status), the same writes as the bulk's.
 
 use std::{
     future::Future,
@@ -19,21 +20,23 @@ use futures::{
     FutureExt,
     future::{BoxFuture, try_join_all},
 };
-use jiff::Zoned;
+use jiff::{Zoned, civil::Date};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
-    Api, Client,
-    api::{ListParams, ObjectMeta, Patch, PatchParams},
+    Api, Client, Resource, ResourceExt,
+    api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams},
 };
 use serde::Serialize;
+use serde_json::json;
 use socle::{
     api::{Member, SharedService},
     labels,
-    runtime::apply::apply_over_live,
+    runtime::{apply::FIELD_MANAGER, apply::apply_over_live, conditions::condition},
     tenant::{
-        TenantSettings,
+        self, TenantSettings,
         build::{self, Tenant},
         plan,
+        status::tenant_status,
     },
 };
 
@@ -82,34 +85,107 @@ pub async fn tenants(
     levels: &[usize],
     duration: Duration,
 ) -> Result<Vec<CeilingSample>> {
-    let services = Api::<SharedService>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
-    let settings = TenantSettings {
-        namespace_prefix: prefix.to_owned(),
-        ..TenantSettings::default()
-    };
-    let today = Zoned::now().date();
-    let members = Mutex::new(members.filter(|member| member.hosted_on(today)));
-    let next_plan = || -> Result<plan::TenantPlan> {
-        let member = members
-            .lock()
-            .expect("no panic holds the lock")
-            .next()
-            .expect("synthetic Members never run out");
-        let mut plan = plan::plan(&member, &services, &settings, today)?;
+    let planner = Planner::new(client, prefix).await?;
+    let members = Mutex::new(members.filter(|member| member.hosted_on(planner.today)));
+    at_each_level(levels, duration, |_, _, _| {
+        let plan = planner.plan(&next(&members));
+        async move { apply_blindly(client, &build::tenant(&plan?)).await }
+    })
+    .await
+}
+
+/// Whole Members, as a minimal client would provision them: the Member
+/// created (with the finalizer policy in force, as in the bulk), its tenant
+/// applied as [`tenants`] does when it is hosted, and the tenant
+/// controller's status applied: the API server's part of one Member of the
+/// bulk, without the operator's watches, reads and logic. `members` must be
+/// out of the operator's selector; `applied` counts Members.
+pub async fn members(
+    client: &Client,
+    members: impl Iterator<Item = Member> + Send,
+    prefix: &str,
+    levels: &[usize],
+    duration: Duration,
+) -> Result<Vec<CeilingSample>> {
+    let planner = Planner::new(client, prefix).await?;
+    let api = Api::<Member>::all(client.clone());
+    let members = Mutex::new(members);
+    at_each_level(levels, duration, |_, _, _| {
+        let (member, planner, api) = (next(&members), &planner, &api);
+        async move {
+            let created = api.create(&PostParams::default(), &member).await?;
+            let (namespace, objects, reason) = if created.hosted_on(planner.today) {
+                let plan = planner.plan(&created)?;
+                let objects = apply_blindly(client, &build::tenant(&plan)).await?;
+                (Some(plan.namespace), objects, "Provisioned")
+            } else {
+                (None, 0, "NotHosted")
+            };
+            let generation = created.meta().generation;
+            let ok = condition(tenant::CONDITION, true, reason, "provisioned", generation);
+            let status = tenant_status(&created, namespace, ok);
+            let patch = json!({
+                "apiVersion": Member::api_version(&()),
+                "kind": Member::kind(&()),
+                "status": {
+                    "conditions": status.conditions,
+                    "namespace": status.namespace,
+                    "observedGeneration": status.observed_generation,
+                },
+            });
+            api.patch_status(
+                &created.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+            Ok(objects + 2)
+        }
+    })
+    .await
+}
+
+/// The next Member of a population shared by the ceiling's tasks.
+fn next(members: &Mutex<impl Iterator<Item = Member>>) -> Member {
+    members
+        .lock()
+        .expect("no panic holds the lock")
+        .next()
+        .expect("synthetic Members never run out")
+}
+
+/// Tenant plans as the tenant controller makes them, with the cluster's
+/// SharedServices (the storage class), in namespaces named with a prefix.
+struct Planner {
+    services: Vec<SharedService>,
+    settings: TenantSettings,
+    today: Date,
+}
+
+impl Planner {
+    async fn new(client: &Client, prefix: &str) -> Result<Self> {
+        let services = Api::<SharedService>::all(client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items;
+        Ok(Self {
+            services,
+            settings: TenantSettings {
+                namespace_prefix: prefix.to_owned(),
+                ..TenantSettings::default()
+            },
+            today: Zoned::now().date(),
+        })
+    }
+
+    fn plan(&self, member: &Member) -> Result<plan::TenantPlan> {
+        let mut plan = plan::plan(member, &self.services, &self.settings, self.today)?;
         // Out of the operator's watches (it selects component=tenant): its
         // caches and RSS hold only what it provisioned.
         plan.labels
             .insert(labels::COMPONENT.to_owned(), "bench-ceiling".to_owned());
         Ok(plan)
-    };
-    at_each_level(levels, duration, |_, _, _| {
-        let plan = next_plan();
-        async move { apply_blindly(client, &build::tenant(&plan?)).await }
-    })
-    .await
+    }
 }
 
 /// Applies every object of `tenant` without reading anything; returns how

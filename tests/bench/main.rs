@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod ceiling;
+mod cpu;
 mod members;
 mod peer;
 mod readiness;
@@ -56,8 +57,11 @@ use socle_e2e::{
 
 use self::{
     readiness::ReadyWatch,
-    report::{Machine, Percentiles, Requests, Restart, Resync, RunReport, load_average},
+    report::{AfterBulk, Machine, Percentiles, Requests, Restart, Resync, RunReport, load_average},
 };
+
+/// Marks the Member ceiling's Members, which the operator leaves alone.
+const CEILING_LABEL: &str = "socle.bench/ceiling";
 
 #[derive(Debug, Parser)]
 #[command(about = "socle's provisioning at scale against the testenv (use `cargo xtask bench`)")]
@@ -209,7 +213,8 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
             .context("SOCLE_OPERATOR_KUBECONFIG is not set")?
             .into(),
         namespace: namespace.clone(),
-        member_selector: scope.selector(),
+        // Not the Member ceiling's Members: they are the raw client's.
+        member_selector: format!("{},!{CEILING_LABEL}", scope.selector()),
         tenant_prefix: format!("b{}-", scope.id()),
         renamed: None,
         log: process::log_path(&testenv, scope.id()),
@@ -238,12 +243,15 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let probe = bulk.first().context("--members must be at least 1")?;
     install::apply_member_finalizers(&client, &scope, probe).await;
     let names: Vec<String> = bulk.iter().map(ResourceExt::name_any).collect();
+    let processes = cpu::Processes::of_testenv(&testenv, &[("operator", operator.pid())])?;
     let mark = AuditMark::now();
+    let bulk_cpu = processes.start()?;
     let started = Instant::now();
     let created = create(&client, bulk, args.concurrency).await?;
     let create_seconds = started.elapsed().as_secs_f64();
     let timeout = Duration::from_secs(120) + Duration::from_millis(200) * u32::try_from(n)?;
     ready.wait_for(&names, timeout).await?;
+    let bulk_cpu = bulk_cpu.stop()?;
     let last_ready = latest_ready(&ready, &names);
     let all_ready_seconds = last_ready.duration_since(started).as_secs_f64();
     let bulk_latency = Percentiles::of(latencies(&ready, &created));
@@ -274,6 +282,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     .await?;
     // Tenants of Members that are never created, under the run's prefix:
     // the cleanup deletes their namespaces with the others.
+    let tenant_ceiling_cpu = processes.start()?;
     let tenant_ceiling = ceiling::tenants(
         &client,
         members::synthetic(&scope, "c", 0..usize::MAX),
@@ -282,17 +291,43 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         ceiling_seconds,
     )
     .await?;
+    let tenant_ceiling_cpu = tenant_ceiling_cpu.stop()?;
+    let member_ceiling_cpu = processes.start()?;
+    let member_ceiling = ceiling::members(
+        &client,
+        members::synthetic(&scope, "w", 0..usize::MAX).map(|mut member| {
+            member
+                .labels_mut()
+                .insert(CEILING_LABEL.to_owned(), "yes".to_owned());
+            member
+        }),
+        &setup.tenant_prefix,
+        &args.ceiling_concurrency,
+        ceiling_seconds,
+    )
+    .await?;
+    let member_ceiling_cpu = member_ceiling_cpu.stop()?;
     operator.resume()?;
     eprintln!(
-        "bench: raw ceilings: {:.0} ConfigMaps/s, {:.1} tenants/s",
+        "bench: raw ceilings: {:.0} ConfigMaps/s, {:.1} tenants/s, {:.1} Members/s",
         report::best(&ceiling),
-        report::best(&tenant_ceiling)
+        report::best(&tenant_ceiling),
+        report::best(&member_ceiling)
     );
+    // What waited for the bulk to end: billing's statements and statuses,
+    // metering's records.
     let settle_within = Duration::from_secs(60 * args.settle_minutes);
+    let mark = AuditMark::now();
+    let after_bulk_cpu = processes.start()?;
     let tail = settle(&client, &user, settle_within).await?;
+    let after_bulk = AfterBulk {
+        seconds: tail.as_secs_f64(),
+        requests: Requests::of(&mark.events(&client).await, &user),
+        cpu: after_bulk_cpu.stop()?,
+    };
     eprintln!(
-        "bench: 3 s without an operator write, {:.0} s after the bulk",
-        tail.as_secs_f64()
+        "bench: 3 s without an operator write, {:.0} s after the bulk ({} writes)",
+        after_bulk.seconds, after_bulk.requests.writes
     );
 
     // 4. Probes, one after the other.
@@ -317,7 +352,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let before = operator.reconciles().await?;
     let mark = AuditMark::now();
     let started = Instant::now();
-    touch_all(&client, &scope, args.concurrency).await?;
+    touch_all(&client, &setup.member_selector, args.concurrency).await?;
     // The touches are the harness's own writes, as many as Members: how
     // long they took tells the operator's part of the resync from theirs.
     let touched_seconds = started.elapsed().as_secs_f64();
@@ -404,6 +439,11 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         restart,
         ceiling,
         tenant_ceiling,
+        member_ceiling,
+        after_bulk,
+        bulk_cpu,
+        tenant_ceiling_cpu,
+        member_ceiling_cpu,
     })
 }
 
@@ -430,12 +470,12 @@ async fn create(
         .await
 }
 
-/// A label changed on every Member of the scope: a change each controller
+/// A label changed on every Member the operator selects: a change each controller
 /// reconciles, with nothing in it for the operator to write.
-async fn touch_all(client: &Client, scope: &TestScope, concurrency: usize) -> Result<()> {
+async fn touch_all(client: &Client, selector: &str, concurrency: usize) -> Result<()> {
     let api = Api::<Member>::all(client.clone());
     let names: Vec<String> = api
-        .list_metadata(&kube::api::ListParams::default().labels(&scope.selector()))
+        .list_metadata(&kube::api::ListParams::default().labels(selector))
         .await?
         .iter()
         .map(ResourceExt::name_any)

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 use serde::Serialize;
 use socle_e2e::AuditEvent;
 
-use crate::ceiling::CeilingSample;
+use crate::{ceiling::CeilingSample, cpu::CpuUse};
 
 /// The machine, as far as it limits the figures.
 #[derive(Debug, Serialize)]
@@ -124,6 +124,15 @@ impl Requests {
     }
 }
 
+/// What the operator wrote once the bulk was over (from its resume after the
+/// ceilings to 3 s without a write, included): billing and metering.
+#[derive(Debug, Serialize)]
+pub struct AfterBulk {
+    pub seconds: f64,
+    pub requests: Requests,
+    pub cpu: CpuUse,
+}
+
 /// Steady state: every Member touched, and what the operator did after.
 #[derive(Debug, Serialize)]
 pub struct Resync {
@@ -168,6 +177,14 @@ pub struct RunReport {
     pub restart: Restart,
     pub ceiling: Vec<CeilingSample>,
     pub tenant_ceiling: Vec<CeilingSample>,
+    pub member_ceiling: Vec<CeilingSample>,
+    pub after_bulk: AfterBulk,
+    /// CPU by process from the first create to the last Member Ready.
+    pub bulk_cpu: CpuUse,
+    /// CPU by process while the raw client applied tenants (every level).
+    pub tenant_ceiling_cpu: CpuUse,
+    /// CPU by process while the raw client provisioned whole Members.
+    pub member_ceiling_cpu: CpuUse,
 }
 
 /// The best rate a raw client reached.
@@ -176,6 +193,12 @@ pub fn best(samples: &[CeilingSample]) -> f64 {
         .iter()
         .map(|sample| sample.per_second)
         .fold(0.0, f64::max)
+}
+
+/// What the raw client applied at every level (tenants, Members).
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn applied(samples: &[CeilingSample]) -> f64 {
+    samples.iter().map(|sample| sample.applied).sum::<usize>() as f64
 }
 
 /// Each level's rate, as `level: rate/s, …`.
@@ -197,6 +220,8 @@ impl RunReport {
         // From the first create to the last Member Ready.
         let writes_per_second = per(self.bulk_requests.writes, self.all_ready_seconds);
         let tenants_per_second = per(self.tenants as u64, self.all_ready_seconds);
+        let members_per_second = n / self.all_ready_seconds;
+        let member_ceiling = best(&self.member_ceiling);
         let rows: Vec<(String, String)> = vec![
             (
                 "operator start → `/readyz` (no Member yet)".into(),
@@ -256,6 +281,13 @@ impl RunReport {
                 ),
             ),
             (
+                "Members Ready/s during the bulk, share of the Member ceiling".into(),
+                format!(
+                    "{members_per_second:.1}/s of {member_ceiling:.1}/s: {:.0} %",
+                    100.0 * members_per_second / member_ceiling
+                ),
+            ),
+            (
                 format!(
                     "steady-state resync: every Member touched (in {:.1} s), all reconciled in {:.1} s, then {:.0} s quiet",
                     self.resync.touched_seconds,
@@ -297,6 +329,49 @@ impl RunReport {
             (
                 "tenant ceiling: tenants server-side applied per second (the namespace, then its objects at once), by parallel tasks".into(),
                 rates(&self.tenant_ceiling),
+            ),
+            (
+                "Member ceiling: Members created, their tenant applied and their status applied per second, by parallel tasks".into(),
+                rates(&self.member_ceiling),
+            ),
+            (
+                format!(
+                    "CPU during the bulk, ms per Member by process ({:.2} cores busy)",
+                    self.bulk_cpu.cores()
+                ),
+                self.bulk_cpu.per_unit_ms(n),
+            ),
+            (
+                format!(
+                    "CPU during the Member ceiling, ms per Member by process ({:.2} cores busy)",
+                    self.member_ceiling_cpu.cores()
+                ),
+                self.member_ceiling_cpu.per_unit_ms(applied(&self.member_ceiling)),
+            ),
+            (
+                format!(
+                    "CPU during the tenant ceiling, ms per tenant by process ({:.2} cores busy)",
+                    self.tenant_ceiling_cpu.cores()
+                ),
+                self.tenant_ceiling_cpu.per_unit_ms(applied(&self.tenant_ceiling)),
+            ),
+            (
+                "after the bulk: operator writes until 3 s without one, writes/s".into(),
+                format!(
+                    "{} in {:.0} s: {:.0}/s",
+                    self.after_bulk.requests.writes,
+                    self.after_bulk.seconds,
+                    per(self.after_bulk.requests.writes, self.after_bulk.seconds)
+                ),
+            ),
+            (
+                format!(
+                    "CPU after the bulk, ms per operator write by process ({:.2} cores busy)",
+                    self.after_bulk.cpu.cores()
+                ),
+                self.after_bulk
+                    .cpu
+                    .per_unit_ms(per(self.after_bulk.requests.writes.max(1), 1.0)),
             ),
         ];
         let _ = writeln!(

@@ -156,6 +156,11 @@ impl OperatorProcess {
         }
     }
 
+    /// The operator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The most memory the process has held so far (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> Result<u64> {
         let path = format!("/proc/{}/status", self.child.id());
