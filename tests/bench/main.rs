@@ -351,6 +351,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let total = n + args.probes;
     let before = operator.reconciles().await?;
     let mark = AuditMark::now();
+    let resync_cpu = processes.start()?;
     let started = Instant::now();
     touch_all(&client, &setup.member_selector, args.concurrency).await?;
     // The touches are the harness's own writes, as many as Members: how
@@ -360,6 +361,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         .wait_reconciled(&before, total, Duration::from_secs(600))
         .await?;
     let reconciled_seconds = started.elapsed().as_secs_f64();
+    let resync_cpu = resync_cpu.stop()?;
     let quiet = Duration::from_secs(args.quiet_seconds);
     tokio::time::sleep(quiet).await;
     let resync = Resync {
@@ -368,6 +370,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         reconciled_seconds,
         window_seconds: quiet.as_secs_f64(),
         requests: Requests::of(&mark.events(&client).await, &user),
+        cpu: resync_cpu,
     };
     #[allow(clippy::cast_precision_loss)]
     let peak_rss_mib = operator.peak_rss_kib()? as f64 / 1024.0;

@@ -146,6 +146,8 @@ pub struct Resync {
     /// The quiet window that followed, included in `requests`.
     pub window_seconds: f64,
     pub requests: Requests,
+    /// From the first touch to every Member reconciled.
+    pub cpu: CpuUse,
 }
 
 /// The operator killed (SIGKILL) with everything converged, and started again.
@@ -298,6 +300,14 @@ impl RunReport {
                     "{} writes, {} requests in all",
                     self.resync.requests.writes, self.resync.requests.total
                 ),
+            ),
+            (
+                format!(
+                    "CPU of the resync until all reconciled, ms per Member by process ({:.2} cores busy)",
+                    self.resync.cpu.cores()
+                ),
+                #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+                self.resync.cpu.per_unit_ms(self.resync.members as f64),
             ),
             (
                 "operator peak RSS (VmHWM) through provisioning and resync".into(),
