@@ -295,55 +295,62 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
         let deliberation = ledger.grid_for(exercise).deliberation;
         let outcome = ledger.compute(exercise);
         let mut wanted = BTreeSet::new();
-        let mut applies = Vec::new();
-        for priced in &outcome.statements {
-            let member = caches
-                .members
-                .get(&ObjectRef::new(&priced.member))
-                .and_then(|guard| guard.0.as_ref().ok().cloned());
-            let siret = member.as_ref().and_then(|m| m.spec.siret.clone());
-            let report = member.as_ref().and_then(|m| audit_report_in(m, exercise));
-            let drafts = statement::drafts(
-                priced,
-                siret.as_deref(),
-                &deliberation,
-                &ctx.namespace,
-                report,
+        // Each statement is built as it is written, `in_flight` at a time,
+        // not all first: an exercise's 35 000 statements and their live
+        // copies held at once took the operator from 440 to 790 MiB.
+        let applies = outcome
+            .statements
+            .iter()
+            .flat_map(|priced| {
+                let member = caches
+                    .members
+                    .get(&ObjectRef::new(&priced.member))
+                    .and_then(|guard| guard.0.as_ref().ok().cloned());
+                let siret = member.as_ref().and_then(|m| m.spec.siret.clone());
+                let report = member.as_ref().and_then(|m| audit_report_in(m, exercise));
+                let drafts = statement::drafts(
+                    priced,
+                    siret.as_deref(),
+                    &deliberation,
+                    &ctx.namespace,
+                    report,
+                );
+                let annual: Option<ContributionStatementSpec> = caches
+                    .statements
+                    .get(
+                        Some(&ctx.namespace),
+                        &statement::statement_name(&priced.member, exercise),
+                    )
+                    .and_then(|seen| serde_json::from_value(seen.json()["spec"].clone()).ok());
+                let mut applies = Vec::new();
+                for desired in drafts {
+                    if desired.spec.title_kind == TitleKind::Audit
+                        && statement::audit_already_titled(annual.as_ref())
+                    {
+                        continue;
+                    }
+                    let name = desired.name_any();
+                    wanted.insert(name.clone());
+                    // Read once, for the Issued check and the comparison both.
+                    let live = watch::cached(&caches.statements, &desired).map(|seen| seen.json());
+                    if live.as_ref().and_then(state) != Some(StatementState::Issued) {
+                        applies.push((desired, live));
+                    }
+                    if exercise == current {
+                        estimates
+                            .entry(priced.member.clone())
+                            .or_insert(ContributionEstimate {
+                                exercise,
+                                total_cents: priced.total_cents,
+                                statement: Some(name),
+                            });
+                    }
+                }
+                applies
+            })
+            .map(
+                |(desired, live)| async move { apply_over_live(&ctx.client, &desired, live).await },
             );
-            let annual: Option<ContributionStatementSpec> = caches
-                .statements
-                .get(
-                    Some(&ctx.namespace),
-                    &statement::statement_name(&priced.member, exercise),
-                )
-                .and_then(|seen| serde_json::from_value(seen.json()["spec"].clone()).ok());
-            for desired in drafts {
-                if desired.spec.title_kind == TitleKind::Audit
-                    && statement::audit_already_titled(annual.as_ref())
-                {
-                    continue;
-                }
-                let name = desired.name_any();
-                wanted.insert(name.clone());
-                // Read once, for the Issued check and the comparison both.
-                let live = watch::cached(&caches.statements, &desired).map(|seen| seen.json());
-                if live.as_ref().and_then(state) != Some(StatementState::Issued) {
-                    applies.push((desired, live));
-                }
-                if exercise == current {
-                    estimates
-                        .entry(priced.member.clone())
-                        .or_insert(ContributionEstimate {
-                            exercise,
-                            total_cents: priced.total_cents,
-                            statement: Some(name),
-                        });
-                }
-            }
-        }
-        let applies = applies.into_iter().map(|(desired, live)| async move {
-            apply_over_live(&ctx.client, &desired, live).await
-        });
         writes += at_once(applies, in_flight).await?;
         writes += delete_unwanted_drafts(&ledger, caches, ctx, exercise, &wanted).await?;
         if exercise == current {
