@@ -96,8 +96,11 @@ impl CpuUse {
     }
 
     /// Milliseconds of CPU per `unit` (tenant) of each process, as
-    /// `name ms, …`, and their sum.
+    /// `name ms, …`, and their sum; a dash when the phase did no unit.
     pub fn per_unit_ms(&self, units: f64) -> String {
+        if units < 1.0 {
+            return "—".to_owned();
+        }
         let mut parts: Vec<String> = self
             .seconds
             .iter()

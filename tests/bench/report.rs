@@ -381,7 +381,7 @@ impl RunReport {
                 ),
                 self.after_bulk
                     .cpu
-                    .per_unit_ms(per(self.after_bulk.requests.writes.max(1), 1.0)),
+                    .per_unit_ms(per(self.after_bulk.requests.writes, 1.0)),
             ),
         ];
         let _ = writeln!(
