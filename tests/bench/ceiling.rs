@@ -23,20 +23,21 @@ use futures::{
 use jiff::{Zoned, civil::Date};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
-    Api, Client, Resource, ResourceExt,
+    Api, Client, Resource as _, ResourceExt,
     api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams},
 };
 use serde::Serialize;
-use serde_json::json;
 use socle::{
     api::{Member, SharedService},
     labels,
-    runtime::{apply::FIELD_MANAGER, apply::apply_over_live, conditions::condition},
+    runtime::{
+        apply::FIELD_MANAGER, apply::apply_over_live, conditions::condition, status::status_patch,
+    },
     tenant::{
         self, TenantSettings,
         build::{self, Tenant},
         plan,
-        status::tenant_status,
+        status::{owned_fields, tenant_status},
     },
 };
 
@@ -124,19 +125,10 @@ pub async fn members(
             let generation = created.meta().generation;
             let ok = condition(tenant::CONDITION, true, reason, "provisioned", generation);
             let status = tenant_status(&created, namespace, ok);
-            let patch = json!({
-                "apiVersion": Member::api_version(&()),
-                "kind": Member::kind(&()),
-                "status": {
-                    "conditions": status.conditions,
-                    "namespace": status.namespace,
-                    "observedGeneration": status.observed_generation,
-                },
-            });
             api.patch_status(
                 &created.name_any(),
                 &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
+                &Patch::Apply(&status_patch(owned_fields(&status))),
             )
             .await?;
             Ok(objects + 2)

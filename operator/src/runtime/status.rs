@@ -28,20 +28,26 @@ pub async fn apply_member_status(
     manager: &str,
     status: Value,
 ) -> Result<(), kube::Error> {
-    let patch = json!({
-        "apiVersion": Member::api_version(&()),
-        "kind": Member::kind(&()),
-        "status": status,
-    });
     let written = Api::<Member>::all(ctx.client.clone())
         .patch_status(
             &member.name_any(),
             &PatchParams::apply(manager).force(),
-            &Patch::Apply(&patch),
+            &Patch::Apply(&status_patch(status)),
         )
         .await?;
     ctx.own_writes.record(&written);
     Ok(())
+}
+
+/// The server-side apply body of a Member's status subresource holding
+/// `status` (the fields one field manager owns).
+pub fn status_patch(status: Value) -> Value {
+    let mut patch = json!({
+        "apiVersion": Member::api_version(&()),
+        "kind": Member::kind(&()),
+    });
+    patch["status"] = status;
+    patch
 }
 
 /// The Member versions socle wrote that the watch has not brought back yet.

@@ -140,15 +140,14 @@ pub async fn write_status(
     {
         return Ok(());
     }
-    apply_member_status(
-        &ctx.shared,
-        member,
-        FIELD_MANAGER,
-        json!({
-            "conditions": owned,
-            "namespace": status.namespace,
-            "observedGeneration": status.observed_generation,
-        }),
-    )
-    .await
+    apply_member_status(&ctx.shared, member, FIELD_MANAGER, owned_fields(&status)).await
+}
+
+/// The fields of `status` this controller owns, as it applies them.
+pub fn owned_fields(status: &MemberStatus) -> serde_json::Value {
+    json!({
+        "conditions": owned_conditions(&status.conditions),
+        "namespace": status.namespace,
+        "observedGeneration": status.observed_generation,
+    })
 }
