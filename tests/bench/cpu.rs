@@ -4,11 +4,10 @@
 //! API server's CPU per tenant during the bulk, beside the same figure while
 //! the raw client applies tenants, says what bounds the bulk.
 
-use std::{collections::BTreeMap, path::Path, time::Instant};
+use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use serde_json::Value;
 
 /// Linux's `USER_HZ`: the unit of `/proc/<pid>/stat`'s CPU times, fixed at
 /// 100 by the kernel's ABI whatever the kernel's own tick.
@@ -19,16 +18,13 @@ const TICKS_PER_SECOND: f64 = 100.0;
 pub struct Processes(Vec<(String, u32)>);
 
 impl Processes {
-    /// The control plane's components of the testenv in `testenv`, and
-    /// `others` (the operator, …); the harness itself is always counted.
-    pub fn of_testenv(testenv: &Path, others: &[(&str, u32)]) -> Result<Self> {
-        let path = testenv.join("state.json");
-        let state: Value = serde_json::from_slice(
-            &std::fs::read(&path).with_context(|| path.display().to_string())?,
-        )?;
+    /// The control plane's components of the testenv, and `others` (the
+    /// operator, …); the harness itself is always counted.
+    pub fn of_testenv(others: &[(&str, u32)]) -> Result<Self> {
+        let state = socle_e2e::testenv_state();
         let mut processes: Vec<(String, u32)> = state["components"]
             .as_array()
-            .with_context(|| format!("no components in {}", path.display()))?
+            .context("no components in the testenv's state")?
             .iter()
             .filter_map(|component| {
                 let pid = u32::try_from(component["pid"].as_u64()?).ok()?;

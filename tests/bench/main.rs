@@ -243,7 +243,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let probe = bulk.first().context("--members must be at least 1")?;
     install::apply_member_finalizers(&client, &scope, probe).await;
     let names: Vec<String> = bulk.iter().map(ResourceExt::name_any).collect();
-    let processes = cpu::Processes::of_testenv(&testenv, &[("operator", operator.pid())])?;
+    let processes = cpu::Processes::of_testenv(&[("operator", operator.pid())])?;
     let mark = AuditMark::now();
     let bulk_cpu = processes.start()?;
     let started = Instant::now();

@@ -232,6 +232,16 @@ pub async fn username(client: &Client) -> String {
         .expect("a SelfSubjectReview names the user")
 }
 
+/// The testenv's `state.json` (components and their pids, ports, Velero's
+/// and Flux's settings), as `cargo xtask testenv up` wrote it.
+pub fn testenv_state() -> serde_json::Value {
+    let path = testenv_dir().join("state.json");
+    std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_else(|| panic!("{} is not the testenv's state", path.display()))
+}
+
 /// The test environment's state directory: `$SOCLE_TESTENV_DIR`, or the
 /// directory of `$KUBECONFIG`.
 pub(crate) fn testenv_dir() -> PathBuf {

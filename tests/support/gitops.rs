@@ -27,11 +27,7 @@ use crate::{TestScope, eventually};
 
 /// Panics, saying how to get it, unless the testenv runs Flux.
 pub fn require_flux() {
-    let path = crate::audit::testenv_dir().join("state.json");
-    let state: Value = fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_else(|| panic!("{} is not the testenv's state", path.display()));
+    let state = crate::audit::testenv_state();
     assert!(
         state.get("flux").is_some_and(|flux| !flux.is_null()),
         "the testenv runs without Flux: `cargo xtask testenv down`, then `cargo xtask testenv \

@@ -37,7 +37,7 @@ pub mod vpn;
 pub use socle_router_emulator as router;
 
 pub use self::{
-    audit::{AuditEvent, AuditMark, username},
+    audit::{AuditEvent, AuditMark, testenv_state, username},
     connect::{USER_AGENT, connect},
     crds::{install_crds, install_socle_crds},
     eventually::eventually,

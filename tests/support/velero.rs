@@ -640,14 +640,9 @@ pub fn bucket_dir() -> std::path::PathBuf {
 /// `velero server`'s metrics endpoint in the testenv, from its state file
 /// (`cargo xtask testenv up` writes it).
 pub fn metrics_url() -> String {
-    let path = crate::audit::testenv_dir().join("state.json");
-    let state: serde_json::Value = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_else(|| panic!("{} is not the testenv's state", path.display()));
-    state["velero"]["metrics_url"]
+    crate::audit::testenv_state()["velero"]["metrics_url"]
         .as_str()
-        .unwrap_or_else(|| panic!("no Velero in {}: start the testenv with it", path.display()))
+        .unwrap_or_else(|| panic!("no Velero in the testenv's state: start the testenv with it"))
         .to_owned()
 }
 
