@@ -13,14 +13,17 @@
 //!    as in an install;
 //! 3. raw ceilings, right after the bulk with the operator frozen
 //!    (SIGSTOP): bare parallel tasks server-side apply small ConfigMaps,
-//!    then tenants as socle builds them;
+//!    then tenants as socle builds them, then whole Members; then the
+//!    operator resumed until it stops writing (billing, metering);
 //! 4. probes: Members created one after the other with the N present, each
 //!    waited for: the latency a DSI engineer sees for one new adhesion;
-//! 5. steady-state resync: every Member touched (a label), every per-Member
-//!    controller seen reconciling them all (its `/metrics`), then a quiet
-//!    window; its writes must be 0;
+//! 5. steady-state resync: every Member touched (a label) while the operator
+//!    is frozen, then every per-Member controller seen reconciling them all
+//!    (its `/metrics`) after its resume, then a quiet window; its writes
+//!    must be 0;
 //! 6. cold restart: the operator SIGKILLed and started again; `/readyz`,
-//!    every Member reconciled, writes (must be 0), peak RSS;
+//!    every Member reconciled, writes (must be 0), peak RSS. Every phase
+//!    has its own peak RSS (`VmHWM`, reset between phases);
 //! 7. cleanup (Members unfinalized and deleted, namespaces deleted), unless
 //!    `--no-cleanup` on the last run.
 
@@ -41,6 +44,7 @@ use std::{
 use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Client, ResourceExt,
@@ -57,7 +61,10 @@ use socle_e2e::{
 
 use self::{
     readiness::ReadyWatch,
-    report::{AfterBulk, Machine, Percentiles, Requests, Restart, Resync, RunReport, load_average},
+    report::{
+        AfterBulk, Machine, PeakRss, Percentiles, Requests, Restart, Resync, RunReport,
+        load_average,
+    },
 };
 
 /// Marks the Member ceiling's Members, which the operator leaves alone.
@@ -236,6 +243,7 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     // Each phase says what it measured as it ends, so that a run that fails
     // later (a timeout) still leaves its figures in the output.
     eprintln!("bench: operator ready in {operator_ready_seconds:.2} s");
+    operator.take_peak_rss_kib()?;
 
     // 2. Bulk, with the shipped policy that sets socle's finalizers at each
     // create, as installed (bound to this scope's Members only).
@@ -256,17 +264,14 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     let all_ready_seconds = last_ready.duration_since(started).as_secs_f64();
     let bulk_latency = Percentiles::of(latencies(&ready, &created));
     let bulk_requests = Requests::of(&mark.events(&client).await, &user);
+    let bulk_peak_rss = mib(operator.take_peak_rss_kib()?);
     let tenants = tenant_namespaces(&Api::<Namespace>::all(client.clone()), &setup.tenant_prefix)
         .await?
         .len();
     eprintln!(
         "bench: bulk: {n} Ready in {all_ready_seconds:.1} s, p50/p99 {:.0}/{:.0} ms, \
-         {} requests ({} writes), peak RSS {} KiB",
-        bulk_latency.p50_ms,
-        bulk_latency.p99_ms,
-        bulk_requests.total,
-        bulk_requests.writes,
-        operator.peak_rss_kib()?
+         {} requests ({} writes), peak RSS {bulk_peak_rss:.1} MiB",
+        bulk_latency.p50_ms, bulk_latency.p99_ms, bulk_requests.total, bulk_requests.writes,
     );
     // 3. Raw ceilings, right after the bulk with its objects present, so that
     // the machine is as busy as it was: this 2-core VM's speed varies from
@@ -318,16 +323,21 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
     // metering's records.
     let settle_within = Duration::from_secs(60 * args.settle_minutes);
     let mark = AuditMark::now();
+    let resumed_at = Timestamp::now();
     let after_bulk_cpu = processes.start()?;
     let tail = settle(&client, &user, settle_within).await?;
+    let events = mark.events(&client).await;
     let after_bulk = AfterBulk {
         seconds: tail.as_secs_f64(),
-        requests: Requests::of(&mark.events(&client).await, &user),
+        requests: Requests::of(&events, &user),
+        last_writes: report::last_writes(&events, &user, resumed_at),
         cpu: after_bulk_cpu.stop()?,
     };
+    let after_bulk_peak_rss = mib(operator.take_peak_rss_kib()?);
     eprintln!(
-        "bench: 3 s without an operator write, {:.0} s after the bulk ({} writes)",
-        after_bulk.seconds, after_bulk.requests.writes
+        "bench: 3 s without an operator write, {:.0} s after the bulk ({} writes, last of each: {:?}), \
+         peak RSS {after_bulk_peak_rss:.1} MiB",
+        after_bulk.seconds, after_bulk.requests.writes, after_bulk.last_writes
     );
 
     // 4. Probes, one after the other.
@@ -346,21 +356,26 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         probe_latency.p50_ms, probe_latency.p99_ms
     );
     settle(&client, &user, settle_within).await?;
+    let probes_peak_rss = mib(operator.take_peak_rss_kib()?);
 
-    // 5. Steady-state resync.
+    // 5. Steady-state resync. The touches are the harness's own writes, as
+    // many as Members, which cost the API server more than the operator's
+    // reconciles: they are made while the operator is frozen, and the
+    // resync is timed from its resume, on all the events at once.
     let total = n + args.probes;
     let before = operator.reconciles().await?;
     let mark = AuditMark::now();
-    let resync_cpu = processes.start()?;
+    operator.pause()?;
     let started = Instant::now();
     touch_all(&client, &setup.member_selector, args.concurrency).await?;
-    // The touches are the harness's own writes, as many as Members: how
-    // long they took tells the operator's part of the resync from theirs.
     let touched_seconds = started.elapsed().as_secs_f64();
+    let resync_cpu = processes.start()?;
+    let resumed = Instant::now();
+    operator.resume()?;
     operator
         .wait_reconciled(&before, total, Duration::from_secs(600))
         .await?;
-    let reconciled_seconds = started.elapsed().as_secs_f64();
+    let reconciled_seconds = resumed.elapsed().as_secs_f64();
     let resync_cpu = resync_cpu.stop()?;
     let quiet = Duration::from_secs(args.quiet_seconds);
     tokio::time::sleep(quiet).await;
@@ -372,12 +387,16 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         requests: Requests::of(&mark.events(&client).await, &user),
         cpu: resync_cpu,
     };
-    #[allow(clippy::cast_precision_loss)]
-    let peak_rss_mib = operator.peak_rss_kib()? as f64 / 1024.0;
+    let peak_rss_by_phase = PeakRss {
+        bulk: bulk_peak_rss,
+        after_bulk: after_bulk_peak_rss,
+        probes: probes_peak_rss,
+        resync: mib(operator.take_peak_rss_kib()?),
+    };
     eprintln!(
-        "bench: resync: touched in {touched_seconds:.1} s, reconciled in {reconciled_seconds:.1} s, \
-         {} writes, {} requests; peak RSS {peak_rss_mib:.1} MiB",
-        resync.requests.writes, resync.requests.total
+        "bench: resync: touched in {touched_seconds:.1} s, all reconciled {reconciled_seconds:.1} s \
+         after the operator's resume, {} writes, {} requests; peak RSS {:.1} MiB",
+        resync.requests.writes, resync.requests.total, peak_rss_by_phase.resync
     );
 
     // 6. Cold restart.
@@ -397,13 +416,12 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         .await?;
     let reconciled_seconds = started.elapsed().as_secs_f64();
     tokio::time::sleep(quiet).await;
-    #[allow(clippy::cast_precision_loss)]
     let restart = Restart {
         ready_seconds,
         reconciled_seconds,
         window_seconds: quiet.as_secs_f64(),
         requests: Requests::of(&mark.events(&client).await, &user),
-        peak_rss_mib: operator.peak_rss_kib()? as f64 / 1024.0,
+        peak_rss_mib: mib(operator.peak_rss_kib()?),
     };
     operator.stop()?;
 
@@ -438,7 +456,8 @@ async fn run(args: &Args, n: usize, cleanup: bool) -> Result<RunReport> {
         bulk_requests,
         probe_latency,
         resync,
-        peak_rss_mib,
+        peak_rss_mib: peak_rss_by_phase.max(),
+        peak_rss_by_phase,
         restart,
         ceiling,
         tenant_ceiling,
@@ -551,4 +570,9 @@ async fn wait_gone(client: &Client, prefix: &str, timeout: Duration) -> Result<(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+#[allow(clippy::cast_precision_loss)] // far below 2^52 KiB
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }

@@ -2,6 +2,7 @@
 
 use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
+use jiff::Timestamp;
 use serde::Serialize;
 use socle_e2e::AuditEvent;
 
@@ -90,12 +91,7 @@ impl Requests {
     pub fn of(events: &[AuditEvent], user: &str) -> Self {
         let mut requests = Self::default();
         for event in events.iter().filter(|event| event.user == user) {
-            let mut key = format!("{} {}", event.verb, event.resource);
-            if let Some(subresource) = &event.subresource {
-                key.push('/');
-                key.push_str(subresource);
-            }
-            *requests.by_kind.entry(key).or_default() += 1;
+            *requests.by_kind.entry(kind(event)).or_default() += 1;
             requests.writes += u64::from(event.is_write());
             requests.total += 1;
         }
@@ -124,30 +120,80 @@ impl Requests {
     }
 }
 
+/// `verb resource[/subresource]`, e.g. `patch members/status`.
+fn kind(event: &AuditEvent) -> String {
+    let mut key = format!("{} {}", event.verb, event.resource);
+    if let Some(subresource) = &event.subresource {
+        key.push('/');
+        key.push_str(subresource);
+    }
+    key
+}
+
+/// For each kind of write `user` made among `events`, the seconds from
+/// `since` to the last one received: when metering's last UsageRecord was
+/// created, apart from the statements and statuses.
+pub fn last_writes(events: &[AuditEvent], user: &str, since: Timestamp) -> BTreeMap<String, f64> {
+    let mut last = BTreeMap::new();
+    for event in events
+        .iter()
+        .filter(|event| event.user == user && event.is_write())
+    {
+        let seconds = event.received.duration_since(since).as_secs_f64();
+        let entry = last.entry(kind(event)).or_insert(seconds);
+        *entry = f64::max(*entry, seconds);
+    }
+    last
+}
+
 /// What the operator wrote once the bulk was over (from its resume after the
 /// ceilings to 3 s without a write, included): billing and metering.
 #[derive(Debug, Serialize)]
 pub struct AfterBulk {
     pub seconds: f64,
     pub requests: Requests,
+    /// Seconds from the operator's resume to its last write of each kind.
+    pub last_writes: BTreeMap<String, f64>,
     pub cpu: CpuUse,
 }
 
-/// Steady state: every Member touched, and what the operator did after.
+/// Steady state: every Member touched while the operator is frozen, and
+/// what it did after its resume.
 #[derive(Debug, Serialize)]
 pub struct Resync {
     pub members: usize,
     /// From the first touch to the last answered (the harness's writes,
     /// `--concurrency` in flight).
     pub touched_seconds: f64,
-    /// From the first touch to every Member reconciled by every per-Member
-    /// controller.
+    /// From the operator's resume to every Member reconciled by every
+    /// per-Member controller.
     pub reconciled_seconds: f64,
     /// The quiet window that followed, included in `requests`.
     pub window_seconds: f64,
+    /// From the first touch to the end of the quiet window.
     pub requests: Requests,
-    /// From the first touch to every Member reconciled.
+    /// From the operator's resume to every Member reconciled.
     pub cpu: CpuUse,
+}
+
+/// The operator's peak RSS (`VmHWM`) in each phase, in MiB: the bulk; the
+/// ceilings (the operator frozen) and what it wrote after the bulk; the
+/// probes; the resync.
+#[derive(Debug, Serialize)]
+pub struct PeakRss {
+    pub bulk: f64,
+    pub after_bulk: f64,
+    pub probes: f64,
+    pub resync: f64,
+}
+
+impl PeakRss {
+    /// The peak through all four.
+    pub fn max(&self) -> f64 {
+        [self.bulk, self.after_bulk, self.probes, self.resync]
+            .into_iter()
+            .fold(0.0, f64::max)
+    }
 }
 
 /// The operator killed (SIGKILL) with everything converged, and started again.
@@ -175,7 +221,9 @@ pub struct RunReport {
     pub bulk_requests: Requests,
     pub probe_latency: Percentiles,
     pub resync: Resync,
+    /// The peak of `peak_rss_by_phase`.
     pub peak_rss_mib: f64,
+    pub peak_rss_by_phase: PeakRss,
     pub restart: Restart,
     pub ceiling: Vec<CeilingSample>,
     pub tenant_ceiling: Vec<CeilingSample>,
@@ -291,7 +339,7 @@ impl RunReport {
             ),
             (
                 format!(
-                    "steady-state resync: every Member touched (in {:.1} s), all reconciled in {:.1} s, then {:.0} s quiet",
+                    "steady-state resync: every Member touched, the operator frozen (in {:.1} s), all reconciled {:.1} s after its resume, then {:.0} s quiet",
                     self.resync.touched_seconds,
                     self.resync.reconciled_seconds,
                     self.resync.window_seconds
@@ -310,8 +358,15 @@ impl RunReport {
                 self.resync.cpu.per_unit_ms(self.resync.members as f64),
             ),
             (
-                "operator peak RSS (VmHWM) through provisioning and resync".into(),
-                format!("{:.1} MiB", self.peak_rss_mib),
+                "operator peak RSS (VmHWM) through provisioning and resync, by phase".into(),
+                format!(
+                    "{:.1} MiB (bulk {:.1}, after it {:.1}, probes {:.1}, resync {:.1})",
+                    self.peak_rss_mib,
+                    self.peak_rss_by_phase.bulk,
+                    self.peak_rss_by_phase.after_bulk,
+                    self.peak_rss_by_phase.probes,
+                    self.peak_rss_by_phase.resync
+                ),
             ),
             (
                 "cold restart (SIGKILL, converged): `/readyz`, all reconciled".into(),
@@ -373,6 +428,15 @@ impl RunReport {
                     self.after_bulk.seconds,
                     per(self.after_bulk.requests.writes, self.after_bulk.seconds)
                 ),
+            ),
+            (
+                "after the bulk: the last write of each kind, s".into(),
+                self.after_bulk
+                    .last_writes
+                    .iter()
+                    .map(|(kind, seconds)| format!("{kind} {seconds:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             (
                 format!(

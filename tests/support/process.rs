@@ -172,6 +172,17 @@ impl OperatorProcess {
             .with_context(|| format!("no VmHWM in {path}"))
     }
 
+    /// The most memory the process has held since the previous call (or
+    /// its start), in KiB: `VmHWM`, then reset to the current RSS (`5` into
+    /// `clear_refs`, Linux ≥ 4.0), so that each phase of a run has its own
+    /// peak.
+    pub fn take_peak_rss_kib(&self) -> Result<u64> {
+        let peak = self.peak_rss_kib()?;
+        let path = format!("/proc/{}/clear_refs", self.child.id());
+        std::fs::write(&path, "5").with_context(|| format!("resetting VmHWM in {path}"))?;
+        Ok(peak)
+    }
+
     /// SIGKILL: a crash, nothing flushed or released.
     pub fn kill(mut self) -> Result<()> {
         self.child.kill()?;
