@@ -174,11 +174,10 @@ pub async fn run(
         caches.statements.wait_until_ready().await;
         caches.drills.wait_until_ready().await;
         ctx.health.synced(CONTROLLER);
-        let mut settled = Settled::Quiet;
         let mut metered = tokio::time::Instant::now();
         loop {
-            let nothing_pending = settled == Settled::Quiet && !provisioning(&caches.members());
-            let meter = nothing_pending || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
+            let meter =
+                !provisioning(&caches.members()) || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
             let result = ctx
                 .metrics
                 .timed(CONTROLLER, reconcile(&caches, &ctx, meter))
@@ -204,7 +203,7 @@ pub async fn run(
                 () = notify.notified() => {}
                 () = tokio::time::sleep(idle) => {}
             }
-            settled = settle(&notify).await;
+            settle(&notify).await;
         }
     };
     tokio::select! {
@@ -217,35 +216,28 @@ pub async fn run(
 /// No change for this long ends a burst.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Metering waits for a burst to end at most this long, so that Members
-/// that never stop changing are still metered.
-const METERING_DEFERRED_AT_MOST: Duration = Duration::from_secs(600);
+/// A burst of changes is computed at most this long after it began.
+const LONGEST: Duration = Duration::from_secs(5);
 
-/// How a wait for changes to settle ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Settled {
-    /// [`QUIET`] without a change.
-    Quiet,
-    /// Changes still coming after [`LONGEST`](settle).
-    Busy,
-}
+/// Metering waits for provisioning at most this long, so that a Member
+/// whose tenant never answers its spec does not hold back the others'.
+const METERING_DEFERRED_AT_MOST: Duration = Duration::from_secs(600);
 
 /// Lets a burst of changes (a GitOps sync of 31 Members, or of thousands)
 /// land in the caches before computing once for all of them: returns after
-/// 300 ms without a change, or 5 s into a burst that goes on. Computing at
-/// each pause of a long burst took CPU the API server needed to provision.
-async fn settle(notify: &Notify) -> Settled {
-    const LONGEST: Duration = Duration::from_secs(5);
+/// [`QUIET`] without a change, or [`LONGEST`] into a burst that goes on.
+/// Computing at each pause of a long burst took CPU the API server needed
+/// to provision.
+async fn settle(notify: &Notify) {
     let started = tokio::time::Instant::now();
     while started.elapsed() < LONGEST {
         if tokio::time::timeout(QUIET, notify.notified())
             .await
             .is_err()
         {
-            return Settled::Quiet;
+            return;
         }
     }
-    Settled::Busy
 }
 
 /// Whether a Member awaits the tenant controller's first word on its
@@ -270,13 +262,16 @@ fn signals<T>(changes: impl Stream<Item = T> + Send + 'static) -> BoxStream<'sta
 }
 
 /// One computation of the whole ledger. `meter`: create the UsageRecords
-/// now due first. During a burst (a GitOps sync of thousands of Members)
-/// metering waits for it to end and for every new Member's tenant (see
-/// [`provisioning`]): the records are billed yearly, while the
-/// tenants being provisioned are waited for, and each record created
-/// beside them is a request the API server does not spend on a tenant.
-/// Estimates meanwhile price what is already recorded, and statements and
-/// statuses are written one at a time ([`WRITES_IN_FLIGHT`] once `meter`).
+/// now due first. During a GitOps sync of thousands of Members metering
+/// waits for every new Member's tenant (see [`provisioning`]): the records
+/// are billed yearly, while the tenants being provisioned are waited for,
+/// and each record created beside them is a request the API server does
+/// not spend on a tenant. Estimates meanwhile price what is already
+/// recorded, and statements and statuses are written one at a time
+/// ([`WRITES_IN_FLIGHT`] once `meter`). Metering does not wait for the
+/// changes to stop: the echoes of this loop's own writes go on as long as
+/// it writes, and after a 35 000-Member bulk they kept it writing one at a
+/// time, metering deferred 10 minutes (936 s until the last write).
 async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), kube::Error> {
     let ledger = caches.ledger();
     let today = Zoned::now().date();
@@ -362,11 +357,11 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
             );
         }
     }
-    let statuses = ledger.members.iter().map(|member| {
-        let name = member.name_any();
-        write_member_status(member, ctx, estimates.get(&name), errors.get(&name))
-    });
-    writes += at_once(statuses, in_flight).await?;
+    let names: Vec<String> = ledger.members.iter().map(|m| m.name_any()).collect();
+    // Each status written puts a new Member in the cache: the ledger's,
+    // held until the last write, made two of each.
+    drop(ledger);
+    writes += write_member_statuses(caches, ctx, &names, &estimates, &errors, in_flight).await?;
     if writes > 0 {
         info!(writes, "statements and estimates updated");
         ctx.metrics.wrote(CONTROLLER, writes);
@@ -497,10 +492,35 @@ fn state(statement: &Value) -> Option<StatementState> {
     serde_json::from_value(statement["spec"]["state"].clone()).ok()
 }
 
+/// The estimate and `Billable` condition of each Member of `names`, read
+/// from the cache when its turn comes; how many were written.
+async fn write_member_statuses(
+    caches: &Caches,
+    ctx: &Context,
+    names: &[String],
+    estimates: &BTreeMap<String, ContributionEstimate>,
+    errors: &BTreeMap<String, String>,
+    in_flight: usize,
+) -> Result<usize, kube::Error> {
+    let statuses = names.iter().filter_map(|name| {
+        let member = caches
+            .members
+            .get(&ObjectRef::new(name))
+            .and_then(SharedMember::readable)?;
+        Some(write_member_status(
+            member,
+            ctx,
+            estimates.get(name),
+            errors.get(name),
+        ))
+    });
+    at_once(statuses, in_flight).await
+}
+
 /// Applies the member's estimate and `Billable` condition, unless unchanged.
 /// Returns whether a write was made.
 async fn write_member_status(
-    member: &Member,
+    member: SharedMember,
     ctx: &Context,
     estimate: Option<&ContributionEstimate>,
     error: Option<&String>,
@@ -528,7 +548,7 @@ async fn write_member_status(
     }
     if billable.status == "False" && previous.is_none_or(|p| p.status != "False") {
         ctx.event(
-            member,
+            &*member,
             EventType::Warning,
             "CannotPrice",
             billable.message.clone(),
@@ -537,7 +557,7 @@ async fn write_member_status(
     }
     apply_member_status(
         ctx,
-        member,
+        &member,
         STATUS_MANAGER,
         json!({ "contribution": estimate, "conditions": [billable] }),
     )
@@ -589,15 +609,15 @@ spec:
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_pause_in_the_changes_settles_quiet() {
+    async fn a_pause_in_the_changes_ends_the_wait() {
         let notify = Notify::new();
         let started = tokio::time::Instant::now();
-        assert_eq!(settle(&notify).await, Settled::Quiet);
+        settle(&notify).await;
         assert_eq!(started.elapsed(), QUIET);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn changes_that_go_on_settle_busy() {
+    async fn changes_that_go_on_are_computed_after_the_longest_wait() {
         let notify = Arc::new(Notify::new());
         let changes = {
             let notify = notify.clone();
@@ -608,7 +628,13 @@ spec:
                 }
             })
         };
-        assert_eq!(settle(&notify).await, Settled::Busy);
+        let started = tokio::time::Instant::now();
+        settle(&notify).await;
+        let waited = started.elapsed();
+        assert!(
+            (LONGEST..LONGEST + QUIET).contains(&waited),
+            "waited {waited:?}"
+        );
         changes.abort();
     }
 }
