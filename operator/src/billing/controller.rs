@@ -12,7 +12,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -44,7 +47,7 @@ use crate::{
         ContributionStatement, ContributionStatementSpec, DrillReport, Member, SharedService,
         Tariff, UsageRecord, contribution_statement::StatementState, member::ContributionEstimate,
     },
-    contribution::{Offer, TitleKind, Usage},
+    contribution::{Offer, Statement, TitleKind, Usage},
     runtime::{
         Context,
         apply::apply_over_live,
@@ -276,7 +279,12 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
     let ledger = caches.ledger();
     let today = Zoned::now().date();
     let current = today.year();
-    let in_flight = if meter { WRITES_IN_FLIGHT } else { 1 };
+    let pace = if meter {
+        Pace::ALL
+    } else {
+        Pace::provisioning()
+    };
+    let mut finished = true;
     let mut writes = if meter {
         record_usage(&ledger, caches, ctx, today).await?
     } else {
@@ -297,33 +305,8 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
             .statements
             .iter()
             .flat_map(|priced| {
-                let member = caches
-                    .members
-                    .get(&ObjectRef::new(&priced.member))
-                    .and_then(|guard| guard.0.as_ref().ok().cloned());
-                let siret = member.as_ref().and_then(|m| m.spec.siret.clone());
-                let report = member.as_ref().and_then(|m| audit_report_in(m, exercise));
-                let drafts = statement::drafts(
-                    priced,
-                    siret.as_deref(),
-                    &deliberation,
-                    &ctx.namespace,
-                    report,
-                );
-                let annual: Option<ContributionStatementSpec> = caches
-                    .statements
-                    .get(
-                        Some(&ctx.namespace),
-                        &statement::statement_name(&priced.member, exercise),
-                    )
-                    .and_then(|seen| serde_json::from_value(seen.json()["spec"].clone()).ok());
                 let mut applies = Vec::new();
-                for desired in drafts {
-                    if desired.spec.title_kind == TitleKind::Audit
-                        && statement::audit_already_titled(annual.as_ref())
-                    {
-                        continue;
-                    }
+                for desired in drafts_of(caches, ctx, priced, exercise, &deliberation) {
                     let name = desired.name_any();
                     wanted.insert(name.clone());
                     // Read once, for the Issued check and the comparison both.
@@ -346,7 +329,14 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
             .map(
                 |(desired, live)| async move { apply_over_live(&ctx.client, &desired, live).await },
             );
-        writes += at_once(applies, in_flight).await?;
+        let progress = at_once(applies, pace).await?;
+        writes += progress.writes;
+        if !progress.finished {
+            // `wanted` names only the statements reached: the next
+            // computation goes on from there, and deletes what is unwanted.
+            finished = false;
+            break;
+        }
         writes += delete_unwanted_drafts(&ledger, caches, ctx, exercise, &wanted).await?;
         if exercise == current {
             errors.extend(
@@ -357,11 +347,13 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
             );
         }
     }
-    let names: Vec<String> = ledger.members.iter().map(|m| m.name_any()).collect();
-    // Each status written puts a new Member in the cache: the ledger's,
-    // held until the last write, made two of each.
-    drop(ledger);
-    writes += write_member_statuses(caches, ctx, &names, &estimates, &errors, in_flight).await?;
+    if finished {
+        let names: Vec<String> = ledger.members.iter().map(|m| m.name_any()).collect();
+        // Each status written puts a new Member in the cache: the ledger's,
+        // held until the last write, made two of each.
+        drop(ledger);
+        writes += write_member_statuses(caches, ctx, &names, &estimates, &errors, pace).await?;
+    }
     if writes > 0 {
         info!(writes, "statements and estimates updated");
         ctx.metrics.wrote(CONTROLLER, writes);
@@ -395,21 +387,106 @@ async fn record_usage(
             }
         }
     });
-    at_once(creates, WRITES_IN_FLIGHT).await
+    Ok(at_once(creates, Pace::ALL).await?.writes)
 }
 
-/// Runs `writes`, `in_flight` at a time, until one fails; how many changed
-/// something. The next computation redoes what a failure left.
-async fn at_once<W>(writes: impl Iterator<Item = W>, in_flight: usize) -> Result<usize, kube::Error>
+/// The statements of `priced` for `exercise`, but an audit statement whose
+/// report the annual statement has already titled.
+fn drafts_of(
+    caches: &Caches,
+    ctx: &Context,
+    priced: &Statement,
+    exercise: i16,
+    deliberation: &str,
+) -> Vec<ContributionStatement> {
+    let member = caches
+        .members
+        .get(&ObjectRef::new(&priced.member))
+        .and_then(SharedMember::readable);
+    let siret = member.as_ref().and_then(|m| m.spec.siret.clone());
+    let report = member.as_ref().and_then(|m| audit_report_in(m, exercise));
+    let annual: Option<ContributionStatementSpec> = caches
+        .statements
+        .get(
+            Some(&ctx.namespace),
+            &statement::statement_name(&priced.member, exercise),
+        )
+        .and_then(|seen| serde_json::from_value(seen.json()["spec"].clone()).ok());
+    statement::drafts(
+        priced,
+        siret.as_deref(),
+        deliberation,
+        &ctx.namespace,
+        report,
+    )
+    .into_iter()
+    .filter(|desired| {
+        desired.spec.title_kind != TitleKind::Audit
+            || !statement::audit_already_titled(annual.as_ref())
+    })
+    .collect()
+}
+
+/// How one computation writes. During provisioning, one write at a time
+/// and none started after [`PROVISIONING_WRITES`]: a computation that began
+/// as a bulk ended wrote its 27 000 statements and statuses of 10 000
+/// Members one at a time for 7 minutes; the next one writes 32 at once.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    in_flight: usize,
+    until: Option<tokio::time::Instant>,
+}
+
+/// How long a computation during provisioning starts writes.
+const PROVISIONING_WRITES: Duration = Duration::from_secs(30);
+
+impl Pace {
+    /// Every write, [`WRITES_IN_FLIGHT`] at once.
+    const ALL: Self = Self {
+        in_flight: WRITES_IN_FLIGHT,
+        until: None,
+    };
+
+    fn provisioning() -> Self {
+        Self {
+            in_flight: 1,
+            until: Some(tokio::time::Instant::now() + PROVISIONING_WRITES),
+        }
+    }
+}
+
+/// What [`at_once`] did.
+struct Progress {
+    /// How many writes changed something.
+    writes: usize,
+    /// Whether every write was started (none left for a later computation).
+    finished: bool,
+}
+
+/// Runs `writes` at `pace` until one fails. The next computation redoes
+/// what a failure or the pace left.
+async fn at_once<W>(writes: impl Iterator<Item = W>, pace: Pace) -> Result<Progress, kube::Error>
 where
     W: Future<Output = Result<bool, kube::Error>>,
 {
-    stream::iter(writes)
-        .buffer_unordered(in_flight)
+    let cut = AtomicBool::new(false);
+    let started = writes.take_while(|_| {
+        let in_time = pace
+            .until
+            .is_none_or(|until| tokio::time::Instant::now() < until);
+        cut.store(!in_time, Ordering::Relaxed);
+        in_time
+    });
+    let writes = stream::iter(started)
+        .buffer_unordered(pace.in_flight)
         .try_fold(0, |count, wrote| {
             std::future::ready(Ok(count + usize::from(wrote)))
         })
-        .await
+        .await?;
+    Ok(Progress {
+        writes,
+        finished: !cut.load(Ordering::Relaxed),
+    })
 }
 
 /// Drafts of `exercise` the engine no longer produces, for Members this
@@ -500,7 +577,7 @@ async fn write_member_statuses(
     names: &[String],
     estimates: &BTreeMap<String, ContributionEstimate>,
     errors: &BTreeMap<String, String>,
-    in_flight: usize,
+    pace: Pace,
 ) -> Result<usize, kube::Error> {
     let statuses = names.iter().filter_map(|name| {
         let member = caches
@@ -514,7 +591,7 @@ async fn write_member_statuses(
             errors.get(name),
         ))
     });
-    at_once(statuses, in_flight).await
+    Ok(at_once(statuses, pace).await?.writes)
 }
 
 /// Applies the member's estimate and `Billable` condition, unless unchanged.
@@ -567,6 +644,8 @@ async fn write_member_status(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
 
     fn member(yaml_meta: &str, status: &str) -> SharedMember {
@@ -606,6 +685,43 @@ spec:
         assert!(provisioning(&[answered.clone(), new]));
         assert!(provisioning(&[edited, answered, leaving]));
         assert!(!provisioning(&[]));
+    }
+
+    /// Writes of one second each, counting those started.
+    fn slow_writes(
+        started: &AtomicUsize,
+    ) -> impl Iterator<Item = impl Future<Output = Result<bool, kube::Error>>> {
+        (0..100).map(move |_| {
+            started.fetch_add(1, Ordering::Relaxed);
+            async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(true)
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn during_provisioning_no_write_starts_after_the_deadline() {
+        let started = AtomicUsize::new(0);
+        let progress = at_once(slow_writes(&started), Pace::provisioning())
+            .await
+            .unwrap();
+        let seconds = usize::try_from(PROVISIONING_WRITES.as_secs()).unwrap();
+        // One at a time: one started each second until the deadline.
+        assert_eq!(progress.writes, seconds);
+        assert!(!progress.finished);
+        // The one that met the deadline was drawn, never started.
+        assert_eq!(started.load(Ordering::Relaxed), seconds + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_provisioning_every_write_is_made_32_at_once() {
+        let started = AtomicUsize::new(0);
+        let begun = tokio::time::Instant::now();
+        let progress = at_once(slow_writes(&started), Pace::ALL).await.unwrap();
+        assert_eq!((progress.writes, progress.finished), (100, true));
+        // 100 writes of a second, 32 at once: four rounds.
+        assert_eq!(begun.elapsed(), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]
