@@ -179,25 +179,35 @@ pub async fn run(
         ctx.health.synced(CONTROLLER);
         let mut metered = tokio::time::Instant::now();
         loop {
-            let meter =
-                !provisioning(&caches.members()) || metered.elapsed() >= METERING_DEFERRED_AT_MOST;
+            // Metering deferred too long is done at provisioning's pace:
+            // a 35 000-Member bulk lasts longer than the bound, and its
+            // records created 32 at once took requests from the tenants.
+            let (meter, pace) = if provisioning(&caches.members()) {
+                let overdue = metered.elapsed() >= METERING_DEFERRED_AT_MOST;
+                (overdue, Pace::provisioning())
+            } else {
+                (true, Pace::ALL)
+            };
             let result = ctx
                 .metrics
-                .timed(CONTROLLER, reconcile(&caches, &ctx, meter))
+                .timed(CONTROLLER, reconcile(&caches, &ctx, meter, pace))
                 .await;
-            if let Err(error) = result {
-                ctx.metrics.failed(CONTROLLER, "KubeApi");
-                warn!(error = %chain(&error), "billing reconcile failed; retrying");
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                continue;
-            }
+            let finished = match result {
+                Ok(finished) => finished,
+                Err(error) => {
+                    ctx.metrics.failed(CONTROLLER, "KubeApi");
+                    warn!(error = %chain(&error), "billing reconcile failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    continue;
+                }
+            };
             // A new exercise begins without any object changing: look again
             // every ten minutes even when nothing happens — or soon, when
-            // metering waits for a burst to end.
+            // metering waits for provisioning, or the pace left writes.
             if meter {
                 metered = tokio::time::Instant::now();
             }
-            let idle = if meter {
+            let idle = if meter && finished {
                 Duration::from_secs(600)
             } else {
                 QUIET
@@ -264,37 +274,42 @@ fn signals<T>(changes: impl Stream<Item = T> + Send + 'static) -> BoxStream<'sta
     changes.map(|_| ()).boxed()
 }
 
-/// One computation of the whole ledger. `meter`: create the UsageRecords
-/// now due first. During a GitOps sync of thousands of Members metering
-/// waits for every new Member's tenant (see [`provisioning`]): the records
-/// are billed yearly, while the tenants being provisioned are waited for,
-/// and each record created beside them is a request the API server does
-/// not spend on a tenant. Estimates meanwhile price what is already
-/// recorded, and statements and statuses are written one at a time
-/// ([`WRITES_IN_FLIGHT`] once `meter`). Metering does not wait for the
-/// changes to stop: the echoes of this loop's own writes go on as long as
-/// it writes, and after a 35 000-Member bulk they kept it writing one at a
-/// time, metering deferred 10 minutes (936 s until the last write).
-async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), kube::Error> {
+/// One computation of the whole ledger, its writes at `pace`; whether it
+/// made them all. `meter`: create the UsageRecords now due first. During a
+/// GitOps sync of thousands of Members metering waits for every new
+/// Member's tenant (see [`provisioning`]): the records are billed yearly,
+/// while the tenants being provisioned are waited for, and each record
+/// created beside them is a request the API server does not spend on a
+/// tenant. Estimates meanwhile price what is already recorded, and
+/// statements and statuses are written at provisioning's [`Pace`].
+/// Metering does not wait for the changes to stop: the echoes of this
+/// loop's own writes go on as long as it writes, and after a 35 000-Member
+/// bulk they kept it writing one at a time, metering deferred 10 minutes
+/// (936 s until the last write).
+async fn reconcile(
+    caches: &Caches,
+    ctx: &Context,
+    meter: bool,
+    pace: Pace,
+) -> Result<bool, kube::Error> {
     let ledger = caches.ledger();
     let today = Zoned::now().date();
     let current = today.year();
-    let pace = if meter {
-        Pace::ALL
-    } else {
-        Pace::provisioning()
-    };
+    let mut writes = 0;
     let mut finished = true;
-    let mut writes = if meter {
-        record_usage(&ledger, caches, ctx, today).await?
-    } else {
-        0
-    };
+    if meter {
+        let progress = record_usage(&ledger, caches, ctx, today, pace).await?;
+        writes += progress.writes;
+        finished = progress.finished;
+    }
     let mut estimates: BTreeMap<String, ContributionEstimate> = BTreeMap::new();
     let mut errors: BTreeMap<String, String> = BTreeMap::new();
     // Titles of N are issued early in N+1 (ruling 8): last year's Drafts stay
     // up to date until the finance department issues them.
     for exercise in [current - 1, current] {
+        if !finished {
+            break;
+        }
         let deliberation = ledger.grid_for(exercise).deliberation;
         let outcome = ledger.compute(exercise);
         let mut wanted = BTreeSet::new();
@@ -352,13 +367,16 @@ async fn reconcile(caches: &Caches, ctx: &Context, meter: bool) -> Result<(), ku
         // Each status written puts a new Member in the cache: the ledger's,
         // held until the last write, made two of each.
         drop(ledger);
-        writes += write_member_statuses(caches, ctx, &names, &estimates, &errors, pace).await?;
+        let progress =
+            write_member_statuses(caches, ctx, &names, &estimates, &errors, pace).await?;
+        writes += progress.writes;
+        finished = progress.finished;
     }
     if writes > 0 {
         info!(writes, "statements and estimates updated");
         ctx.metrics.wrote(CONTROLLER, writes);
     }
-    Ok(())
+    Ok(finished)
 }
 
 /// Creates the UsageRecords metering says are due for the Members this
@@ -369,7 +387,8 @@ async fn record_usage(
     caches: &Caches,
     ctx: &Context,
     today: jiff::civil::Date,
-) -> Result<usize, kube::Error> {
+    pace: Pace,
+) -> Result<Progress, kube::Error> {
     let drills: Vec<DrillReport> = caches
         .drills
         .matching(|drill| caches.manages(&drill.spec.member))
@@ -387,7 +406,7 @@ async fn record_usage(
             }
         }
     });
-    Ok(at_once(creates, Pace::ALL).await?.writes)
+    at_once(creates, pace).await
 }
 
 /// The statements of `priced` for `exercise`, but an audit statement whose
@@ -578,7 +597,7 @@ async fn write_member_statuses(
     estimates: &BTreeMap<String, ContributionEstimate>,
     errors: &BTreeMap<String, String>,
     pace: Pace,
-) -> Result<usize, kube::Error> {
+) -> Result<Progress, kube::Error> {
     let statuses = names.iter().filter_map(|name| {
         let member = caches
             .members
@@ -591,7 +610,7 @@ async fn write_member_statuses(
             errors.get(name),
         ))
     });
-    Ok(at_once(statuses, pace).await?.writes)
+    at_once(statuses, pace).await
 }
 
 /// Applies the member's estimate and `Billable` condition, unless unchanged.
