@@ -110,6 +110,14 @@ impl Caches {
     fn manages(&self, member: &str) -> bool {
         self.members.get(&ObjectRef::new(member)).is_some()
     }
+
+    /// The Member named `name` as the cache holds it now, if it
+    /// deserializes.
+    fn member(&self, name: &str) -> Option<SharedMember> {
+        self.members
+            .get(&ObjectRef::new(name))
+            .and_then(SharedMember::readable)
+    }
 }
 
 /// Runs the statement controller until `shutdown` resolves.
@@ -418,10 +426,7 @@ fn drafts_of(
     exercise: i16,
     deliberation: &str,
 ) -> Vec<ContributionStatement> {
-    let member = caches
-        .members
-        .get(&ObjectRef::new(&priced.member))
-        .and_then(SharedMember::readable);
+    let member = caches.member(&priced.member);
     let siret = member.as_ref().and_then(|m| m.spec.siret.clone());
     let report = member.as_ref().and_then(|m| audit_report_in(m, exercise));
     let annual: Option<ContributionStatementSpec> = caches
@@ -599,10 +604,7 @@ async fn write_member_statuses(
     pace: Pace,
 ) -> Result<Progress, kube::Error> {
     let statuses = names.iter().filter_map(|name| {
-        let member = caches
-            .members
-            .get(&ObjectRef::new(name))
-            .and_then(SharedMember::readable)?;
+        let member = caches.member(name)?;
         Some(write_member_status(
             member,
             ctx,
